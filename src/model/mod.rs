@@ -1,0 +1,471 @@
+//! The FASD domain: SOFI's Formation, Action, Session and Dispositif records, and the
+//! organismes they point at.
+//!
+//! These are the types the input (`schemas/fasd.schema.json`) deserialises into, and the
+//! JSON the store keeps. Each field holds only a valid value (see [`ids`], [`text`],
+//! [`codes`]), so the rules and the LHÉO writer never re-check formats. What the types
+//! cannot say — a required SOFI field left empty, an over-long text for LHÉO — is the
+//! rules' business, because the organisme must be told, not the import refused.
+//!
+//! Vocabulary (kept in French where it is SOFI's or LHÉO's precise term):
+//! - **formation**: what is taught and certified (Certif Info / RNCP, blocs de compétences);
+//! - **action**: one organisme's offer of that formation at one site dispensateur; the unit
+//!   of an LHÉO `<formation>` (its `numero` is the action code `F-A`);
+//! - **session**: one run of the action with dates, place and recruitment (code `F-A-S`);
+//! - **dispositif**: the funding programme a session belongs to (e.g. "PROGRAMME REGION -
+//!   1 emploi = 1 formation"), its places and prices;
+//! - **information collective**: the group meeting where candidates are recruited; a
+//!   session without one cannot be syndicated;
+//! - **organisme responsable** (the mandataire of the regional order), **formateur** /
+//!   **dispensateur** (who teaches, at which site).
+
+pub mod codes;
+pub mod ids;
+pub mod text;
+
+use serde::{Deserialize, Serialize};
+
+pub use codes::*;
+pub use ids::*;
+pub use text::Text;
+
+/// One line of the FASD JSON Lines input: exactly one of these keys.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Record {
+    Organisme(Box<Organisme>),
+    Offre(Box<Offre>),
+    Session(Box<SessionLine>),
+}
+
+/// A postal address. `lignes` are the street lines (1 to 4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adresse {
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub denomination: Option<Text>,
+    pub lignes: Vec<Text>,
+    pub code_postal: CodePostal,
+    pub ville: Text,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_insee: Option<CodeInsee>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<f64>,
+}
+
+/// An INSEE commune code: 5 characters (digits, or 2A/2B for Corsica).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct CodeInsee(String);
+impl CodeInsee {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let ok = s.len() == 5
+            && (s.bytes().all(|b| b.is_ascii_digit())
+                || ((s.starts_with("2A") || s.starts_with("2B"))
+                    && s[2..].bytes().all(|b| b.is_ascii_digit())));
+        if ok {
+            Ok(CodeInsee(s.to_owned()))
+        } else {
+            Err(format!("a code INSEE has 5 characters, such as 44109, got {s:?}"))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+ids::string_value!(CodeInsee);
+
+/// A person or desk to contact.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub civilite: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub nom: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub prenom: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub telephone: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub courriel: Option<Text>,
+}
+
+impl Contact {
+    pub fn is_empty(&self) -> bool {
+        self == &Contact::default()
+    }
+}
+
+/// A site of an organisme (SOFI "site": dispensateur, lieu, or the responsible one).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    pub code: SiteCode,
+    pub nom: Text,
+    pub adresse: Adresse,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub acces_handicapes: Option<Text>,
+}
+
+/// A SOFI site code (digits, e.g. `36364`).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct SiteCode(String);
+impl SiteCode {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            Ok(SiteCode(s.to_owned()))
+        } else {
+            Err(format!("a site code is 1 to 20 letters or digits, such as 36364, got {s:?}"))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+ids::string_value!(SiteCode);
+
+/// A training organisation (one SIRET = one establishment).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Organisme {
+    pub siret: Siret,
+    pub raison_sociale: Text,
+    /// Trade name; LHÉO `nom-organisme` falls back to the raison sociale.
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub nom: Option<Text>,
+    /// Numéro de déclaration d'activité; required of an organisme responsable by LHÉO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nda: Option<Nda>,
+    /// The Conseil régional's own code for this organisme ("OF Mandataire CR").
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub code_cr: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adresse: Option<Adresse>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub telephone: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub courriel: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub web: Option<Text>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<Contact>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<Site>,
+}
+
+impl Organisme {
+    pub fn site(&self, code: &SiteCode) -> Option<&Site> {
+        self.sites.iter().find(|s| &s.code == code)
+    }
+    pub fn nom_ou_raison_sociale(&self) -> &Text {
+        self.nom.as_ref().unwrap_or(&self.raison_sociale)
+    }
+}
+
+/// A reference to one site of one organisme.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteRef {
+    pub siret: Siret,
+    pub site: SiteCode,
+}
+
+/// One SOFI action with its formation and sessions: one line of input, one stored offer,
+/// one LHÉO `<formation>`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Offre {
+    /// The action code `F-A`: the offer's `numero` everywhere.
+    pub numero: ActionCode,
+    pub etat: EtatWorkflow,
+    /// The organisme mandataire of the regional order (SIRET).
+    pub mandataire: Siret,
+    pub formation: Formation,
+    pub action: Action,
+    #[serde(default)]
+    pub sessions: Vec<Session>,
+    /// Record timestamps from SOFI (RFC 3339), passed on as LHÉO `horodatage-*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cree_le: Option<chrono::DateTime<chrono::FixedOffset>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modifie_le: Option<chrono::DateTime<chrono::FixedOffset>>,
+}
+
+/// A standalone session line: adds or replaces one session of an existing action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionLine(pub Session);
+
+/// The SOFI Fiche Formation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Formation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certifinfo: Option<Certifinfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rncp: Option<Rncp>,
+    pub intitule: Text,
+    pub objectif_general: ObjectifGeneral,
+    /// The formation's objective text (from the Certif Info sheet).
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub objectif: Option<Text>,
+    /// Expected results of the certification (from the Certif Info sheet).
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub resultats_attendus: Option<Text>,
+    pub type_certification: TypeCertification,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub description: Option<Text>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub formacodes: Vec<Formacode>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes_nsf: Vec<CodeNsf>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes_rome: Vec<CodeRome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub niveau_sortie: Option<Niveau>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocs: Vec<Bloc>,
+    /// "Souhaitez-vous individualiser le parcours par bloc de compétences".
+    #[serde(default)]
+    pub individualisation_par_bloc: bool,
+    pub validation: Validation,
+    /// With a partial validation: the codes of the blocs the session validates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocs_valides: Vec<CodeBloc>,
+}
+
+/// A bloc de compétences of the certification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bloc {
+    pub code: CodeBloc,
+    pub type_module: TypeModule,
+    pub intitule: Text,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub objectif: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub programme: Option<Text>,
+}
+
+/// The SOFI Fiche Action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    pub site_dispensateur: SiteRef,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub complement_intitule: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub complement_programme: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub objectifs: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub resultats_attendus: Option<Text>,
+    /// "Le plus formation" (≤ 250 characters by the procedure).
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub le_plus_formation: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub url_video: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub url_pdf: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub url_action: Option<Text>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub equipements: Vec<Equipement>,
+    pub niveau_entree: Niveau,
+    #[serde(default)]
+    pub niveau_entree_obligatoire: bool,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub prerequis: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub commentaire_prerequis: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub public_vise: Option<Text>,
+    /// Contact for the formation; defaults to the site dispensateur's contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
+}
+
+/// An item of equipment the learner needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Equipement {
+    #[serde(rename = "type")]
+    pub type_equipement: TypeEquipement,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cout_indicatif: Option<u32>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub commentaire: Option<Text>,
+}
+
+/// The SOFI Fiche Session, with its Dispositif.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    pub code: FasCode,
+    pub site_lieu: SiteRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_debut: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_fin: Option<Date>,
+    pub entrees_sorties: EntreesSorties,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub rythmes: Option<Text>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub periodes_formation: Vec<PeriodeFormation>,
+    pub type_parcours: TypeParcours,
+    /// Modalités pédagogiques as FORMACODE codes (e.g. 96133), with an optional text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modalites_pedagogiques: Vec<Formacode>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub modalites_pedagogiques_texte: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modalites_enseignement: Option<ModalitesEnseignement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duree_centre_heures: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duree_entreprise_heures: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duree_hebdo_heures: Option<u32>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub commentaire_duree: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle_alternance: Option<CycleAlternance>,
+    pub organisme_responsable: SiteRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recrutement: Option<EtatRecrutement>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modalites_recrutement: Vec<ModaliteRecrutement>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub modalites_recrutement_texte: Option<Text>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub informations_collectives: Vec<InformationCollective>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub periodes_inscription: Vec<PeriodeInscription>,
+    /// Where to apply; defaults to the site lieu's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adresse_inscription: Option<Adresse>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referent_pmr: Option<Contact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referent_prf: Option<Contact>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub mail_liaison: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referent_mobilite: Option<Contact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_remise_a_niveau: Option<bool>,
+    pub dispositif: Dispositif,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cree_le: Option<chrono::DateTime<chrono::FixedOffset>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modifie_le: Option<chrono::DateTime<chrono::FixedOffset>>,
+}
+
+/// A période de formation (in centre or in company).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodeFormation {
+    #[serde(rename = "type")]
+    pub type_periode: TypePeriode,
+    pub debut: Date,
+    pub fin: Date,
+}
+
+/// The alternance rhythm of a session (cycle de l'alternance).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CycleAlternance {
+    pub type_alternance: TypeAlternance,
+    pub unite: UniteRythme,
+    pub unites_entreprise: u32,
+    pub unites_centre: u32,
+}
+
+/// An information collective: the recruitment meeting a session needs to be syndicated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InformationCollective {
+    /// SOFI's code of the meeting.
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub code: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heure_debut: Option<Heure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heure_fin: Option<Heure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lieu: Option<Adresse>,
+    /// Link of a remote meeting.
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub lien_distance: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub places: Option<u32>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub commentaire: Option<Text>,
+}
+
+/// A période d'inscription. An open-ended one has no `fin`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodeInscription {
+    #[serde(rename = "type")]
+    pub type_inscription: TypeInscription,
+    pub debut: Date,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fin: Option<Date>,
+}
+
+/// The SOFI Fiche Dispositif of a session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dispositif {
+    /// e.g. "PROGRAMME REGION - 1 emploi = 1 formation".
+    pub programme: Text,
+    /// Publics as FORMACODE "public visé" codes (80006 demandeur d'emploi, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publics: Vec<Formacode>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub numero_lot_cr: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub id_action_cr: Option<Text>,
+    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    pub of_mandataire_cr: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub places: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub places_restantes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effectif_minimal: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacite_simultanee: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frais_ht: Option<Montant>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taux_tva: Option<TauxTva>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frais_ttc: Option<Montant>,
+    /// "Montant total des frais additionnels non pris en charge".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frais_additionnels: Option<Montant>,
+    /// "Frais afférents au passage de la certification" (amount).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frais_certification: Option<Montant>,
+    /// Whether the certification fees are included (SOFI shows oui/non).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frais_certification_inclus: Option<bool>,
+    /// "Prise en charge des frais pédagogiques".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prise_en_charge_frais_pedagogiques: Option<bool>,
+}
+
+impl Offre {
+    /// Sessions in code order: the canonical order of everything downstream.
+    pub fn sort_sessions(&mut self) {
+        self.sessions.sort_by_key(|s| s.code);
+    }
+}
