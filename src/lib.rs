@@ -4,4 +4,5 @@
 //! SOFI, to the national consumers in LHÉO 2.3. (Tour of the modules: see below as they
 //! land.)
 
+pub mod lheo;
 pub mod model;

@@ -1,0 +1,1294 @@
+//! SOFI offer → LHÉO 2.3 `<formation>` fragment.
+//!
+//! One LHÉO `formation` per SOFI action (`numero` = `F-A`), as the ONISEP export does.
+//! LHÉO keeps place, rhythm, durations, public, price and financer on the `action`, where
+//! SOFI keeps them on each session: the writer renders the action-level part for each
+//! session and puts sessions whose renderings are byte-identical under one LHÉO `action`.
+//! That grouping is exact by construction (no hand-written list of "action-level fields"
+//! to drift from the mapping). The mapping, field by field, is in `docs/mapping.md`.
+//!
+//! Output is canonical: the same offer always gives the same bytes (sessions in code
+//! order, groups in order of their first session, no timestamps of the export), so the
+//! fragment can be hashed. The only date-dependent output is `date-information`, the next
+//! three information-collective dates from `today`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+
+use super::xml::{Emitter, Violation, ViolationKind};
+use crate::model::*;
+
+/// The LHÉO 2.3 namespace, declared exactly so as the default namespace.
+pub const NAMESPACE: &str = "http://lheo.gouv.fr/2.3";
+/// FORMACODE version of domain codes (`code-FORMACODE/@ref`).
+pub const FORMACODE_VERSION: &str = "V14";
+/// FORMACODE version of the public-visé and modalité-pédagogique codes (the V10 tables).
+pub const FORMACODE_VERSION_PUBLIC: &str = "V10";
+/// `code-financeur` of every SOFI dispositif of this procedure: the Conseil régional
+/// (dict-financeurs 2). The Region's extraction seeds them all.
+pub const CODE_FINANCEUR_REGION: &str = "2";
+
+/// What the writer needs besides the offer.
+pub struct WriterContext<'a> {
+    pub organismes: &'a HashMap<Siret, Organisme>,
+    /// For `date-information` (the next information-collective dates).
+    pub today: Date,
+}
+
+/// The start of a full LHÉO document. `horodatage_export` is RFC 3339 (volatile: not part
+/// of any hashed fragment).
+pub fn document_header(horodatage_export: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<lheo xmlns=\"{NAMESPACE}\" horodatage-export=\"{horodatage_export}\">\n<offres>\n"
+    )
+}
+
+/// The end of a full LHÉO document.
+pub const DOCUMENT_FOOTER: &str = "</offres>\n</lheo>\n";
+
+/// One offer as LHÉO: a `<formation>` element starting at column 0 and ending with
+/// `</formation>\n`.
+#[derive(Clone, Debug)]
+pub struct Fragment {
+    pub xml: String,
+    /// LHÉO `action`s written (groups of sessions sharing action-level values).
+    pub actions: usize,
+    pub sessions: usize,
+}
+
+/// Writes one offer, or returns every value that LHÉO cannot hold.
+pub fn write_formation(offre: &Offre, ctx: &WriterContext) -> Result<Fragment, Vec<Violation>> {
+    let mut e = Emitter::new();
+    let actions = formation(&mut e, offre, ctx);
+    let (xml, violations) = e.take();
+    if violations.is_empty() {
+        Ok(Fragment {
+            xml,
+            actions,
+            sessions: offre.sessions.len(),
+        })
+    } else {
+        Err(violations)
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+fn join_texts(parts: &[Option<&Text>], sep: &str) -> Option<String> {
+    let present: Vec<&str> = parts.iter().flatten().map(|t| t.as_str()).collect();
+    if present.is_empty() {
+        None
+    } else {
+        Some(present.join(sep))
+    }
+}
+
+/// LHÉO `intitule-formation`: the formation's title, completed by the action's
+/// "complément intitulé" (SOFI shows them the same way).
+pub fn intitule(offre: &Offre) -> String {
+    match &offre.action.complement_intitule {
+        Some(c) => format!("{} - {}", offre.formation.intitule, c),
+        None => offre.formation.intitule.to_string(),
+    }
+}
+
+/// LHÉO `contenu-formation`: the formation's description, then the action's complément
+/// programme.
+pub fn contenu(offre: &Offre) -> Option<String> {
+    join_texts(
+        &[
+            offre.formation.description.as_ref(),
+            offre.action.complement_programme.as_ref(),
+        ],
+        "\n\n",
+    )
+}
+
+/// LHÉO `conditions-specifiques`: pré-requis and their comment, or "aucune" as the LHÉO
+/// documentation asks when there is no condition.
+pub fn conditions_specifiques(action: &Action) -> String {
+    join_texts(
+        &[
+            action.prerequis.as_ref(),
+            action.commentaire_prerequis.as_ref(),
+        ],
+        "\n",
+    )
+    .unwrap_or_else(|| "aucune".to_owned())
+}
+
+fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
+    let numero = offre.numero.to_string();
+    let id = format!("f{numero}");
+    let mut attrs: Vec<(&str, &str)> = vec![("numero", &numero), ("id", &id)];
+    let crea = offre.cree_le.map(|d| d.to_rfc3339());
+    let maj = offre.modifie_le.map(|d| d.to_rfc3339());
+    if let Some(c) = &crea {
+        attrs.push(("horodatage-creation", c));
+    }
+    if let Some(m) = &maj {
+        attrs.push(("horodatage-modification", m));
+    }
+    e.open("formation", &attrs);
+
+    let f = &offre.formation;
+    e.open("domaine-formation", &[]);
+    for code in &f.formacodes {
+        e.raw(
+            "code-FORMACODE",
+            &[("ref", FORMACODE_VERSION)],
+            code.as_str(),
+        );
+    }
+    for code in &f.codes_nsf {
+        e.raw("code-NSF", &[], code.as_str());
+    }
+    for code in &f.codes_rome {
+        e.raw("code-ROME", &[], code.as_str());
+    }
+    e.close();
+
+    e.text(
+        "intitule-formation",
+        "formation.intitule + action.complement_intitule",
+        &intitule(offre),
+        1,
+        255,
+    );
+    e.req_text(
+        "objectif-formation",
+        "action.objectifs | formation.objectif",
+        offre
+            .action
+            .objectifs
+            .as_ref()
+            .or(f.objectif.as_ref())
+            .map(Text::as_str),
+        1,
+        3000,
+    );
+    e.req_text(
+        "resultats-attendus",
+        "action.resultats_attendus | formation.resultats_attendus",
+        offre
+            .action
+            .resultats_attendus
+            .as_ref()
+            .or(f.resultats_attendus.as_ref())
+            .map(Text::as_str),
+        1,
+        3000,
+    );
+    e.req_text(
+        "contenu-formation",
+        "formation.description + action.complement_programme",
+        contenu(offre).as_deref(),
+        1,
+        3000,
+    );
+    e.raw(
+        "certifiante",
+        &[],
+        yes_no(f.type_certification.certifiante()),
+    );
+
+    let dispensateur = ctx.organismes.get(&offre.action.site_dispensateur.siret);
+    let site_dispensateur = dispensateur.and_then(|o| o.site(&offre.action.site_dispensateur.site));
+    e.open("contact-formation", &[]);
+    let contact = offre
+        .action
+        .contact
+        .as_ref()
+        .or(site_dispensateur.and_then(|s| s.contact.as_ref()))
+        .or(dispensateur.and_then(|o| o.contacts.first()));
+    coordonnees_contact(e, contact, dispensateur, "action.contact");
+    e.close();
+
+    // Formation-level in LHÉO, session-level in SOFI: one value when the sessions agree,
+    // "mixte" (4) when they differ.
+    let mut parcours = offre.sessions.iter().filter_map(|s| s.type_parcours.lheo());
+    match parcours.next() {
+        Some(first) => {
+            let code = if parcours.all(|p| p == first) {
+                first
+            } else {
+                "4"
+            };
+            e.raw("parcours-de-formation", &[], code);
+        }
+        None => e.violation(
+            "parcours-de-formation",
+            "session.type_parcours",
+            ViolationKind::Missing,
+        ),
+    }
+    e.raw(
+        "code-niveau-entree",
+        &[],
+        &offre.action.niveau_entree.code().to_string(),
+    );
+    e.raw("objectif-general-formation", &[], f.objectif_general.lheo());
+    if f.rncp.is_some() || f.certifinfo.is_some() {
+        e.open("certification", &[]);
+        if let Some(r) = &f.rncp {
+            e.raw("code-RNCP", &[], r.as_str());
+        }
+        if let Some(c) = &f.certifinfo {
+            e.raw("code-CERTIFINFO", &[], c.as_str());
+        }
+        e.close();
+    }
+    if let Some(n) = f.niveau_sortie {
+        e.raw("code-niveau-sortie", &[], &n.code().to_string());
+    }
+
+    let groups = group_sessions(offre, ctx, &mut e.violations);
+    let actions = groups.len();
+    for group in groups {
+        action(e, offre, &group, ctx);
+    }
+
+    organisme_responsable(e, offre, ctx);
+
+    e.open("extras", &[("info", "sofi-formation")]);
+    e.raw(
+        "extra",
+        &[("info", "type-certification")],
+        f.type_certification.libelle(),
+    );
+    e.raw(
+        "extra",
+        &[("info", "individualisation-par-bloc")],
+        yes_no(f.individualisation_par_bloc),
+    );
+    e.raw(
+        "extra",
+        &[("info", "validation")],
+        match f.validation {
+            Validation::Totale => "totale",
+            Validation::Partielle => "partielle",
+        },
+    );
+    e.raw(
+        "extra",
+        &[("info", "mandataire")],
+        offre.mandataire.as_str(),
+    );
+    e.close();
+
+    e.close();
+    actions
+}
+
+/// A `coordonnees` element for a contact; falls back to the organisme's own telephone and
+/// e-mail so that `contact-formation` (required by LHÉO) always says something true.
+fn coordonnees_contact(
+    e: &mut Emitter,
+    contact: Option<&Contact>,
+    org: Option<&Organisme>,
+    field: &'static str,
+) {
+    e.open("coordonnees", &[]);
+    match contact {
+        Some(c) if !c.is_empty() => contact_fields(e, c, field),
+        _ => {
+            if let Some(o) = org {
+                e.text(
+                    "nom",
+                    "organisme.nom",
+                    o.nom_ou_raison_sociale().as_str(),
+                    1,
+                    50,
+                );
+                if let Some(t) = &o.telephone {
+                    e.open("telfixe", &[]);
+                    e.text("numtel", "organisme.telephone", t.as_str(), 1, 25);
+                    e.close();
+                }
+                e.opt_text(
+                    "courriel",
+                    "organisme.courriel",
+                    o.courriel.as_ref().map(Text::as_str),
+                    3,
+                    160,
+                );
+            }
+        }
+    }
+    e.close();
+}
+
+fn contact_fields(e: &mut Emitter, c: &Contact, field: &'static str) {
+    e.opt_text(
+        "civilite",
+        field,
+        c.civilite.as_ref().map(Text::as_str),
+        1,
+        50,
+    );
+    e.opt_text("nom", field, c.nom.as_ref().map(Text::as_str), 1, 50);
+    e.opt_text("prenom", field, c.prenom.as_ref().map(Text::as_str), 1, 50);
+    if let Some(t) = &c.telephone {
+        e.open("telfixe", &[]);
+        e.text("numtel", field, t.as_str(), 1, 25);
+        e.close();
+    }
+    e.opt_text(
+        "courriel",
+        field,
+        c.courriel.as_ref().map(Text::as_str),
+        3,
+        160,
+    );
+}
+
+fn adresse(e: &mut Emitter, a: &Adresse, field: &'static str) {
+    e.open("adresse", &[]);
+    e.opt_text(
+        "denomination",
+        field,
+        a.denomination.as_ref().map(Text::as_str),
+        1,
+        255,
+    );
+    if a.lignes.is_empty() {
+        e.violation("ligne", field, ViolationKind::Missing);
+    }
+    for l in a.lignes.iter() {
+        e.text("ligne", field, l.as_str(), 1, 50);
+    }
+    if a.lignes.len() > 4 {
+        e.violation(
+            "ligne",
+            field,
+            ViolationKind::TooLong {
+                max: 4,
+                actual: a.lignes.len(),
+            },
+        );
+    }
+    e.raw("codepostal", &[], a.code_postal.as_str());
+    e.text("ville", field, a.ville.as_str(), 1, 50);
+    e.raw("departement", &[], &a.code_postal.departement());
+    if let Some(c) = &a.code_insee {
+        e.raw("code-INSEE-commune", &[], c.as_str());
+    }
+    if let (Some(lat), Some(lon)) = (a.latitude, a.longitude) {
+        e.open("geolocalisation", &[]);
+        e.raw("latitude", &[], &lat.to_string());
+        e.raw("longitude", &[], &lon.to_string());
+        e.close();
+    }
+    e.close();
+}
+
+/// Sessions of one LHÉO action: they share every action-level value.
+struct Group<'o> {
+    /// Action-level XML before the sessions (`rythme-formation` … `duree-cycle`).
+    head: String,
+    /// Action-level XML after `date-information` (`restauration` … `extras`).
+    tail: String,
+    sessions: Vec<&'o Session>,
+    /// Short stable digest of head+tail, naming the LHÉO action.
+    key: String,
+}
+
+/// Violations met while rendering a session's action-level values go to `violations`,
+/// attributed to that session, and the session is left out of every group.
+fn group_sessions<'o>(
+    offre: &'o Offre,
+    ctx: &WriterContext,
+    violations: &mut Vec<Violation>,
+) -> Vec<Group<'o>> {
+    let mut groups: Vec<Group<'o>> = Vec::new();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    for s in &offre.sessions {
+        // Render the action-level parts at the depth they will have (inside <action>).
+        let mut head = Emitter::new();
+        head.session = Some(s.code);
+        head.open("formation", &[]);
+        head.open("action", &[]);
+        action_head(&mut head, offre, s, ctx);
+        let mut tail = Emitter::new();
+        tail.session = Some(s.code);
+        tail.open("formation", &[]);
+        tail.open("action", &[]);
+        action_tail(&mut tail, offre, s, ctx);
+        let (head_xml, mut v1) = head.take();
+        let (tail_xml, v2) = tail.take();
+        v1.extend(v2);
+        if !v1.is_empty() {
+            violations.extend(v1);
+            continue;
+        }
+        // Drop the two synthetic open tags.
+        let head_xml = strip_opening(&head_xml, 2);
+        let tail_xml = strip_opening(&tail_xml, 2);
+        match index.get(&(head_xml.clone(), tail_xml.clone())) {
+            Some(&i) => groups[i].sessions.push(s),
+            None => {
+                let mut h = Sha256::new();
+                h.update(head_xml.as_bytes());
+                h.update([0]);
+                h.update(tail_xml.as_bytes());
+                let key = hex::encode(&h.finalize()[..4]);
+                index.insert((head_xml.clone(), tail_xml.clone()), groups.len());
+                groups.push(Group {
+                    head: head_xml,
+                    tail: tail_xml,
+                    sessions: vec![s],
+                    key,
+                });
+            }
+        }
+    }
+    groups
+}
+
+fn strip_opening(xml: &str, lines: usize) -> String {
+    let mut rest = xml;
+    for _ in 0..lines {
+        rest = rest.split_once('\n').map(|(_, r)| r).unwrap_or("");
+    }
+    rest.to_owned()
+}
+
+fn action(e: &mut Emitter, offre: &Offre, group: &Group, ctx: &WriterContext) {
+    let numero = format!("{}-{}", offre.numero, group.key);
+    let id = format!("a{numero}");
+    e.open("action", &[("numero", &numero), ("id", &id)]);
+    e.buf.push_str(&group.head);
+    for s in &group.sessions {
+        e.session = Some(s.code);
+        session(e, offre, s, ctx);
+    }
+    e.session = None;
+    information(e, &group.sessions, ctx);
+    e.buf.push_str(&group.tail);
+    e.close();
+}
+
+/// `adresse-information` and up to three `date-information`: the information
+/// collectives for consumers that read only the 2.2-era elements.
+fn information(e: &mut Emitter, sessions: &[&Session], ctx: &WriterContext) {
+    let mut ics: Vec<&InformationCollective> = sessions
+        .iter()
+        .flat_map(|s| s.informations_collectives.iter())
+        .filter(|ic| ic.date.is_some_and(|d| d >= ctx.today))
+        .collect();
+    ics.sort_by_key(|ic| ic.date);
+    if let Some(lieu) = ics.iter().find_map(|ic| ic.lieu.as_ref()) {
+        e.open("adresse-information", &[]);
+        adresse(e, lieu, "session.informations_collectives.lieu");
+        e.close();
+    }
+    let mut dates: Vec<Date> = ics.iter().filter_map(|ic| ic.date).collect();
+    dates.dedup();
+    for d in dates.iter().take(3) {
+        e.open("date-information", &[]);
+        e.raw("date", &[], &d.lheo());
+        e.close();
+    }
+}
+
+fn action_head(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
+    let a = &offre.action;
+    let d = &s.dispositif;
+    e.req_text(
+        "rythme-formation",
+        "session.rythmes",
+        s.rythmes.as_ref().map(Text::as_str),
+        1,
+        3000,
+    );
+    if d.publics.is_empty() {
+        e.violation(
+            "code-public-vise",
+            "dispositif.publics",
+            ViolationKind::Missing,
+        );
+    }
+    if d.publics.len() > 10 {
+        e.violation(
+            "code-public-vise",
+            "dispositif.publics",
+            ViolationKind::TooLong {
+                max: 10,
+                actual: d.publics.len(),
+            },
+        );
+    }
+    for p in d.publics.iter().take(10) {
+        e.raw(
+            "code-public-vise",
+            &[("ref", FORMACODE_VERSION_PUBLIC)],
+            p.as_str(),
+        );
+    }
+    // A long public visé goes to extras whole rather than being cut (see action_tail).
+    if let Some(p) = a.public_vise.as_ref().filter(|p| p.chars() <= 250) {
+        e.raw("info-public-vise", &[], p.as_str());
+    }
+    e.raw(
+        "niveau-entree-obligatoire",
+        &[],
+        yes_no(a.niveau_entree_obligatoire),
+    );
+    e.text(
+        "modalites-alternance",
+        "session.periodes_formation",
+        &modalites_alternance(s),
+        1,
+        3000,
+    );
+    match s.modalites_enseignement {
+        Some(m) => e.raw("modalites-enseignement", &[], m.lheo()),
+        None => e.violation(
+            "modalites-enseignement",
+            "session.modalites_enseignement",
+            ViolationKind::Missing,
+        ),
+    }
+    e.text(
+        "conditions-specifiques",
+        "action.prerequis + action.commentaire_prerequis",
+        &conditions_specifiques(a),
+        1,
+        3000,
+    );
+    e.raw(
+        "prise-en-charge-frais-possible",
+        &[],
+        yes_no(d.prise_en_charge_frais_pedagogiques.unwrap_or(false)),
+    );
+    let lieu_org = ctx.organismes.get(&s.site_lieu.siret);
+    match lieu_org.and_then(|o| o.site(&s.site_lieu.site)) {
+        Some(site) => {
+            e.open("lieu-de-formation", &[("numero", site.code.as_str())]);
+            e.open("SIRET-lieu-formation", &[]);
+            e.raw("SIRET", &[], s.site_lieu.siret.as_str());
+            e.close();
+            e.open("coordonnees", &[]);
+            let mut a2 = site.adresse.clone();
+            if a2.denomination.is_none() {
+                a2.denomination = Text::new(&format!(
+                    "{} - {}",
+                    lieu_org
+                        .map(|o| o.raison_sociale.as_str())
+                        .unwrap_or_default(),
+                    site.nom
+                ));
+            }
+            adresse(e, &a2, "session.site_lieu");
+            e.close();
+            e.close();
+        }
+        None => e.violation(
+            "lieu-de-formation",
+            "session.site_lieu",
+            ViolationKind::Missing,
+        ),
+    }
+    e.raw("modalites-entrees-sorties", &[], s.entrees_sorties.lheo());
+    if let Some(u) = &a.url_action {
+        e.open("url-action", &[]);
+        e.text("urlweb", "action.url_action", u.as_str(), 3, 400);
+        e.close();
+    }
+}
+
+/// LHÉO `modalites-alternance` (required): what SOFI knows of the split between centre
+/// and company: durations, périodes de formation, the alternance rhythm.
+fn modalites_alternance(s: &Session) -> String {
+    let mut out = String::new();
+    match (s.duree_centre_heures, s.duree_entreprise_heures) {
+        (Some(c), Some(en)) if en > 0 => {
+            let _ = write!(out, "En centre : {c} h ; en entreprise : {en} h.");
+        }
+        (Some(c), _) => {
+            let _ = write!(out, "En centre : {c} h ; pas de période en entreprise.");
+        }
+        (None, Some(en)) if en > 0 => {
+            let _ = write!(out, "En entreprise : {en} h.");
+        }
+        _ => out.push_str("Pas de période en entreprise."),
+    }
+    for p in &s.periodes_formation {
+        let _ = write!(
+            out,
+            "\nPériode {} du {} au {}.",
+            match p.type_periode {
+                TypePeriode::Centre => "en centre",
+                TypePeriode::Entreprise => "en entreprise",
+            },
+            p.debut.0.format("%d/%m/%Y"),
+            p.fin.0.format("%d/%m/%Y")
+        );
+    }
+    if let Some(c) = &s.cycle_alternance {
+        let unite = match c.unite {
+            UniteRythme::Heure => "heure(s)",
+            UniteRythme::DemiJournee => "demi-journée(s)",
+            UniteRythme::Journee => "jour(s)",
+            UniteRythme::Semaine => "semaine(s)",
+            UniteRythme::Mois => "mois",
+        };
+        let _ = write!(
+            out,
+            "\nRythme de l'alternance : {} {unite} en entreprise, {} {unite} en centre.",
+            c.unites_entreprise, c.unites_centre
+        );
+    }
+    out
+}
+
+fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
+    let a = &offre.action;
+    let d = &s.dispositif;
+    let lieu_site = ctx
+        .organismes
+        .get(&s.site_lieu.siret)
+        .and_then(|o| o.site(&s.site_lieu.site));
+    e.opt_text(
+        "acces-handicapes",
+        "site.acces_handicapes",
+        lieu_site
+            .and_then(|x| x.acces_handicapes.as_ref())
+            .map(Text::as_str),
+        1,
+        250,
+    );
+    let modalites_recrutement = s
+        .modalites_recrutement_texte
+        .as_ref()
+        .map(|t| t.to_string())
+        .or_else(|| {
+            let mut labels: Vec<&str> = Vec::new();
+            if !s.informations_collectives.is_empty() {
+                labels.push("information collective");
+            }
+            labels.extend(s.modalites_recrutement.iter().map(|m| m.libelle()));
+            if labels.is_empty() {
+                None
+            } else {
+                let joined = labels.join(", ");
+                let mut c = joined.chars();
+                Some(
+                    c.next()
+                        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                        .unwrap_or_default()
+                        + ".",
+                )
+            }
+        });
+    e.opt_text(
+        "modalites-recrutement",
+        "session.modalites_recrutement_texte",
+        modalites_recrutement.as_deref(),
+        1,
+        3000,
+    );
+    e.opt_text(
+        "modalites-pedagogiques",
+        "session.modalites_pedagogiques_texte",
+        s.modalites_pedagogiques_texte.as_ref().map(Text::as_str),
+        1,
+        200,
+    );
+    if s.modalites_pedagogiques.len() > 5 {
+        e.violation(
+            "code-modalite-pedagogique",
+            "session.modalites_pedagogiques",
+            ViolationKind::TooLong {
+                max: 5,
+                actual: s.modalites_pedagogiques.len(),
+            },
+        );
+    }
+    for m in s.modalites_pedagogiques.iter().take(5) {
+        e.raw(
+            "code-modalite-pedagogique",
+            &[("ref", FORMACODE_VERSION_PUBLIC)],
+            m.as_str(),
+        );
+    }
+    for eq in &a.equipements {
+        e.open("equipement", &[]);
+        e.raw("type-equipement", &[], eq.type_equipement.lheo());
+        if let Some(c) = eq.cout_indicatif {
+            e.raw("cout-indicatif-equipement", &[], &c.to_string());
+        }
+        e.opt_text(
+            "commentaire",
+            "action.equipements.commentaire",
+            eq.commentaire.as_ref().map(Text::as_str),
+            1,
+            500,
+        );
+        e.close();
+    }
+    if let Some(f) = d.frais_additionnels {
+        e.text(
+            "frais-restants",
+            "dispositif.frais_additionnels",
+            &format!("Frais additionnels non pris en charge : {} €", f.decimal()),
+            1,
+            200,
+        );
+    }
+    if let Some(ttc) = d.frais_ttc {
+        e.text(
+            "prix-total-TTC",
+            "dispositif.frais_ttc",
+            &ttc.decimal(),
+            1,
+            10,
+        );
+    }
+    if let Some(c) = s.commentaire_duree.as_ref().filter(|c| c.chars() <= 150) {
+        e.raw("duree-indicative", &[], c.as_str());
+    }
+    if let Some(h) = s.duree_centre_heures {
+        e.raw("nombre-heures-centre", &[], &h.to_string());
+    }
+    if let Some(h) = s.duree_entreprise_heures {
+        e.raw("nombre-heures-entreprise", &[], &h.to_string());
+    }
+    if s.duree_centre_heures.is_some() || s.duree_entreprise_heures.is_some() {
+        let total = u64::from(s.duree_centre_heures.unwrap_or(0))
+            + u64::from(s.duree_entreprise_heures.unwrap_or(0));
+        e.raw("nombre-heures-total", &[], &total.to_string());
+    }
+    e.raw("conventionnement", &[], "1");
+    // Organisme formateur: the action's site dispensateur.
+    let sd = &a.site_dispensateur;
+    let org = ctx.organismes.get(&sd.siret);
+    e.open("organisme-formateur", &[("numero", sd.site.as_str())]);
+    e.open("SIRET-formateur", &[]);
+    e.raw("SIRET", &[], sd.siret.as_str());
+    e.close();
+    match org {
+        Some(o) => e.text(
+            "raison-sociale-formateur",
+            "organisme.raison_sociale",
+            o.raison_sociale.as_str(),
+            0,
+            250,
+        ),
+        None => e.violation(
+            "raison-sociale-formateur",
+            "action.site_dispensateur",
+            ViolationKind::Missing,
+        ),
+    }
+    if let Some(c) = org
+        .and_then(|o| o.site(&sd.site))
+        .and_then(|x| x.contact.as_ref())
+        .filter(|c| !c.is_empty())
+    {
+        e.open("contact-formateur", &[]);
+        e.open("coordonnees", &[]);
+        contact_fields(e, c, "site.contact");
+        e.close();
+        e.close();
+    }
+    e.close();
+    e.open("organisme-financeur", &[]);
+    e.raw("code-financeur", &[], CODE_FINANCEUR_REGION);
+    if let Some(p) = d.places {
+        e.raw("nb-places-financees", &[], &p.to_string());
+    }
+    e.close();
+
+    // What LHÉO has no element for, at action level.
+    let long_public = a.public_vise.as_ref().filter(|p| p.chars() > 250);
+    let long_duree = s.commentaire_duree.as_ref().filter(|c| c.chars() > 150);
+    let has_extras = a.complement_intitule.is_some()
+        || a.le_plus_formation.is_some()
+        || a.url_video.is_some()
+        || a.url_pdf.is_some()
+        || long_public.is_some()
+        || long_duree.is_some();
+    if has_extras {
+        e.open("extras", &[("info", "sofi-action")]);
+        let pairs: [(&str, Option<&Text>); 6] = [
+            ("complement-intitule", a.complement_intitule.as_ref()),
+            ("le-plus-formation", a.le_plus_formation.as_ref()),
+            ("url-video", a.url_video.as_ref()),
+            ("url-pdf", a.url_pdf.as_ref()),
+            ("public-vise", long_public),
+            ("commentaire-duree", long_duree),
+        ];
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                e.raw("extra", &[("info", k)], v.as_str());
+            }
+        }
+        e.close();
+    }
+}
+
+fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
+    let code = s.code.to_string();
+    let id = format!("s{code}");
+    let mut attrs: Vec<(&str, &str)> = vec![("numero", &code), ("id", &id)];
+    let crea = s.cree_le.map(|d| d.to_rfc3339());
+    let maj = s.modifie_le.map(|d| d.to_rfc3339());
+    if let Some(c) = &crea {
+        attrs.push(("horodatage-creation", c));
+    }
+    if let Some(m) = &maj {
+        attrs.push(("horodatage-modification", m));
+    }
+    e.open("session", &attrs);
+    e.open("periode", &[]);
+    // LHÉO's conventions for unknown dates; the rules reject such sessions anyway.
+    e.raw(
+        "debut",
+        &[],
+        &s.date_debut
+            .map(|d| d.lheo())
+            .unwrap_or_else(|| "00000000".into()),
+    );
+    e.raw(
+        "fin",
+        &[],
+        &s.date_fin
+            .map(|d| d.lheo())
+            .unwrap_or_else(|| "99999999".into()),
+    );
+    e.close();
+
+    e.open("adresse-inscription", &[]);
+    let site_adresse = ctx
+        .organismes
+        .get(&s.site_lieu.siret)
+        .and_then(|o| o.site(&s.site_lieu.site))
+        .map(|x| &x.adresse);
+    match s.adresse_inscription.as_ref().or(site_adresse) {
+        Some(a) => adresse(e, a, "session.adresse_inscription"),
+        None => e.violation(
+            "adresse",
+            "session.adresse_inscription",
+            ViolationKind::Missing,
+        ),
+    }
+    e.close();
+
+    if let Some(p) = s.periodes_inscription.first() {
+        e.open("periode-inscription", &[]);
+        e.open("periode", &[]);
+        e.raw("debut", &[], &p.debut.lheo());
+        e.raw(
+            "fin",
+            &[],
+            &p.fin.map(|d| d.lheo()).unwrap_or_else(|| "99999999".into()),
+        );
+        e.close();
+        e.close();
+    }
+    if let Some(r) = s.recrutement {
+        e.raw("etat-recrutement", &[], r.lheo());
+    }
+    for ic in &s.informations_collectives {
+        let attrs: Vec<(&str, &str)> = ic
+            .code
+            .as_ref()
+            .map(|c| ("numero", c.as_str()))
+            .into_iter()
+            .collect();
+        e.open("recrutement", &attrs);
+        e.raw("modalite-recrutement", &[], "9");
+        match (&ic.lieu, &ic.lien_distance) {
+            (None, Some(_)) => e.raw("a-distance", &[], "1"),
+            (Some(_), None) => e.raw("a-distance", &[], "0"),
+            _ => {}
+        }
+        if let Some(l) = &ic.lieu {
+            adresse(e, l, "session.informations_collectives.lieu");
+        }
+        e.opt_text(
+            "urlweb",
+            "session.informations_collectives.lien_distance",
+            ic.lien_distance.as_ref().map(Text::as_str),
+            3,
+            400,
+        );
+        if let Some(p) = ic.places {
+            e.raw("nb-places", &[], &p.to_string());
+        }
+        if let Some(d) = ic.date {
+            e.open("periode", &[]);
+            e.raw("debut", &[], &d.lheo());
+            e.raw("fin", &[], &d.lheo());
+            e.close();
+        }
+        if let Some(h) = ic.heure_debut {
+            e.raw("heure-debut", &[], &h.lheo());
+        }
+        if let Some(h) = ic.heure_fin {
+            e.raw("heure-fin", &[], &h.lheo());
+        }
+        e.opt_text(
+            "commentaire",
+            "session.informations_collectives.commentaire",
+            ic.commentaire.as_ref().map(Text::as_str),
+            1,
+            500,
+        );
+        e.close();
+    }
+    for m in &s.modalites_recrutement {
+        e.open("recrutement", &[]);
+        e.raw("modalite-recrutement", &[], m.lheo());
+        e.close();
+    }
+    let referents: [(&str, &str, Option<&Contact>); 3] = [
+        ("1", "", s.referent_pmr.as_ref()),
+        ("2", "", s.referent_mobilite.as_ref()),
+        ("0", "referent-prf", s.referent_prf.as_ref()),
+    ];
+    for (type_contact, info, c) in referents {
+        if let Some(c) = c.filter(|c| !c.is_empty()) {
+            let attrs: Vec<(&str, &str)> = if info.is_empty() {
+                vec![]
+            } else {
+                vec![("info", info)]
+            };
+            e.open("contact-session", &attrs);
+            e.raw("type-contact", &[], type_contact);
+            e.open("coordonnees", &[]);
+            contact_fields(e, c, "session.referents");
+            e.close();
+            e.close();
+        }
+    }
+    if let Some(m) = &s.mail_liaison {
+        e.open("contact-session", &[("info", "mail-liaison")]);
+        e.raw("type-contact", &[], "0");
+        e.open("coordonnees", &[]);
+        e.text("courriel", "session.mail_liaison", m.as_str(), 3, 160);
+        e.close();
+        e.close();
+    }
+    let f = &offre.formation;
+    if f.rncp.is_some() || f.certifinfo.is_some() {
+        e.open("reference-certification", &[]);
+        reference_certification_codes(e, f);
+        e.close();
+    }
+    let blocs: Vec<&Bloc> = match f.validation {
+        Validation::Totale => f.blocs.iter().collect(),
+        Validation::Partielle => f
+            .blocs
+            .iter()
+            .filter(|b| f.blocs_valides.contains(&b.code))
+            .collect(),
+    };
+    if !blocs.is_empty() {
+        e.open("blocs-competences", &[]);
+        let validation = match (f.validation, f.individualisation_par_bloc) {
+            (Validation::Partielle, _) => "0",
+            (Validation::Totale, false) => "1",
+            (Validation::Totale, true) => "2",
+        };
+        e.raw("validation-blocs", &[], validation);
+        e.open("reference-certification", &[]);
+        reference_certification_codes(e, f);
+        e.close();
+        for b in blocs {
+            e.open("bloc-competences", &[]);
+            e.text(
+                "libelle-bloc",
+                "formation.blocs.intitule",
+                b.intitule.as_str(),
+                1,
+                500,
+            );
+            e.raw("code-bloc", &[], b.code.as_str());
+            e.open("extras", &[("info", "sofi-bloc")]);
+            e.raw("extra", &[("info", "type-module")], b.type_module.as_str());
+            if let Some(o) = &b.objectif {
+                e.raw("extra", &[("info", "objectif")], o.as_str());
+            }
+            if let Some(p) = &b.programme {
+                e.raw("extra", &[("info", "programme")], p.as_str());
+            }
+            e.close();
+            e.close();
+        }
+        e.close();
+    }
+    let d = &s.dispositif;
+    // Capacity exists in LHÉO only inside `cycle`, whose type is initial education or
+    // apprenticeship: used for apprenticeship sessions only; other sessions keep
+    // capacities in extras (no semantic stretch).
+    let apprentissage = s
+        .cycle_alternance
+        .as_ref()
+        .filter(|c| c.type_alternance == TypeAlternance::Apprentissage);
+    if let Some(c) = apprentissage {
+        e.open("cycle", &[]);
+        e.raw("type-cycle", &[], "1");
+        if let Some(m) = d.effectif_minimal {
+            e.raw("effectif-minimal", &[], &m.to_string());
+        }
+        if let Some(m) = d.capacite_simultanee {
+            e.raw("capacite-simultanee", &[], &m.to_string());
+        }
+        e.open("alternance", &[]);
+        e.raw("type-alternance", &[], c.type_alternance.lheo());
+        e.open("rythme-alternance", &[]);
+        e.raw("unite-rythme-alternance", &[], c.unite.lheo());
+        e.raw("unites-entreprise", &[], &c.unites_entreprise.to_string());
+        e.raw("unites-centre", &[], &c.unites_centre.to_string());
+        e.close();
+        e.close();
+        e.close();
+    }
+
+    e.open("extras", &[("info", "sofi-session")]);
+    if let Some(h) = s.duree_hebdo_heures {
+        e.raw(
+            "extra",
+            &[("info", "duree-hebdomadaire-heures")],
+            &h.to_string(),
+        );
+    }
+    if let Some(m) = s.module_remise_a_niveau {
+        e.raw("extra", &[("info", "module-remise-a-niveau")], yes_no(m));
+    }
+    e.raw(
+        "extra",
+        &[("info", "type-parcours")],
+        &format!("{:?}", s.type_parcours).to_lowercase(),
+    );
+    e.raw(
+        "extra",
+        &[("info", "organisme-responsable")],
+        &format!(
+            "{}/{}",
+            s.organisme_responsable.siret, s.organisme_responsable.site
+        ),
+    );
+    if !s.periodes_inscription.is_empty() {
+        e.open("extras", &[("info", "periodes-inscription")]);
+        for p in &s.periodes_inscription {
+            let fin = p.fin.map(|d| d.lheo()).unwrap_or_else(|| "99999999".into());
+            e.raw(
+                "extra",
+                &[("info", p.type_inscription.as_str())],
+                &format!("{}-{}", p.debut.lheo(), fin),
+            );
+        }
+        e.close();
+    }
+    if !s.periodes_formation.is_empty() {
+        e.open("extras", &[("info", "periodes-formation")]);
+        for p in &s.periodes_formation {
+            e.raw(
+                "extra",
+                &[("info", p.type_periode.as_str())],
+                &format!("{}-{}", p.debut.lheo(), p.fin.lheo()),
+            );
+        }
+        e.close();
+    }
+    if let Some(c) = s
+        .cycle_alternance
+        .as_ref()
+        .filter(|_| apprentissage.is_none())
+    {
+        e.open("extras", &[("info", "alternance")]);
+        e.raw(
+            "extra",
+            &[("info", "type-alternance")],
+            c.type_alternance.lheo(),
+        );
+        e.raw("extra", &[("info", "unite-rythme")], c.unite.lheo());
+        e.raw(
+            "extra",
+            &[("info", "unites-entreprise")],
+            &c.unites_entreprise.to_string(),
+        );
+        e.raw(
+            "extra",
+            &[("info", "unites-centre")],
+            &c.unites_centre.to_string(),
+        );
+        e.close();
+    }
+    e.close();
+
+    e.open("extras", &[("info", "sofi-dispositif")]);
+    e.raw("extra", &[("info", "dispositif")], d.programme.as_str());
+    let texts: [(&str, Option<&Text>); 3] = [
+        ("numero-lot-cr", d.numero_lot_cr.as_ref()),
+        ("id-action-cr", d.id_action_cr.as_ref()),
+        ("of-mandataire-cr", d.of_mandataire_cr.as_ref()),
+    ];
+    for (k, v) in texts {
+        if let Some(v) = v {
+            e.raw("extra", &[("info", k)], v.as_str());
+        }
+    }
+    let numbers: [(&str, Option<u32>); 4] = [
+        ("nb-places", d.places),
+        ("nb-places-restantes", d.places_restantes),
+        ("effectif-minimal", d.effectif_minimal),
+        ("capacite-simultanee", d.capacite_simultanee),
+    ];
+    for (k, v) in numbers {
+        if let Some(v) = v {
+            e.raw("extra", &[("info", k)], &v.to_string());
+        }
+    }
+    let amounts: [(&str, Option<Montant>); 4] = [
+        ("frais-ht", d.frais_ht),
+        ("frais-ttc", d.frais_ttc),
+        ("frais-additionnels", d.frais_additionnels),
+        ("frais-certification", d.frais_certification),
+    ];
+    for (k, v) in amounts {
+        if let Some(v) = v {
+            e.raw("extra", &[("info", k)], &v.decimal());
+        }
+    }
+    if let Some(t) = d.taux_tva {
+        e.raw("extra", &[("info", "taux-tva")], &t.to_string());
+    }
+    if let Some(b) = d.frais_certification_inclus {
+        e.raw(
+            "extra",
+            &[("info", "frais-certification-inclus")],
+            yes_no(b),
+        );
+    }
+    if let Some(b) = d.prise_en_charge_frais_pedagogiques {
+        e.raw(
+            "extra",
+            &[("info", "prise-en-charge-frais-pedagogiques")],
+            yes_no(b),
+        );
+    }
+    e.close();
+    e.close();
+}
+
+fn reference_certification_codes(e: &mut Emitter, f: &Formation) {
+    if let Some(r) = &f.rncp {
+        e.raw("reference-code-RNCP", &[], r.as_str());
+    }
+    if let Some(c) = &f.certifinfo {
+        e.raw("reference-code-CERTIFINFO", &[], c.as_str());
+    }
+}
+
+fn organisme_responsable(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) {
+    // One per LHÉO formation; SOFI has one per session. The rules make them all the
+    // mandataire; any session that disagrees with the first is a violation of its own.
+    let Some(first) = offre.sessions.first() else {
+        e.violation(
+            "organisme-formation-responsable",
+            "session.organisme_responsable",
+            ViolationKind::Missing,
+        );
+        return;
+    };
+    let r = &first.organisme_responsable;
+    for s in &offre.sessions[1..] {
+        if s.organisme_responsable.siret != r.siret {
+            let prev = e.session.replace(s.code);
+            e.violation(
+                "organisme-formation-responsable",
+                "session.organisme_responsable",
+                ViolationKind::Differs {
+                    from: first.code.to_string(),
+                },
+            );
+            e.session = prev;
+        }
+    }
+    let Some(org) = ctx.organismes.get(&r.siret) else {
+        e.violation(
+            "organisme-formation-responsable",
+            "session.organisme_responsable",
+            ViolationKind::Missing,
+        );
+        return;
+    };
+    e.open(
+        "organisme-formation-responsable",
+        &[("numero", r.site.as_str())],
+    );
+    match &org.nda {
+        Some(n) => e.raw("numero-activite", &[], n.as_str()),
+        None => e.violation("numero-activite", "organisme.nda", ViolationKind::Missing),
+    }
+    e.open("SIRET-organisme-formation", &[]);
+    e.raw("SIRET", &[], org.siret.as_str());
+    e.close();
+    e.text(
+        "nom-organisme",
+        "organisme.nom",
+        org.nom_ou_raison_sociale().as_str(),
+        1,
+        250,
+    );
+    e.text(
+        "raison-sociale",
+        "organisme.raison_sociale",
+        org.raison_sociale.as_str(),
+        1,
+        250,
+    );
+    e.open("coordonnees-organisme", &[]);
+    e.open("coordonnees", &[]);
+    let site_adresse = org.site(&r.site).map(|s| &s.adresse);
+    if let Some(a) = org.adresse.as_ref().or(site_adresse) {
+        adresse(e, a, "organisme.adresse");
+    }
+    if let Some(t) = &org.telephone {
+        e.open("telfixe", &[]);
+        e.text("numtel", "organisme.telephone", t.as_str(), 1, 25);
+        e.close();
+    }
+    e.opt_text(
+        "courriel",
+        "organisme.courriel",
+        org.courriel.as_ref().map(Text::as_str),
+        3,
+        160,
+    );
+    if let Some(w) = &org.web {
+        e.open("web", &[]);
+        e.text("urlweb", "organisme.web", w.as_str(), 3, 400);
+        e.close();
+    }
+    e.close();
+    e.close();
+    if org.contacts.is_empty() {
+        e.open("contact-organisme", &[]);
+        coordonnees_contact(e, None, Some(org), "organisme.contacts");
+        e.close();
+    }
+    for c in &org.contacts {
+        e.open("contact-organisme", &[]);
+        coordonnees_contact(e, Some(c), Some(org), "organisme.contacts");
+        e.close();
+    }
+    if let Some(cr) = &org.code_cr {
+        e.open("extras", &[("info", "sofi-organisme")]);
+        e.raw("extra", &[("info", "code-cr")], cr.as_str());
+        e.close();
+    }
+    e.close();
+}
