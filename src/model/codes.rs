@@ -70,7 +70,10 @@ pub enum TypeCertification {
 }
 impl TypeCertification {
     pub fn certifiante(self) -> bool {
-        !matches!(self, TypeCertification::Attestation | TypeCertification::Aucune)
+        !matches!(
+            self,
+            TypeCertification::Attestation | TypeCertification::Aucune
+        )
     }
     pub fn libelle(self) -> &'static str {
         match self {

@@ -235,9 +235,8 @@ string_value!(Rncp);
 pub struct CodeBloc(String);
 impl CodeBloc {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let err = || {
-            format!("a bloc code is RNCP<digits>BC<digits>, such as RNCP35030BC01, got {s:?}")
-        };
+        let err =
+            || format!("a bloc code is RNCP<digits>BC<digits>, such as RNCP35030BC01, got {s:?}");
         let rest = s.strip_prefix("RNCP").ok_or_else(err)?;
         let (num, bloc) = rest.split_once("BC").ok_or_else(err)?;
         if all_digits(num) && all_digits(bloc) && (8..=40).contains(&s.len()) {
@@ -314,7 +313,9 @@ impl Formacode {
         if s.len() == 5 && all_digits(s) {
             Ok(Formacode(s.to_owned()))
         } else {
-            Err(format!("a FORMACODE code has 5 digits, such as 80006, got {s:?}"))
+            Err(format!(
+                "a FORMACODE code has 5 digits, such as 80006, got {s:?}"
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -332,7 +333,9 @@ impl CodeRome {
         if b.len() == 5 && b[0].is_ascii_uppercase() && all_digits(&s[1..]) {
             Ok(CodeRome(s.to_owned()))
         } else {
-            Err(format!("a ROME code is a capital letter and 4 digits, such as M1501, got {s:?}"))
+            Err(format!(
+                "a ROME code is a capital letter and 4 digits, such as M1501, got {s:?}"
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -347,10 +350,16 @@ pub struct CodeNsf(String);
 impl CodeNsf {
     pub fn parse(s: &str) -> Result<Self, String> {
         let b = s.as_bytes();
-        if b.len() == 3 && b[0].is_ascii_digit() && b[1].is_ascii_digit() && b[2].is_ascii_alphanumeric() {
+        if b.len() == 3
+            && b[0].is_ascii_digit()
+            && b[1].is_ascii_digit()
+            && b[2].is_ascii_alphanumeric()
+        {
             Ok(CodeNsf(s.to_owned()))
         } else {
-            Err(format!("an NSF code has 3 characters, such as 315 or 31p, got {s:?}"))
+            Err(format!(
+                "an NSF code has 3 characters, such as 315 or 31p, got {s:?}"
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -451,21 +460,35 @@ pub struct Montant {
 }
 impl Montant {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let err = || format!("expected an amount in euros with at most 2 decimals, such as 3850.00, got {s:?}");
+        let err = || {
+            format!(
+                "expected an amount in euros with at most 2 decimals, such as 3850.00, got {s:?}"
+            )
+        };
         let s2 = s.trim().replace(',', ".");
         let (int, frac) = match s2.split_once('.') {
             Some((i, f)) => (i.to_owned(), f.to_owned()),
             None => (s2.clone(), String::new()),
         };
-        if !all_digits(&int) || int.len() > 9 || frac.len() > 2 || (!frac.is_empty() && !all_digits(&frac)) {
+        if !all_digits(&int)
+            || int.len() > 9
+            || frac.len() > 2
+            || (!frac.is_empty() && !all_digits(&frac))
+        {
             return Err(err());
         }
         let euros: u64 = int.parse().map_err(|_| err())?;
-        let mut cents: u64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| err())? };
+        let mut cents: u64 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().map_err(|_| err())?
+        };
         if frac.len() == 1 {
             cents *= 10;
         }
-        Ok(Montant { cents: euros * 100 + cents })
+        Ok(Montant {
+            cents: euros * 100 + cents,
+        })
     }
     /// Euros with two decimals, `3850.00`.
     pub fn decimal(&self) -> String {
@@ -509,11 +532,14 @@ pub struct TauxTva {
 }
 impl TauxTva {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let m = Montant::parse(s).map_err(|_| format!("expected a VAT rate in percent such as 20 or 5.5, got {s:?}"))?;
-        if m.cents > 100_00 {
+        let m = Montant::parse(s)
+            .map_err(|_| format!("expected a VAT rate in percent such as 20 or 5.5, got {s:?}"))?;
+        if m.cents > 10_000 {
             return Err(format!("a VAT rate is at most 100 %, got {s:?}"));
         }
-        Ok(TauxTva { hundredths: m.cents as u32 })
+        Ok(TauxTva {
+            hundredths: m.cents as u32,
+        })
     }
 }
 impl fmt::Display for TauxTva {

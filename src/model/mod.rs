@@ -42,7 +42,11 @@ pub enum Record {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Adresse {
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub denomination: Option<Text>,
     pub lignes: Vec<Text>,
     pub code_postal: CodePostal,
@@ -67,7 +71,9 @@ impl CodeInsee {
         if ok {
             Ok(CodeInsee(s.to_owned()))
         } else {
-            Err(format!("a code INSEE has 5 characters, such as 44109, got {s:?}"))
+            Err(format!(
+                "a code INSEE has 5 characters, such as 44109, got {s:?}"
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -80,15 +86,35 @@ ids::string_value!(CodeInsee);
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub civilite: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub nom: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub prenom: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub telephone: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub courriel: Option<Text>,
 }
 
@@ -107,7 +133,11 @@ pub struct Site {
     pub adresse: Adresse,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<Contact>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub acces_handicapes: Option<Text>,
 }
 
@@ -119,7 +149,9 @@ impl SiteCode {
         if !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
             Ok(SiteCode(s.to_owned()))
         } else {
-            Err(format!("a site code is 1 to 20 letters or digits, such as 36364, got {s:?}"))
+            Err(format!(
+                "a site code is 1 to 20 letters or digits, such as 36364, got {s:?}"
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -135,21 +167,41 @@ pub struct Organisme {
     pub siret: Siret,
     pub raison_sociale: Text,
     /// Trade name; LHÉO `nom-organisme` falls back to the raison sociale.
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub nom: Option<Text>,
     /// Numéro de déclaration d'activité; required of an organisme responsable by LHÉO.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nda: Option<Nda>,
     /// The Conseil régional's own code for this organisme ("OF Mandataire CR").
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub code_cr: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adresse: Option<Adresse>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub telephone: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub courriel: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub web: Option<Text>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contacts: Vec<Contact>,
@@ -211,13 +263,25 @@ pub struct Formation {
     pub intitule: Text,
     pub objectif_general: ObjectifGeneral,
     /// The formation's objective text (from the Certif Info sheet).
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub objectif: Option<Text>,
     /// Expected results of the certification (from the Certif Info sheet).
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resultats_attendus: Option<Text>,
     pub type_certification: TypeCertification,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<Text>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub formacodes: Vec<Formacode>,
@@ -245,9 +309,17 @@ pub struct Bloc {
     pub code: CodeBloc,
     pub type_module: TypeModule,
     pub intitule: Text,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub objectif: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub programme: Option<Text>,
 }
 
@@ -256,33 +328,77 @@ pub struct Bloc {
 #[serde(deny_unknown_fields)]
 pub struct Action {
     pub site_dispensateur: SiteRef,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub complement_intitule: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub complement_programme: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub objectifs: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resultats_attendus: Option<Text>,
     /// "Le plus formation" (≤ 250 characters by the procedure).
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub le_plus_formation: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub url_video: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub url_pdf: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub url_action: Option<Text>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub equipements: Vec<Equipement>,
     pub niveau_entree: Niveau,
     #[serde(default)]
     pub niveau_entree_obligatoire: bool,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub prerequis: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub commentaire_prerequis: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub public_vise: Option<Text>,
     /// Contact for the formation; defaults to the site dispensateur's contact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -297,7 +413,11 @@ pub struct Equipement {
     pub type_equipement: TypeEquipement,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cout_indicatif: Option<u32>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub commentaire: Option<Text>,
 }
 
@@ -312,7 +432,11 @@ pub struct Session {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_fin: Option<Date>,
     pub entrees_sorties: EntreesSorties,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rythmes: Option<Text>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub periodes_formation: Vec<PeriodeFormation>,
@@ -320,7 +444,11 @@ pub struct Session {
     /// Modalités pédagogiques as FORMACODE codes (e.g. 96133), with an optional text.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modalites_pedagogiques: Vec<Formacode>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub modalites_pedagogiques_texte: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modalites_enseignement: Option<ModalitesEnseignement>,
@@ -330,7 +458,11 @@ pub struct Session {
     pub duree_entreprise_heures: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duree_hebdo_heures: Option<u32>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub commentaire_duree: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cycle_alternance: Option<CycleAlternance>,
@@ -339,7 +471,11 @@ pub struct Session {
     pub recrutement: Option<EtatRecrutement>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modalites_recrutement: Vec<ModaliteRecrutement>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub modalites_recrutement_texte: Option<Text>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub informations_collectives: Vec<InformationCollective>,
@@ -352,7 +488,11 @@ pub struct Session {
     pub referent_pmr: Option<Contact>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referent_prf: Option<Contact>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mail_liaison: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referent_mobilite: Option<Contact>,
@@ -390,7 +530,11 @@ pub struct CycleAlternance {
 #[serde(deny_unknown_fields)]
 pub struct InformationCollective {
     /// SOFI's code of the meeting.
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub code: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date: Option<Date>,
@@ -401,11 +545,19 @@ pub struct InformationCollective {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lieu: Option<Adresse>,
     /// Link of a remote meeting.
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lien_distance: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub places: Option<u32>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub commentaire: Option<Text>,
 }
 
@@ -429,11 +581,23 @@ pub struct Dispositif {
     /// Publics as FORMACODE "public visé" codes (80006 demandeur d'emploi, …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publics: Vec<Formacode>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub numero_lot_cr: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id_action_cr: Option<Text>,
-    #[serde(default, deserialize_with = "text::opt::deserialize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text::opt::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub of_mandataire_cr: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub places: Option<u32>,
