@@ -5,3 +5,4 @@
 //! land.)
 
 pub mod model;
+pub mod store;
