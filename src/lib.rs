@@ -6,3 +6,4 @@
 
 pub mod lheo;
 pub mod model;
+pub mod store;

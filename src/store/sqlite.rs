@@ -1,0 +1,60 @@
+//! Opening the SQLite store: the file, its settings, and errors an operator can act on.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+const URL_HINT: &str = "set --database-url / LHEO_FEED_DATABASE_URL";
+
+/// Readers run beside the one writer (WAL), so a few connections are useful; more would
+/// only wait on the write lock.
+const MAX_CONNECTIONS: u32 = 4;
+
+pub(super) async fn open(url: &str) -> Result<SqlitePool> {
+    // Each pooled connection to an in-memory database would get its own empty database.
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        bail!("an in-memory SQLite database cannot hold the store: give a file path ({URL_HINT})");
+    }
+    let options = if url.starts_with("sqlite:") {
+        SqliteConnectOptions::from_str(url).map_err(|e| {
+            anyhow!("invalid SQLite URL {url}: {e}; expected sqlite://PATH ({URL_HINT})")
+        })?
+    } else {
+        SqliteConnectOptions::new().filename(url)
+    };
+    let options = options
+        .create_if_missing(true)
+        // WAL: exports read while an import writes. NORMAL sync is safe with WAL (no
+        // corruption on a crash; at worst the last commit is lost, and imports re-run).
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        // An import holds the write lock for its whole transaction; a second import
+        // waits for it rather than failing at once.
+        .busy_timeout(Duration::from_secs(30));
+    let path = options.get_filename().display().to_string();
+
+    let pool = SqlitePoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .connect_with(options)
+        .await
+        .map_err(|e| {
+            anyhow::Error::new(e).context(format!(
+                "cannot open the SQLite database {path}: does its directory exist, and may \
+                 lheo-feed write there? {URL_HINT}"
+            ))
+        })?;
+    sqlx::migrate!("./migrations/sqlite")
+        .run(&pool)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot bring the schema of SQLite database {path} up to date; if it was \
+                 written by a newer lheo-feed, use that version (or a new file)"
+            )
+        })?;
+    Ok(pool)
+}
