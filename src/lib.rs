@@ -1,9 +1,50 @@
 //! # lheo-feed
 //!
 //! Publishes the Pays de la Loire training offer, as training organisations enter it in
-//! SOFI, to the national consumers in LHÉO 2.3. (Tour of the modules: see below as they
-//! land.)
+//! SOFI, to the national consumers (Offre Info, Kairos, Ouiform) in LHÉO 2.3.
+//!
+//! ## The flow
+//!
+//! ```text
+//!  FASD JSON Lines ──ingest──► store ──pipeline──► rules ──► lheo writer ──► export file
+//!  (plain or gzip)   (all or    (SQLite     (pages of   (accept / reject   (one <formation>
+//!                    nothing)    or PG)      offers)     per session)       per SOFI action)
+//! ```
+//!
+//! Each arrow is a plain function; no stage reaches back.
+//!
+//! ## The modules, in the order data meets them
+//!
+//! - [`model`]: the FASD domain — SOFI's **F**ormation, **A**ction, **S**ession,
+//!   **D**ispositif and the organismes. Types that can only hold valid values (a FAS code, a
+//!   SIRET with its Luhn key, a real calendar date, XML-safe text), so no later stage
+//!   re-checks a format. The vocabulary is explained there once.
+//! - [`ingest`]: reads input files line by line (gzip by magic bytes, capped line length),
+//!   decodes each line with the path of any bad field, checks duplicates and references,
+//!   and writes in batches inside one transaction: any bad line and nothing is written.
+//! - [`store`]: sqlx over SQLite (the embedded default, WAL) or PostgreSQL, behind one enum;
+//!   offers are kept as JSON documents with a revision per change, read back in pages in
+//!   numeric `F-A` order.
+//! - [`rules`]: the SOFI entry rules, each a pure function with a stable code, a severity
+//!   and a French message for the organisme; the headline one rejects a session with no
+//!   *information collective*. [`rules::report`] groups the findings by organisme.
+//! - [`lheo`]: the LHÉO 2.3 writer. [`lheo::xml`] is a strict emitter that checks every
+//!   length limit as it writes (never truncating); [`lheo::writer`] is the mapping
+//!   (`docs/mapping.md`), grouping sessions into LHÉO actions by their rendered values.
+//! - [`pipeline`]: the one pass over the store that `check` and `export` share, so their
+//!   numbers agree: store pages → rules → writer, with writer violations turned into
+//!   findings.
+//! - [`export`]: streams the document to a temporary file, hashes it as it goes, and
+//!   renames it into place only when complete.
+//! - [`generate`]: deterministic synthetic data for load tests and benchmarks.
+//!
+//! The binary (`src/main.rs`) only parses arguments and calls these.
 
+pub mod export;
+pub mod generate;
+pub mod ingest;
 pub mod lheo;
 pub mod model;
+pub mod pipeline;
+pub mod rules;
 pub mod store;

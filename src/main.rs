@@ -1,1 +1,287 @@
-fn main() {}
+//! The `lheo-feed` command line: parses arguments, opens the store, calls the library.
+//!
+//! Exit codes: 0 success; 1 operational failure (database, disk, nothing to publish);
+//! 2 bad input (a file's lines, a bad argument or configuration).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use lheo_feed::export::{export_to_file, ExportError};
+use lheo_feed::ingest::{self, ImportError};
+use lheo_feed::model::Date;
+use lheo_feed::pipeline::{self, PassOptions};
+use lheo_feed::rules::report::Report;
+use lheo_feed::rules::RulesConfig;
+use lheo_feed::store::Store;
+
+/// Publishes the SOFI training offer (Formation/Action/Session/Dispositif) as LHÉO 2.3.
+#[derive(Parser)]
+#[command(name = "lheo-feed", version, about, long_about = None)]
+struct Cli {
+    /// Database: a SQLite file path or sqlite:// URL (created on first use), or a
+    /// postgres:// URL.
+    #[arg(long, global = true, env = "LHEO_FEED_DATABASE_URL", default_value = "sqlite://lheo-feed.sqlite", hide_env_values = true)]
+    database_url: String,
+
+    /// Judge the offer as of this day (YYYY-MM-DD) instead of today: ended sessions,
+    /// next information collectives. For replaying a past run or the fixtures.
+    #[arg(long, global = true, env = "LHEO_FEED_TODAY")]
+    today: Option<String>,
+
+    /// Entry-rule configuration (TOML: campaign year per programme or lot, regional
+    /// programmes). Default: the 2025 campaign of the five regional programmes.
+    #[arg(long, global = true, env = "LHEO_FEED_RULES")]
+    rules: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import FASD JSON Lines files (plain or gzip) into the store: all or nothing.
+    Import {
+        /// Files to import, in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the LHÉO 2.3 document of the validated offers.
+    Export {
+        /// Where to write the document (replaced atomically).
+        #[arg(long, default_value = "out/lheo.xml")]
+        out: PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the entry rules without exporting and report rejections per organisme.
+    Check {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show what the store holds: organismes, offers (validated or not), sessions.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write deterministic synthetic FASD data (a load-testing aid; invented data only).
+    Generate {
+        /// How many sessions.
+        #[arg(long)]
+        sessions: u64,
+        /// Seed: the same seed gives the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file; gzip when it ends in .gz.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Csv,
+}
+
+/// An error with the exit code it deserves.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure { code: 1, message: format!("{e:#}") }
+    }
+}
+
+fn bad_input(message: String) -> Failure {
+    Failure { code: 2, message }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LHEO_FEED_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("lheo-feed: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn pass_options(cli: &Cli) -> Result<PassOptions, Failure> {
+    let today = match &cli.today {
+        Some(t) => Date::parse(t).map_err(|e| bad_input(format!("--today: {e}")))?,
+        None => Date(chrono::Local::now().date_naive()),
+    };
+    let rules = match &cli.rules {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad_input(format!("--rules {}: cannot read: {e}", path.display())))?;
+            toml::from_str::<RulesConfig>(&text)
+                .map_err(|e| bad_input(format!("--rules {}: {e}", path.display())))?
+        }
+        None => RulesConfig::default(),
+    };
+    Ok(PassOptions { today, rules, page_size: 1000 })
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Generate { sessions, seed, out } = &cli.command {
+        // Needs no database.
+        return generate(*sessions, *seed, out);
+    }
+    let opts = pass_options(&cli)?;
+    let store = Store::open(&cli.database_url).await?;
+    let result = dispatch(&cli, &store, &opts).await;
+    store.close().await;
+    result
+}
+
+fn generate(sessions: u64, seed: u64, out: &std::path::Path) -> Result<(), Failure> {
+    use std::io::Write;
+    let file = std::fs::File::create(out).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
+    let counts = if out.extension().is_some_and(|e| e == "gz") {
+        let mut gz = flate2::write::GzEncoder::new(buffered, flate2::Compression::fast());
+        let c = lheo_feed::generate::generate(&mut gz, sessions, seed);
+        c.and_then(|c| gz.finish().and_then(|mut w| w.flush()).map(|_| c))
+    } else {
+        lheo_feed::generate::generate(buffered, sessions, seed)
+    }
+    .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
+    println!(
+        "generated {} organismes, {} offres, {} sessions (seed {seed}) in {}",
+        counts.0,
+        counts.1,
+        counts.2,
+        out.display()
+    );
+    Ok(())
+}
+
+async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Import { files, json } => match ingest::import_files(store, files).await {
+            Ok(summary) => {
+                if *json {
+                    println!("{}", serde_json::to_string_pretty(&summary).expect("serialisable"));
+                } else {
+                    println!(
+                        "imported {} lines from {} file(s): organismes {} new, {} changed, {} unchanged; \
+                         offres {} new, {} changed, {} unchanged ({} sessions); session lines {} new, {} changed, {} unchanged",
+                        summary.lines,
+                        summary.files,
+                        summary.organismes.created,
+                        summary.organismes.changed,
+                        summary.organismes.unchanged,
+                        summary.offres.created,
+                        summary.offres.changed,
+                        summary.offres.unchanged,
+                        summary.sessions_in_offres,
+                        summary.sessions.created,
+                        summary.sessions.changed,
+                        summary.sessions.unchanged,
+                    );
+                }
+                Ok(())
+            }
+            Err(ImportError::Input { errors, total }) => {
+                let mut msg = String::new();
+                for e in &errors {
+                    msg.push_str(&e.to_string());
+                    msg.push('\n');
+                }
+                if total as usize > errors.len() {
+                    msg.push_str(&format!("… and {} more bad lines\n", total as usize - errors.len()));
+                }
+                msg.push_str(&format!(
+                    "{total} bad line(s): nothing was imported. Fix them and run the import again."
+                ));
+                Err(bad_input(msg))
+            }
+            Err(ImportError::Other(e)) => Err(e.into()),
+        },
+        Command::Export { out, json } => {
+            let now = chrono::Local::now().fixed_offset().to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+            match export_to_file(store, opts, &now, out).await {
+                Ok((summary, _)) => {
+                    if *json {
+                        println!("{}", serde_json::to_string_pretty(&summary).expect("serialisable"));
+                    } else {
+                        let c = &summary.counts;
+                        println!(
+                            "exported {} formations, {} actions, {} sessions to {} ({} bytes, sha256 {})\n\
+                             left out: {} offres rejected, {} offres with every session ended; {} sessions rejected, {} ended",
+                            c.formations,
+                            c.actions,
+                            c.sessions,
+                            summary.file.display(),
+                            summary.bytes,
+                            summary.sha256,
+                            c.offres_rejetees,
+                            c.offres_inactives,
+                            c.sessions_rejetees,
+                            c.sessions_inactives,
+                        );
+                    }
+                    Ok(())
+                }
+                Err(e @ ExportError::Empty { .. }) => Err(Failure { code: 1, message: e.to_string() }),
+                Err(ExportError::Other(e)) => Err(e.into()),
+            }
+        }
+        Command::Generate { .. } => unreachable!("handled before opening the store"),
+        Command::Status { json } => {
+            let c = store.counts().await?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "backend": store.backend(),
+                        "organismes": c.organismes,
+                        "offres": c.offres,
+                        "offres_validees": c.offres_validees,
+                        "sessions": c.sessions,
+                    })
+                );
+            } else {
+                println!(
+                    "{} store: {} organismes, {} offres ({} validated), {} sessions",
+                    store.backend(),
+                    c.organismes,
+                    c.offres,
+                    c.offres_validees,
+                    c.sessions
+                );
+            }
+            Ok(())
+        }
+        Command::Check { format } => {
+            let organismes = store.organismes().await?;
+            let (counts, outcomes) = pipeline::run(store, opts, |_, _, _| Ok(())).await?;
+            let report = Report::new(&outcomes, &organismes, &counts);
+            match format {
+                Format::Text => print!("{}", report.to_text()),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json()).expect("serialisable")),
+                Format::Csv => report.write_csv(std::io::stdout().lock()).map_err(anyhow::Error::from)?,
+            }
+            Ok(())
+        }
+    }
+}

@@ -101,15 +101,51 @@ pub fn intitule(offre: &Offre) -> String {
 }
 
 /// LHÉO `contenu-formation`: the formation's description, then the action's complément
-/// programme.
+/// programme; without either, the blocs de compétences with their programmes (the content
+/// of the Certif Info sheet SOFI shows).
 pub fn contenu(offre: &Offre) -> Option<String> {
     join_texts(
-        &[
-            offre.formation.description.as_ref(),
-            offre.action.complement_programme.as_ref(),
-        ],
+        &[offre.formation.description.as_ref(), offre.action.complement_programme.as_ref()],
         "\n\n",
     )
+    .or_else(|| {
+        let blocs: Vec<String> = offre
+            .formation
+            .blocs
+            .iter()
+            .map(|b| match &b.programme {
+                Some(p) => format!("{} ({}) :\n{}", b.intitule, b.code, p),
+                None => format!("{} ({})", b.intitule, b.code),
+            })
+            .collect();
+        (!blocs.is_empty()).then(|| blocs.join("\n\n"))
+    })
+}
+
+/// LHÉO `resultats-attendus`: the action's, else the formation's; for a certifying
+/// formation without either, the certification it leads to.
+pub fn resultats_attendus(offre: &Offre) -> Option<String> {
+    let f = &offre.formation;
+    if let Some(r) = offre.action.resultats_attendus.as_ref().or(f.resultats_attendus.as_ref()) {
+        return Some(r.to_string());
+    }
+    if !f.type_certification.certifiante() {
+        return None;
+    }
+    let code = match (&f.rncp, &f.certifinfo) {
+        (Some(r), _) => format!(" ({r})"),
+        (None, Some(c)) => format!(" (Certif Info {c})"),
+        (None, None) => String::new(),
+    };
+    let validation = match f.validation {
+        Validation::Totale => "validation totale",
+        Validation::Partielle => "validation partielle par blocs de compétences",
+    };
+    Some(format!(
+        "{} : {}{code}, {validation}.",
+        f.type_certification.libelle(),
+        f.intitule
+    ))
 }
 
 /// LHÉO `conditions-specifiques`: pré-requis and their comment, or "aucune" as the LHÉO

@@ -1,0 +1,157 @@
+//! The read → rules → LHÉO pass over the store, shared by `check` and `export` so that
+//! their numbers cannot disagree.
+//!
+//! Offers are read in pages in numeric `F-A` order (memory bounded by the page), each
+//! evaluated by the entry rules, and the accepted part written as an LHÉO fragment. A
+//! value that LHÉO cannot hold (a length limit the rules did not catch) becomes a finding
+//! of rule [`LHEO_INVALIDE`]: the session that owns it is left out, or the whole offer
+//! when the value is the formation's.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::lheo::{write_formation, Fragment, Violation, ViolationKind, WriterContext};
+use crate::model::*;
+use crate::rules::{self, Finding, Outcome, RuleContext, RulesConfig, Severity};
+use crate::store::Store;
+
+/// The code of findings made from writer violations.
+pub const LHEO_INVALIDE: &str = "LHEO_INVALIDE";
+
+/// What a pass needs besides the store.
+#[derive(Clone, Debug)]
+pub struct PassOptions {
+    /// The day the rules judge by (ended sessions, next information collectives).
+    pub today: Date,
+    pub rules: RulesConfig,
+    /// Offers read per page.
+    pub page_size: u32,
+}
+
+/// Counts of one pass.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PassCounts {
+    /// Validated offers read.
+    pub offres_lues: u64,
+    /// Offers written as LHÉO `formation`s.
+    pub formations: u64,
+    /// LHÉO `action`s written.
+    pub actions: u64,
+    /// Sessions written.
+    pub sessions: u64,
+    /// Offers left out whole because of errors.
+    pub offres_rejetees: u64,
+    /// Offers left out because all their sessions have ended (a withdrawal, not an error).
+    pub offres_inactives: u64,
+    pub sessions_rejetees: u64,
+    pub sessions_inactives: u64,
+    /// Findings per rule code (errors and warnings).
+    pub constats_par_regle: BTreeMap<String, u64>,
+}
+
+/// Turns a writer violation into a finding for the organisme.
+pub fn violation_finding(offre: &Offre, v: &Violation) -> Finding {
+    let what = match &v.kind {
+        ViolationKind::Missing => "est absent alors que LHÉO l'exige".to_owned(),
+        ViolationKind::TooLong { max, actual } => {
+            format!("est trop long pour LHÉO : {actual} caractères (ou éléments) pour {max} au plus ; raccourcissez-le")
+        }
+        ViolationKind::TooShort { min, actual } => {
+            format!("est trop court pour LHÉO : {actual} caractères pour {min} au moins")
+        }
+        ViolationKind::Differs { from } => {
+            format!("diffère de celui de la session {from}, alors que LHÉO n'en admet qu'un par offre")
+        }
+    };
+    let whom = match v.session {
+        Some(s) => format!("La session {s}"),
+        None => format!("L'offre {}", offre.numero),
+    };
+    Finding {
+        code: LHEO_INVALIDE,
+        severity: if v.session.is_some() { Severity::RejectSession } else { Severity::RejectOffer },
+        offre: offre.numero,
+        session: v.session,
+        field: v.field.to_owned(),
+        message: format!(
+            "{whom} ne peut pas être publiée en LHÉO : le champ {} (élément {}) {what}.",
+            v.field, v.element
+        ),
+    }
+}
+
+/// Applies the writer to an outcome's accepted sessions, moving sessions (or the offer)
+/// whose values LHÉO cannot hold to the rejected side. Returns the fragment, if any.
+pub fn write_accepted(offre: &Offre, outcome: &mut Outcome, ctx: &WriterContext) -> Option<Fragment> {
+    loop {
+        let accepted = rules::accepted_offre(offre, outcome)?;
+        match write_formation(&accepted, ctx) {
+            Ok(f) => return Some(f),
+            Err(violations) => {
+                let mut offer_level = false;
+                for v in &violations {
+                    outcome.findings.push(violation_finding(offre, v));
+                    match v.session {
+                        Some(s) => {
+                            if let Some(i) = outcome.accepted.iter().position(|a| *a == s) {
+                                outcome.accepted.remove(i);
+                                outcome.rejected.push(s);
+                            }
+                        }
+                        None => offer_level = true,
+                    }
+                }
+                if offer_level || outcome.accepted.is_empty() {
+                    outcome.rejected.append(&mut outcome.accepted);
+                    outcome.rejected.sort();
+                    outcome.offer_rejected = true;
+                    return None;
+                }
+                outcome.rejected.sort();
+            }
+        }
+    }
+}
+
+/// Runs the pass, calling `sink` with every offer's outcome and fragment (None when
+/// nothing of it is published). Outcomes with findings, rejections or inactive sessions
+/// are returned for the report; clean ones are only counted, to keep memory flat.
+pub async fn run<F>(store: &Store, opts: &PassOptions, mut sink: F) -> anyhow::Result<(PassCounts, Vec<Outcome>)>
+where
+    F: FnMut(&Offre, &Outcome, Option<&Fragment>) -> anyhow::Result<()>,
+{
+    let organismes: HashMap<Siret, Organisme> = store.organismes().await?;
+    let rctx = RuleContext { today: opts.today, config: &opts.rules, organismes: &organismes };
+    let wctx = WriterContext { organismes: &organismes, today: opts.today };
+    let mut counts = PassCounts::default();
+    let mut noteworthy = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.offres_page(after, opts.page_size, true).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.numero);
+        for offre in &page {
+            counts.offres_lues += 1;
+            let mut outcome = rules::evaluate(offre, &rctx);
+            let fragment = if outcome.offer_rejected { None } else { write_accepted(offre, &mut outcome, &wctx) };
+            match &fragment {
+                Some(f) => {
+                    counts.formations += 1;
+                    counts.actions += f.actions as u64;
+                    counts.sessions += f.sessions as u64;
+                }
+                None if outcome.offer_inactive && outcome.rejected.is_empty() => counts.offres_inactives += 1,
+                None => counts.offres_rejetees += 1,
+            }
+            counts.sessions_rejetees += outcome.rejected.len() as u64;
+            counts.sessions_inactives += outcome.inactive.len() as u64;
+            for f in &outcome.findings {
+                *counts.constats_par_regle.entry(f.code.to_owned()).or_default() += 1;
+            }
+            sink(offre, &outcome, fragment.as_ref())?;
+            if !outcome.findings.is_empty() || !outcome.rejected.is_empty() || !outcome.inactive.is_empty() {
+                noteworthy.push(outcome);
+            }
+        }
+    }
+    Ok((counts, noteworthy))
+}
