@@ -27,6 +27,7 @@ pub mod config;
 mod dispositif;
 mod offre;
 mod organismes;
+pub mod report;
 mod session;
 pub mod texte;
 pub mod url;
@@ -41,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{ActionCode, Date, FasCode, Offre, Organisme, Session, Siret};
 
 pub use config::{Campagne, RulesConfig, PROGRAMMES_REGION};
+pub use report::Report;
 
 /// What a finding does to the export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
