@@ -33,6 +33,8 @@ pub mod texte;
 pub mod url;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 pub(crate) mod testkit;
 
 use std::collections::{HashMap, HashSet};
