@@ -1,0 +1,403 @@
+//! The report of a run for the people who fix the offer: outcomes grouped by organisme
+//! (the organisme responsable of each offer's sessions, else its mandataire), then offer,
+//! then session, with totals and counts per rule code.
+//!
+//! Three renderings of the same [`Report`]:
+//! - [`Report::to_text`]: French, for a training organisation or the Cariforef's offer desk;
+//! - [`Report::to_json`]: the structure itself, described by `schemas/report.schema.json`;
+//! - [`Report::write_csv`]: one row per finding, RFC 4180 (comma, `"` quoting, CRLF).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::io;
+
+use serde::Serialize;
+
+use crate::model::{ActionCode, FasCode, Organisme, Siret};
+
+use super::{registry, Finding, Outcome, Severity};
+
+/// Version of the JSON shape (`schemas/report.schema.json`); bumped on incompatible change.
+pub const REPORT_VERSION: u32 = 1;
+
+/// A run's report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub version: u32,
+    pub totals: Totals,
+    /// In SIRET order.
+    pub organismes: Vec<OrganismeReport>,
+}
+
+/// Counts over a set of offers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub offres_checked: usize,
+    /// Exported (at least one accepted session, no RejectOffer finding).
+    pub offres_exportable: usize,
+    /// Not exported because of errors.
+    pub offres_rejected: usize,
+    /// Not exported because every session has ended (a withdrawal, not an error).
+    pub offres_inactive: usize,
+    pub sessions_accepted: usize,
+    pub sessions_rejected: usize,
+    pub sessions_inactive: usize,
+    pub findings: usize,
+    /// Findings of severity reject_session or reject_offer.
+    pub errors: usize,
+    pub warnings: usize,
+    /// Non-zero counts, in registry order.
+    pub findings_by_code: Vec<CodeCount>,
+}
+
+/// How many findings one rule produced.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CodeCount {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub title: &'static str,
+    pub count: usize,
+}
+
+/// One organisme's offers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OrganismeReport {
+    pub siret: Siret,
+    /// `None` when the SIRET is not among the known organismes.
+    pub raison_sociale: Option<String>,
+    pub totals: Totals,
+    /// In numero order.
+    pub offres: Vec<OffreReport>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffreStatus {
+    Exportable,
+    Rejected,
+    Inactive,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    Accepted,
+    Rejected,
+    Inactive,
+}
+
+/// One offer: its own findings (Formation, Action), then its sessions.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OffreReport {
+    pub offre: ActionCode,
+    pub status: OffreStatus,
+    /// Findings about the offer as a whole (no session), in registry order.
+    pub findings: Vec<Finding>,
+    /// In code order.
+    pub sessions: Vec<SessionReport>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionReport {
+    pub session: FasCode,
+    pub status: SessionStatus,
+    /// In registry order.
+    pub findings: Vec<Finding>,
+}
+
+/// Accumulates [`Totals`].
+#[derive(Default)]
+struct Counter {
+    totals: Totals,
+    by_code: HashMap<&'static str, (Severity, usize)>,
+}
+
+impl Counter {
+    fn add(&mut self, o: &Outcome) {
+        let t = &mut self.totals;
+        t.offres_checked += 1;
+        if o.offer_inactive {
+            t.offres_inactive += 1;
+        } else if o.exportable() {
+            t.offres_exportable += 1;
+        } else {
+            t.offres_rejected += 1;
+        }
+        t.sessions_accepted += o.accepted.len();
+        t.sessions_rejected += o.rejected.len();
+        t.sessions_inactive += o.inactive.len();
+        for f in &o.findings {
+            t.findings += 1;
+            if f.severity == Severity::Warning {
+                t.warnings += 1;
+            } else {
+                t.errors += 1;
+            }
+            self.by_code.entry(f.code).or_insert((f.severity, 0)).1 += 1;
+        }
+    }
+
+    fn finish(mut self) -> Totals {
+        let mut counts: Vec<CodeCount> = registry()
+            .iter()
+            .filter_map(|r| {
+                let (_, count) = self.by_code.remove(r.code)?;
+                Some(CodeCount {
+                    code: r.code,
+                    severity: r.severity,
+                    title: r.title,
+                    count,
+                })
+            })
+            .collect();
+        // Codes of rules outside the registry (a caller's own findings) come last.
+        let mut rest: Vec<_> = self.by_code.into_iter().collect();
+        rest.sort();
+        counts.extend(rest.into_iter().map(|(code, (severity, count))| CodeCount {
+            code,
+            severity,
+            title: "",
+            count,
+        }));
+        self.totals.findings_by_code = counts;
+        self.totals
+    }
+}
+
+impl Report {
+    pub fn new(outcomes: &[Outcome], organismes: &HashMap<Siret, Organisme>) -> Report {
+        let mut all = Counter::default();
+        let mut groups: BTreeMap<&Siret, (Counter, Vec<OffreReport>)> = BTreeMap::new();
+        for o in outcomes {
+            all.add(o);
+            let (counter, offres) = groups.entry(&o.organisme).or_default();
+            counter.add(o);
+            offres.push(offre_report(o));
+        }
+        let organismes = groups
+            .into_iter()
+            .map(|(siret, (counter, mut offres))| {
+                offres.sort_by_key(|o| o.offre);
+                OrganismeReport {
+                    siret: siret.clone(),
+                    raison_sociale: organismes
+                        .get(siret)
+                        .map(|o| o.raison_sociale.as_str().to_owned()),
+                    totals: counter.finish(),
+                    offres,
+                }
+            })
+            .collect();
+        Report {
+            version: REPORT_VERSION,
+            totals: all.finish(),
+            organismes,
+        }
+    }
+
+    /// The report in French, for people.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let titre = "Contrôle de l'offre SOFI avant diffusion (LHÉO)";
+        let _ = writeln!(out, "{titre}\n{}\n", "=".repeat(titre.chars().count()));
+        out.push_str("Synthèse\n--------\n");
+        totaux_texte(&mut out, &self.totals);
+        for org in &self.organismes {
+            let nom = org.raison_sociale.as_deref().unwrap_or("Organisme inconnu");
+            let entete = format!("{nom} — SIRET {}", org.siret);
+            let _ = writeln!(out, "\n{entete}\n{}", "-".repeat(entete.chars().count()));
+            totaux_texte(&mut out, &org.totals);
+            for offre in &org.offres {
+                let (accepted, total) = (
+                    offre
+                        .sessions
+                        .iter()
+                        .filter(|s| s.status == SessionStatus::Accepted)
+                        .count(),
+                    offre.sessions.len(),
+                );
+                let statut = match offre.status {
+                    OffreStatus::Exportable => {
+                        format!("diffusée ({accepted} session(s) diffusée(s) sur {total})")
+                    }
+                    OffreStatus::Rejected => "non diffusée".to_owned(),
+                    OffreStatus::Inactive => {
+                        "retirée de la diffusion : toutes ses sessions sont terminées".to_owned()
+                    }
+                };
+                let _ = writeln!(out, "\n  Action {} : {statut}", offre.offre);
+                for f in &offre.findings {
+                    constat_texte(&mut out, f, "    ");
+                }
+                for s in &offre.sessions {
+                    let statut = match s.status {
+                        SessionStatus::Accepted => "diffusée",
+                        SessionStatus::Rejected => "non diffusée",
+                        SessionStatus::Inactive => "terminée (retirée de la diffusion)",
+                    };
+                    let _ = writeln!(out, "    Session {} : {statut}", s.session);
+                    for f in &s.findings {
+                        constat_texte(&mut out, f, "      ");
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The report as JSON (`schemas/report.schema.json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        // Every key is a string and every value a plain type: serialisation cannot fail.
+        serde_json::to_value(self).expect("a report always serialises to JSON")
+    }
+
+    /// One CSV row per finding, with a header row: siret, raison_sociale, offre, session,
+    /// code, severity, field, message. RFC 4180: comma-separated, CRLF line ends, fields
+    /// holding a comma, quote or line break quoted with `"` and inner quotes doubled.
+    pub fn write_csv<W: io::Write>(&self, mut w: W) -> io::Result<()> {
+        let mut line = String::new();
+        csv_row(
+            &mut line,
+            &[
+                "siret",
+                "raison_sociale",
+                "offre",
+                "session",
+                "code",
+                "severity",
+                "field",
+                "message",
+            ],
+        );
+        w.write_all(line.as_bytes())?;
+        for org in &self.organismes {
+            let siret = org.siret.as_str();
+            let raison = org.raison_sociale.as_deref().unwrap_or("");
+            for offre in &org.offres {
+                let findings = offre
+                    .findings
+                    .iter()
+                    .chain(offre.sessions.iter().flat_map(|s| &s.findings));
+                for f in findings {
+                    line.clear();
+                    let session = f.session.map(|s| s.to_string()).unwrap_or_default();
+                    csv_row(
+                        &mut line,
+                        &[
+                            siret,
+                            raison,
+                            &f.offre.to_string(),
+                            &session,
+                            f.code,
+                            f.severity.as_str(),
+                            &f.field,
+                            &f.message,
+                        ],
+                    );
+                    w.write_all(line.as_bytes())?;
+                }
+            }
+        }
+        w.flush()
+    }
+}
+
+fn offre_report(o: &Outcome) -> OffreReport {
+    let status = if o.offer_inactive {
+        OffreStatus::Inactive
+    } else if o.exportable() {
+        OffreStatus::Exportable
+    } else {
+        OffreStatus::Rejected
+    };
+    let mut sessions: Vec<SessionReport> = [
+        (&o.accepted, SessionStatus::Accepted),
+        (&o.rejected, SessionStatus::Rejected),
+        (&o.inactive, SessionStatus::Inactive),
+    ]
+    .into_iter()
+    .flat_map(|(codes, status)| {
+        codes.iter().map(move |c| SessionReport {
+            session: *c,
+            status,
+            findings: Vec::new(),
+        })
+    })
+    .collect();
+    sessions.sort_by_key(|s| s.session);
+    let mut findings = Vec::new();
+    for f in &o.findings {
+        let slot = f
+            .session
+            .and_then(|c| sessions.binary_search_by_key(&c, |s| s.session).ok());
+        match slot {
+            Some(i) => sessions[i].findings.push(f.clone()),
+            // About the offer, or (defensively) about a session the outcome does not list.
+            None => findings.push(f.clone()),
+        }
+    }
+    OffreReport {
+        offre: o.offre,
+        status,
+        findings,
+        sessions,
+    }
+}
+
+fn totaux_texte(out: &mut String, t: &Totals) {
+    let _ = writeln!(
+        out,
+        "Actions contrôlées : {} — diffusées : {}, non diffusées : {}, retirées (sessions terminées) : {}",
+        t.offres_checked, t.offres_exportable, t.offres_rejected, t.offres_inactive
+    );
+    let _ = writeln!(
+        out,
+        "Sessions diffusées : {}, non diffusées : {}, terminées : {}",
+        t.sessions_accepted, t.sessions_rejected, t.sessions_inactive
+    );
+    let _ = writeln!(
+        out,
+        "Constats : {} (bloquants : {}, à corriger sans blocage : {})",
+        t.findings, t.errors, t.warnings
+    );
+    for c in &t.findings_by_code {
+        let _ = writeln!(
+            out,
+            "  {} — {} ({}) : {}",
+            c.code,
+            c.title,
+            c.severity.libelle(),
+            c.count
+        );
+    }
+}
+
+fn constat_texte(out: &mut String, f: &Finding, indent: &str) {
+    let _ = writeln!(
+        out,
+        "{indent}[{}] {} : {}",
+        f.severity.libelle(),
+        f.code,
+        f.message
+    );
+}
+
+/// Appends one CSV record, CRLF-terminated.
+fn csv_row(out: &mut String, fields: &[&str]) {
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if field.contains([',', '"', '\r', '\n']) {
+            out.push('"');
+            out.push_str(&field.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(field);
+        }
+    }
+    out.push_str("\r\n");
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

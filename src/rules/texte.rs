@@ -1,0 +1,336 @@
+//! Small text helpers for the rules: loose comparison of French labels, detection of
+//! pasted formatting, and the French forms used in messages.
+
+use crate::model::Date;
+
+/// Folds `s` for loose comparison: lower case, French accents removed, every apostrophe
+/// (’ ‘ ʼ ´ ` ') and run of white space (including no-break spaces) made one plain space,
+/// trimmed. `"Intention d’Embauche"` and `"intention  d' embauche"` fold alike.
+pub fn plier(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = true; // drops leading spaces
+    for c in s.chars().flat_map(char::to_lowercase) {
+        let folded: &str = match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => "a",
+            'ç' => "c",
+            'è' | 'é' | 'ê' | 'ë' => "e",
+            'ì' | 'í' | 'î' | 'ï' => "i",
+            'ñ' => "n",
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' => "o",
+            'ù' | 'ú' | 'û' | 'ü' => "u",
+            'ý' | 'ÿ' => "y",
+            'œ' => "oe",
+            'æ' => "ae",
+            '\'' | '’' | '‘' | 'ʼ' | '´' | '`' | '′' => " ",
+            c if c.is_whitespace() => " ",
+            _ => {
+                out.push(c);
+                space = false;
+                continue;
+            }
+        };
+        if folded == " " {
+            if !space {
+                out.push(' ');
+                space = true;
+            }
+        } else {
+            out.push_str(folded);
+            space = false;
+        }
+    }
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
+/// Whether `s` speaks of an "intention d'embauche" (singular or plural, any case, accents,
+/// apostrophe).
+pub fn mentionne_intention_embauche(s: &str) -> bool {
+    let p = plier(s);
+    p.contains("intention d embauche") || p.contains("intentions d embauche")
+}
+
+/// HTML tag names that signal pasted formatting rather than prose.
+const BALISES: &[&str] = &[
+    "a",
+    "b",
+    "i",
+    "u",
+    "p",
+    "br",
+    "hr",
+    "em",
+    "strong",
+    "span",
+    "div",
+    "font",
+    "table",
+    "thead",
+    "tbody",
+    "tfoot",
+    "tr",
+    "td",
+    "th",
+    "caption",
+    "col",
+    "colgroup",
+    "ul",
+    "ol",
+    "li",
+    "dl",
+    "dt",
+    "dd",
+    "img",
+    "picture",
+    "figure",
+    "svg",
+    "object",
+    "embed",
+    "iframe",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "sup",
+    "sub",
+    "pre",
+    "code",
+    "blockquote",
+    "center",
+    "small",
+    "big",
+    "style",
+    "script",
+    "link",
+    "meta",
+    "section",
+    "article",
+    "html",
+    "body",
+    "head",
+];
+
+/// What formatting `s` contains that the procedure forbids in free text ("ne pas insérer
+/// de tableaux, caractères spéciaux, images"), described in French for a message; `None`
+/// for plain prose. Looks for HTML tags (`<p>`, `<br/>`, `<table …>`, `<img …>`), HTML
+/// entities (`&nbsp;`), Markdown images and data URIs, and tables (Markdown or ASCII
+/// separator rows `|---|`, `+---+`, consecutive `| a | b |` rows, tab-separated columns
+/// pasted from a spreadsheet).
+pub fn mise_en_forme(s: &str) -> Option<String> {
+    if let Some(what) = image(s) {
+        return Some(what);
+    }
+    if let Some(what) = tableau(s) {
+        return Some(what);
+    }
+    if let Some(tag) = balises(s).next() {
+        return Some(format!("une balise HTML <{tag}>"));
+    }
+    entite_html(s).map(|e| format!("une entité HTML {e}"))
+}
+
+fn image(s: &str) -> Option<String> {
+    let lower = s.to_lowercase();
+    if balises(s).any(|t| t == "img" || t == "svg" || t == "picture") {
+        return Some("une image (balise HTML <img>)".to_owned());
+    }
+    if let Some(i) = lower.find("![") {
+        if lower[i..].contains("](") {
+            return Some("une image (syntaxe ![…](…))".to_owned());
+        }
+    }
+    if lower.contains("data:image/") {
+        return Some("une image intégrée (data:image)".to_owned());
+    }
+    None
+}
+
+fn tableau(s: &str) -> Option<String> {
+    if balises(s).any(|t| matches!(t.as_str(), "table" | "tr" | "td" | "th")) {
+        return Some("un tableau (balise HTML <table>)".to_owned());
+    }
+    let lines: Vec<&str> = s.lines().map(str::trim).collect();
+    let separateur = |l: &str| {
+        l.chars().filter(|c| *c == '-').count() >= 3
+            && l.chars().any(|c| c == '|' || c == '+')
+            && l.chars()
+                .all(|c| matches!(c, '|' | '+' | '-' | ':' | ' ' | '\t'))
+    };
+    if lines.iter().any(|l| separateur(l)) {
+        return Some("un tableau (ligne de séparation |---|)".to_owned());
+    }
+    let rangee = |l: &str| l.starts_with('|') && l.matches('|').count() >= 3;
+    let colonnes = |l: &str| l.matches('\t').count() >= 2;
+    let deux_de_suite = |f: &dyn Fn(&str) -> bool| lines.windows(2).any(|w| f(w[0]) && f(w[1]));
+    if deux_de_suite(&rangee) {
+        return Some("un tableau (colonnes séparées par |)".to_owned());
+    }
+    if deux_de_suite(&colonnes) {
+        return Some("un tableau (colonnes séparées par des tabulations)".to_owned());
+    }
+    None
+}
+
+/// Lower-cased names of the known HTML tags opened or closed in `s`.
+fn balises(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.match_indices('<').filter_map(move |(i, _)| {
+        let rest = &s[i + 1..];
+        let rest = rest.strip_prefix('/').unwrap_or(rest);
+        let name_len = rest
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(rest.len());
+        let name = rest[..name_len].to_ascii_lowercase();
+        let after = rest[name_len..].chars().next();
+        let ends =
+            matches!(after, None | Some('>') | Some('/')) || after.is_some_and(char::is_whitespace);
+        (ends && BALISES.contains(&name.as_str())).then_some(name)
+    })
+}
+
+fn entite_html(s: &str) -> Option<&str> {
+    s.match_indices('&').find_map(|(i, _)| {
+        let rest = &s[i + 1..];
+        let end = rest.find(';')?;
+        let body = &rest[..end];
+        let named = (2..=10).contains(&body.len()) && body.chars().all(|c| c.is_ascii_alphabetic());
+        let numeric = body
+            .strip_prefix('#')
+            .map(|n| {
+                n.strip_prefix(['x', 'X']).map_or_else(
+                    || (1..=7).contains(&n.len()) && n.chars().all(|c| c.is_ascii_digit()),
+                    |h| (1..=6).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit()),
+                )
+            })
+            .unwrap_or(false);
+        (named || numeric).then(|| &s[i..i + end + 2])
+    })
+}
+
+/// At most `max` characters of `s` for quoting in a message, with an ellipsis when cut
+/// and line breaks shown as spaces.
+pub fn extrait(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// A date as SOFI shows it: `01/09/2025`.
+pub fn date_fr(d: Date) -> String {
+    d.0.format("%d/%m/%Y").to_string()
+}
+
+/// A count with French digit grouping: `3 412`.
+pub fn nombre_fr(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_ignores_case_accents_apostrophes_and_spaces() {
+        assert_eq!(
+            plier("  Intention d’Embauche\u{a0}\n validée "),
+            "intention d embauche validee"
+        );
+        assert_eq!(plier("PRÉPA Clés  Avenir"), "prepa cles avenir");
+        assert_eq!(plier("Œuvre"), "oeuvre");
+        assert_eq!(plier(""), "");
+    }
+
+    #[test]
+    fn intention_d_embauche_in_every_spelling() {
+        for yes in [
+            "Session ouverte sur intention d'embauche",
+            "INTENTION D’EMBAUCHE",
+            "formations issues des intentions d'embauche",
+            "Intention d' embauche",
+            "intention d‘embauche",
+            "intention d embauche",
+        ] {
+            assert!(mentionne_intention_embauche(yes), "{yes:?}");
+        }
+        for no in [
+            "intention de formation",
+            "embauche directe",
+            "intentiond'embauche",
+        ] {
+            assert!(!mentionne_intention_embauche(no), "{no:?}");
+        }
+    }
+
+    #[test]
+    fn finds_pasted_formatting() {
+        let cases = [
+            ("<p>Objectif</p>", "balise HTML <p>"),
+            ("ligne<br/>ligne", "balise HTML <br>"),
+            ("ligne<BR >ligne", "balise HTML <br>"),
+            ("<table><tr><td>1</td></tr></table>", "tableau"),
+            ("voir <img src=\"x.png\">", "image"),
+            ("![schéma](https://x.org/a.png)", "image"),
+            ("data:image/png;base64,AAAA", "image"),
+            ("| a | b |\n|---|---|\n| 1 | 2 |", "tableau"),
+            ("+----+----+\n| a  | b  |", "tableau"),
+            ("| a | b |\n| 1 | 2 |", "tableau"),
+            ("a\tb\tc\n1\t2\t3", "tableau"),
+            ("texte&nbsp;insécable", "entité HTML &nbsp;"),
+            ("apostrophe&#39;s", "entité HTML &#39;"),
+        ];
+        for (text, expected) in cases {
+            let found = mise_en_forme(text);
+            assert!(
+                found.as_deref().is_some_and(|f| f.contains(expected)),
+                "{text:?}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_prose_is_not_formatting() {
+        for text in [
+            "Maîtriser 3 < 5 et a > b, les bases.",
+            "Tarif : 10 € & plus ; voir ci-dessous",
+            "Savoir-faire - savoir-être -- le reste",
+            "A | B",
+            "<sans balise> mais avec chevrons",
+            "une ligne\tune tabulation",
+            "",
+        ] {
+            assert_eq!(mise_en_forme(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn excerpts_count_characters() {
+        assert_eq!(extrait("ééé", 2), "éé…");
+        assert_eq!(extrait("éé", 2), "éé");
+        assert_eq!(extrait("a\nb", 5), "a b");
+    }
+
+    #[test]
+    fn french_forms() {
+        assert_eq!(date_fr(Date::parse("2025-09-01").unwrap()), "01/09/2025");
+        assert_eq!(nombre_fr(3412), "3 412");
+        assert_eq!(nombre_fr(250), "250");
+        assert_eq!(nombre_fr(1_000_000), "1 000 000");
+    }
+}
