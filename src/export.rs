@@ -38,7 +38,12 @@ pub enum ExportError {
          <offres>, so no file was written and {file} was left as it was. Run `lheo-feed check` \
          to see why offers are rejected."
     )]
-    Empty { offres: u64, rejetees: u64, inactives: u64, file: String },
+    Empty {
+        offres: u64,
+        rejetees: u64,
+        inactives: u64,
+        file: String,
+    },
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -63,7 +68,10 @@ impl<W: Write> Write for HashingWriter<W> {
 }
 
 fn temp_path(out: &Path) -> PathBuf {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "lheo.xml".into());
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "lheo.xml".into());
     out.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
@@ -75,7 +83,8 @@ pub async fn export_to_file(
     out: &Path,
 ) -> Result<(ExportSummary, Vec<Outcome>), ExportError> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
     }
     let tmp = temp_path(out);
     let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -89,11 +98,17 @@ pub async fn export_to_file(
         }
     }
     let mut cleanup = Cleanup(&tmp, true);
-    let mut w = HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
-    w.write_all(document_header(horodatage_export).as_bytes()).context("writing the export")?;
+    let mut w = HashingWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    w.write_all(document_header(horodatage_export).as_bytes())
+        .context("writing the export")?;
     let (counts, outcomes) = pipeline::run(store, opts, |_, _, fragment| {
         if let Some(f) = fragment {
-            w.write_all(f.xml.as_bytes()).context("writing the export")?;
+            w.write_all(f.xml.as_bytes())
+                .context("writing the export")?;
         }
         Ok(())
     })
@@ -106,13 +121,21 @@ pub async fn export_to_file(
             file: out.display().to_string(),
         });
     }
-    w.write_all(DOCUMENT_FOOTER.as_bytes()).context("writing the export")?;
+    w.write_all(DOCUMENT_FOOTER.as_bytes())
+        .context("writing the export")?;
     w.flush().context("writing the export")?;
-    let HashingWriter { inner, hasher, bytes } = w;
-    let file = inner.into_inner().map_err(|e| anyhow::anyhow!("writing the export: {}", e.error()))?;
+    let HashingWriter {
+        inner,
+        hasher,
+        bytes,
+    } = w;
+    let file = inner
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("writing the export: {}", e.error()))?;
     file.sync_all().context("syncing the export to disk")?;
     drop(file);
-    fs::rename(&tmp, out).with_context(|| format!("cannot move the export into place at {}", out.display()))?;
+    fs::rename(&tmp, out)
+        .with_context(|| format!("cannot move the export into place at {}", out.display()))?;
     cleanup.1 = false;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         // Make the rename itself durable.

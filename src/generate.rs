@@ -85,8 +85,21 @@ const METIERS: [&str; 12] = [
     "Soudeur(se) assembleur(se) industriel(le)",
     "Créer son entreprise : de l'idée au projet",
 ];
-const NOMS: [&str; 10] = ["Martin", "Bernard", "Moreau", "Lefèvre", "Guérin", "Chevalier", "Brochard", "Hervé", "Leroux", "Pineau"];
-const PRENOMS: [&str; 10] = ["Claire", "Yann", "Maëlle", "Loïc", "Anaïs", "Gwenaël", "Chloé", "Théo", "Soizic", "Noé"];
+const NOMS: [&str; 10] = [
+    "Martin",
+    "Bernard",
+    "Moreau",
+    "Lefèvre",
+    "Guérin",
+    "Chevalier",
+    "Brochard",
+    "Hervé",
+    "Leroux",
+    "Pineau",
+];
+const PRENOMS: [&str; 10] = [
+    "Claire", "Yann", "Maëlle", "Loïc", "Anaïs", "Gwenaël", "Chloé", "Théo", "Soizic", "Noé",
+];
 const PHRASES: [&str; 8] = [
     "Acquérir les gestes professionnels du métier en situation réelle.",
     "Consolider les savoirs de base : français, mathématiques, numérique.",
@@ -154,7 +167,13 @@ fn contact(rng: &mut Rng) -> Contact {
         civilite: None,
         nom: Some(text(nom)),
         prenom: Some(text(prenom)),
-        telephone: Some(text(&format!("02 {:02} {:02} {:02} {:02}", 40 + rng.below(50), rng.below(100), rng.below(100), rng.below(100)))),
+        telephone: Some(text(&format!(
+            "02 {:02} {:02} {:02} {:02}",
+            40 + rng.below(50),
+            rng.below(100),
+            rng.below(100),
+            rng.below(100)
+        ))),
         courriel: Some(text(&format!(
             "{}.{}@exemple-formation.fr",
             ascii_lower(prenom),
@@ -182,7 +201,9 @@ fn organisme(rng: &mut Rng, i: u64) -> Organisme {
             nom: text(if k == 0 { "Principal" } else { "Antenne" }),
             adresse: adresse(rng),
             contact: Some(contact(rng)),
-            acces_handicapes: rng.chance(70).then(|| text("Locaux accessibles aux personnes à mobilité réduite.")),
+            acces_handicapes: rng
+                .chance(70)
+                .then(|| text("Locaux accessibles aux personnes à mobilité réduite.")),
         })
         .collect();
     Organisme {
@@ -212,7 +233,10 @@ pub fn generate<W: Write>(mut out: W, sessions: u64, seed: u64) -> io::Result<(u
         serde_json::to_writer(&mut out, &Record::Organisme(Box::new(o.clone())))?;
         out.write_all(b"\n")?;
         // Keep only what offers need to reference.
-        orgs.push((o.siret, o.sites.iter().map(|s| s.code.clone()).collect::<Vec<_>>()));
+        orgs.push((
+            o.siret,
+            o.sites.iter().map(|s| s.code.clone()).collect::<Vec<_>>(),
+        ));
     }
     let mut written = 0u64;
     let mut offres = 0u64;
@@ -226,8 +250,20 @@ pub fn generate<W: Write>(mut out: W, sessions: u64, seed: u64) -> io::Result<(u
         let site = rng.pick(&sites).clone();
         let programme = *rng.pick(&PROGRAMMES);
         let n_sessions = (1 + rng.below(6)).min(sessions - written);
-        let numero = ActionCode { formation: formation_no, action: action_no };
-        let offre = offre(&mut rng, numero, &siret, &site, &sites, programme, n_sessions, &mut session_no);
+        let numero = ActionCode {
+            formation: formation_no,
+            action: action_no,
+        };
+        let offre = offre(
+            &mut rng,
+            numero,
+            &siret,
+            &site,
+            &sites,
+            programme,
+            n_sessions,
+            &mut session_no,
+        );
         serde_json::to_writer(&mut out, &Record::Offre(Box::new(offre)))?;
         out.write_all(b"\n")?;
         written += n_sessions;
@@ -265,25 +301,57 @@ fn offre(
         Vec::new()
     };
     let partielle = certifiante && blocs.len() > 1 && rng.chance(15);
-    let ref_site = SiteRef { siret: siret.clone(), site: site.clone() };
+    let ref_site = SiteRef {
+        siret: siret.clone(),
+        site: site.clone(),
+    };
     // Some texts close to the LHÉO limit (3000), a few just over to exercise the rules.
-    let programme_len = if rng.chance(3) { 2_990 + rng.below(30) as usize } else { 200 + rng.below(1_500) as usize };
+    let programme_len = if rng.chance(3) {
+        2_990 + rng.below(30) as usize
+    } else {
+        200 + rng.below(1_500) as usize
+    };
     let formation = Formation {
-        certifinfo: certifiante.then(|| Certifinfo::parse(&format!("{}", 80_000 + rng.below(40_000))).expect("valid")),
+        certifinfo: certifiante
+            .then(|| Certifinfo::parse(&format!("{}", 80_000 + rng.below(40_000))).expect("valid")),
         rncp: certifiante.then(|| Rncp::parse(&format!("{rncp}")).expect("valid")),
         intitule: text(metier),
-        objectif_general: if certifiante { ObjectifGeneral::Certification } else { ObjectifGeneral::PreparationQualification },
+        objectif_general: if certifiante {
+            ObjectifGeneral::Certification
+        } else {
+            ObjectifGeneral::PreparationQualification
+        },
         objectif: Some(paragraph_between(rng, 300, 600)),
-        resultats_attendus: Some(text(if certifiante { "Obtention du titre ou de blocs de compétences." } else { "Attestation de fin de formation et projet professionnel validé." })),
-        type_certification: if certifiante { TypeCertification::TitreProfessionnel } else { TypeCertification::Aucune },
+        resultats_attendus: Some(text(if certifiante {
+            "Obtention du titre ou de blocs de compétences."
+        } else {
+            "Attestation de fin de formation et projet professionnel validé."
+        })),
+        type_certification: if certifiante {
+            TypeCertification::TitreProfessionnel
+        } else {
+            TypeCertification::Aucune
+        },
         description: Some(paragraph_between(rng, 400, 1_000)),
-        formacodes: vec![Formacode::parse(&format!("{}", 10_000 + rng.below(89_999))).expect("valid")],
+        formacodes: vec![
+            Formacode::parse(&format!("{}", 10_000 + rng.below(89_999))).expect("valid")
+        ],
         codes_nsf: Vec::new(),
-        codes_rome: vec![CodeRome::parse(&format!("M{:04}", 1_000 + rng.below(900))).expect("valid")],
+        codes_rome: vec![
+            CodeRome::parse(&format!("M{:04}", 1_000 + rng.below(900))).expect("valid")
+        ],
         niveau_sortie: certifiante.then(|| Niveau::new(13 + rng.below(3) as u8).expect("valid")),
         individualisation_par_bloc: certifiante && rng.chance(50),
-        validation: if partielle { Validation::Partielle } else { Validation::Totale },
-        blocs_valides: if partielle { vec![blocs[0].code.clone()] } else { Vec::new() },
+        validation: if partielle {
+            Validation::Partielle
+        } else {
+            Validation::Totale
+        },
+        blocs_valides: if partielle {
+            vec![blocs[0].code.clone()]
+        } else {
+            Vec::new()
+        },
         blocs,
     };
     let action = Action {
@@ -293,26 +361,45 @@ fn offre(
         objectifs: rng.chance(40).then(|| paragraph_between(rng, 200, 800)),
         resultats_attendus: None,
         le_plus_formation: rng.chance(50).then(|| paragraph_between(rng, 60, 180)),
-        url_video: rng.chance(20).then(|| text("https://www.youtube.com/watch?v=dQw4w9WgXcQ")),
+        url_video: rng
+            .chance(20)
+            .then(|| text("https://www.youtube.com/watch?v=dQw4w9WgXcQ")),
         url_pdf: None,
-        url_action: Some(text(&format!("https://of.exemple-formation.fr/actions/{numero}"))),
+        url_action: Some(text(&format!(
+            "https://of.exemple-formation.fr/actions/{numero}"
+        ))),
         equipements: Vec::new(),
         niveau_entree: Niveau::new(1).expect("valid"),
         niveau_entree_obligatoire: false,
-        prerequis: Some(text("Savoir lire, écrire et compter ; projet professionnel validé.")),
+        prerequis: Some(text(
+            "Savoir lire, écrire et compter ; projet professionnel validé.",
+        )),
         commentaire_prerequis: None,
-        public_vise: Some(text("Personnes en recherche d'emploi, de plus de 16 ans, de tous niveaux.")),
+        public_vise: Some(text(
+            "Personnes en recherche d'emploi, de plus de 16 ans, de tous niveaux.",
+        )),
         contact: None,
     };
     let mut sessions = Vec::with_capacity(n_sessions as usize);
     for _ in 0..n_sessions {
         *session_no += 1 + rng.below(3);
-        let code = FasCode { action: numero, session: *session_no };
+        let code = FasCode {
+            action: numero,
+            session: *session_no,
+        };
         let month = 1 + rng.below(12) as u32;
-        let start = chrono::NaiveDate::from_ymd_opt(2025, month, 1 + rng.below(28) as u32).expect("valid");
+        let start =
+            chrono::NaiveDate::from_ymd_opt(2025, month, 1 + rng.below(28) as u32).expect("valid");
         let end = start + chrono::Days::new(60 + rng.below(240));
-        let lieu_site = if rng.chance(20) { rng.pick(sites).clone() } else { site.clone() };
-        let lieu = SiteRef { siret: siret.clone(), site: lieu_site };
+        let lieu_site = if rng.chance(20) {
+            rng.pick(sites).clone()
+        } else {
+            site.clone()
+        };
+        let lieu = SiteRef {
+            siret: siret.clone(),
+            site: lieu_site,
+        };
         let broken = rng.below(100);
         let ic_date = start - chrono::Days::new(10 + rng.below(40));
         let ics = if broken < 2 {
@@ -327,28 +414,53 @@ fn offre(
                 lieu: (!remote).then(|| adresse(rng)),
                 lien_distance: remote.then(|| text("https://visio.exemple-formation.fr/ic")),
                 places: Some(10 + rng.below(20) as u32),
-                commentaire: rng.chance(30).then(|| text("Se munir d'un CV et d'une pièce d'identité.")),
+                commentaire: rng
+                    .chance(30)
+                    .then(|| text("Se munir d'un CV et d'une pièce d'identité.")),
             }]
         };
-        let start = if broken == 2 { start.with_year_2024() } else { start };
-        let enseignement = *rng.pick(&[ModalitesEnseignement::Presentiel, ModalitesEnseignement::Presentiel, ModalitesEnseignement::Mixte, ModalitesEnseignement::Distance]);
+        let start = if broken == 2 {
+            start.with_year_2024()
+        } else {
+            start
+        };
+        let enseignement = *rng.pick(&[
+            ModalitesEnseignement::Presentiel,
+            ModalitesEnseignement::Presentiel,
+            ModalitesEnseignement::Mixte,
+            ModalitesEnseignement::Distance,
+        ]);
         let alternance = rng.chance(10);
         sessions.push(Session {
             code,
             site_lieu: lieu,
             date_debut: Some(Date(start)),
             date_fin: Some(Date(end)),
-            entrees_sorties: if rng.chance(20) { EntreesSorties::Permanentes } else { EntreesSorties::DatesFixes },
-            rythmes: Some(text(if rng.chance(80) { "temps plein" } else { "temps partiel" })),
+            entrees_sorties: if rng.chance(20) {
+                EntreesSorties::Permanentes
+            } else {
+                EntreesSorties::DatesFixes
+            },
+            rythmes: Some(text(if rng.chance(80) {
+                "temps plein"
+            } else {
+                "temps partiel"
+            })),
             periodes_formation: Vec::new(),
-            type_parcours: *rng.pick(&[TypeParcours::Groupe, TypeParcours::Mixte, TypeParcours::Individualise]),
+            type_parcours: *rng.pick(&[
+                TypeParcours::Groupe,
+                TypeParcours::Mixte,
+                TypeParcours::Individualise,
+            ]),
             modalites_pedagogiques: vec![Formacode::parse("96133").expect("valid")],
             modalites_pedagogiques_texte: None,
             modalites_enseignement: Some(enseignement),
             duree_centre_heures: Some(100 + 10 * rng.below(60) as u32),
             duree_entreprise_heures: Some(35 * rng.below(8) as u32),
             duree_hebdo_heures: Some(35),
-            commentaire_duree: rng.chance(30).then(|| text("Module de remise à niveau contextualisé les deux premières semaines.")),
+            commentaire_duree: rng.chance(30).then(|| {
+                text("Module de remise à niveau contextualisé les deux premières semaines.")
+            }),
             cycle_alternance: alternance.then(|| CycleAlternance {
                 type_alternance: TypeAlternance::Professionnalisation,
                 unite: UniteRythme::Semaine,
@@ -356,7 +468,13 @@ fn offre(
                 unites_centre: 1,
             }),
             organisme_responsable: ref_site.clone(),
-            recrutement: Some(*rng.pick(&[EtatRecrutement::Ouvert, EtatRecrutement::Ouvert, EtatRecrutement::Ouvert, EtatRecrutement::Suspendu, EtatRecrutement::Ferme])),
+            recrutement: Some(*rng.pick(&[
+                EtatRecrutement::Ouvert,
+                EtatRecrutement::Ouvert,
+                EtatRecrutement::Ouvert,
+                EtatRecrutement::Suspendu,
+                EtatRecrutement::Ferme,
+            ])),
             modalites_recrutement: vec![ModaliteRecrutement::Entretien],
             modalites_recrutement_texte: None,
             informations_collectives: ics,
@@ -377,7 +495,11 @@ fn offre(
                 numero_lot_cr: Some(text(&format!("LOT2025_{}", 1 + rng.below(60)))),
                 id_action_cr: Some(text(&format!("{}", 1_000 + rng.below(9_000)))),
                 of_mandataire_cr: Some(text(&format!("{}", 10 + rng.below(500)))),
-                places: if broken == 3 { Some(0) } else { Some(5 + rng.below(15) as u32) },
+                places: if broken == 3 {
+                    Some(0)
+                } else {
+                    Some(5 + rng.below(15) as u32)
+                },
                 places_restantes: Some(rng.below(5) as u32),
                 effectif_minimal: Some(4),
                 capacite_simultanee: Some(20),
@@ -395,7 +517,11 @@ fn offre(
     }
     Offre {
         numero,
-        etat: if rng.chance(3) { EtatWorkflow::EnAttenteDeValidation } else { EtatWorkflow::Validee },
+        etat: if rng.chance(3) {
+            EtatWorkflow::EnAttenteDeValidation
+        } else {
+            EtatWorkflow::Validee
+        },
         mandataire: siret.clone(),
         formation,
         action,

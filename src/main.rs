@@ -22,7 +22,13 @@ use lheo_feed::store::Store;
 struct Cli {
     /// Database: a SQLite file path or sqlite:// URL (created on first use), or a
     /// postgres:// URL.
-    #[arg(long, global = true, env = "LHEO_FEED_DATABASE_URL", default_value = "sqlite://lheo-feed.sqlite", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "LHEO_FEED_DATABASE_URL",
+        default_value = "sqlite://lheo-feed.sqlite",
+        hide_env_values = true
+    )]
     database_url: String,
 
     /// Judge the offer as of this day (YYYY-MM-DD) instead of today: ended sessions,
@@ -98,7 +104,10 @@ struct Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
-        Failure { code: 1, message: format!("{e:#}") }
+        Failure {
+            code: 1,
+            message: format!("{e:#}"),
+        }
     }
 }
 
@@ -110,11 +119,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LHEO_FEED_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("LHEO_FEED_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -138,11 +151,20 @@ fn pass_options(cli: &Cli) -> Result<PassOptions, Failure> {
         }
         None => RulesConfig::default(),
     };
-    Ok(PassOptions { today, rules, page_size: 1000 })
+    Ok(PassOptions {
+        today,
+        rules,
+        page_size: 1000,
+    })
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    if let Command::Generate { sessions, seed, out } = &cli.command {
+    if let Command::Generate {
+        sessions,
+        seed,
+        out,
+    } = &cli.command
+    {
         // Needs no database.
         return generate(*sessions, *seed, out);
     }
@@ -155,7 +177,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 fn generate(sessions: u64, seed: u64, out: &std::path::Path) -> Result<(), Failure> {
     use std::io::Write;
-    let file = std::fs::File::create(out).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    let file = std::fs::File::create(out)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
     let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
     let counts = if out.extension().is_some_and(|e| e == "gz") {
         let mut gz = flate2::write::GzEncoder::new(buffered, flate2::Compression::fast());
@@ -180,7 +203,10 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
         Command::Import { files, json } => match ingest::import_files(store, files).await {
             Ok(summary) => {
                 if *json {
-                    println!("{}", serde_json::to_string_pretty(&summary).expect("serialisable"));
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&summary).expect("serialisable")
+                    );
                 } else {
                     println!(
                         "imported {} lines from {} file(s): organismes {} new, {} changed, {} unchanged; \
@@ -208,7 +234,10 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
                     msg.push('\n');
                 }
                 if total as usize > errors.len() {
-                    msg.push_str(&format!("… and {} more bad lines\n", total as usize - errors.len()));
+                    msg.push_str(&format!(
+                        "… and {} more bad lines\n",
+                        total as usize - errors.len()
+                    ));
                 }
                 msg.push_str(&format!(
                     "{total} bad line(s): nothing was imported. Fix them and run the import again."
@@ -218,11 +247,16 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
             Err(ImportError::Other(e)) => Err(e.into()),
         },
         Command::Export { out, json } => {
-            let now = chrono::Local::now().fixed_offset().to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+            let now = chrono::Local::now()
+                .fixed_offset()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
             match export_to_file(store, opts, &now, out).await {
                 Ok((summary, _)) => {
                     if *json {
-                        println!("{}", serde_json::to_string_pretty(&summary).expect("serialisable"));
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&summary).expect("serialisable")
+                        );
                     } else {
                         let c = &summary.counts;
                         println!(
@@ -242,7 +276,10 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
                     }
                     Ok(())
                 }
-                Err(e @ ExportError::Empty { .. }) => Err(Failure { code: 1, message: e.to_string() }),
+                Err(e @ ExportError::Empty { .. }) => Err(Failure {
+                    code: 1,
+                    message: e.to_string(),
+                }),
                 Err(ExportError::Other(e)) => Err(e.into()),
             }
         }
@@ -274,12 +311,24 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
         }
         Command::Check { format } => {
             let organismes = store.organismes().await?;
-            let (counts, outcomes) = pipeline::run(store, opts, |_, _, _| Ok(())).await?;
-            let report = Report::new(&outcomes, &organismes, &counts);
+            // The report lists every offer, clean ones too, so an organisme sees its whole
+            // offer; the pipeline alone keeps only the noteworthy ones.
+            let mut all = Vec::new();
+            pipeline::run(store, opts, |_, outcome, _| {
+                all.push(outcome.clone());
+                Ok(())
+            })
+            .await?;
+            let report = Report::new(&all, &organismes);
             match format {
                 Format::Text => print!("{}", report.to_text()),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json()).expect("serialisable")),
-                Format::Csv => report.write_csv(std::io::stdout().lock()).map_err(anyhow::Error::from)?,
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.to_json()).expect("serialisable")
+                ),
+                Format::Csv => report
+                    .write_csv(std::io::stdout().lock())
+                    .map_err(anyhow::Error::from)?,
             }
             Ok(())
         }

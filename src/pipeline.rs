@@ -59,7 +59,9 @@ pub fn violation_finding(offre: &Offre, v: &Violation) -> Finding {
             format!("est trop court pour LHÉO : {actual} caractères pour {min} au moins")
         }
         ViolationKind::Differs { from } => {
-            format!("diffère de celui de la session {from}, alors que LHÉO n'en admet qu'un par offre")
+            format!(
+                "diffère de celui de la session {from}, alors que LHÉO n'en admet qu'un par offre"
+            )
         }
     };
     let whom = match v.session {
@@ -68,7 +70,11 @@ pub fn violation_finding(offre: &Offre, v: &Violation) -> Finding {
     };
     Finding {
         code: LHEO_INVALIDE,
-        severity: if v.session.is_some() { Severity::RejectSession } else { Severity::RejectOffer },
+        severity: if v.session.is_some() {
+            Severity::RejectSession
+        } else {
+            Severity::RejectOffer
+        },
         offre: offre.numero,
         session: v.session,
         field: v.field.to_owned(),
@@ -81,7 +87,11 @@ pub fn violation_finding(offre: &Offre, v: &Violation) -> Finding {
 
 /// Applies the writer to an outcome's accepted sessions, moving sessions (or the offer)
 /// whose values LHÉO cannot hold to the rejected side. Returns the fragment, if any.
-pub fn write_accepted(offre: &Offre, outcome: &mut Outcome, ctx: &WriterContext) -> Option<Fragment> {
+pub fn write_accepted(
+    offre: &Offre,
+    outcome: &mut Outcome,
+    ctx: &WriterContext,
+) -> Option<Fragment> {
     loop {
         let accepted = rules::accepted_offre(offre, outcome)?;
         match write_formation(&accepted, ctx) {
@@ -115,13 +125,24 @@ pub fn write_accepted(offre: &Offre, outcome: &mut Outcome, ctx: &WriterContext)
 /// Runs the pass, calling `sink` with every offer's outcome and fragment (None when
 /// nothing of it is published). Outcomes with findings, rejections or inactive sessions
 /// are returned for the report; clean ones are only counted, to keep memory flat.
-pub async fn run<F>(store: &Store, opts: &PassOptions, mut sink: F) -> anyhow::Result<(PassCounts, Vec<Outcome>)>
+pub async fn run<F>(
+    store: &Store,
+    opts: &PassOptions,
+    mut sink: F,
+) -> anyhow::Result<(PassCounts, Vec<Outcome>)>
 where
     F: FnMut(&Offre, &Outcome, Option<&Fragment>) -> anyhow::Result<()>,
 {
     let organismes: HashMap<Siret, Organisme> = store.organismes().await?;
-    let rctx = RuleContext { today: opts.today, config: &opts.rules, organismes: &organismes };
-    let wctx = WriterContext { organismes: &organismes, today: opts.today };
+    let rctx = RuleContext {
+        today: opts.today,
+        config: &opts.rules,
+        organismes: &organismes,
+    };
+    let wctx = WriterContext {
+        organismes: &organismes,
+        today: opts.today,
+    };
     let mut counts = PassCounts::default();
     let mut noteworthy = Vec::new();
     let mut after = None;
@@ -132,23 +153,35 @@ where
         for offre in &page {
             counts.offres_lues += 1;
             let mut outcome = rules::evaluate(offre, &rctx);
-            let fragment = if outcome.offer_rejected { None } else { write_accepted(offre, &mut outcome, &wctx) };
+            let fragment = if outcome.offer_rejected {
+                None
+            } else {
+                write_accepted(offre, &mut outcome, &wctx)
+            };
+            // The same classification as the report's totals (rules::report), so that
+            // `check` and `export` agree.
             match &fragment {
+                _ if outcome.offer_inactive => counts.offres_inactives += 1,
                 Some(f) => {
                     counts.formations += 1;
                     counts.actions += f.actions as u64;
                     counts.sessions += f.sessions as u64;
                 }
-                None if outcome.offer_inactive && outcome.rejected.is_empty() => counts.offres_inactives += 1,
                 None => counts.offres_rejetees += 1,
             }
             counts.sessions_rejetees += outcome.rejected.len() as u64;
             counts.sessions_inactives += outcome.inactive.len() as u64;
             for f in &outcome.findings {
-                *counts.constats_par_regle.entry(f.code.to_owned()).or_default() += 1;
+                *counts
+                    .constats_par_regle
+                    .entry(f.code.to_owned())
+                    .or_default() += 1;
             }
             sink(offre, &outcome, fragment.as_ref())?;
-            if !outcome.findings.is_empty() || !outcome.rejected.is_empty() || !outcome.inactive.is_empty() {
+            if !outcome.findings.is_empty()
+                || !outcome.rejected.is_empty()
+                || !outcome.inactive.is_empty()
+            {
                 noteworthy.push(outcome);
             }
         }

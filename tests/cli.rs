@@ -10,7 +10,7 @@ use common::{test_databases, TestDb};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-const TODAY: &str = "2025-06-01";
+const TODAY: &str = "2025-06-02";
 const XSD: &str = "../shared/lheo/lheo-2.3.xsd";
 
 fn lheo_feed(db: &TestDb, args: &[&str]) -> Output {
@@ -52,12 +52,26 @@ pub fn assert_schema_valid(path: &Path) {
         out.status.success(),
         "{} is not valid LHÉO 2.3:\n{}",
         path.display(),
-        String::from_utf8_lossy(&out.stderr).lines().take(20).collect::<Vec<_>>().join("\n")
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
 fn export(db: &TestDb, out: &Path) -> Value {
-    let summary = ok(db, &["export", "--today", TODAY, "--json", "--out", out.to_str().unwrap()]);
+    let summary = ok(
+        db,
+        &[
+            "export",
+            "--today",
+            TODAY,
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     serde_json::from_str(&summary).unwrap()
 }
 
@@ -85,25 +99,47 @@ async fn fixtures_export_is_conformant_on_every_backend() {
         let text = String::from_utf8(bytes.clone()).unwrap();
         // The summary tells the truth about the file.
         assert_eq!(summary["bytes"].as_u64().unwrap(), bytes.len() as u64);
-        assert_eq!(summary["sha256"].as_str().unwrap(), hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(
+            summary["sha256"].as_str().unwrap(),
+            hex::encode(Sha256::digest(&bytes))
+        );
         let formations = summary["formations"].as_u64().unwrap();
-        assert!(formations >= 10, "{formations} formations on {:?}", db.backend);
+        assert!(
+            formations >= 10,
+            "{formations} formations on {:?}",
+            db.backend
+        );
         assert_eq!(text.matches("\n<formation ").count() as u64, formations);
-        assert_eq!(text.matches("<session ").count() as u64, summary["sessions"].as_u64().unwrap());
+        assert_eq!(
+            text.matches("<session ").count() as u64,
+            summary["sessions"].as_u64().unwrap()
+        );
         // Layout the consumers rely on.
         let mut lines = text.lines();
-        assert_eq!(lines.next(), Some("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
-        assert!(lines.next().unwrap().starts_with("<lheo xmlns=\"http://lheo.gouv.fr/2.3\" "));
+        assert_eq!(
+            lines.next(),
+            Some("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+        );
+        assert!(lines
+            .next()
+            .unwrap()
+            .starts_with("<lheo xmlns=\"http://lheo.gouv.fr/2.3\" "));
         for line in text.lines() {
             if line.trim_start().starts_with("<formation ") || line.trim_start() == "</formation>" {
-                assert!(!line.starts_with(' '), "formation tags start their line: {line:?}");
+                assert!(
+                    !line.starts_with(' '),
+                    "formation tags start their line: {line:?}"
+                );
             }
         }
         // Only validated offers are exported.
         let hidden = fixture_numeros_not_validated();
         assert!(!hidden.is_empty(), "the fixtures hold non-validated offers");
         for n in hidden {
-            assert!(!text.contains(&format!("numero=\"{n}\"")), "{n} is not validated but was exported");
+            assert!(
+                !text.contains(&format!("numero=\"{n}\"")),
+                "{n} is not validated but was exported"
+            );
         }
         // Every exported session has an information collective.
         for session in text.split("<session ").skip(1) {
@@ -123,7 +159,8 @@ async fn reimport_is_idempotent_and_export_is_byte_stable() {
         let dir = tempfile::tempdir().unwrap();
         ok(&db, &["import", "fixtures/offres.jsonl"]);
         let first = export(&db, &dir.path().join("a.xml"));
-        let again: Value = serde_json::from_str(&ok(&db, &["import", "--json", "fixtures/offres.jsonl"])).unwrap();
+        let again: Value =
+            serde_json::from_str(&ok(&db, &["import", "--json", "fixtures/offres.jsonl"])).unwrap();
         assert_eq!(again["offres"]["created"], 0);
         assert_eq!(again["offres"]["changed"], 0);
         assert!(again["offres"]["unchanged"].as_u64().unwrap() > 10);
@@ -144,14 +181,20 @@ fn bad_cases() -> Vec<(PathBuf, u64, String)> {
     let readme = std::fs::read_to_string("fixtures/bad/README.md").unwrap();
     let mut cases = Vec::new();
     for line in readme.lines().filter(|l| l.starts_with("| `")) {
-        let cells: Vec<&str> = line.split('|').map(|c| c.trim().trim_matches('`')).collect();
+        let cells: Vec<&str> = line
+            .split('|')
+            .map(|c| c.trim().trim_matches('`'))
+            .collect();
         // | file | line | field | reason |
         let (file, n, field) = (cells[1], cells[2], cells[3]);
         if let Ok(n) = n.parse::<u64>() {
             cases.push((Path::new("fixtures/bad").join(file), n, field.to_owned()));
         }
     }
-    assert!(cases.len() >= 10, "fixtures/bad/README.md lists the bad files: {cases:?}");
+    assert!(
+        cases.len() >= 10,
+        "fixtures/bad/README.md lists the bad files: {cases:?}"
+    );
     cases
 }
 
@@ -163,9 +206,18 @@ async fn bad_input_gives_file_line_field_and_changes_nothing() {
         for (file, line, field) in bad_cases() {
             let out = lheo_feed(&db, &["import", file.to_str().unwrap()]);
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{} on {:?}: {stderr}", file.display(), db.backend);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{} on {:?}: {stderr}",
+                file.display(),
+                db.backend
+            );
             let expected = format!("{}:{line}: {field}: ", file.display());
-            assert!(stderr.contains(&expected), "expected {expected:?} in:\n{stderr}");
+            assert!(
+                stderr.contains(&expected),
+                "expected {expected:?} in:\n{stderr}"
+            );
             assert!(stderr.contains("nothing was imported"), "{stderr}");
             assert_eq!(status(&db), before, "{} changed the store", file.display());
         }
@@ -186,7 +238,10 @@ async fn one_bad_line_among_good_ones_writes_nothing() {
         let out = lheo_feed(&db, &["import", file.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(&format!("mixed.jsonl:{}: ", middle + 1)), "{stderr}");
+        assert!(
+            stderr.contains(&format!("mixed.jsonl:{}: ", middle + 1)),
+            "{stderr}"
+        );
         assert_eq!(status(&db), empty, "nothing written on {:?}", db.backend);
         assert_eq!(empty["offres"], 0);
     }
@@ -198,13 +253,21 @@ async fn gzip_input_imports_like_plain() {
     for db in test_databases().await {
         let dir = tempfile::tempdir().unwrap();
         let gz = dir.path().join("offres.jsonl.gz");
-        let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
-        enc.write_all(&std::fs::read("fixtures/offres.jsonl").unwrap()).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::default(),
+        );
+        enc.write_all(&std::fs::read("fixtures/offres.jsonl").unwrap())
+            .unwrap();
         enc.finish().unwrap();
         ok(&db, &["import", gz.to_str().unwrap()]);
         let from_gz = status(&db);
-        let again: Value = serde_json::from_str(&ok(&db, &["import", "--json", "fixtures/offres.jsonl"])).unwrap();
-        assert_eq!(again["offres"]["changed"], 0, "plain and gzip give the same records");
+        let again: Value =
+            serde_json::from_str(&ok(&db, &["import", "--json", "fixtures/offres.jsonl"])).unwrap();
+        assert_eq!(
+            again["offres"]["changed"], 0,
+            "plain and gzip give the same records"
+        );
         assert!(from_gz["sessions"].as_u64().unwrap() > 20);
     }
 }
@@ -214,15 +277,32 @@ async fn generated_ten_thousand_sessions_export_is_conformant() {
     for db in test_databases().await {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("gen.jsonl.gz");
-        ok(&db, &["generate", "--sessions", "10000", "--seed", "42", "--out", data.to_str().unwrap()]);
+        ok(
+            &db,
+            &[
+                "generate",
+                "--sessions",
+                "10000",
+                "--seed",
+                "42",
+                "--out",
+                data.to_str().unwrap(),
+            ],
+        );
         ok(&db, &["import", data.to_str().unwrap()]);
         assert_eq!(status(&db)["sessions"], 10_000);
         let out = dir.path().join("gen.xml");
         let summary = export(&db, &out);
         assert_schema_valid(&out);
         let sessions = summary["sessions"].as_u64().unwrap();
-        assert!(sessions > 8_000, "most generated sessions are exportable: {sessions}");
-        assert!(summary["sessions_rejetees"].as_u64().unwrap() > 0, "the generator makes rejectable sessions");
+        assert!(
+            sessions > 8_000,
+            "most generated sessions are exportable: {sessions}"
+        );
+        assert!(
+            summary["sessions_rejetees"].as_u64().unwrap() > 0,
+            "the generator makes rejectable sessions"
+        );
     }
 }
 
@@ -232,7 +312,10 @@ async fn empty_store_publishes_nothing_and_keeps_the_previous_file() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("lheo.xml");
         std::fs::write(&out, "previous export").unwrap();
-        let res = lheo_feed(&db, &["export", "--today", TODAY, "--out", out.to_str().unwrap()]);
+        let res = lheo_feed(
+            &db,
+            &["export", "--today", TODAY, "--out", out.to_str().unwrap()],
+        );
         assert_eq!(res.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&res.stderr).contains("nothing to publish"));
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous export");

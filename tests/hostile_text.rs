@@ -30,7 +30,14 @@ const FIELDS: &[&[&str]] = &[
     &["offre", "sessions", "0", "rythmes"],
     &["offre", "sessions", "0", "commentaire_duree"],
     &["offre", "sessions", "0", "mail_liaison"],
-    &["offre", "sessions", "0", "informations_collectives", "0", "commentaire"],
+    &[
+        "offre",
+        "sessions",
+        "0",
+        "informations_collectives",
+        "0",
+        "commentaire",
+    ],
     &["offre", "sessions", "0", "dispositif", "programme"],
     &["offre", "sessions", "0", "dispositif", "numero_lot_cr"],
 ];
@@ -60,7 +67,8 @@ fn hostile_text() -> impl Strategy<Value = String> {
         // Long texts around the LHÉO limits (250, 255, 3000) and far beyond.
         (0usize..4).prop_flat_map(|k| {
             let n = [250usize, 256, 3001, 10_000][k];
-            prop::collection::vec(prop::char::any(), n..=n).prop_map(|v| v.into_iter().collect::<String>())
+            prop::collection::vec(prop::char::any(), n..=n)
+                .prop_map(|v| v.into_iter().collect::<String>())
         }),
     ]
 }
@@ -86,14 +94,27 @@ fn hostile_text_gives_valid_lheo_or_a_clear_rejection() {
     let mut lines = baseline.lines();
     let org_line = lines.next().unwrap();
     let offre_line: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
-    let Record::Organisme(org) = parse_record("baseline", 1, org_line).unwrap() else { panic!() };
+    let Record::Organisme(org) = parse_record("baseline", 1, org_line).unwrap() else {
+        panic!()
+    };
     let orgs = HashMap::from([(org.siret.clone(), *org)]);
-    let ctx = WriterContext { organismes: &orgs, today: Date::parse("2025-06-01").unwrap() };
+    let ctx = WriterContext {
+        organismes: &orgs,
+        today: Date::parse("2025-06-01").unwrap(),
+    };
 
     // proptest's runner takes an `Fn`: the tallies live in cells.
     let doc = RefCell::new(document_header("2025-06-01T02:30:00+02:00"));
-    let (written, rejected_input, rejected_writer, case) = (Cell::new(0u64), Cell::new(0u64), Cell::new(0u64), Cell::new(0u64));
-    let mut runner = TestRunner::new(Config { cases: 400, ..Config::default() });
+    let (written, rejected_input, rejected_writer, case) = (
+        Cell::new(0u64),
+        Cell::new(0u64),
+        Cell::new(0u64),
+        Cell::new(0u64),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 400,
+        ..Config::default()
+    });
     runner
         .run(&(0..FIELDS.len(), hostile_text()), |(field, text)| {
             let mut v = offre_line.clone();
@@ -102,7 +123,12 @@ fn hostile_text_gives_valid_lheo_or_a_clear_rejection() {
             let action = 100_000 + case.get();
             case.set(case.get() + 1);
             v["offre"]["numero"] = Value::String(format!("19482-{action}"));
-            for (i, s) in v["offre"]["sessions"].as_array_mut().unwrap().iter_mut().enumerate() {
+            for (i, s) in v["offre"]["sessions"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .enumerate()
+            {
                 s["code"] = Value::String(format!("19482-{action}-{}", 143_842 + i));
             }
             let line = serde_json::to_string(&v).unwrap();
@@ -133,18 +159,34 @@ fn hostile_text_gives_valid_lheo_or_a_clear_rejection() {
         .unwrap();
     let mut doc = doc.into_inner();
     doc.push_str(DOCUMENT_FOOTER);
-    let (written, rejected_input, rejected_writer) = (written.get(), rejected_input.get(), rejected_writer.get());
-    assert!(written > 50, "most cases must be publishable (written {written})");
-    assert!(rejected_writer > 0, "long texts must be caught by the writer");
+    let (written, rejected_input, rejected_writer) =
+        (written.get(), rejected_input.get(), rejected_writer.get());
+    assert!(
+        written > 50,
+        "most cases must be publishable (written {written})"
+    );
+    assert!(
+        rejected_writer > 0,
+        "long texts must be caught by the writer"
+    );
     eprintln!("hostile text: {written} written, {rejected_input} rejected at import, {rejected_writer} by the writer");
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hostile.xml");
     std::fs::write(&path, &doc).unwrap();
     let out = std::process::Command::new("xmllint")
-        .args(["--noout", "--stream", "--schema", "../shared/lheo/lheo-2.3.xsd"])
+        .args([
+            "--noout",
+            "--stream",
+            "--schema",
+            "../shared/lheo/lheo-2.3.xsd",
+        ])
         .arg(&path)
         .output()
         .expect("xmllint (Debian package libxml2-utils) must be installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

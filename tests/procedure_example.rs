@@ -55,7 +55,11 @@ fn formation_texts(xml: &str, numero: &str) -> Vec<(String, String, String)> {
             Event::Text(t) if inside => {
                 let text = t.unescape().unwrap().into_owned();
                 if !text.trim().is_empty() {
-                    out.push((path.join("/"), attrs_stack.last().cloned().unwrap_or_default(), text));
+                    out.push((
+                        path.join("/"),
+                        attrs_stack.last().cloned().unwrap_or_default(),
+                        text,
+                    ));
                 }
             }
             Event::Eof => break,
@@ -66,7 +70,9 @@ fn formation_texts(xml: &str, numero: &str) -> Vec<(String, String, String)> {
 }
 
 fn has(texts: &[(String, String, String)], path_suffix: &str, value: &str) -> bool {
-    texts.iter().any(|(p, _, t)| p.ends_with(path_suffix) && t == value)
+    texts
+        .iter()
+        .any(|(p, _, t)| p.ends_with(path_suffix) && t == value)
 }
 
 #[tokio::test]
@@ -77,17 +83,35 @@ async fn the_procedure_example_carries_each_of_its_values() {
     let bin = env!("CARGO_BIN_EXE_lheo-feed");
     for args in [
         vec!["import", "fixtures/offres.jsonl"],
-        vec!["export", "--today", "2025-06-01", "--out", out.to_str().unwrap()],
+        vec![
+            "export",
+            "--today",
+            "2025-06-02",
+            "--out",
+            out.to_str().unwrap(),
+        ],
     ] {
-        let res = Command::new(bin).arg("--database-url").arg(&db.url).args(&args).output().unwrap();
-        assert!(res.status.success(), "{args:?}: {}", String::from_utf8_lossy(&res.stderr));
+        let res = Command::new(bin)
+            .arg("--database-url")
+            .arg(&db.url)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            res.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
     }
     let xml = std::fs::read_to_string(&out).unwrap();
     let t = formation_texts(&xml, "19482-89393");
     assert!(!t.is_empty(), "the procedure example is exported");
 
     let expected = [
-        ("intitule-formation", "Titre professionnel assistant ressources humaines"),
+        (
+            "intitule-formation",
+            "Titre professionnel assistant ressources humaines",
+        ),
         ("certification/code-CERTIFINFO", "109049"),
         ("certification/code-RNCP", "RNCP35030"),
         ("certifiante", "1"),
@@ -95,10 +119,19 @@ async fn the_procedure_example_carries_each_of_its_values() {
         ("code-niveau-entree", "1"),
         ("bloc-competences/code-bloc", "RNCP35030BC01"),
         ("bloc-competences/code-bloc", "RNCP35030BC02"),
-        ("bloc-competences/libelle-bloc", "Assurer les missions opérationnelles de la gestion des ressources humaines"),
-        ("bloc-competences/libelle-bloc", "Contribuer au développement des ressources humaines"),
+        (
+            "bloc-competences/libelle-bloc",
+            "Assurer les missions opérationnelles de la gestion des ressources humaines",
+        ),
+        (
+            "bloc-competences/libelle-bloc",
+            "Contribuer au développement des ressources humaines",
+        ),
         ("blocs-competences/validation-blocs", "2"),
-        ("organisme-formation-responsable/raison-sociale", "CARIFOREF DES PAYS DE LA LOIRE"),
+        (
+            "organisme-formation-responsable/raison-sociale",
+            "CARIFOREF DES PAYS DE LA LOIRE",
+        ),
         ("SIRET-organisme-formation/SIRET", "13000511900032"),
         ("SIRET-formateur/SIRET", "13000511900032"),
         ("raison-sociale-formateur", "CARIFOREF DES PAYS DE LA LOIRE"),
@@ -121,10 +154,15 @@ async fn the_procedure_example_carries_each_of_its_values() {
         ("session/periode/debut", "20250901"),
     ];
     let missing: Vec<_> = expected.iter().filter(|(p, v)| !has(&t, p, v)).collect();
-    assert!(missing.is_empty(), "values not found in the LHÉO of 19482-89393: {missing:#?}\n{t:#?}");
+    assert!(
+        missing.is_empty(),
+        "values not found in the LHÉO of 19482-89393: {missing:#?}\n{t:#?}"
+    );
     // The session carries its FAS code, and the pré-requis are the procedure's.
     assert!(xml.contains("<session numero=\"19482-89393-143842\""));
-    assert!(t.iter().any(|(p, _, v)| p.ends_with("conditions-specifiques")
-        && v.contains("niveau A2 du CECRL")
-        && v.contains("Avoir levé les freins")));
+    assert!(t
+        .iter()
+        .any(|(p, _, v)| p.ends_with("conditions-specifiques")
+            && v.contains("niveau A2 du CECRL")
+            && v.contains("Avoir levé les freins")));
 }

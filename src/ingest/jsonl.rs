@@ -16,7 +16,11 @@ pub struct InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}: {}", self.file, self.line, self.field, self.reason)
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file, self.line, self.field, self.reason
+        )
     }
 }
 
@@ -25,7 +29,12 @@ impl fmt::Display for InputError {
 pub fn parse_record(file: &str, line: u64, text: &str) -> Result<Record, InputError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let result: Result<Record, _> = serde_path_to_error::deserialize(&mut de);
-    let err = |field: String, reason: String| InputError { file: file.to_owned(), line, field, reason };
+    let err = |field: String, reason: String| InputError {
+        file: file.to_owned(),
+        line,
+        field,
+        reason,
+    };
     match result {
         Ok(r) => {
             de.end().map_err(|e| err("(line)".into(), tidy(&e)))?;
@@ -34,7 +43,11 @@ pub fn parse_record(file: &str, line: u64, text: &str) -> Result<Record, InputEr
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            let field = if path == "." || path.is_empty() { "(line)".to_owned() } else { path };
+            let field = if path == "." || path.is_empty() {
+                "(line)".to_owned()
+            } else {
+                path
+            };
             let reason = if inner.is_eof() && text.trim().is_empty() {
                 "empty line: expected one JSON object ({\"organisme\": …}, {\"offre\": …} or {\"session\": …})".to_owned()
             } else {
@@ -54,7 +67,9 @@ fn tidy(e: &serde_json::Error) -> String {
         None => msg,
     };
     if msg.starts_with("unknown variant") && msg.contains("expected one of `organisme`") {
-        format!("{msg}: each line is one of {{\"organisme\": …}}, {{\"offre\": …}}, {{\"session\": …}}")
+        format!(
+            "{msg}: each line is one of {{\"organisme\": …}}, {{\"offre\": …}}, {{\"session\": …}}"
+        )
     } else {
         msg
     }
@@ -66,11 +81,18 @@ mod tests {
 
     #[test]
     fn reports_the_path_of_the_bad_field() {
-        let e = parse_record("f.jsonl", 3, r#"{"organisme": {"siret": "13000511900033", "raison_sociale": "X"}}"#)
-            .unwrap_err();
+        let e = parse_record(
+            "f.jsonl",
+            3,
+            r#"{"organisme": {"siret": "13000511900033", "raison_sociale": "X"}}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.field, "organisme.siret");
         assert!(e.reason.contains("Luhn"), "{}", e.reason);
-        assert_eq!(e.to_string().split(':').take(2).collect::<Vec<_>>(), ["f.jsonl", "3"]);
+        assert_eq!(
+            e.to_string().split(':').take(2).collect::<Vec<_>>(),
+            ["f.jsonl", "3"]
+        );
     }
 
     #[test]

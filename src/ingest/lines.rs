@@ -16,7 +16,10 @@ pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
     let mut file = BufReader::with_capacity(256 * 1024, File::open(path)?);
     let magic = file.fill_buf()?;
     if magic.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(BufReader::with_capacity(256 * 1024, MultiGzDecoder::new(file))))
+        Ok(Box::new(BufReader::with_capacity(
+            256 * 1024,
+            MultiGzDecoder::new(file),
+        )))
     } else {
         Ok(Box::new(file))
     }
@@ -38,7 +41,11 @@ pub struct Lines<R> {
 
 impl<R: BufRead> Lines<R> {
     pub fn new(reader: R) -> Self {
-        Lines { reader, number: 0, buf: Vec::new() }
+        Lines {
+            reader,
+            number: 0,
+            buf: Vec::new(),
+        }
     }
 
     /// Skips the rest of an over-long line.
@@ -74,10 +81,19 @@ impl<R: BufRead> Lines<R> {
             self.buf.pop();
         }
         // A UTF-8 byte-order mark at the start of a file is tolerated.
-        let start = if self.number == 1 && self.buf.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
+        let start = if self.number == 1 && self.buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            3
+        } else {
+            0
+        };
         match std::str::from_utf8(&self.buf[start..]) {
             Ok(s) => Ok(Some((self.number, Line::Text(s.to_owned())))),
-            Err(e) => Ok(Some((self.number, Line::BadUtf8 { valid_up_to: e.valid_up_to() + start }))),
+            Err(e) => Ok(Some((
+                self.number,
+                Line::BadUtf8 {
+                    valid_up_to: e.valid_up_to() + start,
+                },
+            ))),
         }
     }
 }

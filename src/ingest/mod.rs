@@ -88,7 +88,13 @@ fn add(total: &mut UpsertCounts, c: UpsertCounts) {
 }
 
 impl Importer {
-    fn error(&mut self, file: usize, line: u64, field: impl Into<String>, reason: impl Into<String>) {
+    fn error(
+        &mut self,
+        file: usize,
+        line: u64,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+    ) {
         self.error_total += 1;
         if self.errors.len() < MAX_REPORTED_ERRORS {
             self.errors.push(InputError {
@@ -131,7 +137,11 @@ impl Importer {
     }
 
     /// Whether `siret` (and `site`) is known now; `None` when it must wait for the end.
-    async fn resolve(&mut self, siret: &Siret, site: Option<&SiteCode>) -> anyhow::Result<Option<Result<(), String>>> {
+    async fn resolve(
+        &mut self,
+        siret: &Siret,
+        site: Option<&SiteCode>,
+    ) -> anyhow::Result<Option<Result<(), String>>> {
         if !self.organismes.contains_key(siret) {
             let sites = self.tx.organisme_sites(siret).await?;
             if sites.is_none() {
@@ -139,30 +149,60 @@ impl Importer {
             }
             self.organismes.insert(siret.clone(), sites);
         }
-        Ok(Some(check_site(self.organismes.get(siret).and_then(|s| s.as_ref()), siret, site)))
+        Ok(Some(check_site(
+            self.organismes.get(siret).and_then(|s| s.as_ref()),
+            siret,
+            site,
+        )))
     }
 
-    async fn reference(&mut self, file: usize, line: u64, field: String, siret: &Siret, site: Option<&SiteCode>) -> anyhow::Result<()> {
+    async fn reference(
+        &mut self,
+        file: usize,
+        line: u64,
+        field: String,
+        siret: &Siret,
+        site: Option<&SiteCode>,
+    ) -> anyhow::Result<()> {
         match self.resolve(siret, site).await? {
             Some(Ok(())) => {}
             Some(Err(reason)) => self.error(file, line, field, reason),
-            None => self.pending.push(PendingRef { file, line, field, siret: siret.clone(), site: site.cloned() }),
+            None => self.pending.push(PendingRef {
+                file,
+                line,
+                field,
+                siret: siret.clone(),
+                site: site.cloned(),
+            }),
         }
         Ok(())
     }
 
     async fn organisme(&mut self, file: usize, line: u64, o: Organisme) -> anyhow::Result<()> {
         if !self.seen_organismes.insert(o.siret.clone()) {
-            self.error(file, line, "organisme.siret", format!("organisme {} appears twice in this import", o.siret));
+            self.error(
+                file,
+                line,
+                "organisme.siret",
+                format!("organisme {} appears twice in this import", o.siret),
+            );
             return Ok(());
         }
         let mut codes = HashSet::new();
         for (i, s) in o.sites.iter().enumerate() {
             if !codes.insert(&s.code) {
-                self.error(file, line, format!("organisme.sites[{i}].code"), format!("site {} appears twice", s.code));
+                self.error(
+                    file,
+                    line,
+                    format!("organisme.sites[{i}].code"),
+                    format!("site {} appears twice", s.code),
+                );
             }
         }
-        self.organismes.insert(o.siret.clone(), Some(o.sites.iter().map(|s| s.code.clone()).collect()));
+        self.organismes.insert(
+            o.siret.clone(),
+            Some(o.sites.iter().map(|s| s.code.clone()).collect()),
+        );
         if !self.offre_batch.is_empty() || !self.session_batch.is_empty() {
             self.flush().await?;
         }
@@ -173,8 +213,21 @@ impl Importer {
         Ok(())
     }
 
-    async fn session_refs(&mut self, file: usize, line: u64, prefix: &str, s: &Session) -> anyhow::Result<()> {
-        self.reference(file, line, format!("{prefix}.site_lieu"), &s.site_lieu.siret, Some(&s.site_lieu.site)).await?;
+    async fn session_refs(
+        &mut self,
+        file: usize,
+        line: u64,
+        prefix: &str,
+        s: &Session,
+    ) -> anyhow::Result<()> {
+        self.reference(
+            file,
+            line,
+            format!("{prefix}.site_lieu"),
+            &s.site_lieu.siret,
+            Some(&s.site_lieu.site),
+        )
+        .await?;
         self.reference(
             file,
             line,
@@ -184,19 +237,37 @@ impl Importer {
         )
         .await?;
         if !self.seen_sessions.insert(s.code) {
-            self.error(file, line, format!("{prefix}.code"), format!("session {} appears twice in this import", s.code));
+            self.error(
+                file,
+                line,
+                format!("{prefix}.code"),
+                format!("session {} appears twice in this import", s.code),
+            );
         }
         Ok(())
     }
 
     async fn offre(&mut self, file: usize, line: u64, mut o: Offre) -> anyhow::Result<()> {
         if !self.seen_offres.insert(o.numero) {
-            self.error(file, line, "offre.numero", format!("offre {} appears twice in this import", o.numero));
+            self.error(
+                file,
+                line,
+                "offre.numero",
+                format!("offre {} appears twice in this import", o.numero),
+            );
             return Ok(());
         }
-        self.reference(file, line, "offre.mandataire".into(), &o.mandataire, None).await?;
+        self.reference(file, line, "offre.mandataire".into(), &o.mandataire, None)
+            .await?;
         let sd = o.action.site_dispensateur.clone();
-        self.reference(file, line, "offre.action.site_dispensateur".into(), &sd.siret, Some(&sd.site)).await?;
+        self.reference(
+            file,
+            line,
+            "offre.action.site_dispensateur".into(),
+            &sd.siret,
+            Some(&sd.site),
+        )
+        .await?;
         for (i, s) in o.sessions.iter().enumerate() {
             let prefix = format!("offre.sessions[{i}]");
             if s.code.action != o.numero {
@@ -204,7 +275,10 @@ impl Importer {
                     file,
                     line,
                     format!("{prefix}.code"),
-                    format!("session {} belongs to action {}, not to this offre {}", s.code, s.code.action, o.numero),
+                    format!(
+                        "session {} belongs to action {}, not to this offre {}",
+                        s.code, s.code.action, o.numero
+                    ),
                 );
             }
             self.session_refs(file, line, &prefix, s).await?;
@@ -243,9 +317,15 @@ impl Importer {
     }
 }
 
-fn check_site(sites: Option<&Vec<SiteCode>>, siret: &Siret, site: Option<&SiteCode>) -> Result<(), String> {
+fn check_site(
+    sites: Option<&Vec<SiteCode>>,
+    siret: &Siret,
+    site: Option<&SiteCode>,
+) -> Result<(), String> {
     match (sites, site) {
-        (None, _) => Err(format!("unknown organisme {siret}: import its organisme record first")),
+        (None, _) => Err(format!(
+            "unknown organisme {siret}: import its organisme record first"
+        )),
         (Some(_), None) => Ok(()),
         (Some(list), Some(code)) if list.contains(code) => Ok(()),
         (Some(list), Some(code)) => Err(format!(
@@ -253,7 +333,10 @@ fn check_site(sites: Option<&Vec<SiteCode>>, siret: &Siret, site: Option<&SiteCo
             if list.is_empty() {
                 "none".to_owned()
             } else {
-                list.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                list.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         )),
     }
@@ -275,7 +358,10 @@ pub async fn import_files(store: &Store, paths: &[PathBuf]) -> Result<ImportSumm
         org_batch: Vec::new(),
         offre_batch: Vec::new(),
         session_batch: Vec::new(),
-        summary: ImportSummary { files: paths.len(), ..Default::default() },
+        summary: ImportSummary {
+            files: paths.len(),
+            ..Default::default()
+        },
     };
     for (fi, path) in paths.iter().enumerate() {
         read_file(&mut imp, fi, path).await?;
@@ -293,7 +379,10 @@ pub async fn import_files(store: &Store, paths: &[PathBuf]) -> Result<ImportSumm
         let mut errors = imp.errors;
         errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         // Dropping the transaction rolls it back.
-        return Err(ImportError::Input { errors, total: imp.error_total });
+        return Err(ImportError::Input {
+            errors,
+            total: imp.error_total,
+        });
     }
     let summary = imp.summary.clone();
     imp.tx.commit().await?;
@@ -324,11 +413,24 @@ async fn read_file(imp: &mut Importer, fi: usize, path: &Path) -> Result<(), Imp
         let text = match line {
             Line::Text(t) => t,
             Line::TooLong => {
-                imp.error(fi, n, "(line)", format!("line longer than {} bytes", lines::MAX_LINE_BYTES));
+                imp.error(
+                    fi,
+                    n,
+                    "(line)",
+                    format!("line longer than {} bytes", lines::MAX_LINE_BYTES),
+                );
                 continue;
             }
             Line::BadUtf8 { valid_up_to } => {
-                imp.error(fi, n, "(line)", format!("invalid UTF-8 at byte {} of the line: the file must be UTF-8", valid_up_to + 1));
+                imp.error(
+                    fi,
+                    n,
+                    "(line)",
+                    format!(
+                        "invalid UTF-8 at byte {} of the line: the file must be UTF-8",
+                        valid_up_to + 1
+                    ),
+                );
                 continue;
             }
         };

@@ -105,7 +105,10 @@ pub fn intitule(offre: &Offre) -> String {
 /// of the Certif Info sheet SOFI shows).
 pub fn contenu(offre: &Offre) -> Option<String> {
     join_texts(
-        &[offre.formation.description.as_ref(), offre.action.complement_programme.as_ref()],
+        &[
+            offre.formation.description.as_ref(),
+            offre.action.complement_programme.as_ref(),
+        ],
         "\n\n",
     )
     .or_else(|| {
@@ -126,7 +129,12 @@ pub fn contenu(offre: &Offre) -> Option<String> {
 /// formation without either, the certification it leads to.
 pub fn resultats_attendus(offre: &Offre) -> Option<String> {
     let f = &offre.formation;
-    if let Some(r) = offre.action.resultats_attendus.as_ref().or(f.resultats_attendus.as_ref()) {
+    if let Some(r) = offre
+        .action
+        .resultats_attendus
+        .as_ref()
+        .or(f.resultats_attendus.as_ref())
+    {
         return Some(r.to_string());
     }
     if !f.type_certification.certifiante() {
