@@ -25,7 +25,7 @@ impl fmt::Display for InputError {
 }
 
 /// Decodes one line. `field` in the error is the JSON path of the offending value, or
-/// `(line)` when the line itself is not a JSON object of the expected shape.
+/// `—` when the line itself is not JSON.
 pub fn parse_record(file: &str, line: u64, text: &str) -> Result<Record, InputError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let result: Result<Record, _> = serde_path_to_error::deserialize(&mut de);
@@ -37,14 +37,16 @@ pub fn parse_record(file: &str, line: u64, text: &str) -> Result<Record, InputEr
     };
     match result {
         Ok(r) => {
-            de.end().map_err(|e| err("(line)".into(), tidy(&e)))?;
+            de.end()
+                .map_err(|e| err(super::WHOLE_LINE.into(), tidy(&e)))?;
             Ok(r)
         }
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            let field = if path == "." || path.is_empty() {
-                "(line)".to_owned()
+            // A syntax error has no meaningful field path (serde_path_to_error says `?`).
+            let field = if inner.is_syntax() || inner.is_eof() || path == "." || path.is_empty() {
+                super::WHOLE_LINE.to_owned()
             } else {
                 path
             };
@@ -109,6 +111,6 @@ mod tests {
             r#"{"organisme": {"siret": "13000511900032", "raison_sociale": "X"}} x"#,
         )
         .unwrap_err();
-        assert_eq!(e.field, "(line)");
+        assert_eq!(e.field, "—");
     }
 }

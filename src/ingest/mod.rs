@@ -1,19 +1,25 @@
 //! Import: input files → the store, all-or-nothing per invocation.
 //!
-//! Every line of every file is decoded and checked (types, codes, dates by the model;
-//! duplicates and references to organismes, sites and actions here). Records are written
-//! in batches inside **one** database transaction as they come, so memory stays flat on
-//! national-size files; at the first bad line writing stops, reading goes on to report
-//! every bad line, and the transaction is rolled back: nothing is written when any line
-//! is bad.
+//! Two passes over the input, both streaming, so memory stays flat on national-size files:
+//!
+//! 1. **Check**: every line of every file is decoded (types, codes, dates: the model) and
+//!    cross-checked (duplicates; references to organismes, sites and actions, in the input
+//!    or the store). Nothing is written. Any bad line: every bad line is reported as
+//!    `FILE:LINE: field: reason` and the import stops there.
+//! 2. **Write**: the input is read again and written in batches inside **one** database
+//!    transaction, committed at the end. A session line for an action whose offre line is
+//!    in the same input is merged into that offre before it is written, so that importing
+//!    the same files twice changes nothing the second time.
+//!
+//! Lines apply in input order: an offre line is the whole truth about its action (stored
+//! sessions it does not list are removed); a session line adds or replaces one session
+//! of an action defined earlier in the input or already stored.
 
 pub mod jsonl;
 pub mod lines;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-
-use anyhow::Context;
 
 pub use jsonl::InputError;
 use lines::{Line, Lines};
@@ -23,6 +29,8 @@ use crate::store::{ImportTx, Store, UpsertCounts};
 
 /// How many bad lines are listed; the rest are counted.
 pub const MAX_REPORTED_ERRORS: usize = 200;
+/// The field of an error about a whole line or file.
+pub const WHOLE_LINE: &str = "—";
 const BATCH: usize = 500;
 
 /// What an import did.
@@ -32,9 +40,9 @@ pub struct ImportSummary {
     pub lines: u64,
     pub organismes: UpsertCounts,
     pub offres: UpsertCounts,
-    /// Sessions read inside offre lines (their changes count in `offres`).
+    /// Sessions of the offre lines (their changes count in `offres`).
     pub sessions_in_offres: u64,
-    /// Standalone session lines.
+    /// Standalone session lines for actions already stored.
     pub sessions: UpsertCounts,
 }
 
@@ -53,8 +61,8 @@ impl From<anyhow::Error> for ImportError {
     }
 }
 
-/// Where a reference must resolve, checked once the whole input has been read (an
-/// organisme may come after the offer that names it).
+/// A reference checked once the whole input has been read (an organisme may come after
+/// the offer that names it).
 struct PendingRef {
     file: usize,
     line: u64,
@@ -63,31 +71,25 @@ struct PendingRef {
     site: Option<SiteCode>,
 }
 
-/// The import state machine: batches, seen keys, errors.
-struct Importer {
-    tx: ImportTx,
+/// Pass 1: everything learnt while checking.
+#[derive(Default)]
+struct Checker {
     files: Vec<String>,
     errors: Vec<InputError>,
     error_total: u64,
-    /// Sites of every organisme known so far: from this input, or looked up in the store.
+    lines: u64,
+    /// Sites of every organisme known so far: `Some` from the input or the store, `None`
+    /// when the store does not have it either.
     organismes: HashMap<Siret, Option<Vec<SiteCode>>>,
     seen_organismes: HashSet<Siret>,
     seen_offres: HashSet<ActionCode>,
     seen_sessions: HashSet<FasCode>,
     pending: Vec<PendingRef>,
-    org_batch: Vec<Organisme>,
-    offre_batch: Vec<Offre>,
-    session_batch: Vec<Session>,
-    summary: ImportSummary,
+    /// Session lines whose action's offre line is in this input, to merge into it.
+    merged: HashMap<ActionCode, Vec<Session>>,
 }
 
-fn add(total: &mut UpsertCounts, c: UpsertCounts) {
-    total.created += c.created;
-    total.changed += c.changed;
-    total.unchanged += c.unchanged;
-}
-
-impl Importer {
+impl Checker {
     fn error(
         &mut self,
         file: usize,
@@ -95,78 +97,42 @@ impl Importer {
         field: impl Into<String>,
         reason: impl Into<String>,
     ) {
+        let e = InputError {
+            file: self.files[file].clone(),
+            line,
+            field: field.into(),
+            reason: reason.into(),
+        };
+        self.push(e);
+    }
+
+    fn push(&mut self, e: InputError) {
         self.error_total += 1;
         if self.errors.len() < MAX_REPORTED_ERRORS {
-            self.errors.push(InputError {
-                file: self.files[file].clone(),
-                line,
-                field: field.into(),
-                reason: reason.into(),
-            });
+            self.errors.push(e);
         }
     }
 
-    fn failing(&self) -> bool {
-        self.error_total > 0
-    }
-
-    async fn flush(&mut self) -> anyhow::Result<()> {
-        if self.failing() {
-            // Nothing will be committed; stop spending time writing.
-            self.org_batch.clear();
-            self.offre_batch.clear();
-            self.session_batch.clear();
-            return Ok(());
-        }
-        if !self.org_batch.is_empty() {
-            let c = self.tx.upsert_organismes(&self.org_batch).await?;
-            add(&mut self.summary.organismes, c);
-            self.org_batch.clear();
-        }
-        if !self.offre_batch.is_empty() {
-            let c = self.tx.upsert_offres(&self.offre_batch).await?;
-            add(&mut self.summary.offres, c);
-            self.offre_batch.clear();
-        }
-        if !self.session_batch.is_empty() {
-            let c = self.tx.upsert_sessions(&self.session_batch).await?;
-            add(&mut self.summary.sessions, c);
-            self.session_batch.clear();
-        }
-        Ok(())
-    }
-
-    /// Whether `siret` (and `site`) is known now; `None` when it must wait for the end.
-    async fn resolve(
-        &mut self,
-        siret: &Siret,
-        site: Option<&SiteCode>,
-    ) -> anyhow::Result<Option<Result<(), String>>> {
-        if !self.organismes.contains_key(siret) {
-            let sites = self.tx.organisme_sites(siret).await?;
-            if sites.is_none() {
-                return Ok(None);
-            }
-            self.organismes.insert(siret.clone(), sites);
-        }
-        Ok(Some(check_site(
-            self.organismes.get(siret).and_then(|s| s.as_ref()),
-            siret,
-            site,
-        )))
-    }
-
+    /// Checks a reference to an organisme (and one of its sites) now if it can be
+    /// resolved, else later.
     async fn reference(
         &mut self,
-        file: usize,
-        line: u64,
+        tx: &mut ImportTx,
+        (file, line): (usize, u64),
         field: String,
         siret: &Siret,
         site: Option<&SiteCode>,
     ) -> anyhow::Result<()> {
-        match self.resolve(siret, site).await? {
-            Some(Ok(())) => {}
-            Some(Err(reason)) => self.error(file, line, field, reason),
+        if !self.organismes.contains_key(siret) {
+            let stored = tx.organisme_sites(siret).await?;
+            self.organismes.insert(siret.clone(), stored);
+        }
+        match self.organismes.get(siret).and_then(|s| s.as_ref()) {
+            Some(sites) => {
+                if let Err((suffix, reason)) = check_site(Some(sites), siret, site) {
+                    self.error(file, line, format!("{field}{suffix}"), reason);
+                }
+            }
             None => self.pending.push(PendingRef {
                 file,
                 line,
@@ -178,7 +144,7 @@ impl Importer {
         Ok(())
     }
 
-    async fn organisme(&mut self, file: usize, line: u64, o: Organisme) -> anyhow::Result<()> {
+    fn organisme(&mut self, file: usize, line: u64, o: &Organisme) {
         if !self.seen_organismes.insert(o.siret.clone()) {
             self.error(
                 file,
@@ -186,7 +152,7 @@ impl Importer {
                 "organisme.siret",
                 format!("organisme {} appears twice in this import", o.siret),
             );
-            return Ok(());
+            return;
         }
         let mut codes = HashSet::new();
         for (i, s) in o.sites.iter().enumerate() {
@@ -203,43 +169,36 @@ impl Importer {
             o.siret.clone(),
             Some(o.sites.iter().map(|s| s.code.clone()).collect()),
         );
-        if !self.offre_batch.is_empty() || !self.session_batch.is_empty() {
-            self.flush().await?;
-        }
-        self.org_batch.push(o);
-        if self.org_batch.len() >= BATCH {
-            self.flush().await?;
-        }
-        Ok(())
     }
 
     async fn session_refs(
         &mut self,
-        file: usize,
-        line: u64,
+        tx: &mut ImportTx,
+        at: (usize, u64),
         prefix: &str,
         s: &Session,
     ) -> anyhow::Result<()> {
         self.reference(
-            file,
-            line,
+            tx,
+            at,
             format!("{prefix}.site_lieu"),
             &s.site_lieu.siret,
             Some(&s.site_lieu.site),
         )
         .await?;
+        let r = &s.organisme_responsable;
         self.reference(
-            file,
-            line,
+            tx,
+            at,
             format!("{prefix}.organisme_responsable"),
-            &s.organisme_responsable.siret,
-            Some(&s.organisme_responsable.site),
+            &r.siret,
+            Some(&r.site),
         )
         .await?;
         if !self.seen_sessions.insert(s.code) {
             self.error(
-                file,
-                line,
+                at.0,
+                at.1,
                 format!("{prefix}.code"),
                 format!("session {} appears twice in this import", s.code),
             );
@@ -247,7 +206,13 @@ impl Importer {
         Ok(())
     }
 
-    async fn offre(&mut self, file: usize, line: u64, mut o: Offre) -> anyhow::Result<()> {
+    async fn offre(
+        &mut self,
+        tx: &mut ImportTx,
+        at: (usize, u64),
+        o: &Offre,
+    ) -> anyhow::Result<()> {
+        let (file, line) = at;
         if !self.seen_offres.insert(o.numero) {
             self.error(
                 file,
@@ -257,12 +222,12 @@ impl Importer {
             );
             return Ok(());
         }
-        self.reference(file, line, "offre.mandataire".into(), &o.mandataire, None)
+        self.reference(tx, at, "offre.mandataire".into(), &o.mandataire, None)
             .await?;
-        let sd = o.action.site_dispensateur.clone();
+        let sd = &o.action.site_dispensateur;
         self.reference(
-            file,
-            line,
+            tx,
+            at,
             "offre.action.site_dispensateur".into(),
             &sd.siret,
             Some(&sd.site),
@@ -281,181 +246,311 @@ impl Importer {
                     ),
                 );
             }
-            self.session_refs(file, line, &prefix, s).await?;
-        }
-        o.sort_sessions();
-        self.summary.sessions_in_offres += o.sessions.len() as u64;
-        if !self.session_batch.is_empty() {
-            self.flush().await?;
-        }
-        self.offre_batch.push(o);
-        if self.offre_batch.len() >= BATCH {
-            self.flush().await?;
+            self.session_refs(tx, at, &prefix, s).await?;
         }
         Ok(())
     }
 
-    async fn session(&mut self, file: usize, line: u64, s: Session) -> anyhow::Result<()> {
+    async fn session(
+        &mut self,
+        tx: &mut ImportTx,
+        at: (usize, u64),
+        s: Session,
+    ) -> anyhow::Result<()> {
         let action = s.code.action;
-        if !self.seen_offres.contains(&action) && !self.tx.offre_exists(action).await? {
+        self.session_refs(tx, at, "session", &s).await?;
+        if self.seen_offres.contains(&action) {
+            self.merged.entry(action).or_default().push(s);
+        } else if !tx.offre_exists(action).await? {
             self.error(
-                file,
-                line,
+                at.0,
+                at.1,
                 "session.code",
-                format!("session {} points at action {action}, which is neither in the store nor earlier in this import", s.code),
+                format!(
+                    "session {} points at action {action}, which is neither in the store nor earlier in this import",
+                    s.code
+                ),
             );
         }
-        self.session_refs(file, line, "session", &s).await?;
-        if !self.offre_batch.is_empty() {
-            self.flush().await?;
-        }
-        self.session_batch.push(s);
-        if self.session_batch.len() >= BATCH {
-            self.flush().await?;
-        }
         Ok(())
+    }
+
+    /// Resolves the references that pointed forward.
+    fn finish(&mut self) {
+        for p in std::mem::take(&mut self.pending) {
+            let sites = self.organismes.get(&p.siret).and_then(|s| s.as_ref());
+            if let Err((suffix, reason)) = check_site(sites, &p.siret, p.site.as_ref()) {
+                self.error(p.file, p.line, format!("{}{suffix}", p.field), reason);
+            }
+        }
     }
 }
 
+/// Whether `siret` (with `site`) is known; the error says which part is wrong, as a
+/// field suffix (`.siret` or `.site`) and a reason.
 fn check_site(
     sites: Option<&Vec<SiteCode>>,
     siret: &Siret,
     site: Option<&SiteCode>,
-) -> Result<(), String> {
+) -> Result<(), (&'static str, String)> {
+    let suffix_siret = if site.is_some() { ".siret" } else { "" };
     match (sites, site) {
-        (None, _) => Err(format!(
-            "unknown organisme {siret}: import its organisme record first"
+        (None, _) => Err((
+            suffix_siret,
+            format!("unknown organisme {siret}: import its organisme record first"),
         )),
         (Some(_), None) => Ok(()),
         (Some(list), Some(code)) if list.contains(code) => Ok(()),
-        (Some(list), Some(code)) => Err(format!(
-            "organisme {siret} has no site {code} (its sites: {})",
-            if list.is_empty() {
-                "none".to_owned()
-            } else {
-                list.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
+        (Some(list), Some(code)) => Err((
+            ".site",
+            format!(
+                "organisme {siret} has no site {code} (its sites: {})",
+                if list.is_empty() {
+                    "none".to_owned()
+                } else {
+                    list.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
         )),
     }
+}
+
+/// One decoded line, or why it could not be decoded.
+enum Decoded {
+    Record(Record),
+    Skip,
+    Bad(InputError),
+}
+
+/// Reads every line of `path`, calling `each` with the decoded record.
+async fn each_line<F, Fut>(
+    files: &[String],
+    fi: usize,
+    path: &Path,
+    mut each: F,
+) -> Result<u64, ImportError>
+where
+    F: FnMut(u64, Decoded) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ImportError>>,
+{
+    let bad = |line: u64, reason: String| {
+        Decoded::Bad(InputError {
+            file: files[fi].clone(),
+            line,
+            field: WHOLE_LINE.into(),
+            reason,
+        })
+    };
+    let reader = match lines::open(path) {
+        Ok(r) => r,
+        Err(e) => {
+            each(0, bad(0, format!("cannot read the file: {e}"))).await?;
+            return Ok(0);
+        }
+    };
+    let mut lines = Lines::new(reader);
+    let mut count = 0;
+    loop {
+        let (n, line) = match lines.next_line() {
+            Ok(Some(x)) => x,
+            Ok(None) => break,
+            Err(e) => {
+                // A truncated gzip stream or a read error: the file is bad input.
+                each(count + 1, bad(count + 1, format!("read error: {e}"))).await?;
+                break;
+            }
+        };
+        count = n;
+        let decoded = match line {
+            Line::Text(t) if t.trim().is_empty() => Decoded::Skip,
+            Line::Text(t) => match jsonl::parse_record(&files[fi], n, &t) {
+                Ok(r) => Decoded::Record(r),
+                Err(e) => Decoded::Bad(e),
+            },
+            Line::TooLong => bad(
+                n,
+                format!("line longer than {} bytes", lines::MAX_LINE_BYTES),
+            ),
+            Line::BadUtf8 { valid_up_to } => bad(
+                n,
+                format!(
+                    "invalid UTF-8 at byte {} of the line: the file must be UTF-8",
+                    valid_up_to + 1
+                ),
+            ),
+        };
+        each(n, decoded).await?;
+    }
+    Ok(count)
 }
 
 /// Imports `paths` into `store` in one transaction.
 pub async fn import_files(store: &Store, paths: &[PathBuf]) -> Result<ImportSummary, ImportError> {
-    let tx = store.begin_import().await?;
-    let mut imp = Importer {
-        tx,
-        files: paths.iter().map(|p| p.display().to_string()).collect(),
-        errors: Vec::new(),
-        error_total: 0,
-        organismes: HashMap::new(),
-        seen_organismes: HashSet::new(),
-        seen_offres: HashSet::new(),
-        seen_sessions: HashSet::new(),
-        pending: Vec::new(),
-        org_batch: Vec::new(),
-        offre_batch: Vec::new(),
-        session_batch: Vec::new(),
-        summary: ImportSummary {
-            files: paths.len(),
-            ..Default::default()
-        },
+    let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let mut tx = store.begin_import().await?;
+
+    // Pass 1: check everything, write nothing.
+    let mut checker = Checker {
+        files: files.clone(),
+        ..Default::default()
     };
     for (fi, path) in paths.iter().enumerate() {
-        read_file(&mut imp, fi, path).await?;
+        let c = std::cell::RefCell::new((&mut checker, &mut tx));
+        let lines = each_line(&files, fi, path, |n, decoded| {
+            let c = &c;
+            async move {
+                let mut guard = c.borrow_mut();
+                let (checker, tx) = &mut *guard;
+                match decoded {
+                    Decoded::Skip => {}
+                    Decoded::Bad(e) => checker.push(e),
+                    Decoded::Record(Record::Organisme(o)) => checker.organisme(fi, n, &o),
+                    Decoded::Record(Record::Offre(o)) => checker.offre(tx, (fi, n), &o).await?,
+                    Decoded::Record(Record::Session(s)) => {
+                        checker.session(tx, (fi, n), s.0).await?
+                    }
+                }
+                Ok(())
+            }
+        })
+        .await?;
+        checker.lines += lines;
     }
-    imp.flush().await?;
-    // References that pointed forward: the organisme must have come later in the input.
-    let pending = std::mem::take(&mut imp.pending);
-    for p in pending {
-        let sites = imp.organismes.get(&p.siret).and_then(|s| s.as_ref());
-        if let Err(reason) = check_site(sites, &p.siret, p.site.as_ref()) {
-            imp.error(p.file, p.line, p.field, reason);
-        }
-    }
-    if imp.failing() {
-        let mut errors = imp.errors;
-        errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-        // Dropping the transaction rolls it back.
+    checker.finish();
+    if checker.error_total > 0 {
+        let mut errors = checker.errors;
+        errors.sort_by(|a, b| {
+            (files.iter().position(|f| *f == a.file), a.line)
+                .cmp(&(files.iter().position(|f| *f == b.file), b.line))
+        });
+        // Dropping the transaction rolls it back (it wrote nothing anyway).
         return Err(ImportError::Input {
             errors,
-            total: imp.error_total,
+            total: checker.error_total,
         });
     }
-    let summary = imp.summary.clone();
-    imp.tx.commit().await?;
+
+    // Pass 2: write, in input order, in batches.
+    let merged_codes = checker.merged.values().flatten().map(|s| s.code).collect();
+    let mut w = Writer {
+        tx,
+        merged: checker.merged,
+        merged_codes,
+        summary: ImportSummary {
+            files: paths.len(),
+            lines: checker.lines,
+            ..Default::default()
+        },
+        organismes: Vec::new(),
+        offres: Vec::new(),
+        sessions: Vec::new(),
+    };
+    for (fi, path) in paths.iter().enumerate() {
+        let cell = std::cell::RefCell::new(&mut w);
+        each_line(&files, fi, path, |_, decoded| {
+            let cell = &cell;
+            async move {
+                let mut w = cell.borrow_mut();
+                match decoded {
+                    Decoded::Record(r) => w.record(r).await?,
+                    // The file changed between the passes: refuse rather than half-write.
+                    Decoded::Bad(e) => return Err(ImportError::Other(anyhow::anyhow!(
+                        "{e} (the file changed while it was being imported; nothing was written)"
+                    ))),
+                    Decoded::Skip => {}
+                }
+                Ok(())
+            }
+        })
+        .await?;
+    }
+    w.flush().await?;
+    let summary = w.summary.clone();
+    w.tx.commit().await?;
     Ok(summary)
 }
 
-async fn read_file(imp: &mut Importer, fi: usize, path: &Path) -> Result<(), ImportError> {
-    let reader = match lines::open(path) {
-        Ok(r) => r,
-        Err(e) => {
-            imp.error(fi, 0, "(file)", format!("cannot read: {e}"));
-            return Ok(());
-        }
-    };
-    let mut lines = Lines::new(reader);
-    loop {
-        let next = match lines.next_line() {
-            Ok(n) => n,
-            Err(e) => {
-                // A truncated gzip stream or a read error: the file is bad input.
-                let line = imp.summary.lines + 1;
-                imp.error(fi, line, "(file)", format!("read error: {e}"));
-                return Ok(());
-            }
-        };
-        let Some((n, line)) = next else { break };
-        imp.summary.lines += 1;
-        let text = match line {
-            Line::Text(t) => t,
-            Line::TooLong => {
-                imp.error(
-                    fi,
-                    n,
-                    "(line)",
-                    format!("line longer than {} bytes", lines::MAX_LINE_BYTES),
-                );
-                continue;
-            }
-            Line::BadUtf8 { valid_up_to } => {
-                imp.error(
-                    fi,
-                    n,
-                    "(line)",
-                    format!(
-                        "invalid UTF-8 at byte {} of the line: the file must be UTF-8",
-                        valid_up_to + 1
-                    ),
-                );
-                continue;
-            }
-        };
-        if text.trim().is_empty() {
-            continue;
-        }
-        match jsonl::parse_record(&imp.files[fi], n, &text) {
-            Err(e) => {
-                imp.error_total += 1;
-                if imp.errors.len() < MAX_REPORTED_ERRORS {
-                    imp.errors.push(e);
-                }
-            }
-            Ok(Record::Organisme(o)) => imp.organisme(fi, n, *o).await?,
-            Ok(Record::Offre(o)) => imp.offre(fi, n, *o).await?,
-            Ok(Record::Session(s)) => imp.session(fi, n, s.0).await?,
-        }
-    }
-    Ok(())
+/// Pass 2: batches in input order.
+struct Writer {
+    tx: ImportTx,
+    merged: HashMap<ActionCode, Vec<Session>>,
+    /// Codes of the session lines merged into their offre: skipped when met.
+    merged_codes: HashSet<FasCode>,
+    summary: ImportSummary,
+    organismes: Vec<Organisme>,
+    offres: Vec<Offre>,
+    sessions: Vec<Session>,
 }
 
-/// Reads `path` as a list of input files: a helper for callers with a single path.
-pub fn paths(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    for p in inputs {
-        std::fs::metadata(p).with_context(|| format!("cannot read input file {}", p.display()))?;
+fn add(total: &mut UpsertCounts, c: UpsertCounts) {
+    total.created += c.created;
+    total.changed += c.changed;
+    total.unchanged += c.unchanged;
+}
+
+impl Writer {
+    async fn record(&mut self, r: Record) -> anyhow::Result<()> {
+        // Keep input order across kinds: flush the other kinds' batches first.
+        match r {
+            Record::Organisme(o) => {
+                if !self.offres.is_empty() || !self.sessions.is_empty() {
+                    self.flush().await?;
+                }
+                self.organismes.push(*o);
+            }
+            Record::Offre(o) => {
+                if !self.sessions.is_empty() {
+                    self.flush().await?;
+                }
+                let mut o = *o;
+                if let Some(extra) = self.merged.remove(&o.numero) {
+                    o.sessions.extend(extra);
+                }
+                o.sort_sessions();
+                self.summary.sessions_in_offres += o.sessions.len() as u64;
+                self.offres.push(o);
+            }
+            Record::Session(s) => {
+                if self.merged_codes.contains(&s.0.code) {
+                    return Ok(()); // already written inside its offre
+                }
+                if !self.offres.is_empty() {
+                    self.flush().await?;
+                }
+                self.sessions.push(s.0);
+            }
+        }
+        if self.organismes.len() + self.offres.len() + self.sessions.len() >= BATCH {
+            self.flush().await?;
+        }
+        Ok(())
     }
-    Ok(inputs.to_vec())
+
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        if !self.organismes.is_empty() {
+            add(
+                &mut self.summary.organismes,
+                self.tx.upsert_organismes(&self.organismes).await?,
+            );
+            self.organismes.clear();
+        }
+        if !self.offres.is_empty() {
+            add(
+                &mut self.summary.offres,
+                self.tx.upsert_offres(&self.offres).await?,
+            );
+            self.offres.clear();
+        }
+        if !self.sessions.is_empty() {
+            add(
+                &mut self.summary.sessions,
+                self.tx.upsert_sessions(&self.sessions).await?,
+            );
+            self.sessions.clear();
+        }
+        Ok(())
+    }
 }
