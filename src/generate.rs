@@ -122,7 +122,8 @@ fn paragraph(rng: &mut Rng, chars: usize) -> Text {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(*rng.pick(&PHRASES));
+        let phrase: &&str = rng.pick(&PHRASES);
+        out.push_str(phrase);
     }
     // Trim to the budget on a character boundary, never past it.
     let cut: String = out.chars().take(chars).collect();
@@ -461,7 +462,7 @@ fn offre(
             commentaire_duree: rng.chance(30).then(|| {
                 text("Module de remise à niveau contextualisé les deux premières semaines.")
             }),
-            cycle_alternance: alternance.then(|| CycleAlternance {
+            cycle_alternance: alternance.then_some(CycleAlternance {
                 type_alternance: TypeAlternance::Professionnalisation,
                 unite: UniteRythme::Semaine,
                 unites_entreprise: 2,

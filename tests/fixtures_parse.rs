@@ -423,7 +423,7 @@ fn session_defects(o: &Offre, s: &Session) -> BTreeSet<&'static str> {
     {
         d.insert("session.information_collective.sans_lieu_ni_lien");
     }
-    if s.date_debut.map_or(true, |x| x.year() != 2025) {
+    if s.date_debut.is_none_or(|x| x.year() != 2025) {
         d.insert("session.date_debut.hors_2025");
     }
     if let (Some(a), Some(b)) = (s.date_debut, s.date_fin) {

@@ -42,14 +42,12 @@ fn formation_texts(xml: &str, numero: &str) -> Vec<(String, String, String)> {
                     attrs_stack.push(attrs.join(" "));
                 }
             }
-            Event::End(e) => {
-                if inside {
-                    if path.is_empty() && e.name().as_ref() == b"formation" {
-                        inside = false;
-                    } else {
-                        path.pop();
-                        attrs_stack.pop();
-                    }
+            Event::End(e) if inside => {
+                if path.is_empty() && e.name().as_ref() == b"formation" {
+                    inside = false;
+                } else {
+                    path.pop();
+                    attrs_stack.pop();
                 }
             }
             Event::Text(t) if inside => {

@@ -325,56 +325,77 @@ enum Decoded {
     Bad(InputError),
 }
 
-/// Reads every line of `path`, calling `each` with the decoded record.
-async fn each_line<F, Fut>(
-    files: &[String],
-    fi: usize,
-    path: &Path,
-    mut each: F,
-) -> Result<u64, ImportError>
-where
-    F: FnMut(u64, Decoded) -> Fut,
-    Fut: std::future::Future<Output = Result<(), ImportError>>,
-{
-    let bad = |line: u64, reason: String| {
+/// The decoded lines of one input file, in order, with their numbers.
+struct Decoder<'a> {
+    file: &'a str,
+    lines: Option<Lines<Box<dyn std::io::BufRead + Send>>>,
+    /// An error to report before anything else (the file could not be opened).
+    pending: Option<Decoded>,
+    count: u64,
+}
+
+impl<'a> Decoder<'a> {
+    fn open(file: &'a str, path: &Path) -> Decoder<'a> {
+        match lines::open(path) {
+            Ok(r) => Decoder {
+                file,
+                lines: Some(Lines::new(r)),
+                pending: None,
+                count: 0,
+            },
+            Err(e) => {
+                let bad = Decoder::bad_line(file, 0, format!("cannot read the file: {e}"));
+                Decoder {
+                    file,
+                    lines: None,
+                    pending: Some(bad),
+                    count: 0,
+                }
+            }
+        }
+    }
+
+    fn bad_line(file: &str, line: u64, reason: String) -> Decoded {
         Decoded::Bad(InputError {
-            file: files[fi].clone(),
+            file: file.to_owned(),
             line,
             field: WHOLE_LINE.into(),
             reason,
         })
-    };
-    let reader = match lines::open(path) {
-        Ok(r) => r,
-        Err(e) => {
-            each(0, bad(0, format!("cannot read the file: {e}"))).await?;
-            return Ok(0);
+    }
+
+    fn next(&mut self) -> Option<(u64, Decoded)> {
+        if let Some(p) = self.pending.take() {
+            return Some((self.count, p));
         }
-    };
-    let mut lines = Lines::new(reader);
-    let mut count = 0;
-    loop {
+        let lines = self.lines.as_mut()?;
         let (n, line) = match lines.next_line() {
             Ok(Some(x)) => x,
-            Ok(None) => break,
+            Ok(None) => return None,
             Err(e) => {
                 // A truncated gzip stream or a read error: the file is bad input.
-                each(count + 1, bad(count + 1, format!("read error: {e}"))).await?;
-                break;
+                self.lines = None;
+                let n = self.count + 1;
+                return Some((
+                    n,
+                    Decoder::bad_line(self.file, n, format!("read error: {e}")),
+                ));
             }
         };
-        count = n;
+        self.count = n;
         let decoded = match line {
             Line::Text(t) if t.trim().is_empty() => Decoded::Skip,
-            Line::Text(t) => match jsonl::parse_record(&files[fi], n, &t) {
+            Line::Text(t) => match jsonl::parse_record(self.file, n, &t) {
                 Ok(r) => Decoded::Record(r),
                 Err(e) => Decoded::Bad(e),
             },
-            Line::TooLong => bad(
+            Line::TooLong => Decoder::bad_line(
+                self.file,
                 n,
                 format!("line longer than {} bytes", lines::MAX_LINE_BYTES),
             ),
-            Line::BadUtf8 { valid_up_to } => bad(
+            Line::BadUtf8 { valid_up_to } => Decoder::bad_line(
+                self.file,
                 n,
                 format!(
                     "invalid UTF-8 at byte {} of the line: the file must be UTF-8",
@@ -382,9 +403,8 @@ where
                 ),
             ),
         };
-        each(n, decoded).await?;
+        Some((n, decoded))
     }
-    Ok(count)
 }
 
 /// Imports `paths` into `store` in one transaction.
@@ -398,26 +418,19 @@ pub async fn import_files(store: &Store, paths: &[PathBuf]) -> Result<ImportSumm
         ..Default::default()
     };
     for (fi, path) in paths.iter().enumerate() {
-        let c = std::cell::RefCell::new((&mut checker, &mut tx));
-        let lines = each_line(&files, fi, path, |n, decoded| {
-            let c = &c;
-            async move {
-                let mut guard = c.borrow_mut();
-                let (checker, tx) = &mut *guard;
-                match decoded {
-                    Decoded::Skip => {}
-                    Decoded::Bad(e) => checker.push(e),
-                    Decoded::Record(Record::Organisme(o)) => checker.organisme(fi, n, &o),
-                    Decoded::Record(Record::Offre(o)) => checker.offre(tx, (fi, n), &o).await?,
-                    Decoded::Record(Record::Session(s)) => {
-                        checker.session(tx, (fi, n), s.0).await?
-                    }
+        let mut decoder = Decoder::open(&files[fi], path);
+        while let Some((n, decoded)) = decoder.next() {
+            match decoded {
+                Decoded::Skip => {}
+                Decoded::Bad(e) => checker.push(e),
+                Decoded::Record(Record::Organisme(o)) => checker.organisme(fi, n, &o),
+                Decoded::Record(Record::Offre(o)) => checker.offre(&mut tx, (fi, n), &o).await?,
+                Decoded::Record(Record::Session(s)) => {
+                    checker.session(&mut tx, (fi, n), s.0).await?
                 }
-                Ok(())
             }
-        })
-        .await?;
-        checker.lines += lines;
+        }
+        checker.lines += decoder.count;
     }
     checker.finish();
     if checker.error_total > 0 {
@@ -449,23 +462,19 @@ pub async fn import_files(store: &Store, paths: &[PathBuf]) -> Result<ImportSumm
         sessions: Vec::new(),
     };
     for (fi, path) in paths.iter().enumerate() {
-        let cell = std::cell::RefCell::new(&mut w);
-        each_line(&files, fi, path, |_, decoded| {
-            let cell = &cell;
-            async move {
-                let mut w = cell.borrow_mut();
-                match decoded {
-                    Decoded::Record(r) => w.record(r).await?,
-                    // The file changed between the passes: refuse rather than half-write.
-                    Decoded::Bad(e) => return Err(ImportError::Other(anyhow::anyhow!(
+        let mut decoder = Decoder::open(&files[fi], path);
+        while let Some((_, decoded)) = decoder.next() {
+            match decoded {
+                Decoded::Record(r) => w.record(r).await?,
+                // The file changed between the passes: refuse rather than half-write.
+                Decoded::Bad(e) => {
+                    return Err(ImportError::Other(anyhow::anyhow!(
                         "{e} (the file changed while it was being imported; nothing was written)"
-                    ))),
-                    Decoded::Skip => {}
+                    )))
                 }
-                Ok(())
+                Decoded::Skip => {}
             }
-        })
-        .await?;
+        }
     }
     w.flush().await?;
     let summary = w.summary.clone();

@@ -188,7 +188,7 @@ pub fn luhn_valid(digits: &str) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A Certif Info code: digits, 1 to 10 of them (LHÉO `code-CERTIFINFO` is 1..10 chars).
@@ -544,7 +544,7 @@ impl TauxTva {
 }
 impl fmt::Display for TauxTva {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.hundredths % 100 == 0 {
+        if self.hundredths.is_multiple_of(100) {
             write!(f, "{}", self.hundredths / 100)
         } else {
             let s = format!("{}.{:02}", self.hundredths / 100, self.hundredths % 100);

@@ -127,8 +127,8 @@ impl RulesConfig {
                 c.programme.as_deref().map(plier),
                 c.lot.as_deref().map(plier),
             );
-            if key.0.as_deref().map_or(true, str::is_empty)
-                && key.1.as_deref().map_or(true, str::is_empty)
+            if key.0.as_deref().is_none_or(str::is_empty)
+                && key.1.as_deref().is_none_or(str::is_empty)
             {
                 out.push(format!(
                     "campagnes[{i}] names neither a programme nor a lot: it would never apply"

@@ -291,7 +291,7 @@ pub fn evaluate(offre: &Offre, ctx: &RuleContext) -> Outcome {
     if !offer_inactive {
         for rule in REGISTRY {
             let mut found = rule.check(offre, ctx);
-            found.retain(|f| f.session.map_or(true, |s| !inactive.contains(&s)));
+            found.retain(|f| f.session.is_none_or(|s| !inactive.contains(&s)));
             // Stable: keeps the rule's own order within a session.
             found.sort_by_key(|f| f.session.map(|s| position.get(&s).copied()));
             findings.extend(found);

@@ -18,8 +18,7 @@ fn any_text() -> impl Strategy<Value = String> {
         ".*",
         "[a-z<>/|:. \\-\t\n'’é]{0,40}",
         proptest::collection::vec(any::<char>(), 0..60).prop_map(|v| v.into_iter().collect()),
-        (any::<char>(), 9_990usize..10_010)
-            .prop_map(|(c, n)| std::iter::repeat(c).take(n).collect()),
+        (any::<char>(), 9_990usize..10_010).prop_map(|(c, n)| std::iter::repeat_n(c, n).collect()),
         Just("😀".repeat(10_000)),
         Just("https://www.youtube.com/watch?v=x".to_owned()),
         Just("https://[::1]:0/x".to_owned()),

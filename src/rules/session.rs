@@ -582,7 +582,7 @@ fn referent_pmr_absent(offre: &Offre, _: &RuleContext) -> Vec<Finding> {
     par_session(&REFERENT_PMR_ABSENT, offre, "session.referent_pmr", |s| {
         s.referent_pmr
             .as_ref()
-            .map_or(true, |c| c.is_empty())
+            .is_none_or(|c| c.is_empty())
             .then(|| {
                 format!(
                 "{} n'a pas de référent PMR (handicap) : choisissez le « Référent PMR » dans la \
@@ -609,7 +609,7 @@ fn referent_mobilite_absent(offre: &Offre, _: &RuleContext) -> Vec<Finding> {
         |s| {
             s.referent_mobilite
                 .as_ref()
-                .map_or(true, |c| c.is_empty())
+                .is_none_or(|c| c.is_empty())
                 .then(|| {
                     format!(
                 "{} n'a pas de référent mobilité : choisissez le « Référent mobilité » dans la \
