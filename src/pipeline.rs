@@ -11,11 +11,24 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::lheo::{write_formation, Fragment, Violation, ViolationKind, WriterContext};
 use crate::model::*;
-use crate::rules::{self, Finding, Outcome, RuleContext, RulesConfig, Severity};
+use crate::rules::{self, Finding, Outcome, Rule, RuleContext, RulesConfig, Severity};
 use crate::store::Store;
 
 /// The code of findings made from writer violations.
 pub const LHEO_INVALIDE: &str = "LHEO_INVALIDE";
+
+/// The registry's entry for writer violations. Its check finds nothing by itself: the
+/// findings are made by [`write_accepted`], which runs the writer once, after the other
+/// rules, on the sessions they accepted (running the writer inside `evaluate` as well
+/// would double the cost of every export). A value of the formation rejects the offer,
+/// a value of a session rejects that session.
+pub const LHEO_INVALIDE_RULE: Rule = Rule::new(
+    LHEO_INVALIDE,
+    Severity::RejectSession,
+    "Valeur impossible à publier en LHÉO",
+    "LHÉO 2.3 (XSD officiel) : longueurs maximales et éléments obligatoires de docs/mapping.md",
+    |_, _| Vec::new(),
+);
 
 /// What a pass needs besides the store.
 #[derive(Clone, Debug)]
@@ -187,4 +200,67 @@ where
         }
     }
     Ok((counts, noteworthy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::{text, Fixture};
+
+    fn run(fx: &Fixture) -> (Outcome, Option<Fragment>) {
+        let mut outcome = rules::evaluate(&fx.offre, &fx.ctx());
+        let wctx = WriterContext {
+            organismes: &fx.organismes,
+            today: fx.today,
+        };
+        let fragment = write_accepted(&fx.offre, &mut outcome, &wctx);
+        (outcome, fragment)
+    }
+
+    #[test]
+    fn lheo_invalide_passes_on_the_baseline() {
+        let (outcome, fragment) = run(&Fixture::new());
+        assert!(outcome.findings.is_empty(), "{:?}", outcome.findings);
+        assert!(fragment.is_some());
+    }
+
+    #[test]
+    fn a_session_value_too_long_for_lheo_rejects_that_session_only() {
+        let mut fx = Fixture::new();
+        assert_eq!(fx.offre.sessions.len(), 2, "the baseline has two sessions");
+        // An information collective's comment: LHÉO allows 500 characters.
+        fx.offre.sessions[1].informations_collectives[0].commentaire = Some(text(&"é".repeat(501)));
+        let (outcome, fragment) = run(&fx);
+        let f: Vec<_> = outcome
+            .findings
+            .iter()
+            .filter(|f| f.code == LHEO_INVALIDE)
+            .collect();
+        assert_eq!(f.len(), 1, "{:?}", outcome.findings);
+        assert_eq!(f[0].severity, Severity::RejectSession);
+        assert_eq!(f[0].session, Some(fx.offre.sessions[1].code));
+        assert!(f[0].message.contains("501 caractères"), "{}", f[0].message);
+        assert_eq!(outcome.rejected, vec![fx.offre.sessions[1].code]);
+        let xml = fragment.expect("the other session is published").xml;
+        assert!(xml.contains(&fx.offre.sessions[0].code.to_string()));
+        assert!(!xml.contains(&fx.offre.sessions[1].code.to_string()));
+    }
+
+    #[test]
+    fn a_formation_value_too_long_for_lheo_rejects_the_offer() {
+        let mut fx = Fixture::new();
+        // intitulé + complément > 255 characters
+        fx.offre.action.complement_intitule = Some(text(&"x".repeat(250)));
+        let (outcome, fragment) = run(&fx);
+        assert!(fragment.is_none());
+        assert!(outcome.offer_rejected);
+        let f = outcome
+            .findings
+            .iter()
+            .find(|f| f.code == LHEO_INVALIDE)
+            .expect("a finding");
+        assert_eq!(f.severity, Severity::RejectOffer);
+        assert_eq!(f.session, None);
+        assert!(f.message.contains("intitule-formation"), "{}", f.message);
+    }
 }

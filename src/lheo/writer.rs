@@ -222,12 +222,7 @@ fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
     e.req_text(
         "resultats-attendus",
         "action.resultats_attendus | formation.resultats_attendus",
-        offre
-            .action
-            .resultats_attendus
-            .as_ref()
-            .or(f.resultats_attendus.as_ref())
-            .map(Text::as_str),
+        resultats_attendus(offre).as_deref(),
         1,
         3000,
     );

@@ -184,6 +184,8 @@ static REGISTRY: &[Rule] = &[
     // Fiche Dispositif.
     dispositif::PLACES_DISPOSITIF_ABSENTES,
     dispositif::PRISE_EN_CHARGE_NON,
+    // What LHÉO itself cannot hold, found by the writer after the rules above.
+    crate::pipeline::LHEO_INVALIDE_RULE,
 ];
 
 /// Every rule, in reporting order.

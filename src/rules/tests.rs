@@ -415,9 +415,16 @@ fn every_rule_has_a_failing_and_a_passing_case() {
 #[test]
 fn every_registered_rule_has_cases_and_a_sound_definition() {
     let covered = sorted(cases().iter().map(|c| c.code));
-    let registered = sorted(registry().iter().map(|r| r.code));
+    // LHEO_INVALIDE's findings come from the writer in the pipeline; its cases are in
+    // `pipeline::tests`.
+    let registered = sorted(
+        registry()
+            .iter()
+            .map(|r| r.code)
+            .filter(|c| *c != crate::pipeline::LHEO_INVALIDE),
+    );
     assert_eq!(covered, registered);
-    assert_eq!(registered.len(), registry().len(), "codes are unique");
+    assert_eq!(registered.len() + 1, registry().len(), "codes are unique");
     for r in registry() {
         assert!(
             r.code
