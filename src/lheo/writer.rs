@@ -170,18 +170,14 @@ pub fn conditions_specifiques(action: &Action) -> String {
 }
 
 fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
-    let numero = offre.numero.to_string();
-    let id = format!("f{numero}");
-    let mut attrs: Vec<(&str, &str)> = vec![("numero", &numero), ("id", &id)];
-    let crea = offre.cree_le.map(|d| d.to_rfc3339());
-    let maj = offre.modifie_le.map(|d| d.to_rfc3339());
-    if let Some(c) = &crea {
-        attrs.push(("horodatage-creation", c));
-    }
-    if let Some(m) = &maj {
-        attrs.push(("horodatage-modification", m));
-    }
-    e.open("formation", &attrs);
+    open_record(
+        e,
+        "formation",
+        "f",
+        &offre.numero.to_string(),
+        offre.cree_le,
+        offre.modifie_le,
+    );
 
     let f = &offre.formation;
     e.open("domaine-formation", &[]);
@@ -325,6 +321,29 @@ fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
 
     e.close();
     actions
+}
+
+/// Opens a `formation` or `session` with its SOFI code as `numero`, a document-unique
+/// `id` (an `xs:ID` cannot start with a digit, hence the prefix) and SOFI's timestamps.
+fn open_record(
+    e: &mut Emitter,
+    name: &'static str,
+    id_prefix: &str,
+    numero: &str,
+    cree: Option<chrono::DateTime<chrono::FixedOffset>>,
+    modifie: Option<chrono::DateTime<chrono::FixedOffset>>,
+) {
+    let id = format!("{id_prefix}{numero}");
+    let crea = cree.map(|d| d.to_rfc3339());
+    let maj = modifie.map(|d| d.to_rfc3339());
+    let mut attrs: Vec<(&str, &str)> = vec![("numero", numero), ("id", &id)];
+    if let Some(c) = &crea {
+        attrs.push(("horodatage-creation", c));
+    }
+    if let Some(m) = &maj {
+        attrs.push(("horodatage-modification", m));
+    }
+    e.open(name, &attrs);
 }
 
 /// A `coordonnees` element for a contact; falls back to the organisme's own telephone and
@@ -876,18 +895,14 @@ fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
 }
 
 fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
-    let code = s.code.to_string();
-    let id = format!("s{code}");
-    let mut attrs: Vec<(&str, &str)> = vec![("numero", &code), ("id", &id)];
-    let crea = s.cree_le.map(|d| d.to_rfc3339());
-    let maj = s.modifie_le.map(|d| d.to_rfc3339());
-    if let Some(c) = &crea {
-        attrs.push(("horodatage-creation", c));
-    }
-    if let Some(m) = &maj {
-        attrs.push(("horodatage-modification", m));
-    }
-    e.open("session", &attrs);
+    open_record(
+        e,
+        "session",
+        "s",
+        &s.code.to_string(),
+        s.cree_le,
+        s.modifie_le,
+    );
     e.open("periode", &[]);
     // LHÉO's conventions for unknown dates; the rules reject such sessions anyway.
     e.raw(

@@ -40,6 +40,24 @@ macro_rules! string_value {
 }
 pub(crate) use string_value;
 
+/// Implements `Serialize` (as its `Display` form) and `Deserialize` (through `parse`) for a
+/// value type that is not stored as a string.
+macro_rules! display_value {
+    ($ty:ident) => {
+        impl ::serde::Serialize for $ty {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> ::serde::Deserialize<'de> for $ty {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
+                Self::parse(&raw).map_err(::serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 fn all_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -82,17 +100,7 @@ impl fmt::Display for ActionCode {
         write!(f, "{}-{}", self.formation, self.action)
     }
 }
-impl Serialize for ActionCode {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-impl<'de> Deserialize<'de> for ActionCode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
+display_value!(ActionCode);
 impl FromStr for ActionCode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -132,17 +140,7 @@ impl fmt::Display for FasCode {
         write!(f, "{}-{}", self.action, self.session)
     }
 }
-impl Serialize for FasCode {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-impl<'de> Deserialize<'de> for FasCode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
+display_value!(FasCode);
 
 /// A SIRET: 14 digits whose Luhn checksum is valid.
 ///
@@ -395,17 +393,7 @@ impl fmt::Display for Date {
         write!(f, "{}", self.0.format("%Y-%m-%d"))
     }
 }
-impl Serialize for Date {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-impl<'de> Deserialize<'de> for Date {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
+display_value!(Date);
 
 /// A time of day, `HH:MM` in the input, `9h30` / `14h` in LHÉO.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -440,17 +428,7 @@ impl fmt::Display for Heure {
         write!(f, "{:02}:{:02}", self.h, self.m)
     }
 }
-impl Serialize for Heure {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-impl<'de> Deserialize<'de> for Heure {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
+display_value!(Heure);
 
 /// An amount in euros, kept in cents so that sums and hashes are exact.
 /// Input: a JSON number or string with at most 2 decimals (`3850`, `"3850.00"`, `"3850,5"`).
