@@ -18,6 +18,7 @@ codes. Telephone numbers use the ranges ARCEP reserves for fiction (02 61 91 xx 
 import json
 import os
 import sys
+from datetime import date, timedelta
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -178,6 +179,8 @@ organisme(
     nom="IFSA – Institut de formation sanitaire et sociale d’Anjou",
     nda="52490387649", code_cr="214", adresse_=ifsa_angers, telephone="02 61 91 20 00",
     courriel="accueil@ifsa-anjou.fr", web="https://www.ifsa-anjou.fr",
+    contacts=[contact(civilite="Madame", nom="Pasquier", prenom="Solène", telephone="02 61 91 20 04",
+                      courriel="s.pasquier@ifsa-anjou.fr")],
     sites=[
         site("52011", "Angers – Saint-Serge", ifsa_angers,
              contact_=contact(nom="Secrétariat pédagogique", telephone="02 61 91 20 01",
@@ -295,7 +298,7 @@ organisme(
 
 ENS = siret("89033214", "0019")
 organisme(
-    "ens", ENS, "L'ECOLE DU NUMERIQUE SOLIDAIRE", nom="L’École du numérique solidaire",
+    "ens", ENS, "L'ECOLE DU NUMERIQUE SOLIDAIRE", nom="L’École du numérique solidaire", nda="52530288153",
     telephone="02 61 91 70 00", courriel="hello@ecole-numerique-solidaire.fr",
     web="https://www.ecole-numerique-solidaire.fr",
     sites=[
@@ -353,9 +356,36 @@ def site_addr(org, code):
 # ---------------------------------------------------------------------------------------
 # Builders for sessions and dispositifs
 
-EXPECT = {}  # FAS code -> ("exportable"|"inactive"|"rejected"|"not_validated"|"offer_rejected", rule, field)
-OFFER_EXPECT = {}  # numero -> dict
-ALL_SESSIONS = []
+# The entry rules the fixtures plant, by their code in the registry (src/rules/mod.rs) and
+# their severity there. A reject_session finding keeps its session out of the export, a
+# reject_offer finding the whole offer; a warning changes nothing in the export.
+SEVERITY = {
+    "IC_ABSENTE": "reject_session",
+    "IC_INCOMPLETE": "reject_session",
+    "DATES_INVERSEES": "reject_session",
+    "DEBUT_HORS_CAMPAGNE": "reject_session",
+    "RYTHMES_ABSENTS": "reject_session",
+    "TYPE_PARCOURS_INCONNU": "reject_session",
+    "MODALITES_ENSEIGNEMENT_ABSENTES": "reject_session",
+    "DUREE_CENTRE_ABSENTE": "reject_session",
+    "RESPONSABLE_NON_MANDATAIRE": "reject_session",
+    "RECRUTEMENT_ABSENT": "reject_session",
+    "REFERENT_PMR_ABSENT": "reject_session",
+    "REFERENT_MOBILITE_ABSENT": "reject_session",
+    "PLACES_DISPOSITIF_ABSENTES": "reject_session",
+    "PRISE_EN_CHARGE_NON": "reject_session",
+    "INTENTION_EMBAUCHE_PREREQUIS": "warning",
+    "COMPLEMENT_PROGRAMME_TROP_LONG": "reject_offer",
+    "VALIDATION_PARTIELLE_SANS_BLOC": "reject_offer",
+    "PLUS_FORMATION_TROP_LONG": "warning",
+    "OBJECTIFS_MISE_EN_FORME": "warning",
+    "URL_VIDEO_FORMAT": "warning",
+    "URL_INVALIDE": "warning",
+    "CERTIFINFO_ABSENT": "warning",
+}
+
+EXPECT = {}  # FAS code -> {"status": accepted|rejected|inactive|not_validated, "codes", "warnings", …}
+OFFER_EXPECT = {}  # numero -> {"etat", "codes", "warnings", …}; the status is computed in main()
 
 
 def ic(code, date, hd="09:30", hf="12:00", lieu=None, lien=None, places=None, commentaire=None):
@@ -442,20 +472,97 @@ def session(code, lieu, responsable, debut, fin, disp, *, es="dates_fixes", ryth
     return s
 
 
-def expect(code, status, rule=None, label=None, field=None):
-    """status: exportable | inactive | rejected | offer_rejected | not_validated.
-    rule: a stable id for the deliberate defect; label: the message an organisme would read."""
-    assert code not in EXPECT, code
-    e = {"status": status}
+def _planted(rule, field, label):
+    """The expectation entries for one planted defect: `codes` (blocking) or `warnings`."""
+    e = {"codes": [], "warnings": []}
     if rule:
-        e["rule"] = rule
-        e["label"] = label
+        assert rule in SEVERITY, rule
+        e["warnings" if SEVERITY[rule] == "warning" else "codes"].append(rule)
         e["field"] = field
+        e["label"] = label
+    return e
+
+
+def expect(code, status, rule=None, field=None, label=None):
+    """What `check --today REFERENCE_DATE` must say about a session.
+
+    status: accepted | rejected | inactive | not_validated. rule: the registry code of the
+    session's one planted defect; field: the SOFI field the finding names; label: the gist,
+    in French, of what the organisme is told."""
+    assert code not in EXPECT, code
+    assert status in ("accepted", "rejected", "inactive", "not_validated"), status
+    e = {"status": status}
+    e.update(_planted(rule, field, label))
+    if rule:
+        severity = SEVERITY[rule]
+        assert severity != "reject_offer", (code, rule)
+        assert (status == "rejected") == (severity == "reject_session"), (code, status, rule)
     EXPECT[code] = e
 
 
 def periode(t, d, f):
     return {"type": t, "debut": d, "fin": f}
+
+
+def _jour(iso, delta):
+    return (date.fromisoformat(iso) + timedelta(days=delta)).isoformat()
+
+
+def _veille_ouvree(iso):
+    """The working day before `iso` (Friday for a Monday)."""
+    d = date.fromisoformat(iso) - timedelta(days=1)
+    while d.weekday() >= 5:
+        d -= timedelta(days=1)
+    return d.isoformat()
+
+
+def _lendemain_ouvre(iso):
+    """The working day after `iso` (Monday for a Friday)."""
+    d = date.fromisoformat(iso) + timedelta(days=1)
+    while d.weekday() >= 5:
+        d += timedelta(days=1)
+    return d.isoformat()
+
+
+def en_centre(debut, fin):
+    """Périodes de formation of a session without time in a company: one, in centre."""
+    return [periode("centre", debut, fin)]
+
+
+def avec_stages(debut, fin, *stages):
+    """Centre periods around one or more company placements (stage_debut, stage_fin)."""
+    out, cursor = [], debut
+    for sd, sf in stages:
+        out.append(periode("centre", cursor, _veille_ouvree(sd)))
+        out.append(periode("entreprise", sd, sf))
+        cursor = _lendemain_ouvre(sf)
+    if cursor <= fin:
+        out.append(periode("centre", cursor, fin))
+    return out
+
+
+def alternance(debut, fin, semaines_centre, semaines_entreprise):
+    """Alternating whole weeks (Monday to Friday), centre first, from `debut` (a Monday)
+    to `fin` (a Friday): the périodes SOFI lists for an alternance cycle."""
+    assert date.fromisoformat(debut).weekday() == 0 and date.fromisoformat(fin).weekday() == 4, (debut, fin)
+    out, cursor, t = [], debut, "centre"
+    while cursor <= fin:
+        semaines = semaines_centre if t == "centre" else semaines_entreprise
+        end = min(_jour(cursor, 7 * semaines - 3), fin)
+        out.append(periode(t, cursor, end))
+        cursor = _jour(end, 3)
+        t = "entreprise" if t == "centre" else "centre"
+    return out
+
+
+def permanentes(debut, fin, stage_apres_semaines=None):
+    """Entrées/sorties permanentes: each person's parcours falls somewhere in the session, so
+    SOFI holds the whole span in centre and, when there is a placement, the span in which
+    it can take place."""
+    out = [periode("centre", debut, fin)]
+    if stage_apres_semaines is not None:
+        out.append(periode("entreprise", _jour(debut, 7 * stage_apres_semaines), fin))
+    return out
 
 
 def inscription(t, d, f=None):
@@ -487,7 +594,11 @@ OFFRES = []
 
 
 def offre(numero, mandataire, formation, action, sessions, etat="validee", cree_le=None, modifie_le=None,
-          offer_rule=None, offer_label=None, offer_field=None):
+          offer_rule=None, offer_field=None, offer_label=None):
+    """An offer. offer_rule: the registry code of a defect planted in the Formation or Action
+    (with the field the finding names and the gist of the message). When it rejects the whole
+    offer, every session is expected rejected with it; otherwise (a warning) each session
+    still needs its own expect()."""
     o = {"numero": numero, "etat": etat, "mandataire": mandataire, "formation": formation, "action": action,
          "sessions": sessions}
     if cree_le:
@@ -498,12 +609,10 @@ def offre(numero, mandataire, formation, action, sessions, etat="validee", cree_
         assert s["code"].startswith(numero + "-"), s["code"]
     OFFRES.append(o)
     OFFER_EXPECT[numero] = {"etat": etat}
-    if offer_rule:
-        OFFER_EXPECT[numero]["rule"] = offer_rule
-        OFFER_EXPECT[numero]["label"] = offer_label
-        OFFER_EXPECT[numero]["field"] = offer_field
+    OFFER_EXPECT[numero].update(_planted(offer_rule, offer_field, offer_label))
+    if offer_rule and SEVERITY[offer_rule] == "reject_offer":
         for s in sessions:
-            expect(s["code"], "offer_rejected")
+            expect(s["code"], "rejected")
     elif etat != "validee":
         for s in sessions:
             expect(s["code"], "not_validated")
@@ -551,6 +660,8 @@ offre(
                            "Contribuer au processus de recrutement et d'intégration du personnel\n"
                            "Contribuer à la mise en œuvre du processus formation"),
         ],
+        "resultats_attendus": "Titre professionnel assistant ressources humaines (niveau 5, bac + 2), ou l’un de "
+                              "ses deux certificats de compétences professionnelles (CCP).",
         "individualisation_par_bloc": True,
         "validation": "totale",
     },
@@ -574,8 +685,11 @@ offre(
             "19482-89393-143842", ex_site, ex_site, "2025-09-01", "2025-12-19",
             dispositif(P_1E1F, "1E1F2025_4", "2872", "75", 5, publics=("80006", "80008"),
                        certif_inclus=False, prise_en_charge=True),
-            rythmes="temps plein", parcours="mixte", enseignement="presentiel", centre=200,
-            recrutement="ouvert",
+            rythmes="temps plein",
+            periodes=avec_stages("2025-09-01", "2025-12-19", ("2025-10-06", "2025-12-12")),
+            parcours="mixte", modalites_texte="En établissement de formation et en entreprise.",
+            enseignement="presentiel", centre=200, entreprise=350,
+            recrutement="ouvert", modalites_recrutement=["candidature", "entretien"],
             ics=[
                 ic("58210", "2025-06-24", lieu=ex_lieu_ic, places=12,
                    commentaire="Présentation du titre professionnel et du déroulé de la session ; se munir d’un CV."),
@@ -585,7 +699,7 @@ offre(
         )
     ],
 )
-expect("19482-89393-143842", "exportable")
+expect("19482-89393-143842", "accepted")
 
 # ---------------------------------------------------------------------------------------
 # 19510-89420 – TP secrétaire assistant médico-social, Vendée (85): three sites-worth of
@@ -667,6 +781,8 @@ offre(
             modalites=["96133", "96414"],
             modalites_texte="Trois jours en centre ; un jour en formation à distance avec tutorat asynchrone.",
             enseignement="mixte", centre=595, entreprise=210, hebdo=28,
+            periodes=avec_stages("2025-10-06", "2026-05-29", ("2026-04-13", "2026-05-22")),
+            modalites_recrutement=["epreuves_ecrites", "entretien"],
             ics=[ic("60121", "2025-09-02", lieu=site_addr("vaf", "80452"), places=12),
                  ic("60122", "2025-09-16", "17:30", "18:30", lien="https://visio.vendee-avenir-formation.fr/ic-sams-sables",
                     places=30, commentaire="Réunion à distance ; le lien est actif dix minutes avant le début.")],
@@ -677,16 +793,18 @@ offre(
             "19510-89420-144014", vaf_lry_ref, vaf_lry_ref, "2025-11-03", "2026-05-29",
             dispositif(P_1E1F, d_sams["lot"], "3106", d_sams["of_cr"], 12, publics=d_sams["publics"],
                        ht=d_sams["ht"], tva=d_sams["tva"], ttc=d_sams["ttc"]),
-            centre=595, entreprise=210, hebdo=35,
+            periodes=avec_stages("2025-11-03", "2026-05-29", ("2026-04-13", "2026-05-22")),
+            modalites=["96414"], centre=595, entreprise=210, hebdo=35,
+            modalites_recrutement=["epreuves_ecrites", "entretien"],
             ics=[ic("60131", "2025-10-07", places=15, commentaire="Lieu communiqué à la convocation.")],
             pmr=vaf_pmr, mobilite=vaf_mob,
         ),
     ],
 )
-expect("19510-89420-144011", "exportable")
-expect("19510-89420-144012", "exportable")
-expect("19510-89420-144014", "rejected", "session.information_collective.sans_lieu_ni_lien", "information collective sans lieu ni lien à distance",
-       "sessions[].informations_collectives[].lieu / lien_distance")
+expect("19510-89420-144011", "accepted")
+expect("19510-89420-144012", "accepted")
+expect("19510-89420-144014", "rejected", "IC_INCOMPLETE", "session.informations_collectives[0].lieu",
+       "information collective sans lieu ni lien de connexion à distance")
 
 # ---------------------------------------------------------------------------------------
 # 19633-90102 – TP agent de propreté et d'hygiène, Loire-Atlantique (44): validation
@@ -712,6 +830,9 @@ offre(
             bloc("RNCP90633BC02", "Réaliser une prestation de nettoyage mécanisé"),
             bloc("RNCP90633BC03", "Réaliser une prestation de remise en état mécanisée", type_module="personnalisable"),
         ],
+        "resultats_attendus": "Les certificats de compétences professionnelles « Réaliser une prestation de "
+                              "nettoyage manuel » et « Réaliser une prestation de nettoyage mécanisé » du titre "
+                              "professionnel agent de propreté et d’hygiène (niveau 3).",
         "individualisation_par_bloc": True, "validation": "partielle",
         "blocs_valides": ["RNCP90633BC01", "RNCP90633BC02"],
     },
@@ -742,6 +863,7 @@ offre(
                       periode("centre", "2025-11-10", "2025-11-28"), periode("entreprise", "2025-12-01", "2025-12-05"),
                       periode("centre", "2025-12-08", "2025-12-19")],
             modalites=["96142"], centre=350, entreprise=105, hebdo=35,
+            modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("41871", "2025-07-01", lieu=site_addr("aflo", "41207"), places=16),
                  ic("41872", "2025-08-28", lieu=site_addr("aflo", "41207"), places=16)],
             pmr=aflo_pmr, mobilite=aflo_mob, mail_liaison="prf@aflo-formation.fr",
@@ -749,7 +871,9 @@ offre(
         session(
             "19633-90102-144102", ref("aflo", "41208"), aflo_sn_ref, "2025-10-06", "2026-01-30",
             aph_disp("2252", 8), rythmes=None,
-            centre=350, entreprise=105,
+            periodes=avec_stages("2025-10-06", "2026-01-30", ("2025-11-17", "2025-11-28"), ("2026-01-19", "2026-01-23")),
+            modalites=["96142"], centre=350, entreprise=105,
+            modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("41881", "2025-09-09", "14:00", "16:00", lieu=site_addr("aflo", "41208"), places=10)],
             pmr=aflo_pmr, mobilite=aflo_mob,
         ),
@@ -757,15 +881,17 @@ offre(
             "19633-90102-144103", aflo_sn_ref, aflo_sn_ref, "2025-11-17", "2026-03-06", aph_disp("2253", 10),
             rythmes="Alternance : trois semaines en centre, une semaine en entreprise",
             cycle={"type_alternance": "tout", "unite": "semaine", "unites_entreprise": 1, "unites_centre": 3},
-            centre=350, entreprise=105, hebdo=35, recrutement="ouvert",
+            periodes=alternance("2025-11-17", "2026-03-06", 3, 1),
+            modalites=["96142"], centre=350, entreprise=105, hebdo=35, recrutement="ouvert",
+            modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("41873", "2025-10-14", lieu=site_addr("aflo", "41207"), places=16)],
             pmr=aflo_pmr, mobilite=aflo_mob,
         ),
     ],
 )
-expect("19633-90102-144101", "exportable")
-expect("19633-90102-144102", "rejected", "session.rythmes.absent", "champ obligatoire manquant : rythmes", "sessions[].rythmes")
-expect("19633-90102-144103", "exportable")
+expect("19633-90102-144101", "accepted")
+expect("19633-90102-144102", "rejected", "RYTHMES_ABSENTS", "session.rythmes", "champ obligatoire manquant : rythmes")
+expect("19633-90102-144103", "accepted")
 
 # ---------------------------------------------------------------------------------------
 # 19701-90233 – TP maçon, Loire-Atlantique: socle + intention d'embauche (correctly
@@ -789,6 +915,8 @@ offre(
             bloc("RNCP90701BC01", "Construire les ouvrages en maçonnerie"),
             bloc("RNCP90701BC02", "Construire les ouvrages en béton armé"),
         ],
+        "resultats_attendus": "Titre professionnel maçon (niveau 3), ou l’un de ses certificats de compétences "
+                              "professionnelles (CCP).",
         "validation": "totale",
     },
     {
@@ -825,6 +953,7 @@ offre(
             rythmes="Alternance : trois semaines en centre, deux semaines chez l’employeur",
             cycle={"type_alternance": "professionnalisation", "unite": "semaine", "unites_entreprise": 2,
                    "unites_centre": 3},
+            periodes=alternance("2025-10-13", "2026-04-10", 3, 2), modalites=["96142"],
             centre=525, entreprise=315, hebdo=35,
             commentaire_duree="Session ouverte sur intention d’embauche de l’entreprise Bâtir Estuaire (6 postes).",
             modalites_recrutement=["entretien"],
@@ -835,15 +964,18 @@ offre(
         ),
         session(
             "19701-90233-144203", btpa_reze_ref, btpa_reze_ref, "2026-01-12", "2026-07-03", macon_disp("2712", 12),
-            centre=665, entreprise=175, hebdo=35,
+            periodes=avec_stages("2026-01-12", "2026-07-03", ("2026-05-11", "2026-06-12")),
+            modalites=["96414"], centre=665, entreprise=175, hebdo=35,
+            modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("71203", "2025-11-27", lieu=site_addr("btpa", "43001"), places=20)],
             pmr=btpa_pmr, mobilite=btpa_mob,
         ),
     ],
 )
-expect("19701-90233-144201", "exportable")
-expect("19701-90233-144202", "exportable")
-expect("19701-90233-144203", "rejected", "session.date_debut.hors_2025", "session de la campagne 2025 ne débutant pas en 2025", "sessions[].date_debut")
+expect("19701-90233-144201", "accepted")
+expect("19701-90233-144202", "accepted")
+expect("19701-90233-144203", "rejected", "DEBUT_HORS_CAMPAGNE", "session.date_debut",
+       "session de la campagne 2025 qui ne débute pas en 2025")
 
 # ---------------------------------------------------------------------------------------
 # 19702-90240 – CQPM conducteur d'équipements industriels, Sarthe (72): an intention
@@ -860,7 +992,12 @@ offre(
         "objectif_general": "certification", "type_certification": "cqp",
         "objectif": "Conduire des équipements de production automatisés, réaliser les changements de série et "
                     "contrôler la conformité des pièces.",
+        "description": "Sécurité en environnement industriel, lecture des documents de production, conduite et "
+                       "surveillance d’une ligne automatisée, changements de série et réglages, autocontrôle et "
+                       "maintenance de premier niveau.",
         "formacodes": ["31734"], "codes_nsf": ["250"], "codes_rome": ["H2913"], "niveau_sortie": 13,
+        "resultats_attendus": "Certificat de qualification paritaire de la métallurgie (CQPM) conducteur "
+                              "d’équipements industriels.",
         "validation": "totale",
     },
     {
@@ -876,14 +1013,18 @@ offre(
         session(
             "19702-90240-144301", sfp_lm_ref, sfp_lm_ref, "2025-09-22", "2026-01-23",
             dispositif(P_1E1F, "1E1F2025_23", "2904", "405", 10, ht="5100.00", tva=20, ttc="6120.00"),
-            centre=420, entreprise=140, hebdo=35,
+            periodes=avec_stages("2025-09-22", "2026-01-23", ("2025-11-24", "2025-12-19")),
+            modalites=["96414"], centre=420, entreprise=140, hebdo=35,
+            modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("72301", "2025-07-10", lieu=site_addr("sfp", "70101"), places=14)],
             pmr=sfp_pmr, mobilite=sfp_mob,
         ),
         session(
             "19702-90240-144302", ref("sfp", "70102"), sfp_lm_ref, "2025-10-20", "2026-02-13",
             dispositif(P_1E1F, "1E1F2025_23", "2905", "405", 8, ht="5100.00", tva=20, ttc="6120.00"),
-            centre=420, entreprise=140, hebdo=35,
+            periodes=avec_stages("2025-10-20", "2026-02-13", ("2026-01-19", "2026-02-13")),
+            modalites=["96414"], centre=420, entreprise=140, hebdo=35,
+            modalites_recrutement=["entretien"],
             commentaire_duree="Session ouverte sur intention d’embauche de la société Fonderie du Loir (8 postes).",
             ics=[ic("72302", "2025-09-25", lieu=site_addr("sfp", "70102"), places=10,
                     commentaire="En présence de l’entreprise qui recrute.")],
@@ -891,10 +1032,9 @@ offre(
         ),
     ],
 )
-expect("19702-90240-144301", "exportable")
-expect("19702-90240-144302", "rejected",
-       "session.intention_embauche.prerequis_sans_mention", "session sur intention d’embauche dont le pré-requis ne mentionne pas « intention d’embauche »",
-       "action.prerequis")
+expect("19702-90240-144301", "accepted")
+expect("19702-90240-144302", "accepted", "INTENTION_EMBAUCHE_PREREQUIS", "action.prerequis",
+       "session sur intention d’embauche dont les pré-requis ne mentionnent pas « intention d’embauche »")
 
 # ---------------------------------------------------------------------------------------
 # 19745-90311 – PRÉPA Sanitaire et social, Maine-et-Loire (49): three sites, one with
@@ -919,6 +1059,8 @@ offre(
         "site_dispensateur": ifsa_angers_ref,
         "objectifs": "Confirmer son projet professionnel dans le soin, se préparer aux épreuves de sélection et "
                      "réussir son entrée en institut de formation.",
+        "resultats_attendus": "Attestation de fin de formation ; dossier de candidature complet et préparation "
+                              "à l’entretien de sélection en IFAS ou en IFAP.",
         "le_plus_formation": "Deux stages d’observation en EHPAD et en crèche ; 87 % d’entrées en IFAS en 2024.",
         "url_action": "https://www.ifsa-anjou.fr/prepa-sanitaire-social/aide-soignant",
         "niveau_entree": 1,
@@ -929,7 +1071,8 @@ offre(
         session(
             "19745-90311-144401", ifsa_angers_ref, ifsa_angers_ref, "2025-09-15", "2025-12-12", pss("4410", 15, restantes=4),
             rythmes="Temps plein, 30 heures par semaine", parcours="groupe", centre=300, entreprise=70, hebdo=30,
-            modalites_recrutement=["dossier", "entretien"],
+            periodes=avec_stages("2025-09-15", "2025-12-12", ("2025-10-13", "2025-10-17"), ("2025-11-24", "2025-11-28")),
+            modalites=["96414"], modalites_recrutement=["dossier", "entretien"],
             ics=[ic("52401", "2025-06-12", lieu=site_addr("ifsa", "52011"), places=25),
                  ic("52402", "2025-07-02", "14:00", "16:30", lieu=site_addr("ifsa", "52011"), places=25)],
             inscriptions=[inscription("inscription", "2025-05-05", "2025-09-05")],
@@ -939,7 +1082,8 @@ offre(
         session(
             "19745-90311-144402", ref("ifsa", "52012"), ifsa_angers_ref, "2025-09-22", "2025-12-19", pss("4411", 12),
             rythmes="Temps plein, 30 heures par semaine", parcours="groupe", centre=300, entreprise=70, hebdo=30,
-            recrutement="suspendu",
+            periodes=avec_stages("2025-09-22", "2025-12-19", ("2025-10-20", "2025-10-24"), ("2025-12-01", "2025-12-05")),
+            modalites=["96414"], recrutement="suspendu", modalites_recrutement=["dossier", "entretien"],
             ics=[ic("52411", "2025-06-26", lieu=site_addr("ifsa", "52012"), places=18,
                     commentaire="Recrutement suspendu dans l’attente de la confirmation du nombre de places.")],
             pmr=ifsa_pmr, mobilite=ifsa_mob,
@@ -947,15 +1091,16 @@ offre(
         session(
             "19745-90311-144403", ref("ifsa", "52013"), ifsa_angers_ref, "2025-04-07", "2025-07-04", pss("4412", 12, restantes=0),
             rythmes="Temps plein, 30 heures par semaine", parcours="groupe", centre=300, entreprise=70, hebdo=30,
-            recrutement="ferme",
+            periodes=avec_stages("2025-04-07", "2025-07-04", ("2025-05-05", "2025-05-09"), ("2025-06-09", "2025-06-13")),
+            modalites=["96414"], recrutement="ferme", modalites_recrutement=["dossier", "entretien"],
             ics=[ic("52421", "2025-03-13", lieu=site_addr("ifsa", "52013"), places=18)],
             pmr=ifsa_pmr, mobilite=ifsa_mob,
         ),
     ],
 )
-expect("19745-90311-144401", "exportable")
-expect("19745-90311-144402", "exportable")
-expect("19745-90311-144403", "exportable")
+expect("19745-90311-144401", "accepted")
+expect("19745-90311-144402", "accepted")
+expect("19745-90311-144403", "accepted")
 
 # ---------------------------------------------------------------------------------------
 # 19746-90318 – PRÉPA Sanitaire et social (accompagnement social), entrées/sorties
@@ -974,6 +1119,8 @@ offre(
     {
         "site_dispensateur": ifsa_angers_ref,
         "objectifs": "Valider un projet dans le travail social et se préparer aux sélections du DEAES ou du DEME.",
+        "resultats_attendus": "Attestation de fin de formation ; projet professionnel validé par les stages "
+                              "d’immersion et dossier de candidature aux sélections du DEAES, du DEME ou du DEES.",
         "url_video": "https://youtu.be/pSs2025aEs",
         "niveau_entree": 1,
         "prerequis": "Intérêt pour l’accompagnement des personnes ; savoir lire et écrire le français.",
@@ -985,6 +1132,9 @@ offre(
             dispositif(P_SANITAIRE, "PSS2025_3", "4420", "214", 20, publics=("80006",), capacite=10),
             es="permanentes", rythmes="Temps partiel, 24 heures par semaine sur quatre jours",
             parcours="individualise", centre=250, entreprise=105, hebdo=24,
+            periodes=permanentes("2025-01-06", "2025-12-19", 3), modalites=["96125"],
+            modalites_texte="Parcours individualisé : ateliers collectifs, entretiens individuels et stages d’immersion.",
+            modalites_recrutement=["dossier", "entretien"],
             commentaire_duree="Parcours de 6 à 10 semaines selon le positionnement ; entrées chaque lundi.",
             ics=[ic("52431", "2025-06-05", "10:00", "11:30",
                     lien="https://teams.microsoft.com/l/meetup-join/ifsa-anjou-ic-prepa-social-juin",
@@ -1000,15 +1150,16 @@ offre(
             dispositif(P_SANITAIRE, "PSS2025_3", "4421", "214", 12, publics=("80006",),
                        prise_en_charge=False),
             es="permanentes", rythmes="Temps partiel, 24 heures par semaine", parcours="individualise",
-            centre=250, entreprise=105,
+            centre=250, entreprise=105, periodes=permanentes("2025-03-03", "2025-12-19", 3), modalites=["96125"],
+            modalites_recrutement=["dossier", "entretien"],
             ics=[ic("52441", "2025-06-19", lieu=site_addr("ifsa", "52012"), places=15)],
             pmr=ifsa_pmr, mobilite=ifsa_mob,
         ),
     ],
 )
-expect("19746-90318-144501", "exportable")
-expect("19746-90318-144502", "rejected", "session.dispositif.prise_en_charge_non", "prise en charge des frais pédagogiques à « non » pour un programme régional",
-       "sessions[].dispositif.prise_en_charge_frais_pedagogiques")
+expect("19746-90318-144501", "accepted")
+expect("19746-90318-144502", "rejected", "PRISE_EN_CHARGE_NON", "session.dispositif.prise_en_charge_frais_pedagogiques",
+       "prise en charge des frais pédagogiques à « non » dans un programme régional")
 
 # ---------------------------------------------------------------------------------------
 # 19801-90412 – PRÉPA Clés Avenir, Mayenne (53): three sites with different rythmes and
@@ -1027,7 +1178,15 @@ offre(
         "objectif_general": "remise_a_niveau", "type_certification": "certification_rs",
         "objectif": "Acquérir le socle de connaissances et de compétences professionnelles : communiquer en "
                     "français, calculer, utiliser un ordinateur, travailler en équipe, apprendre à apprendre.",
+        "description": "Les sept domaines du socle CléA : communiquer en français ; utiliser les règles de base de "
+                       "calcul et du raisonnement mathématique ; utiliser les techniques usuelles de l’information et "
+                       "de la communication numérique ; travailler dans le cadre de règles définies d’un travail en "
+                       "équipe ; travailler en autonomie et réaliser un objectif individuel ; apprendre à apprendre "
+                       "tout au long de la vie ; maîtriser les gestes et postures et respecter les règles d’hygiène, "
+                       "de sécurité et environnementales élémentaires.",
         "formacodes": ["15040", "15061"], "codes_nsf": ["411"],
+        "resultats_attendus": "Certificat CléA (socle de connaissances et de compétences professionnelles), en "
+                              "totalité ou par domaines ; attestation des acquis pour les domaines non validés.",
         "validation": "totale",
     },
     {
@@ -1046,7 +1205,8 @@ offre(
         session(
             "19801-90412-144601", mayc_laval_ref, mayc_laval_ref, "2025-01-06", "2025-12-19", pca("5101", 24, capacite=12),
             es="permanentes", rythmes="Temps partiel, 21 heures par semaine (matins et mardi après-midi)",
-            parcours="individualise", modalites=["96125"], enseignement="presentiel", centre=280, hebdo=21,
+            parcours="individualise", modalites=["96125"], enseignement="presentiel", centre=280, entreprise=0,
+            hebdo=21, periodes=permanentes("2025-01-06", "2025-12-19"), modalites_recrutement=["entretien"],
             commentaire_duree="Durée moyenne de parcours : 280 heures, de 100 à 400 heures selon le positionnement.",
             ics=[ic("53101", "2025-06-10", lieu=site_addr("mayc", "60321"), places=12),
                  ic("53102", "2025-07-08", lieu=site_addr("mayc", "60321"), places=12),
@@ -1059,23 +1219,25 @@ offre(
             es="permanentes", rythmes="Temps partiel, 15 heures par semaine dont 3 heures à distance",
             parcours="individualise", modalites=["96125", "96133"],
             modalites_texte="Ateliers en centre et exercices en ligne suivis par le formateur.",
-            enseignement="mixte", centre=200, hebdo=15,
+            enseignement="mixte", centre=200, entreprise=0, hebdo=15,
+            periodes=permanentes("2025-01-13", "2025-12-19"), modalites_recrutement=["entretien"],
             ics=[ic("53111", "2025-06-17", "14:00", "16:00", lieu=site_addr("mayc", "60322"), places=8)],
             pmr=mayc_pmr, mobilite=mayc_mob,
         ),
         session(
             "19801-90412-144603", ref("mayc", "60323"), mayc_laval_ref, "2025-02-03", "2025-12-19", pca("5103", 12),
             es="permanentes", rythmes="Temps partiel, 18 heures par semaine", parcours="individualise",
-            enseignement=None, centre=220, hebdo=18,
+            modalites=["96125"], enseignement=None, centre=220, entreprise=0, hebdo=18,
+            periodes=permanentes("2025-02-03", "2025-12-19"), modalites_recrutement=["entretien"],
             ics=[ic("53121", "2025-06-24", lieu=site_addr("mayc", "60323"), places=8)],
             pmr=mayc_pmr, mobilite=mayc_mob,
         ),
     ],
 )
-expect("19801-90412-144601", "exportable")
-expect("19801-90412-144602", "exportable")
-expect("19801-90412-144603", "rejected", "session.modalites_enseignement.absent", "champ obligatoire manquant : modalités d’enseignement",
-       "sessions[].modalites_enseignement")
+expect("19801-90412-144601", "accepted")
+expect("19801-90412-144602", "accepted")
+expect("19801-90412-144603", "rejected", "MODALITES_ENSEIGNEMENT_ABSENTES", "session.modalites_enseignement",
+       "champ obligatoire manquant : modalités d’enseignement")
 
 # ---------------------------------------------------------------------------------------
 # 19802-90420 – PRÉPA Clés Avenir, remobilisation, Vendée (85).
@@ -1094,6 +1256,8 @@ offre(
         "site_dispensateur": vaf_chal_ref,
         "objectifs": "Retrouver une dynamique, identifier ses atouts et construire un projet professionnel "
                      "réaliste, validé par une immersion en entreprise.",
+        "resultats_attendus": "Attestation de fin de formation et plan d’action professionnel validé par une "
+                              "immersion en entreprise.",
         "le_plus_formation": "Petits groupes de 8, ateliers de théâtre-forum et un parrain ou une marraine en entreprise.",
         "niveau_entree": 1,
         "prerequis": "Aucun.",
@@ -1106,6 +1270,8 @@ offre(
                        ht="1450.00", tva=0, ttc="1450.00"),
             es="permanentes", rythmes="Temps partiel, 20 heures par semaine, du lundi au jeudi",
             parcours="individualise", centre=160, entreprise=70, hebdo=20,
+            periodes=permanentes("2025-01-06", "2025-12-19", 2), modalites=["96125"],
+            modalites_recrutement=["candidature", "entretien"],
             ics=[ic("60141", "2025-06-05", lieu=site_addr("vaf", "80453"), places=10),
                  ic("60142", "2025-06-19", lieu=site_addr("vaf", "80453"), places=10)],
             inscriptions=[inscription("candidature", "2025-01-02")],
@@ -1117,13 +1283,15 @@ offre(
                        ht="1450.00", tva=0, ttc="1450.00"),
             es="permanentes", rythmes="Temps partiel, 20 heures par semaine", parcours="individualise",
             centre=160, entreprise=70, hebdo=20,
+            periodes=permanentes("2025-03-03", "2025-12-19", 2), modalites=["96125"],
+            modalites_recrutement=["candidature", "entretien"],
             ics=[ic("60151", "2025-06-26", "14:00", "16:00", lieu=site_addr("vaf", "80452"), places=8)],
             pmr=vaf_pmr, mobilite=vaf_mob,
         ),
     ],
 )
-expect("19802-90420-144701", "exportable")
-expect("19802-90420-144702", "exportable")
+expect("19802-90420-144701", "accepted")
+expect("19802-90420-144702", "accepted")
 
 # ---------------------------------------------------------------------------------------
 # 19855-90501 – PRÉPA Avenir Sup, numérique, entirely remote; taught by a partner
@@ -1144,6 +1312,8 @@ offre(
         "site_dispensateur": ens_ref,
         "objectifs": "Acquérir les bases scientifiques et méthodologiques attendues à l’entrée d’une formation "
                      "supérieure du numérique, et constituer un dossier de candidature solide.",
+        "resultats_attendus": "Attestation de fin de formation détaillant les acquis, et dossier de candidature "
+                              "en BTS SIO, en BUT informatique ou en titre professionnel de niveau 5.",
         "le_plus_formation": "100 % à distance avec classes virtuelles quotidiennes et un mentor étudiant.",
         "url_video": "https://www.youtube.com/watch?v=AvSupNum25",
         "url_action": "https://www.ecole-numerique-solidaire.fr/prepa-avenir-sup",
@@ -1161,7 +1331,8 @@ offre(
             rythmes="Temps plein à distance, 30 heures par semaine (classes virtuelles de 9h à 12h)",
             parcours="groupe", modalites=["96130", "96133"],
             modalites_texte="Classes virtuelles synchrones chaque matin, travaux tutorés l’après-midi.",
-            enseignement="distance", centre=480, hebdo=30,
+            enseignement="distance", centre=480, entreprise=0, hebdo=30,
+            periodes=en_centre("2025-09-29", "2026-01-30"), modalites_recrutement=["dossier", "entretien"],
             ics=[ic("61011", "2025-06-18", "18:00", "19:30", lien="https://meet.ecole-numerique-solidaire.fr/ic-avenir-sup",
                     places=50, commentaire="Réunion en ligne ; prévoir un ordinateur avec micro."),
                  ic("61012", "2025-09-04", "18:00", "19:30", lien="https://meet.ecole-numerique-solidaire.fr/ic-avenir-sup",
@@ -1173,16 +1344,17 @@ offre(
             dispositif(P_AVENIR_SUP, "PAS2025_2", "6202", "301", 18, publics=("80006", "80009"),
                        ht="3150.00", tva=0, ttc="3150.00"),
             rythmes="Temps plein à distance, 30 heures par semaine", parcours="groupe", modalites=["96130"],
-            enseignement="distance", centre=480, hebdo=30,
+            enseignement="distance", centre=480, entreprise=0, hebdo=30,
+            periodes=en_centre("2025-11-03", "2026-03-06"), modalites_recrutement=["dossier", "entretien"],
             ics=[ic("61021", "2025-10-09", "18:00", "19:30", lien="https://meet.ecole-numerique-solidaire.fr/ic-avenir-sup",
                     places=50)],
             pmr=mayc_pmr, mobilite=mayc_mob,
         ),
     ],
 )
-expect("19855-90501-144801", "exportable")
-expect("19855-90501-144802", "rejected", "session.organisme_responsable.different_du_mandataire", "organisme responsable différent du mandataire",
-       "sessions[].organisme_responsable.siret")
+expect("19855-90501-144801", "accepted")
+expect("19855-90501-144802", "rejected", "RESPONSABLE_NON_MANDATAIRE", "session.organisme_responsable",
+       "organisme responsable autre que le mandataire de la commande régionale")
 
 # ---------------------------------------------------------------------------------------
 # 19856-90507 – PRÉPA Avenir Sup, industrie, Sarthe: one session ends before it starts.
@@ -1199,6 +1371,7 @@ offre(
     {
         "site_dispensateur": sfp_lm_ref,
         "objectifs": "Sécuriser l’entrée et la réussite en BTS ou BUT industriel par alternance ou en formation continue.",
+        "resultats_attendus": "Attestation de fin de formation et dossier de candidature en BTS ou BUT industriel.",
         "url_pdf": "https://www.sarthe-formation-pro.fr/docs/prepa-avenir-sup-industrie.pdf",
         "niveau_entree": 14,
         "prerequis": "Baccalauréat général, technologique ou professionnel.",
@@ -1211,24 +1384,30 @@ offre(
                        ht="2640.00", tva=0, ttc="2640.00"),
             rythmes="Temps plein, 32 heures par semaine dont une journée à distance", parcours="groupe",
             modalites=["96133"], enseignement="mixte", centre=400, entreprise=35, hebdo=32,
+            periodes=avec_stages("2025-09-08", "2025-12-19", ("2025-11-17", "2025-11-21")),
+            modalites_recrutement=["dossier", "entretien"],
             ics=[ic("72401", "2025-06-26", lieu=site_addr("sfp", "70101"), places=20),
                  ic("72402", "2025-07-15", "17:30", "19:00", lien="https://visio.sarthe-formation-pro.fr/ic-avenir-sup",
                     places=40)],
             pmr=sfp_pmr, mobilite=sfp_mob,
         ),
         session(
-            "19856-90507-144902", ref("sfp", "70103"), sfp_lm_ref, "2025-10-06", "2025-03-27",
+            # Date début and date fin swapped in SOFI: the session runs from 2025-10-06 to 2025-12-19.
+            "19856-90507-144902", ref("sfp", "70103"), sfp_lm_ref, "2025-12-19", "2025-10-06",
             dispositif(P_AVENIR_SUP, "PAS2025_5", "6232", "405", 12, publics=("80006",),
                        ht="2640.00", tva=0, ttc="2640.00"),
-            rythmes="Temps plein, 32 heures par semaine", parcours="groupe", enseignement="presentiel",
-            centre=400, entreprise=35,
+            rythmes="Temps plein, 32 heures par semaine", parcours="groupe", modalites=["96414"],
+            enseignement="presentiel", centre=400, entreprise=35,
+            periodes=avec_stages("2025-10-06", "2025-12-19", ("2025-11-24", "2025-11-28")),
+            modalites_recrutement=["dossier", "entretien"],
             ics=[ic("72411", "2025-09-11", lieu=site_addr("sfp", "70103"), places=15)],
             pmr=sfp_pmr, mobilite=sfp_mob,
         ),
     ],
 )
-expect("19856-90507-144901", "exportable")
-expect("19856-90507-144902", "rejected", "session.dates.fin_avant_debut", "date de fin antérieure à la date de début", "sessions[].date_fin")
+expect("19856-90507-144901", "accepted")
+expect("19856-90507-144902", "rejected", "DATES_INVERSEES", "session.date_fin",
+       "date de fin antérieure à la date de début (les deux dates interverties)")
 
 # ---------------------------------------------------------------------------------------
 # 19901-90612 – PASS Entreprendre, three departments with different modalités; one
@@ -1264,6 +1443,7 @@ offre(
         session(
             "19901-90612-145001", cae_nantes_ref, cae_nantes_ref, "2025-09-15", "2025-11-28", pass_d("7001", 14),
             rythmes="Temps plein, 35 heures par semaine", parcours="groupe", centre=280, entreprise=70, hebdo=35,
+            periodes=avec_stages("2025-09-15", "2025-11-28", ("2025-11-03", "2025-11-14")), modalites=["96414"],
             modalites_recrutement=["dossier", "entretien"],
             ics=[ic("90101", "2025-06-20", lieu=site_addr("cae", "90011"), places=20),
                  ic("90102", "2025-07-04", lieu=site_addr("cae", "90011"), places=20)],
@@ -1273,6 +1453,8 @@ offre(
             "19901-90612-145002", ref("cae", "90012"), cae_nantes_ref, "2025-10-06", "2025-12-19", pass_d("7002", 12),
             rythmes="Temps partiel, 21 heures par semaine : deux jours en centre, un jour à distance",
             parcours="groupe", modalites=["96130"], enseignement="mixte", centre=210, entreprise=70, hebdo=21,
+            periodes=avec_stages("2025-10-06", "2025-12-19", ("2025-12-01", "2025-12-12")),
+            modalites_recrutement=["dossier", "entretien"],
             ics=[ic("90111", "2025-09-12", lieu=site_addr("cae", "90012"), places=16),
                  ic("90112", "2025-09-19", "12:30", "13:30", lien="https://visio.entreprendre-en-loire.coop/ic-pass-angers",
                     places=30)],
@@ -1281,14 +1463,17 @@ offre(
         session(
             "19901-90612-145003", ref("cae", "90013"), cae_nantes_ref, "2025-10-13", "2025-12-19", pass_d("7003", None),
             rythmes="Temps plein, 35 heures par semaine", parcours="groupe", centre=280, entreprise=70, hebdo=35,
+            periodes=avec_stages("2025-10-13", "2025-12-19", ("2025-12-01", "2025-12-12")), modalites=["96414"],
+            modalites_recrutement=["dossier", "entretien"],
             ics=[ic("90121", "2025-09-16", lieu=site_addr("cae", "90013"), places=16)],
             pmr=cae_pmr, mobilite=cae_mob,
         ),
     ],
 )
-expect("19901-90612-145001", "exportable")
-expect("19901-90612-145002", "exportable")
-expect("19901-90612-145003", "rejected", "session.dispositif.places_absentes", "nombre de places du dispositif non renseigné", "sessions[].dispositif.places")
+expect("19901-90612-145001", "accepted")
+expect("19901-90612-145002", "accepted")
+expect("19901-90612-145003", "rejected", "PLACES_DISPOSITIF_ABSENTES", "session.dispositif.places",
+       "nombre de places du dispositif non renseigné")
 
 # ---------------------------------------------------------------------------------------
 # 19902-90618 – PASS Entreprendre, reprise d'entreprise, Vendée: one session without
@@ -1306,6 +1491,8 @@ offre(
     {
         "site_dispensateur": vaf_lry_ref,
         "objectifs": "Conduire un projet de reprise de l’identification de la cible jusqu’au plan de financement.",
+        "resultats_attendus": "Attestation de fin de formation et plan de reprise chiffré, présentable aux "
+                              "financeurs.",
         "le_plus_formation": "Rencontres avec des cédants de la Chambre de métiers et mise en relation avec les banques.",
         "niveau_entree": 1,
         "prerequis": "Projet de reprise identifié ou en cours de recherche.",
@@ -1317,6 +1504,8 @@ offre(
             dispositif(P_PASS, "PASSE2025_4", "7041", "518", 12, publics=("80006",), ht="1960.00", tva=0,
                        ttc="1960.00"),
             rythmes="Temps plein, 35 heures par semaine", parcours="groupe", centre=210, entreprise=70, hebdo=35,
+            periodes=avec_stages("2025-09-22", "2025-11-14", ("2025-10-27", "2025-11-07")), modalites=["96414"],
+            modalites_recrutement=["dossier", "entretien"],
             ics=[ic("60161", "2025-09-04", lieu=site_addr("vaf", "80451"), places=15)],
             pmr=vaf_pmr, mobilite=vaf_mob,
         ),
@@ -1325,14 +1514,16 @@ offre(
             dispositif(P_PASS, "PASSE2025_4", "7042", "518", 10, publics=("80006",), ht="1960.00", tva=0,
                        ttc="1960.00"),
             rythmes="Temps plein, 35 heures par semaine", parcours="groupe", centre=None, entreprise=70,
+            periodes=avec_stages("2025-10-13", "2025-12-05", ("2025-11-17", "2025-11-28")), modalites=["96414"],
+            modalites_recrutement=["dossier", "entretien"],
             ics=[ic("60171", "2025-09-23", lieu=site_addr("vaf", "80454"), places=12)],
             pmr=vaf_pmr, mobilite=vaf_mob,
         ),
     ],
 )
-expect("19902-90618-145101", "exportable")
-expect("19902-90618-145102", "rejected", "session.duree_centre.absente", "champ obligatoire manquant : durée en centre",
-       "sessions[].duree_centre_heures")
+expect("19902-90618-145101", "accepted")
+expect("19902-90618-145102", "rejected", "DUREE_CENTRE_ABSENTE", "session.duree_centre_heures",
+       "champ obligatoire manquant : durée en centre")
 
 # ---------------------------------------------------------------------------------------
 # 19960-90702 – CAP cuisine, Saumur (49): équipement with costs; one session without
@@ -1356,6 +1547,7 @@ offre(
             bloc("RNCP90960BC03", "Français, histoire-géographie, enseignement moral et civique",
                  type_module="personnalisable"),
         ],
+        "resultats_attendus": "CAP cuisine (diplôme de niveau 3), ou un ou plusieurs de ses blocs de compétences.",
         "individualisation_par_bloc": True, "validation": "totale",
     },
     {
@@ -1384,7 +1576,7 @@ offre(
             centre=840, entreprise=280, hebdo=35,
             periodes=[periode("centre", "2025-09-01", "2025-12-19"), periode("entreprise", "2026-01-05", "2026-02-27"),
                       periode("centre", "2026-03-02", "2026-04-24")],
-            modalites_recrutement=["tests_pratiques", "entretien"],
+            modalites=["96414"], modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("29011", "2025-06-11", "14:00", "16:30", lieu=site_addr("amb", "52901"), places=18,
                     commentaire="Dégustation et visite de la cuisine pédagogique."),
                  ic("29012", "2025-07-09", "14:00", "16:30", lieu=site_addr("amb", "52901"), places=18)],
@@ -1397,14 +1589,16 @@ offre(
             dispositif(P_1E1F, "1E1F2025_21", "3311", "841", 12, publics=("80006",), ht="8910.50", tva=0,
                        ttc="8910.50"),
             rythmes="Temps plein, 35 heures par semaine", parcours="mixte", centre=840, entreprise=280,
-            recrutement=None,
+            periodes=avec_stages("2025-11-03", "2026-06-26", ("2026-03-02", "2026-04-24")), modalites=["96414"],
+            recrutement=None, modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("29021", "2025-10-08", "14:00", "16:30", lieu=site_addr("amb", "52901"), places=18)],
             pmr=amb_pmr, mobilite=amb_mob,
         ),
     ],
 )
-expect("19960-90702-145201", "exportable")
-expect("19960-90702-145202", "rejected", "session.recrutement.absent", "champ obligatoire manquant : état du recrutement", "sessions[].recrutement")
+expect("19960-90702-145201", "accepted")
+expect("19960-90702-145202", "rejected", "RECRUTEMENT_ABSENT", "session.recrutement",
+       "champ obligatoire manquant : état du recrutement")
 
 # ---------------------------------------------------------------------------------------
 # 20011-90803 – TP agent magasinier, Sarthe: one session without référent PMR.
@@ -1422,6 +1616,8 @@ offre(
             bloc("RNCP91011BC01", "Réaliser les opérations de réception et d’expédition des marchandises"),
             bloc("RNCP91011BC02", "Préparer les commandes et tenir les stocks"),
         ],
+        "resultats_attendus": "Titre professionnel agent magasinier (niveau 3), ou l’un de ses certificats de "
+                              "compétences professionnelles (CCP) ; CACES® R489 catégories 1A, 3 et 5.",
         "validation": "totale",
     },
     {
@@ -1440,7 +1636,8 @@ offre(
                        ttc="6552.00"),
             rythmes="Alternance : deux semaines en centre, deux semaines en entreprise",
             cycle={"type_alternance": "tout", "unite": "semaine", "unites_entreprise": 2, "unites_centre": 2},
-            centre=385, entreprise=210, hebdo=35,
+            periodes=alternance("2025-09-08", "2026-01-16", 2, 2), modalites=["96142"],
+            centre=385, entreprise=210, hebdo=35, modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("72501", "2025-06-24", lieu=site_addr("sfp", "70102"), places=15),
                  ic("72502", "2025-07-22", lieu=site_addr("sfp", "70102"), places=15)],
             pmr=sfp_pmr, mobilite=sfp_mob, prf=person("Madame", "Pottier", "Julie", "02 61 91 40 07",
@@ -1450,14 +1647,16 @@ offre(
             "20011-90803-145302", sfp_lm_ref, sfp_lm_ref, "2025-10-20", "2026-02-27",
             dispositif(P_1E1F, "1E1F2025_24", "2951", "405", 12, publics=("80006",), ht="5460.00", tva=20,
                        ttc="6552.00"),
-            centre=385, entreprise=210, hebdo=35,
+            periodes=avec_stages("2025-10-20", "2026-02-27", ("2026-01-05", "2026-02-13")), modalites=["96414"],
+            centre=385, entreprise=210, hebdo=35, modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("72511", "2025-09-23", lieu=site_addr("sfp", "70101"), places=15)],
             pmr=None, mobilite=sfp_mob,
         ),
     ],
 )
-expect("20011-90803-145301", "exportable")
-expect("20011-90803-145302", "rejected", "session.referent_pmr.absent", "champ obligatoire manquant : référent PMR", "sessions[].referent_pmr")
+expect("20011-90803-145301", "accepted")
+expect("20011-90803-145302", "rejected", "REFERENT_PMR_ABSENT", "session.referent_pmr",
+       "champ obligatoire manquant : référent PMR")
 
 # ---------------------------------------------------------------------------------------
 # 20045-90850 – TP conseiller relation client à distance, Vendée: a fully remote
@@ -1476,6 +1675,8 @@ offre(
             bloc("RNCP91045BC01", "Représenter l’entreprise et assurer un service client à distance"),
             bloc("RNCP91045BC02", "Réaliser des actions commerciales à distance"),
         ],
+        "resultats_attendus": "Titre professionnel conseiller relation client à distance (niveau 4), ou l’un de "
+                              "ses certificats de compétences professionnelles (CCP).",
         "validation": "totale",
     },
     {
@@ -1497,6 +1698,8 @@ offre(
             rythmes="Temps plein à distance, 35 heures par semaine", parcours="groupe",
             modalites=["96130", "96133"], modalites_texte="Classe virtuelle le matin, mises en situation tutorées l’après-midi.",
             enseignement="distance", centre=595, entreprise=140, hebdo=35,
+            periodes=avec_stages("2025-09-15", "2026-02-13", ("2026-01-19", "2026-02-13")),
+            modalites_recrutement=["simulation", "entretien"],
             ics=[ic("60181", "2025-07-01", "10:00", "11:30", lien="https://visio.vendee-avenir-formation.fr/ic-crcd",
                     places=40)],
             pmr=vaf_pmr, mobilite=vaf_mob,
@@ -1505,8 +1708,10 @@ offre(
             "20045-90850-145402", vaf_chal_ref, vaf_lry_ref, "2025-10-06", "2026-03-13",
             dispositif(P_1E1F, "1E1F2025_18", "3151", "518", 12, publics=("80006",), ht="5985.00", tva=0,
                        ttc="5985.00"),
-            rythmes="Temps plein, 35 heures par semaine", parcours="groupe", enseignement="presentiel",
-            centre=595, entreprise=140, hebdo=35,
+            rythmes="Temps plein, 35 heures par semaine", parcours="groupe", modalites=["96414"],
+            enseignement="presentiel", centre=595, entreprise=140, hebdo=35,
+            periodes=avec_stages("2025-10-06", "2026-03-13", ("2026-02-16", "2026-03-13")),
+            modalites_recrutement=["simulation", "entretien"],
             ics=[ic("60191", "2025-09-09", lieu=site_addr("vaf", "80453"), places=12)],
             pmr=vaf_pmr, mobilite=vaf_mob,
         ),
@@ -1514,17 +1719,19 @@ offre(
             "20045-90850-145403", vaf_lry_ref, vaf_lry_ref, "2025-11-17", "2026-04-17",
             dispositif(P_1E1F, "1E1F2025_18", "3152", "518", 14, publics=("80006",), ht="5985.00", tva=0,
                        ttc="5985.00"),
-            rythmes="Temps plein, 35 heures par semaine", parcours="groupe", enseignement="presentiel",
-            centre=595, entreprise=140,
+            rythmes="Temps plein, 35 heures par semaine", parcours="groupe", modalites=["96414"],
+            enseignement="presentiel", centre=595, entreprise=140,
+            periodes=avec_stages("2025-11-17", "2026-04-17", ("2026-03-23", "2026-04-17")),
+            modalites_recrutement=["simulation", "entretien"],
             ics=[ic("60201", "2025-10-16", lieu=site_addr("vaf", "80451"), places=15)],
             pmr=vaf_pmr, mobilite=None,
         ),
     ],
 )
-expect("20045-90850-145401", "exportable")
-expect("20045-90850-145402", "exportable")
-expect("20045-90850-145403", "rejected", "session.referent_mobilite.absent", "champ obligatoire manquant : référent mobilité",
-       "sessions[].referent_mobilite")
+expect("20045-90850-145401", "accepted")
+expect("20045-90850-145402", "accepted")
+expect("20045-90850-145403", "rejected", "REFERENT_MOBILITE_ABSENT", "session.referent_mobilite",
+       "champ obligatoire manquant : référent mobilité")
 
 # ---------------------------------------------------------------------------------------
 # 20102-90911 – TP développeur web et web mobile, Laval: one session left with SOFI's
@@ -1542,6 +1749,8 @@ offre(
             bloc("RNCP91102BC01", "Développer la partie front-end d’une application web ou web mobile sécurisée"),
             bloc("RNCP91102BC02", "Développer la partie back-end d’une application web ou web mobile sécurisée"),
         ],
+        "resultats_attendus": "Titre professionnel développeur web et web mobile (niveau 5, bac + 2), ou l’un de "
+                              "ses certificats de compétences professionnelles (CCP).",
         "individualisation_par_bloc": True, "validation": "totale",
     },
     {
@@ -1567,6 +1776,7 @@ offre(
                        ht="10640.00", tva=0, ttc="10640.00", certif="0", certif_inclus=True),
             rythmes="Temps plein, 35 heures par semaine ; un jour par semaine à distance",
             modalites=["96130", "96414"], enseignement="mixte", centre=805, entreprise=280, hebdo=35,
+            periodes=avec_stages("2025-09-29", "2026-06-12", ("2026-04-13", "2026-06-05")),
             modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("53201", "2025-06-25", "18:00", "19:30", lieu=site_addr("mayc", "60321"), places=25),
                  ic("53202", "2025-07-09", "18:00", "19:30", lien="https://visio.mayenne-competences.fr/ic-dwwm",
@@ -1577,16 +1787,18 @@ offre(
             "20102-90911-145502", mayc_laval_ref, mayc_laval_ref, "2025-11-24", "2026-07-31",
             dispositif(P_1E1F, "1E1F2025_30", "3602", "301", 14, publics=("80006",), ht="10640.00", tva=0,
                        ttc="10640.00"),
-            rythmes="Temps plein, 35 heures par semaine", parcours="inconnu", enseignement="mixte",
-            centre=805, entreprise=280,
+            rythmes="Temps plein, 35 heures par semaine", parcours="inconnu", modalites=["96130", "96414"],
+            enseignement="mixte", centre=805, entreprise=280,
+            periodes=avec_stages("2025-11-24", "2026-07-31", ("2026-06-01", "2026-07-24")),
+            modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("53211", "2025-10-22", "18:00", "19:30", lieu=site_addr("mayc", "60321"), places=25)],
             pmr=mayc_pmr, mobilite=mayc_mob,
         ),
     ],
 )
-expect("20102-90911-145501", "exportable")
-expect("20102-90911-145502", "rejected", "session.type_parcours.inconnu", "type de parcours inconnu (valeur par défaut de SOFI)",
-       "sessions[].type_parcours")
+expect("20102-90911-145501", "accepted")
+expect("20102-90911-145502", "rejected", "TYPE_PARCOURS_INCONNU", "session.type_parcours",
+       "type de parcours laissé à « inconnu », la valeur par défaut de SOFI")
 
 # ---------------------------------------------------------------------------------------
 # 20150-91002 – CACES® R489, Saint-Herblain: short sessions every quarter; the first one
@@ -1597,7 +1809,9 @@ caces = lambda id_cr, places: dispositif(P_1E1F, "1E1F2025_12", id_cr, "733", pl
                                          publics=("80006",), ht="1150", tva=20, ttc="1380")
 caces_session = lambda code, debut, fin, id_cr, ic_code, ic_date: session(  # noqa: E731
     code, btpa_sh_ref, btpa_reze_ref, debut, fin, caces(id_cr, 8),
-    rythmes="Temps plein, 35 heures par semaine sur deux semaines", parcours="groupe", centre=70, hebdo=35,
+    rythmes="Temps plein, 35 heures par semaine sur deux semaines", parcours="groupe", centre=70, entreprise=0,
+    hebdo=35, periodes=en_centre(debut, fin), modalites=["96414"],
+    modalites_texte="Théorie en salle, puis conduite encadrée sur l’aire d’évolution de l’entrepôt pédagogique.",
     modalites_recrutement=["tests_pratiques"],
     ics=[ic(ic_code, ic_date, "08:30", "10:00", lieu=site_addr("btpa", "43002"), places=10,
             commentaire="Test d’aptitude à la conduite à l’issue de la réunion.")],
@@ -1611,7 +1825,11 @@ offre(
         "objectif_general": "professionnalisation", "type_certification": "habilitation",
         "objectif": "Conduire en sécurité les chariots élévateurs des catégories 1A, 3 et 5 et obtenir le "
                     "certificat d’aptitude à la conduite en sécurité.",
+        "description": "Réglementation et responsabilités du cariste, technologie et stabilité des chariots, "
+                       "vérifications de prise de poste, circulation, prise et dépose de charges en palettier ; "
+                       "tests théorique et pratique du CACES® R489.",
         "formacodes": ["31812"], "codes_nsf": ["311"], "codes_rome": ["N1101"],
+        "resultats_attendus": "Certificat d’aptitude à la conduite en sécurité (CACES®) R489, catégories 1A, 3 et 5.",
         "validation": "totale",
     },
     {
@@ -1630,8 +1848,8 @@ offre(
     cree_le="2025-01-14T09:12:00+01:00", modifie_le="2025-05-28T11:30:00+02:00",
 )
 expect("20150-91002-145601", "inactive")
-expect("20150-91002-145602", "exportable")
-expect("20150-91002-145603", "exportable")
+expect("20150-91002-145602", "accepted")
+expect("20150-91002-145603", "accepted")
 
 # ---------------------------------------------------------------------------------------
 # Offers the rules must reject as a whole (one defect each, in the offer's own fields).
@@ -1676,6 +1894,8 @@ offre(
         "certifinfo": "901201", "rncp": "RNCP91201", "intitule": "Titre professionnel employé commercial",
         "objectif_general": "certification", "type_certification": "titre_professionnel",
         "formacodes": ["34566"], "codes_nsf": ["312"], "codes_rome": ["D1507"], "niveau_sortie": 13,
+        "resultats_attendus": "Titre professionnel employé commercial (niveau 3), ou l’un de ses certificats de "
+                              "compétences professionnelles (CCP).",
         "validation": "totale",
     },
     {
@@ -1689,11 +1909,13 @@ offre(
         session(
             "20201-91101-145701", vaf_chal_ref, vaf_lry_ref, "2025-09-22", "2026-01-09",
             dispositif(P_1E1F, "1E1F2025_19", "3170", "518", 12, ht="4725.00", tva=0, ttc="4725.00"),
-            centre=420, entreprise=105, hebdo=35,
+            periodes=avec_stages("2025-09-22", "2026-01-09", ("2025-10-27", "2025-10-31"), ("2025-12-01", "2025-12-12")),
+            modalites=["96414"], centre=420, entreprise=105, hebdo=35, modalites_recrutement=["entretien"],
             ics=[ic("60211", "2025-09-02", lieu=site_addr("vaf", "80453"), places=15)], **vaf_generic,
         ),
     ],
-    offer_rule="offre.complement_programme.trop_long", offer_label="complément programme de plus de 3000 caractères", offer_field="action.complement_programme",
+    offer_rule="COMPLEMENT_PROGRAMME_TROP_LONG", offer_field="action.complement_programme",
+    offer_label="complément programme de plus de 3000 caractères",
 )
 
 offre(
@@ -1707,6 +1929,10 @@ offre(
     },
     {
         "site_dispensateur": aflo_sn_ref,
+        "objectifs": "Utiliser un ordinateur et un smartphone en autonomie, gérer sa messagerie, faire ses démarches "
+                     "en ligne et protéger ses données personnelles.",
+        "resultats_attendus": "Attestation des compétences numériques acquises ; certification Pix possible en "
+                              "fin de parcours.",
         "le_plus_formation": "Des groupes de 6 personnes au maximum, un ordinateur portable prêté pendant toute la "
                              "durée du parcours et à la sortie, un accompagnement individuel pour obtenir un "
                              "équipement reconditionné à bas prix grâce à notre partenariat avec une ressourcerie "
@@ -1722,13 +1948,16 @@ offre(
             dispositif(P_CLES_AVENIR, "PCA2025_2", "5020", "112", 18, publics=("80006",), ht="980.00", tva=0,
                        ttc="980.00"),
             es="permanentes", rythmes="Temps partiel, 12 heures par semaine", parcours="individualise",
-            centre=90, hebdo=12,
+            modalites=["96125"], centre=90, entreprise=0, hebdo=12,
+            periodes=permanentes("2025-01-13", "2025-12-19"), modalites_recrutement=["entretien"],
             ics=[ic("41891", "2025-06-13", lieu=site_addr("aflo", "41207"), places=8)],
             pmr=aflo_pmr, mobilite=aflo_mob,
         ),
     ],
-    offer_rule="offre.le_plus_formation.trop_long", offer_label="« le plus formation » de plus de 250 caractères", offer_field="action.le_plus_formation",
+    offer_rule="PLUS_FORMATION_TROP_LONG", offer_field="action.le_plus_formation",
+    offer_label="« le plus » formation de plus de 250 caractères",
 )
+expect("20202-91108-145801", "accepted")
 
 offre(
     "20203-91115", SFP,
@@ -1744,6 +1973,8 @@ offre(
         "objectifs": "<p><strong>Objectifs :</strong></p><table border=\"1\"><tr><td>Module 1</td><td>Biologie "
                      "humaine</td></tr><tr><td>Module 2</td><td>Chimie générale</td></tr><tr><td>Module 3</td>"
                      "<td>Méthodologie</td></tr></table>",
+        "resultats_attendus": "Attestation de fin de formation et dossier de candidature en licence ou en "
+                              "institut de formation paramédicale.",
         "niveau_entree": 14,
         "prerequis": "Baccalauréat.",
         "public_vise": "Demandeurs d’emploi bacheliers visant une formation supérieure scientifique.",
@@ -1752,13 +1983,17 @@ offre(
         session(
             "20203-91115-145901", sfp_lm_ref, sfp_lm_ref, "2025-09-15", "2026-01-30",
             dispositif(P_AVENIR_SUP, "PAS2025_5", "6240", "405", 15, ht="3360.00", tva=0, ttc="3360.00"),
-            rythmes="Temps plein, 30 heures par semaine", parcours="groupe", centre=480, hebdo=30,
+            rythmes="Temps plein, 30 heures par semaine", parcours="groupe", modalites=["96414"], centre=480,
+            entreprise=0, hebdo=30, periodes=en_centre("2025-09-15", "2026-01-30"),
+            modalites_recrutement=["dossier", "entretien"],
             ics=[ic("72421", "2025-07-03", lieu=site_addr("sfp", "70101"), places=20)],
             pmr=sfp_pmr, mobilite=sfp_mob,
         ),
     ],
-    offer_rule="offre.objectifs.html", offer_label="objectifs contenant du balisage HTML (tableau)", offer_field="action.objectifs",
+    offer_rule="OBJECTIFS_MISE_EN_FORME", offer_field="action.objectifs",
+    offer_label="objectifs saisis avec du balisage HTML et un tableau",
 )
+expect("20203-91115-145901", "accepted")
 
 ifsa_cholet_ref = ref("ifsa", "52012")
 offre(
@@ -1766,7 +2001,14 @@ offre(
     {
         "certifinfo": "901204", "rncp": "RNCP91204", "intitule": "Titre professionnel assistant de vie aux familles",
         "objectif_general": "certification", "type_certification": "titre_professionnel",
+        "objectif": "Accompagner les personnes à leur domicile dans les actes essentiels du quotidien, entretenir "
+                    "leur logement et leur linge, et assurer la garde d’enfants.",
+        "description": "Entretien du logement et du linge, préparation des repas, aide à la toilette, à l’habillage "
+                       "et aux déplacements, relais des parents auprès des enfants, communication avec la personne "
+                       "et son entourage ; sauveteur secouriste du travail.",
         "formacodes": ["44054"], "codes_nsf": ["330"], "codes_rome": ["K1302"], "niveau_sortie": 13,
+        "resultats_attendus": "Titre professionnel assistant de vie aux familles (niveau 3), ou l’un de ses "
+                              "certificats de compétences professionnelles (CCP).",
         "validation": "totale",
     },
     {
@@ -1780,13 +2022,16 @@ offre(
         session(
             "20204-91122-146001", ifsa_cholet_ref, ifsa_angers_ref, "2025-09-29", "2026-02-20",
             dispositif(P_1E1F, "1E1F2025_27", "3410", "214", 12, ht="5880.00", tva=0, ttc="5880.00"),
-            centre=560, entreprise=210, hebdo=35,
+            periodes=avec_stages("2025-09-29", "2026-02-20", ("2026-01-12", "2026-02-20")),
+            modalites=["96414"], centre=560, entreprise=210, hebdo=35, modalites_recrutement=["entretien"],
             ics=[ic("52451", "2025-09-04", lieu=site_addr("ifsa", "52012"), places=15)],
             pmr=ifsa_pmr, mobilite=ifsa_mob,
         ),
     ],
-    offer_rule="offre.url_video.ni_youtube_ni_mp4", offer_label="URL vidéo qui n’est ni YouTube ni un fichier MP4", offer_field="action.url_video",
+    offer_rule="URL_VIDEO_FORMAT", offer_field="action.url_video",
+    offer_label="URL vidéo qui n’est ni YouTube ni un fichier MP4 (Vimeo)",
 )
+expect("20204-91122-146001", "accepted")
 
 sfp_sable_ref = ref("sfp", "70103")
 offre(
@@ -1795,7 +2040,14 @@ offre(
         "certifinfo": "901205", "rncp": "RNCP91205",
         "intitule": "Titre professionnel préparateur de commandes en entrepôt",
         "objectif_general": "certification", "type_certification": "titre_professionnel",
+        "objectif": "Réceptionner et stocker les marchandises, préparer les commandes et conduire en sécurité les "
+                    "chariots de manutention dans un entrepôt.",
+        "description": "Réception et contrôle des marchandises, stockage, préparation de commandes à la voix et au "
+                       "scanner, emballage et expédition, conduite de chariots R489 catégorie 1A, gestes et "
+                       "postures, sécurité en entrepôt.",
         "formacodes": ["31812"], "codes_nsf": ["311"], "codes_rome": ["N1103"], "niveau_sortie": 13,
+        "resultats_attendus": "Titre professionnel préparateur de commandes en entrepôt (niveau 3), ou l’un de ses "
+                              "certificats de compétences professionnelles (CCP).",
         "validation": "totale",
     },
     {
@@ -1809,13 +2061,17 @@ offre(
         session(
             "20205-91129-146101", sfp_sable_ref, sfp_lm_ref, "2025-10-06", "2026-01-23",
             dispositif(P_1E1F, "1E1F2025_24", "2960", "405", 10, ht="4410.00", tva=20, ttc="5292.00"),
-            centre=350, entreprise=140, hebdo=35,
+            periodes=avec_stages("2025-10-06", "2026-01-23", ("2025-11-24", "2025-12-19")),
+            modalites=["96414"], centre=350, entreprise=140, hebdo=35,
+            modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("72431", "2025-09-10", lieu=site_addr("sfp", "70103"), places=12)],
             pmr=sfp_pmr, mobilite=sfp_mob,
         ),
     ],
-    offer_rule="offre.url.non_absolue", offer_label="URL non absolue (sans https://)", offer_field="action.url_action",
+    offer_rule="URL_INVALIDE", offer_field="action.url_action",
+    offer_label="URL action sans « https:// » (adresse web incomplète)",
 )
+expect("20205-91129-146101", "accepted")
 
 offre(
     "20206-91136", BTPA,
@@ -1827,6 +2083,8 @@ offre(
             bloc("RNCP91206BC01", "Réaliser des cloisons et doublages en plaques de plâtre"),
             bloc("RNCP91206BC02", "Réaliser des plafonds en plaques de plâtre et des ouvrages complexes"),
         ],
+        "resultats_attendus": "Titre professionnel plaquiste (niveau 3), ou l’un de ses certificats de compétences "
+                              "professionnelles (CCP).",
         "individualisation_par_bloc": True, "validation": "partielle",
     },
     {
@@ -1839,12 +2097,15 @@ offre(
         session(
             "20206-91136-146201", btpa_reze_ref, btpa_reze_ref, "2025-09-22", "2025-12-19",
             dispositif(P_1E1F, "1E1F2025_11", "2720", "733", 10, ht="3920.00", tva=0, ttc="3920.00"),
-            centre=350, entreprise=70, hebdo=35,
+            periodes=avec_stages("2025-09-22", "2025-12-19", ("2025-11-24", "2025-12-05")),
+            modalites=["96414"], centre=350, entreprise=70, hebdo=35,
+            modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("71211", "2025-09-04", lieu=site_addr("btpa", "43001"), places=12)],
             pmr=btpa_pmr, mobilite=btpa_mob,
         ),
     ],
-    offer_rule="offre.validation_partielle.sans_bloc", offer_label="validation partielle sans bloc de compétences sélectionné", offer_field="formation.blocs_valides",
+    offer_rule="VALIDATION_PARTIELLE_SANS_BLOC", offer_field="formation.blocs_valides",
+    offer_label="validation partielle sans bloc de compétences sélectionné",
 )
 
 offre(
@@ -1852,7 +2113,14 @@ offre(
     {
         "rncp": "RNCP91207", "intitule": "Titre professionnel serveur en restauration",
         "objectif_general": "certification", "type_certification": "titre_professionnel",
+        "objectif": "Accueillir les clients, prendre les commandes, assurer le service en salle et au bar et "
+                    "contribuer à la vente.",
+        "description": "Mise en place de la salle, accueil et conseil du client, prise de commande, service à "
+                       "l’assiette et au plat, service des boissons, encaissement, hygiène et sécurité alimentaire, "
+                       "anglais professionnel.",
         "formacodes": ["42788"], "codes_nsf": ["334"], "codes_rome": ["G1803"], "niveau_sortie": 13,
+        "resultats_attendus": "Titre professionnel serveur en restauration (niveau 3), ou l’un de ses certificats "
+                              "de compétences professionnelles (CCP).",
         "validation": "totale",
     },
     {
@@ -1865,13 +2133,17 @@ offre(
         session(
             "20207-91143-146301", amb_ref, amb_ref, "2025-10-06", "2026-02-27",
             dispositif(P_1E1F, "1E1F2025_21", "3320", "841", 12, ht="5320.00", tva=0, ttc="5320.00"),
-            centre=490, entreprise=210, hebdo=35,
+            periodes=avec_stages("2025-10-06", "2026-02-27", ("2026-01-19", "2026-02-27")),
+            modalites=["96414"], centre=490, entreprise=210, hebdo=35,
+            modalites_recrutement=["tests_pratiques", "entretien"],
             ics=[ic("29031", "2025-09-10", "14:00", "16:30", lieu=site_addr("amb", "52901"), places=18)],
             pmr=amb_pmr, mobilite=amb_mob,
         ),
     ],
-    offer_rule="offre.certifiante.sans_certifinfo", offer_label="formation certifiante sans code Certif Info", offer_field="formation.certifinfo",
+    offer_rule="CERTIFINFO_ABSENT", offer_field="formation.certifinfo",
+    offer_label="titre professionnel (certifiant) sans code Certif Info",
 )
+expect("20207-91143-146301", "accepted")
 
 mayc_cg_ref = ref("mayc", "60322")
 offre(
@@ -1886,6 +2158,7 @@ offre(
     {
         "site_dispensateur": mayc_cg_ref,
         "objectifs": "Passer de l’idée à un projet argumenté et chiffré, adapté aux ressources du territoire.",
+        "resultats_attendus": "Attestation de fin de formation et projet d’activité argumenté et chiffré.",
         "niveau_entree": 1,
         "prerequis": "Avoir une idée d’activité à développer en Mayenne.",
         "public_vise": "Demandeurs d’emploi porteurs d’une idée de création en milieu rural.",
@@ -1895,19 +2168,25 @@ offre(
             "20208-91150-146401", mayc_cg_ref, mayc_laval_ref, "2025-09-08", "2025-11-07",
             dispositif(P_PASS, "PASSE2025_3", "7060", "301", 12, ht="1890.00", tva=0, ttc="1890.00"),
             rythmes="Temps plein, 35 heures par semaine", parcours="groupe", centre=245, entreprise=70, hebdo=35,
+            periodes=avec_stages("2025-09-08", "2025-11-07", ("2025-10-13", "2025-10-24")), modalites=["96414"],
+            modalites_recrutement=["dossier", "entretien"],
             pmr=mayc_pmr, mobilite=mayc_mob,
         ),
         session(
             "20208-91150-146402", mayc_cg_ref, mayc_laval_ref, "2025-10-13", "2025-12-12",
             dispositif(P_PASS, "PASSE2025_3", "7061", "301", 0, ht="1890.00", tva=0, ttc="1890.00"),
             rythmes="Temps plein, 35 heures par semaine", parcours="groupe", centre=245, entreprise=70, hebdo=35,
+            periodes=avec_stages("2025-10-13", "2025-12-12", ("2025-11-17", "2025-11-28")), modalites=["96414"],
+            modalites_recrutement=["dossier", "entretien"],
             ics=[ic("53301", "2025-09-18", lieu=site_addr("mayc", "60322"), places=12)],
             pmr=mayc_pmr, mobilite=mayc_mob,
         ),
     ],
 )
-expect("20208-91150-146401", "rejected", "session.information_collective.absente", "session sans information collective", "sessions[].informations_collectives")
-expect("20208-91150-146402", "rejected", "session.dispositif.places_zero", "dispositif à 0 place", "sessions[].dispositif.places")
+expect("20208-91150-146401", "rejected", "IC_ABSENTE", "session.informations_collectives",
+       "session sans information collective")
+expect("20208-91150-146402", "rejected", "PLACES_DISPOSITIF_ABSENTES", "session.dispositif.places",
+       "dispositif à 0 place")
 
 # ---------------------------------------------------------------------------------------
 # Offers not validated by the Carif-Oref: never exported, whatever their content.
@@ -1924,6 +2203,7 @@ offre(
     {
         "site_dispensateur": cae_nantes_ref,
         "objectifs": "Construire un projet d’activité d’utilité sociale viable et choisir la forme juridique adaptée.",
+        "resultats_attendus": "Attestation de fin de formation et projet d’activité d’utilité sociale formalisé.",
         "niveau_entree": 1,
         "prerequis": "Projet ou idée relevant de l’économie sociale et solidaire.",
         "public_vise": "Demandeurs d’emploi porteurs d’un projet collectif ou solidaire.",
@@ -1932,7 +2212,9 @@ offre(
         session(
             "20301-91201-146501", cae_nantes_ref, cae_nantes_ref, "2025-10-06", "2025-12-12",
             pass_d("7090", 14), rythmes="Temps plein, 35 heures par semaine", parcours="groupe",
-            centre=245, entreprise=70, hebdo=35,
+            centre=245, entreprise=70, hebdo=35, modalites=["96414"],
+            periodes=avec_stages("2025-10-06", "2025-12-12", ("2025-11-17", "2025-11-28")),
+            modalites_recrutement=["dossier", "entretien"],
             ics=[ic("90131", "2025-09-11", lieu=site_addr("cae", "90011"), places=20)],
             pmr=cae_pmr, mobilite=cae_mob,
         ),
@@ -1953,6 +2235,8 @@ offre(
     {
         "site_dispensateur": ifsa_saumur_ref,
         "objectifs": "Réussir la sélection d’entrée en IFSI par la voie de la formation professionnelle continue.",
+        "resultats_attendus": "Attestation de fin de formation ; préparation complète aux épreuves de sélection "
+                              "FPC des IFSI.",
         "niveau_entree": 1,
         "prerequis": "Trois ans d’expérience professionnelle à la date de l’épreuve.",
         "public_vise": "Demandeurs d’emploi justifiant de trois ans de cotisation sociale.",
@@ -1961,7 +2245,8 @@ offre(
         session(
             "20302-91208-146601", ifsa_saumur_ref, ifsa_angers_ref, "2025-10-06", "2026-01-30",
             pss("4430", 14), rythmes="Temps partiel, 21 heures par semaine", parcours="groupe",
-            centre=300, hebdo=21,
+            modalites=["96414"], centre=300, entreprise=0, hebdo=21, periodes=en_centre("2025-10-06", "2026-01-30"),
+            modalites_recrutement=["dossier", "entretien"],
             ics=[ic("52461", "2025-09-11", lieu=site_addr("ifsa", "52013"), places=20)],
             pmr=ifsa_pmr, mobilite=ifsa_mob,
         ),
@@ -1973,7 +2258,7 @@ offre(
 # A standalone {"session": …} line: adds a fourth CACES session to 20150-91002.
 
 SESSION_LINES = [caces_session("20150-91002-145604", "2025-11-17", "2025-11-28", "2804", "71304", "2025-11-04")]
-expect("20150-91002-145604", "exportable")
+expect("20150-91002-145604", "accepted")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1984,8 +2269,43 @@ def dump(obj):
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+def numkey(code):
+    return tuple(int(x) for x in code.split("-"))
+
+
+def check_session(s):
+    """The star fields of a session agree with each other, so that only the planted
+    defects remain: périodes within the session's dates, a période en entreprise exactly
+    when there are hours in a company."""
+    debut, fin = s.get("date_debut"), s.get("date_fin")
+    for p in s.get("periodes_formation", []):
+        assert p["debut"] <= p["fin"], (s["code"], p)
+        if debut and fin and debut <= fin:
+            assert debut <= p["debut"] and p["fin"] <= fin, (s["code"], p)
+    types = {p["type"] for p in s.get("periodes_formation", [])}
+    if "duree_entreprise_heures" in s:
+        assert ("entreprise" in types) == (s["duree_entreprise_heures"] > 0), s["code"]
+
+
+def offer_status(numero, session_codes):
+    e = OFFER_EXPECT[numero]
+    statuses = [EXPECT[c]["status"] for c in session_codes]
+    if e["etat"] != "validee":
+        assert set(statuses) == {"not_validated"}, numero
+        return "not_validated"
+    assert "not_validated" not in statuses, numero
+    if e["codes"]:
+        assert all(EXPECT[c] == {"status": "rejected", "codes": [], "warnings": []} for c in session_codes), numero
+        return "rejected"
+    if "accepted" in statuses:
+        return "exportable"
+    if set(statuses) == {"inactive"}:
+        return "inactive"
+    return "rejected"
+
+
 def main():
-    OFFRES.sort(key=lambda o: tuple(int(x) for x in o["numero"].split("-")))
+    OFFRES.sort(key=lambda o: numkey(o["numero"]))
     numeros = [o["numero"] for o in OFFRES]
     assert len(set(numeros)) == len(numeros)
     codes = [s["code"] for o in OFFRES for s in o["sessions"]] + [s["code"] for s in SESSION_LINES]
@@ -2000,6 +2320,8 @@ def main():
         for r in refs:
             assert any(org["siret"] == r["siret"] and any(st["code"] == r["site"] for st in org["sites"])
                        for org in ORGS.values()), r
+    for s in [s for o in OFFRES for s in o["sessions"]] + SESSION_LINES:
+        check_session(s)
 
     lines = [dump({"organisme": o}) for o in ORGS.values()]
     lines += [dump({"offre": o}) for o in OFFRES]
@@ -2007,13 +2329,31 @@ def main():
     with open(os.path.join(ROOT, "fixtures", "offres.jsonl"), "w", encoding="utf-8", newline="\n") as f:
         f.write("\n".join(lines) + "\n")
 
-    by_status = {}
-    for code in sorted(EXPECT, key=lambda c: tuple(int(x) for x in c.split("-"))):
-        by_status.setdefault(EXPECT[code]["status"], []).append(code)
-    exportable_offers = sorted({c.rsplit("-", 1)[0] for c in by_status.get("exportable", [])},
-                               key=lambda n: tuple(int(x) for x in n.split("-")))
+    sessions_of = {n: [] for n in numeros}
+    for c in sorted(codes, key=numkey):
+        sessions_of[c.rsplit("-", 1)[0]].append(c)
+    offres = {}
+    for n in numeros:
+        e = OFFER_EXPECT[n]
+        entry = {"status": offer_status(n, sessions_of[n]), "codes": e["codes"], "warnings": e["warnings"]}
+        if e["etat"] != "validee":
+            entry["etat"] = e["etat"]
+        for k in ("field", "label"):
+            if k in e:
+                entry[k] = e[k]
+        entry["sessions"] = sessions_of[n]
+        offres[n] = entry
+    sessions = {c: EXPECT[c] for c in sorted(EXPECT, key=numkey)}
+
+    def count(table, status):
+        return sum(1 for e in table.values() if e["status"] == status)
+
     expectations = {
-        "comment": "Generated by scripts/gen_fixtures.py with fixtures/offres.jsonl; see fixtures/README.md.",
+        "comment": "Generated by scripts/gen_fixtures.py with fixtures/offres.jsonl; see fixtures/README.md. "
+                   "What `lheo-feed check --today <reference_date>` must report: per offer and per session, "
+                   "the status and the codes of the entry rules (src/rules/mod.rs), blocking (`codes`) and "
+                   "warnings (`warnings`); offer-level findings are on the offer, session-level ones on the "
+                   "session. `field` and `label` describe the one planted defect, when there is one.",
         "reference_date": REFERENCE_DATE,
         "programmes": PROGRAMMES,
         "counts": {
@@ -2021,14 +2361,17 @@ def main():
             "offres": len(OFFRES),
             "sessions_in_offres": sum(len(o["sessions"]) for o in OFFRES),
             "session_lines": len(SESSION_LINES),
-            "exportable_offres": len(exportable_offers),
-            "exportable_sessions": len(by_status.get("exportable", [])),
+            "offres_exportable": count(offres, "exportable"),
+            "offres_rejected": count(offres, "rejected"),
+            "offres_inactive": count(offres, "inactive"),
+            "offres_not_validated": count(offres, "not_validated"),
+            "sessions_accepted": count(sessions, "accepted"),
+            "sessions_rejected": count(sessions, "rejected"),
+            "sessions_inactive": count(sessions, "inactive"),
+            "sessions_not_validated": count(sessions, "not_validated"),
         },
-        "exportable_offres": exportable_offers,
-        "offres_not_validated": {n: e["etat"] for n, e in OFFER_EXPECT.items() if e["etat"] != "validee"},
-        "offres_rejected": {n: {"rule": e["rule"], "label": e["label"], "field": e["field"]}
-                            for n, e in OFFER_EXPECT.items() if "rule" in e},
-        "sessions": {code: EXPECT[code] for code in sorted(EXPECT, key=lambda c: tuple(int(x) for x in c.split("-")))},
+        "offres": offres,
+        "sessions": sessions,
     }
     with open(os.path.join(ROOT, "fixtures", "expectations.json"), "w", encoding="utf-8", newline="\n") as f:
         f.write(json.dumps(expectations, ensure_ascii=False, indent=2) + "\n")

@@ -409,59 +409,93 @@ fn the_procedure_example_is_rebuilt_faithfully() {
 // ---------------------------------------------------------------------------------------
 // What expectations.json and the README say about each record is true of the data.
 
-/// The defects the fixtures plant on purpose, detected in the plainest way. This is a
-/// check on the fixtures, not the rules engine: it knows only the defects used here.
-fn session_defects(o: &Offre, s: &Session) -> BTreeSet<&'static str> {
+/// The defects the fixtures plant on purpose, named by the code of the entry rule that
+/// reports them (`src/rules/mod.rs`), detected in the plainest way, plus the star fields
+/// of the Fiche Session that every good session fills. This is a check on the fixtures,
+/// not on the rules engine (`tests/fixtures_rules.rs` runs that): it proves that each
+/// broken record carries its one defect and that the others carry none.
+fn session_defects(o: &Offre, s: &Session, organismes: &[Organisme]) -> BTreeSet<&'static str> {
     let mut d = BTreeSet::new();
     let apostrophe = |t: &Text| t.as_str().replace('’', "'").to_lowercase();
     if s.informations_collectives.is_empty() {
-        d.insert("session.information_collective.absente");
+        d.insert("IC_ABSENTE");
     }
     if s.informations_collectives
         .iter()
-        .any(|ic| ic.lieu.is_none() && ic.lien_distance.is_none())
+        .any(|ic| ic.date.is_none() || (ic.lieu.is_none() && ic.lien_distance.is_none()))
     {
-        d.insert("session.information_collective.sans_lieu_ni_lien");
+        d.insert("IC_INCOMPLETE");
+    }
+    if let (Some(debut), EntreesSorties::DatesFixes) = (s.date_debut, s.entrees_sorties) {
+        if s.informations_collectives
+            .iter()
+            .any(|ic| ic.date.is_some_and(|x| x > debut))
+        {
+            d.insert("IC_APRES_DEBUT");
+        }
     }
     if s.date_debut.is_none_or(|x| x.year() != 2025) {
-        d.insert("session.date_debut.hors_2025");
+        d.insert("DEBUT_HORS_CAMPAGNE");
     }
     if let (Some(a), Some(b)) = (s.date_debut, s.date_fin) {
         if b < a {
-            d.insert("session.dates.fin_avant_debut");
+            d.insert("DATES_INVERSEES");
         }
     }
-    match s.dispositif.places {
-        None => d.insert("session.dispositif.places_absentes"),
-        Some(0) => d.insert("session.dispositif.places_zero"),
-        Some(_) => false,
-    };
+    if s.dispositif.places.is_none_or(|p| p == 0) {
+        d.insert("PLACES_DISPOSITIF_ABSENTES");
+    }
     if s.dispositif.prise_en_charge_frais_pedagogiques != Some(true) {
-        d.insert("session.dispositif.prise_en_charge_non");
+        d.insert("PRISE_EN_CHARGE_NON");
     }
     if s.organisme_responsable.siret != o.mandataire {
-        d.insert("session.organisme_responsable.different_du_mandataire");
+        d.insert("RESPONSABLE_NON_MANDATAIRE");
+    }
+    let responsable = organismes
+        .iter()
+        .find(|x| x.siret == s.organisme_responsable.siret);
+    if responsable.is_none_or(|x| x.nda.is_none()) {
+        d.insert("RESPONSABLE_SANS_NDA");
     }
     if s.rythmes.is_none() {
-        d.insert("session.rythmes.absent");
+        d.insert("RYTHMES_ABSENTS");
+    }
+    if s.periodes_formation.is_empty() {
+        d.insert("PERIODES_FORMATION_ABSENTES");
+    }
+    if s.periodes_formation.iter().any(|p| {
+        p.fin < p.debut
+            || matches!((s.date_debut, s.date_fin),
+                (Some(a), Some(b)) if a <= b && (p.debut < a || p.fin > b))
+    }) {
+        d.insert("PERIODE_FORMATION_INCOHERENTE");
+    }
+    if s.modalites_pedagogiques.is_empty() && s.modalites_pedagogiques_texte.is_none() {
+        d.insert("MODALITES_PEDAGOGIQUES_ABSENTES");
     }
     if s.modalites_enseignement.is_none() {
-        d.insert("session.modalites_enseignement.absent");
+        d.insert("MODALITES_ENSEIGNEMENT_ABSENTES");
     }
-    if s.duree_centre_heures.is_none() {
-        d.insert("session.duree_centre.absente");
+    if s.duree_centre_heures.is_none_or(|h| h == 0) {
+        d.insert("DUREE_CENTRE_ABSENTE");
+    }
+    if s.duree_entreprise_heures.is_none() {
+        d.insert("DUREE_ENTREPRISE_ABSENTE");
     }
     if s.recrutement.is_none() {
-        d.insert("session.recrutement.absent");
+        d.insert("RECRUTEMENT_ABSENT");
+    }
+    if s.modalites_recrutement.is_empty() && s.modalites_recrutement_texte.is_none() {
+        d.insert("MODALITES_RECRUTEMENT_ABSENTES");
     }
     if s.referent_pmr.is_none() {
-        d.insert("session.referent_pmr.absent");
+        d.insert("REFERENT_PMR_ABSENT");
     }
     if s.referent_mobilite.is_none() {
-        d.insert("session.referent_mobilite.absent");
+        d.insert("REFERENT_MOBILITE_ABSENT");
     }
     if s.type_parcours == TypeParcours::Inconnu {
-        d.insert("session.type_parcours.inconnu");
+        d.insert("TYPE_PARCOURS_INCONNU");
     }
     let says_intention = [&s.commentaire_duree, &s.modalites_recrutement_texte]
         .into_iter()
@@ -473,11 +507,12 @@ fn session_defects(o: &Offre, s: &Session) -> BTreeSet<&'static str> {
         .as_ref()
         .is_some_and(|t| apostrophe(t).contains("intention d'embauche"));
     if says_intention && !prerequis_says {
-        d.insert("session.intention_embauche.prerequis_sans_mention");
+        d.insert("INTENTION_EMBAUCHE_PREREQUIS");
     }
     d
 }
 
+/// The same for the Formation and the Action (findings about the whole offer).
 fn offer_defects(o: &Offre) -> BTreeSet<&'static str> {
     let mut d = BTreeSet::new();
     let a = &o.action;
@@ -485,20 +520,19 @@ fn offer_defects(o: &Offre) -> BTreeSet<&'static str> {
         .as_ref()
         .is_some_and(|t| t.chars() > 3000)
     {
-        d.insert("offre.complement_programme.trop_long");
+        d.insert("COMPLEMENT_PROGRAMME_TROP_LONG");
     }
     if a.le_plus_formation
         .as_ref()
         .is_some_and(|t| t.chars() > 250)
     {
-        d.insert("offre.le_plus_formation.trop_long");
+        d.insert("PLUS_FORMATION_TROP_LONG");
     }
-    if [&a.objectifs, &a.complement_programme]
-        .into_iter()
-        .flatten()
-        .any(|t| t.as_str().contains("</"))
+    if a.objectifs
+        .as_ref()
+        .is_some_and(|t| t.as_str().contains("</"))
     {
-        d.insert("offre.objectifs.html");
+        d.insert("OBJECTIFS_MISE_EN_FORME");
     }
     let urls = [&a.url_video, &a.url_pdf, &a.url_action];
     if urls
@@ -506,7 +540,7 @@ fn offer_defects(o: &Offre) -> BTreeSet<&'static str> {
         .flatten()
         .any(|u| !u.as_str().starts_with("https://"))
     {
-        d.insert("offre.url.non_absolue");
+        d.insert("URL_INVALIDE");
     }
     if let Some(v) = &a.url_video {
         let v = v.as_str();
@@ -517,16 +551,29 @@ fn offer_defects(o: &Offre) -> BTreeSet<&'static str> {
             .unwrap_or("");
         let youtube = ["www.youtube.com", "youtube.com", "youtu.be"].contains(&host);
         if !youtube && !v.to_lowercase().ends_with(".mp4") {
-            d.insert("offre.url_video.ni_youtube_ni_mp4");
+            d.insert("URL_VIDEO_FORMAT");
         }
     }
     if o.formation.validation == Validation::Partielle && o.formation.blocs_valides.is_empty() {
-        d.insert("offre.validation_partielle.sans_bloc");
+        d.insert("VALIDATION_PARTIELLE_SANS_BLOC");
     }
     if o.formation.type_certification.certifiante() && o.formation.certifinfo.is_none() {
-        d.insert("offre.certifiante.sans_certifinfo");
+        d.insert("CERTIFINFO_ABSENT");
     }
     d
+}
+
+/// The `codes` and `warnings` of an expectations.json entry, as one set.
+fn planted(e: &Value) -> BTreeSet<&str> {
+    ["codes", "warnings"]
+        .iter()
+        .flat_map(|k| e[*k].as_array().unwrap().iter())
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
+fn is_empty_list(v: &Value) -> bool {
+    v.as_array().unwrap().is_empty()
 }
 
 #[test]
@@ -535,8 +582,7 @@ fn fixtures_carry_exactly_the_defects_they_are_documented_with() {
     let exp = expectations();
     let reference = Date::parse(exp["reference_date"].as_str().unwrap()).unwrap();
     let sessions = exp["sessions"].as_object().unwrap();
-    let offres_rejected = exp["offres_rejected"].as_object().unwrap();
-    let not_validated = exp["offres_not_validated"].as_object().unwrap();
+    let offres = exp["offres"].as_object().unwrap();
 
     let mut seen = BTreeSet::new();
     let mut exportable_offres = BTreeSet::new();
@@ -552,48 +598,64 @@ fn fixtures_carry_exactly_the_defects_they_are_documented_with() {
         }));
     for (o, s) in all {
         let code = s.code.to_string();
+        let numero = o.numero.to_string();
         let e = sessions
             .get(&code)
             .unwrap_or_else(|| panic!("{code} missing from expectations.json"));
+        let oe = offres
+            .get(&numero)
+            .unwrap_or_else(|| panic!("{numero} missing from expectations.json"));
+        assert!(
+            oe["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == code.as_str()),
+            "{numero} lists {code}"
+        );
         seen.insert(code.clone());
-        let defects = session_defects(o, s);
-        let numero = o.numero.to_string();
+        assert_eq!(
+            session_defects(o, s, &f.organismes),
+            planted(e),
+            "{code}: its defects are the documented ones"
+        );
+        assert_eq!(
+            offer_defects(o),
+            planted(oe),
+            "{numero}: its defects are the documented ones"
+        );
         let status = e["status"].as_str().unwrap();
+        let ended = s.date_fin.unwrap() < reference;
         match status {
-            "exportable" | "inactive" => {
-                assert!(defects.is_empty(), "{code} is {status} but has {defects:?}");
+            "accepted" | "inactive" => {
                 assert_eq!(o.etat, EtatWorkflow::Validee, "{code}");
                 assert!(
-                    offer_defects(o).is_empty(),
-                    "{numero}: {:?}",
-                    offer_defects(o)
+                    is_empty_list(&e["codes"]) && is_empty_list(&oe["codes"]),
+                    "{code}"
                 );
-                let ended = s.date_fin.unwrap() < reference;
                 assert_eq!(
                     ended,
                     status == "inactive",
                     "{code}: date_fin vs reference date"
                 );
-                if status == "exportable" {
+                if status == "accepted" {
                     exportable_offres.insert(numero);
                 }
             }
             "rejected" => {
-                let rule = e["rule"].as_str().unwrap();
-                assert_eq!(defects, BTreeSet::from([rule]), "{code}");
-                assert!(offer_defects(o).is_empty(), "{numero}");
-            }
-            "offer_rejected" => {
-                assert!(defects.is_empty(), "{code}: {defects:?}");
-                let rule = offres_rejected[&numero]["rule"].as_str().unwrap();
-                assert_eq!(offer_defects(o), BTreeSet::from([rule]), "{numero}");
+                assert_eq!(o.etat, EtatWorkflow::Validee, "{code}");
+                assert!(
+                    !is_empty_list(&e["codes"]) || !is_empty_list(&oe["codes"]),
+                    "{code} is rejected without a blocking code"
+                );
+                assert!(!ended, "{code}: an ended session is inactive, not rejected");
             }
             "not_validated" => {
                 assert!(
-                    defects.is_empty() && offer_defects(o).is_empty(),
+                    planted(e).is_empty() && planted(oe).is_empty(),
                     "{code}: valid but unvalidated"
                 );
-                assert_eq!(not_validated[&numero].as_str().unwrap(), o.etat.as_str());
+                assert_eq!(oe["etat"].as_str().unwrap(), o.etat.as_str());
                 assert_ne!(o.etat, EtatWorkflow::Validee);
             }
             other => panic!("{code}: unknown status {other}"),
@@ -604,33 +666,40 @@ fn fixtures_carry_exactly_the_defects_they_are_documented_with() {
         seen, listed,
         "expectations.json lists exactly the fixture sessions"
     );
-    let expected: BTreeSet<String> = exp["exportable_offres"]
-        .as_array()
-        .unwrap()
+    let expected: BTreeSet<String> = offres
         .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
+        .filter(|(_, e)| e["status"] == "exportable")
+        .map(|(n, _)| n.clone())
         .collect();
     assert_eq!(exportable_offres, expected);
     assert!(exportable_offres.len() >= 15);
 
-    // Every rule of fixtures/README.md is planted at least once.
+    // Every planted rule is documented in fixtures/README.md, by its code.
     let readme = std::fs::read_to_string(root().join("fixtures/README.md")).unwrap();
-    let rules: BTreeSet<&str> = sessions
+    let records: Vec<BTreeSet<&str>> = sessions
         .values()
-        .chain(offres_rejected.values())
-        .filter_map(|e| e.get("rule").and_then(Value::as_str))
+        .chain(offres.values())
+        .map(planted)
+        .filter(|p| !p.is_empty())
         .collect();
-    assert_eq!(rules.len(), 23);
+    assert!(
+        records.iter().all(|p| p.len() == 1),
+        "one defect per record"
+    );
+    assert_eq!(records.len(), 23, "broken records");
+    let rules: BTreeSet<&str> = records.into_iter().flatten().collect();
+    assert_eq!(rules.len(), 22, "{rules:?}");
     for r in &rules {
         assert!(
-            readme.contains(r),
+            readme.contains(&format!("`{r}`")),
             "fixtures/README.md does not document {r}"
         );
     }
-    // One offer whose every session is rejected.
+    // One offer whose every session is rejected, each for its own reason.
     let all_rejected = f.offres.iter().filter(|o| {
+        let numero = o.numero.to_string();
         o.etat == EtatWorkflow::Validee
-            && !o.sessions.is_empty()
+            && is_empty_list(&offres[&numero]["codes"])
             && o.sessions
                 .iter()
                 .all(|s| sessions[&s.code.to_string()]["status"] == "rejected")
