@@ -263,4 +263,19 @@ mod tests {
         assert_eq!(f.session, None);
         assert!(f.message.contains("intitule-formation"), "{}", f.message);
     }
+
+    #[test]
+    fn a_long_organisme_name_is_not_a_reason_to_reject() {
+        let mut fx = Fixture::new();
+        let siret = fx.offre.mandataire.clone();
+        let org = fx.organismes.get_mut(&siret).unwrap();
+        org.contacts.clear();
+        org.nom = Some(text(
+            "Institut de formation en soins infirmiers et aides-soignants",
+        ));
+        assert!(org.nom.as_ref().unwrap().chars() > 50);
+        let (outcome, fragment) = run(&fx);
+        assert!(outcome.findings.is_empty(), "{:?}", outcome.findings);
+        assert!(fragment.is_some());
+    }
 }

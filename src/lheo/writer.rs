@@ -359,13 +359,12 @@ fn coordonnees_contact(
         Some(c) if !c.is_empty() => contact_fields(e, c, field),
         _ => {
             if let Some(o) = org {
-                e.text(
-                    "nom",
-                    "organisme.nom",
-                    o.nom_ou_raison_sociale().as_str(),
-                    1,
-                    50,
-                );
+                // The name is our fallback, not the organisme's input: written only when
+                // it fits LHÉO's 50 characters, never a reason to reject the offer.
+                let nom = o.nom_ou_raison_sociale();
+                if nom.chars() <= 50 {
+                    e.raw("nom", &[], nom.as_str());
+                }
                 if let Some(t) = &o.telephone {
                     e.open("telfixe", &[]);
                     e.text("numtel", "organisme.telephone", t.as_str(), 1, 25);

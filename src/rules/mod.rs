@@ -263,7 +263,10 @@ impl Outcome {
 
 /// Whether a session has ended before `today` (an ended session is withdrawn, not wrong).
 pub fn is_ended(session: &Session, today: Date) -> bool {
-    session.date_fin.is_some_and(|fin| fin < today)
+    // A session whose end is before its start has not "ended": its dates are wrong, and
+    // the organisme must hear it (DATES_INVERSEES) rather than see it silently withdrawn.
+    let inverted = matches!((session.date_debut, session.date_fin), (Some(d), Some(f)) if f < d);
+    !inverted && session.date_fin.is_some_and(|fin| fin < today)
 }
 
 /// Runs every rule of the [`registry`] on `offre`.

@@ -867,3 +867,14 @@ fn rule_lookup_and_check_agree_with_the_registry() {
     assert_eq!(direct.len(), 1);
     assert_eq!(direct[0], fx.eval().findings[0]);
 }
+
+#[test]
+fn inverted_dates_in_the_past_are_reported_not_silently_ended() {
+    let mut fx = Fixture::new();
+    fx.today = date("2025-06-02");
+    fx.s0().date_debut = Some(date("2025-10-06"));
+    fx.s0().date_fin = Some(date("2025-03-27"));
+    let out = fx.eval();
+    assert!(out.inactive.is_empty(), "{:?}", out.inactive);
+    assert!(fx.codes().contains(&"DATES_INVERSEES"), "{:?}", fx.codes());
+}
