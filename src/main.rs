@@ -96,10 +96,38 @@ enum Format {
     Csv,
 }
 
+/// Writes to stdout; a reader that went away (`lheo-feed check | head`) ends the command
+/// quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        match write!(std::io::stdout().lock(), $($arg)*) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Err(Failure::quiet()),
+            r => r.map_err(anyhow::Error::from)?,
+        }
+    }};
+}
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
 /// An error with the exit code it deserves.
 struct Failure {
     code: u8,
     message: String,
+}
+
+impl Failure {
+    /// The reader of our output went away: nothing to say, nothing failed.
+    fn quiet() -> Failure {
+        Failure {
+            code: 0,
+            message: String::new(),
+        }
+    }
 }
 
 impl From<anyhow::Error> for Failure {
@@ -131,7 +159,9 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("lheo-feed: {}", f.message);
+            if !f.message.is_empty() {
+                eprintln!("lheo-feed: {}", f.message);
+            }
             ExitCode::from(f.code)
         }
     }
@@ -188,7 +218,7 @@ fn generate(sessions: u64, seed: u64, out: &std::path::Path) -> Result<(), Failu
         lheo_feed::generate::generate(buffered, sessions, seed)
     }
     .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
-    println!(
+    outln!(
         "generated {} organismes, {} offres, {} sessions (seed {seed}) in {}",
         counts.0,
         counts.1,
@@ -203,12 +233,12 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
         Command::Import { files, json } => match ingest::import_files(store, files).await {
             Ok(summary) => {
                 if *json {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::to_string_pretty(&summary).expect("serialisable")
                     );
                 } else {
-                    println!(
+                    outln!(
                         "imported {} lines from {} file(s): organismes {} new, {} changed, {} unchanged; \
                          offres {} new, {} changed, {} unchanged ({} sessions); session lines {} new, {} changed, {} unchanged",
                         summary.lines,
@@ -253,13 +283,13 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
             match export_to_file(store, opts, &now, out).await {
                 Ok((summary, _)) => {
                     if *json {
-                        println!(
+                        outln!(
                             "{}",
                             serde_json::to_string_pretty(&summary).expect("serialisable")
                         );
                     } else {
                         let c = &summary.counts;
-                        println!(
+                        outln!(
                             "exported {} formations, {} actions, {} sessions to {} ({} bytes, sha256 {})\n\
                              left out: {} offres rejected, {} offres with every session ended; {} sessions rejected, {} ended",
                             c.formations,
@@ -287,7 +317,7 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
         Command::Status { json } => {
             let c = store.counts().await?;
             if *json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({
                         "backend": store.backend(),
@@ -298,7 +328,7 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
                     })
                 );
             } else {
-                println!(
+                outln!(
                     "{} store: {} organismes, {} offres ({} validated), {} sessions",
                     store.backend(),
                     c.organismes,
@@ -321,8 +351,8 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
             .await?;
             let report = Report::new(&all, &organismes);
             match format {
-                Format::Text => print!("{}", report.to_text()),
-                Format::Json => println!(
+                Format::Text => out!("{}", report.to_text()),
+                Format::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&report.to_json()).expect("serialisable")
                 ),
