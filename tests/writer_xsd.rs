@@ -56,3 +56,36 @@ fn baseline_offer_is_schema_valid() {
         println!("{doc}");
     }
 }
+
+#[test]
+fn sessions_differing_only_in_their_own_dates_share_one_lheo_action() {
+    let data = std::fs::read_to_string("tests/data/baseline.jsonl").unwrap();
+    let mut lines = data.lines();
+    let Record::Organisme(org) = serde_json::from_str::<Record>(lines.next().unwrap()).unwrap()
+    else {
+        panic!("organisme first")
+    };
+    let Record::Offre(mut offre) = serde_json::from_str::<Record>(lines.next().unwrap()).unwrap()
+    else {
+        panic!("offre second")
+    };
+    // A second run of the first session: other code, dates, periods and IC.
+    let mut other = offre.sessions[0].clone();
+    other.code.session = 143_900;
+    other.date_debut = Some(Date::parse("2025-11-03").unwrap());
+    other.date_fin = Some(Date::parse("2026-02-27").unwrap());
+    other.informations_collectives[0].date = Some(Date::parse("2025-10-01").unwrap());
+    other.periodes_inscription[0].debut = Date::parse("2025-09-01").unwrap();
+    offre.sessions.truncate(1);
+    offre.sessions.push(other);
+    let orgs = HashMap::from([(org.siret.clone(), *org)]);
+    let ctx = WriterContext {
+        organismes: &orgs,
+        today: Date::parse("2025-06-01").unwrap(),
+    };
+    let f = write_formation(&offre, &ctx).unwrap();
+    assert_eq!(f.actions, 1, "{}", f.xml);
+    assert_eq!(f.xml.matches("<session ").count(), 2);
+    // Both information-collective dates are announced at action level.
+    assert!(f.xml.contains("<date>20250703</date>") && f.xml.contains("<date>20251001</date>"));
+}

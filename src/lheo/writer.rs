@@ -663,7 +663,9 @@ fn action_head(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
 }
 
 /// LHÉO `modalites-alternance` (required): what SOFI knows of the split between centre
-/// and company: durations, périodes de formation, the alternance rhythm.
+/// and company: durations and the alternance rhythm. The périodes de formation are dated,
+/// so they are the session's own (its extras), not the action's: putting them here would
+/// make every session an LHÉO action of its own.
 fn modalites_alternance(s: &Session) -> String {
     let mut out = String::new();
     match (s.duree_centre_heures, s.duree_entreprise_heures) {
@@ -677,18 +679,6 @@ fn modalites_alternance(s: &Session) -> String {
             let _ = write!(out, "En entreprise : {en} h.");
         }
         _ => out.push_str("Pas de période en entreprise."),
-    }
-    for p in &s.periodes_formation {
-        let _ = write!(
-            out,
-            "\nPériode {} du {} au {}.",
-            match p.type_periode {
-                TypePeriode::Centre => "en centre",
-                TypePeriode::Entreprise => "en entreprise",
-            },
-            p.debut.0.format("%d/%m/%Y"),
-            p.fin.0.format("%d/%m/%Y")
-        );
     }
     if let Some(c) = &s.cycle_alternance {
         let unite = match c.unite {
