@@ -6,9 +6,12 @@
 //! ## The flow
 //!
 //! ```text
-//!  FASD JSON Lines ──ingest──► store ──pipeline──► rules ──► lheo writer ──► export file
-//!  (plain or gzip)   (all or    (SQLite     (pages of   (accept / reject   (one <formation>
-//!                    nothing)    or PG)      offers)     per session)       per SOFI action)
+//!  FASD JSON Lines ──ingest──► store ──pipeline──► rules ──► lheo writer ──┐
+//!  (plain or gzip)   (all or    (SQLite     (pages of   (accept / reject   │ (one <formation>
+//!                    nothing)    or PG)      offers)     per session)      │  per SOFI action)
+//!                                                                          ▼
+//!         files (full snapshot, delta) ◄── generation (hash per offer, change set against
+//!                                          the previous one, tombstones; one transaction)
 //! ```
 //!
 //! Each arrow is a plain function; no stage reaches back.
@@ -31,17 +34,24 @@
 //! - [`lheo`]: the LHÉO 2.3 writer. [`lheo::xml`] is a strict emitter that checks every
 //!   length limit as it writes (never truncating); [`lheo::writer`] is the mapping
 //!   (`docs/mapping.md`), grouping sessions into LHÉO actions by their rendered values.
-//! - [`pipeline`]: the one pass over the store that `check` and `export` share, so their
-//!   numbers agree: store pages → rules → writer, with writer violations turned into
-//!   findings.
-//! - [`export`]: streams the document to a temporary file, hashes it as it goes, and
-//!   renames it into place only when complete.
+//! - [`pipeline`]: the evaluation of one offer that `check` and `export` share, so their
+//!   numbers agree (rules → writer, with writer violations turned into findings), and the
+//!   pass over every validated offer that `check` runs.
+//! - [`generation`]: every export is a generation: the offers' hashes (SHA-256 over the
+//!   format version and the canonical fragment), the change set against the previous
+//!   generation (created, updated, withdrawn, unchanged), tombstones, and the evaluation
+//!   state that lets the next export redo only what may have changed. Guards against
+//!   mass withdrawals; one write transaction, so a kill leaves the previous generation
+//!   current. `docs/generations.md`.
+//! - [`export`]: the files: documents streamed to a temporary file, hashed as they go,
+//!   synced, renamed to the generation's own file, and linked to the stable name.
 //! - [`generate`]: deterministic synthetic data for load tests and benchmarks.
 //!
 //! The binary (`src/main.rs`) only parses arguments and calls these.
 
 pub mod export;
 pub mod generate;
+pub mod generation;
 pub mod ingest;
 pub mod lheo;
 pub mod model;

@@ -1,14 +1,18 @@
 //! The `lheo-feed` command line: parses arguments, opens the store, calls the library.
 //!
-//! Exit codes: 0 success; 1 operational failure (database, disk, nothing to publish);
-//! 2 bad input (a file's lines, a bad argument or configuration).
+//! Exit codes: 0 success; 1 operational failure (database, disk, nothing to publish, an
+//! export refused because it would withdraw too many offers); 2 bad input (a file's
+//! lines, a bad argument or configuration).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use lheo_feed::export::{export_to_file, ExportError};
+use lheo_feed::generation::{
+    self, ExportError, ExportOptions, ExportSummary, DEFAULT_MAX_WITHDRAW_SHARE,
+    DEFAULT_TOMBSTONE_RETENTION_DAYS,
+};
 use lheo_feed::ingest::{self, ImportError};
 use lheo_feed::model::Date;
 use lheo_feed::pipeline::{self, PassOptions};
@@ -56,12 +60,48 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write the LHÉO 2.3 document of the validated offers.
+    /// Make the next generation: write the LHÉO 2.3 document of the validated offers and
+    /// record what changed since the last export (created, updated, withdrawn, unchanged).
     Export {
-        /// Where to write the document (replaced atomically).
+        /// Where to write the full document (replaced atomically).
         #[arg(long, default_value = "out/lheo.xml")]
         out: PathBuf,
+        /// Also write the created and updated offers as a LHÉO document, withdrawals listed
+        /// in its extras (docs/generations.md). Not written when only withdrawals exist.
+        #[arg(long, value_name = "FILE")]
+        delta_out: Option<PathBuf>,
+        /// Publish even if more than --max-withdraw-share of the published offers would be
+        /// withdrawn.
+        #[arg(long)]
+        force: bool,
+        /// Largest share (0 to 1) of the published offers an export may withdraw without
+        /// --force.
+        #[arg(long, default_value_t = DEFAULT_MAX_WITHDRAW_SHARE, value_name = "SHARE")]
+        max_withdraw_share: f64,
+        /// Days a withdrawn offer's tombstone is kept; older ones are purged by the export.
+        #[arg(long, default_value_t = DEFAULT_TOMBSTONE_RETENTION_DAYS, value_name = "DAYS")]
+        tombstone_retention_days: u32,
+        /// Evaluate every offer, not only those that may have changed (the result is the
+        /// same; for checks and measurements).
+        #[arg(long)]
+        full: bool,
         /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the export generations, newest first.
+    Generations {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the offers created, updated or withdrawn between generations A and B (A = 0:
+    /// before the first); the net change of each offer over the range.
+    Diff {
+        from: i64,
+        to: i64,
         #[arg(long)]
         json: bool,
     },
@@ -228,6 +268,63 @@ fn generate(sessions: u64, seed: u64, out: &std::path::Path) -> Result<(), Failu
     Ok(())
 }
 
+/// The text summary of an export.
+fn export_text(s: &ExportSummary) -> String {
+    let c = &s.counts;
+    let mut t = format!(
+        "generation {} ({}{}; {} offres evaluated): {} created, {} updated, {} withdrawn, {} unchanged{}\n",
+        s.generation,
+        s.mode.as_str(),
+        s.full_reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default(),
+        s.offres_evaluees,
+        s.created,
+        s.updated,
+        s.withdrawn,
+        s.unchanged,
+        if s.forced { " (forced)" } else { "" },
+    );
+    t.push_str(&format!(
+        "exported {} formations, {} actions, {} sessions to {} ({} bytes, sha256 {})\n\
+         left out: {} offres rejected, {} offres with every session ended; {} sessions rejected, {} ended\n",
+        c.formations,
+        c.actions,
+        c.sessions,
+        s.file.display(),
+        s.bytes,
+        s.sha256,
+        c.offres_rejetees,
+        c.offres_inactives,
+        c.sessions_rejetees,
+        c.sessions_inactives,
+    ));
+    if s.tombstones > 0 || s.tombstones_purged > 0 {
+        t.push_str(&format!(
+            "tombstones: {} kept, {} purged\n",
+            s.tombstones, s.tombstones_purged
+        ));
+    }
+    if let Some(d) = &s.delta {
+        match &d.note {
+            None => t.push_str(&format!(
+                "delta: {} offres and {} withdrawals to {}\n",
+                d.offres,
+                d.retraits.len(),
+                d.file.display()
+            )),
+            Some(note) => {
+                t.push_str(&format!("delta: {note}\n"));
+                for n in &d.retraits {
+                    t.push_str(&format!("withdrawn {n}\n"));
+                }
+            }
+        }
+    }
+    t
+}
+
 async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Failure> {
     match &cli.command {
         Command::Import { files, json } => match ingest::import_files(store, files).await {
@@ -276,42 +373,129 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
             }
             Err(ImportError::Other(e)) => Err(e.into()),
         },
-        Command::Export { out, json } => {
+        Command::Export {
+            out,
+            delta_out,
+            force,
+            max_withdraw_share,
+            tombstone_retention_days,
+            full,
+            json,
+        } => {
+            if !(0.0..=1.0).contains(max_withdraw_share) {
+                return Err(bad_input(format!(
+                    "--max-withdraw-share must be between 0 and 1 (0.2 is 20 %), got {max_withdraw_share}"
+                )));
+            }
             let now = chrono::Local::now()
                 .fixed_offset()
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
-            match export_to_file(store, opts, &now, out).await {
-                Ok((summary, _)) => {
+            let mut options = ExportOptions::new(opts.clone(), out.clone(), now);
+            options.delta_out = delta_out.clone();
+            options.force = *force;
+            options.max_withdraw_share = *max_withdraw_share;
+            options.tombstone_retention_days = *tombstone_retention_days;
+            options.full = *full;
+            match generation::export(store, &options).await {
+                Ok(summary) => {
                     if *json {
                         outln!(
                             "{}",
                             serde_json::to_string_pretty(&summary).expect("serialisable")
                         );
                     } else {
-                        let c = &summary.counts;
-                        outln!(
-                            "exported {} formations, {} actions, {} sessions to {} ({} bytes, sha256 {})\n\
-                             left out: {} offres rejected, {} offres with every session ended; {} sessions rejected, {} ended",
-                            c.formations,
-                            c.actions,
-                            c.sessions,
-                            summary.file.display(),
-                            summary.bytes,
-                            summary.sha256,
-                            c.offres_rejetees,
-                            c.offres_inactives,
-                            c.sessions_rejetees,
-                            c.sessions_inactives,
-                        );
+                        out!("{}", export_text(&summary));
                     }
                     Ok(())
                 }
-                Err(e @ ExportError::Empty { .. }) => Err(Failure {
-                    code: 1,
-                    message: e.to_string(),
-                }),
+                Err(e @ (ExportError::Empty { .. } | ExportError::TooManyWithdrawals { .. })) => {
+                    Err(Failure {
+                        code: 1,
+                        message: e.to_string(),
+                    })
+                }
                 Err(ExportError::Other(e)) => Err(e.into()),
             }
+        }
+        Command::Generations { limit, json } => {
+            let rows = store.generations(*limit).await?;
+            if *json {
+                let list: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|g| {
+                        let mut v = serde_json::to_value(g).expect("serialisable");
+                        v["counts"] = serde_json::from_str(&g.counts).unwrap_or_default();
+                        v
+                    })
+                    .collect();
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).expect("serialisable")
+                );
+            } else if rows.is_empty() {
+                outln!("no generation yet: run `lheo-feed export`");
+            } else {
+                outln!(
+                    "{:>6}  {:<20}  {:<10}  {:<11}  {:>9}  {:>7}  {:>7}  {:>9}  {:>9}  file",
+                    "gen",
+                    "finished (UTC)",
+                    "today",
+                    "mode",
+                    "published",
+                    "created",
+                    "updated",
+                    "withdrawn",
+                    "unchanged"
+                );
+                for g in &rows {
+                    outln!(
+                        "{:>6}  {:<20}  {:<10}  {:<11}  {:>9}  {:>7}  {:>7}  {:>9}  {:>9}  {}{}",
+                        g.id,
+                        g.finished_at.format("%Y-%m-%d %H:%M:%S"),
+                        g.today,
+                        g.mode,
+                        g.published,
+                        g.created,
+                        g.updated,
+                        g.withdrawn,
+                        g.unchanged,
+                        g.out_path,
+                        if g.forced { "  (forced)" } else { "" }
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Diff { from, to, json } => {
+            if let Err(msg) = generation::check_range(store, *from, *to).await? {
+                return Err(bad_input(msg));
+            }
+            let d = generation::diff(store, *from, *to).await?;
+            if *json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&d).expect("serialisable")
+                );
+            } else {
+                for (op, list) in [
+                    ("created", &d.created),
+                    ("updated", &d.updated),
+                    ("withdrawn", &d.withdrawn),
+                ] {
+                    for n in list {
+                        outln!("{op:<9} {n}");
+                    }
+                }
+                outln!(
+                    "generation {} → {}: {} created, {} updated, {} withdrawn",
+                    d.from,
+                    d.to,
+                    d.created.len(),
+                    d.updated.len(),
+                    d.withdrawn.len()
+                );
+            }
+            Ok(())
         }
         Command::Generate { .. } => unreachable!("handled before opening the store"),
         Command::Status { json } => {

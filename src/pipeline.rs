@@ -1,5 +1,6 @@
-//! The read → rules → LHÉO pass over the store, shared by `check` and `export` so that
-//! their numbers cannot disagree.
+//! The read → rules → LHÉO evaluation, shared by `check` and `export` so that their
+//! numbers cannot disagree: [`evaluate_offre`] for one offer (the export evaluates only
+//! the offers that may have changed, see `generation`), [`run`] for the pass over all.
 //!
 //! Offers are read in pages in numeric `F-A` order (memory bounded by the page), each
 //! evaluated by the entry rules, and the accepted part written as an LHÉO fragment. A
@@ -40,8 +41,11 @@ pub struct PassOptions {
     pub page_size: u32,
 }
 
-/// Counts of one pass.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+/// Counts of one pass. They add up offer by offer ([`PassCounts::add`]), which lets an
+/// incremental export keep exact totals: the previous generation's, minus the share of the
+/// offers it evaluates again, plus their new share (see `generation`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct PassCounts {
     /// Validated offers read.
     pub offres_lues: u64,
@@ -59,6 +63,77 @@ pub struct PassCounts {
     pub sessions_inactives: u64,
     /// Findings per rule code (errors and warnings).
     pub constats_par_regle: BTreeMap<String, u64>,
+}
+
+impl PassCounts {
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: &PassCounts) {
+        self.offres_lues += other.offres_lues;
+        self.formations += other.formations;
+        self.actions += other.actions;
+        self.sessions += other.sessions;
+        self.offres_rejetees += other.offres_rejetees;
+        self.offres_inactives += other.offres_inactives;
+        self.sessions_rejetees += other.sessions_rejetees;
+        self.sessions_inactives += other.sessions_inactives;
+        for (code, n) in &other.constats_par_regle {
+            *self.constats_par_regle.entry(code.clone()).or_default() += n;
+        }
+    }
+
+    /// Takes `other` (a part previously added) away from these counts. Saturating, and a
+    /// rule whose count falls to zero is dropped, so that adding and removing the same
+    /// offers gives back the same value.
+    pub fn subtract(&mut self, other: &PassCounts) {
+        self.offres_lues = self.offres_lues.saturating_sub(other.offres_lues);
+        self.formations = self.formations.saturating_sub(other.formations);
+        self.actions = self.actions.saturating_sub(other.actions);
+        self.sessions = self.sessions.saturating_sub(other.sessions);
+        self.offres_rejetees = self.offres_rejetees.saturating_sub(other.offres_rejetees);
+        self.offres_inactives = self.offres_inactives.saturating_sub(other.offres_inactives);
+        self.sessions_rejetees = self
+            .sessions_rejetees
+            .saturating_sub(other.sessions_rejetees);
+        self.sessions_inactives = self
+            .sessions_inactives
+            .saturating_sub(other.sessions_inactives);
+        for (code, n) in &other.constats_par_regle {
+            if let Some(v) = self.constats_par_regle.get_mut(code) {
+                *v = v.saturating_sub(*n);
+                if *v == 0 {
+                    self.constats_par_regle.remove(code);
+                }
+            }
+        }
+    }
+
+    /// The counts of one evaluated offer: its share of a pass's totals.
+    pub fn of_offre(outcome: &Outcome, fragment: Option<&Fragment>) -> PassCounts {
+        let mut counts = PassCounts {
+            offres_lues: 1,
+            ..PassCounts::default()
+        };
+        // The same classification as the report's totals (rules::report), so that
+        // `check` and `export` agree.
+        match fragment {
+            _ if outcome.offer_inactive => counts.offres_inactives += 1,
+            Some(f) => {
+                counts.formations += 1;
+                counts.actions += f.actions as u64;
+                counts.sessions += f.sessions as u64;
+            }
+            None => counts.offres_rejetees += 1,
+        }
+        counts.sessions_rejetees += outcome.rejected.len() as u64;
+        counts.sessions_inactives += outcome.inactive.len() as u64;
+        for f in &outcome.findings {
+            *counts
+                .constats_par_regle
+                .entry(f.code.to_owned())
+                .or_default() += 1;
+        }
+        counts
+    }
 }
 
 /// Turns a writer violation into a finding for the organisme.
@@ -135,6 +210,22 @@ pub fn write_accepted(
     }
 }
 
+/// Evaluates one offer: the rules, then the writer on what they accepted. Returns the
+/// outcome and the fragment (None when nothing of the offer is published).
+pub fn evaluate_offre(
+    offre: &Offre,
+    rctx: &RuleContext,
+    wctx: &WriterContext,
+) -> (Outcome, Option<Fragment>) {
+    let mut outcome = rules::evaluate(offre, rctx);
+    let fragment = if outcome.offer_rejected {
+        None
+    } else {
+        write_accepted(offre, &mut outcome, wctx)
+    };
+    (outcome, fragment)
+}
+
 /// Runs the pass, calling `sink` with every offer's outcome and fragment (None when
 /// nothing of it is published). Outcomes with findings, rejections or inactive sessions
 /// are returned for the report; clean ones are only counted, to keep memory flat.
@@ -164,32 +255,8 @@ where
         let Some(last) = page.last() else { break };
         after = Some(last.numero);
         for offre in &page {
-            counts.offres_lues += 1;
-            let mut outcome = rules::evaluate(offre, &rctx);
-            let fragment = if outcome.offer_rejected {
-                None
-            } else {
-                write_accepted(offre, &mut outcome, &wctx)
-            };
-            // The same classification as the report's totals (rules::report), so that
-            // `check` and `export` agree.
-            match &fragment {
-                _ if outcome.offer_inactive => counts.offres_inactives += 1,
-                Some(f) => {
-                    counts.formations += 1;
-                    counts.actions += f.actions as u64;
-                    counts.sessions += f.sessions as u64;
-                }
-                None => counts.offres_rejetees += 1,
-            }
-            counts.sessions_rejetees += outcome.rejected.len() as u64;
-            counts.sessions_inactives += outcome.inactive.len() as u64;
-            for f in &outcome.findings {
-                *counts
-                    .constats_par_regle
-                    .entry(f.code.to_owned())
-                    .or_default() += 1;
-            }
+            let (outcome, fragment) = evaluate_offre(offre, &rctx, &wctx);
+            counts.add(&PassCounts::of_offre(&outcome, fragment.as_ref()));
             sink(offre, &outcome, fragment.as_ref())?;
             if !outcome.findings.is_empty()
                 || !outcome.rejected.is_empty()

@@ -4,6 +4,7 @@ pub mod writer;
 pub mod xml;
 
 pub use writer::{
-    document_header, write_formation, Fragment, WriterContext, DOCUMENT_FOOTER, NAMESPACE,
+    document_header, write_formation, Fragment, WriterContext, DOCUMENT_FOOTER, FORMAT_VERSION,
+    NAMESPACE,
 };
 pub use xml::{Violation, ViolationKind};

@@ -20,6 +20,17 @@ use sha2::{Digest, Sha256};
 use super::xml::{Emitter, Violation, ViolationKind};
 use crate::model::*;
 
+/// The version of the writer's output, part of every offer's hash (`generation`):
+/// SHA-256 over `FORMAT_VERSION`, a line feed, then the fragment's bytes.
+///
+/// **Bump it with every change that alters the bytes of some fragment on purpose** (a
+/// mapping change, a new element, a different layout): each offer's hash then changes, the
+/// next export is a full pass and every published offer is re-sent once as `updated`, which
+/// the release note must announce. Without the bump, only the offers whose bytes differ
+/// would be re-sent, and only once they are evaluated again (a new package version forces
+/// a full pass; an unchanged one does not). `docs/generations.md` has the whole story.
+pub const FORMAT_VERSION: &str = "lheo-2.3/1";
+
 /// The LHÉO 2.3 namespace, declared exactly so as the default namespace.
 pub const NAMESPACE: &str = "http://lheo.gouv.fr/2.3";
 /// FORMACODE version of domain codes (`code-FORMACODE/@ref`).

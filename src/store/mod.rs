@@ -177,6 +177,13 @@ macro_rules! read_tx {
     };
 }
 
+// Declared after the macros above, which it uses (macro_rules! scope is textual).
+mod generations;
+pub use generations::{
+    ChangeRow, EvaluationRow, EvaluationWrite, GenerationRow, GenerationTx, NewGeneration,
+    PublishedRow, PublishedWrite,
+};
+
 // ----- Queries shared by both backends --------------------------------------------------
 
 const INSERT_REVISION: &str = "INSERT INTO revisions (started_at) VALUES ($1) RETURNING id";
@@ -398,6 +405,40 @@ impl Store {
             .map(|doc| parse_doc(doc, format_args!("a session of offer {numero}")))
             .collect::<Result<_>>()?;
         Ok(Some(offre))
+    }
+
+    /// The offers with these keys that are stored, in any state, each with all its
+    /// sessions; in numeric order, missing keys left out. For an incremental export, which
+    /// reads a few scattered offers: one key-list query for the offers and one for their
+    /// sessions per chunk, in one snapshot.
+    pub async fn offres_in(&self, numeros: &[ActionCode]) -> Result<Vec<Offre>> {
+        let mut keys = numeros
+            .iter()
+            .map(|k| action_key(*k).map(|(f, a)| [f, a]))
+            .collect::<Result<Vec<_>>>()?;
+        keys.sort_unstable();
+        keys.dedup();
+        let mut out = Vec::with_capacity(keys.len());
+        // Two binds per key; well under both engines' limits.
+        for chunk in keys.chunks(MAX_ROWS_PER_STATEMENT) {
+            let (heads, sessions): (Vec<KeyedDoc>, Vec<KeyedDoc>) = read_tx!(self, conn => {
+                let mut qb = QueryBuilder::new(
+                    "SELECT formation_no, action_no, doc FROM offres WHERE ",
+                );
+                push_key_list(&mut qb, "formation_no, action_no", chunk);
+                qb.push(" ORDER BY formation_no, action_no");
+                let heads: Vec<KeyedDoc> = qb.build_query_as().fetch_all(&mut *conn).await?;
+                let mut qb = QueryBuilder::new(
+                    "SELECT formation_no, action_no, doc FROM sessions WHERE ",
+                );
+                push_key_list(&mut qb, "formation_no, action_no", chunk);
+                qb.push(" ORDER BY formation_no, action_no, session_no");
+                let sessions: Vec<KeyedDoc> = qb.build_query_as().fetch_all(&mut *conn).await?;
+                (heads, sessions)
+            });
+            out.extend(assemble(heads, sessions)?);
+        }
+        Ok(out)
     }
 
     /// How many organismes, offers (all, and validated) and sessions are stored.

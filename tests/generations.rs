@@ -1,0 +1,689 @@
+//! Black-box tests of export generations (issue 4) with the real binary, on real SQLite and
+//! PostgreSQL databases: change sets, the withdrawal guard, the delta file, `generations`,
+//! `diff`, tombstones, and `kill -9` at every step of an export.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{test_databases, TestDb};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const TODAY: &str = "2025-06-02";
+const XSD: &str = "../shared/lheo/lheo-2.3.xsd";
+const FIXTURES: &str = "fixtures/offres.jsonl";
+
+fn command(db: &TestDb, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lheo-feed"));
+    c.arg("--database-url")
+        .arg(&db.url)
+        .args(args)
+        .env_remove("LHEO_FEED_TODAY")
+        .env_remove("LHEO_FEED_RULES")
+        .env_remove("LHEO_FEED_TEST_PAUSE_AT");
+    c
+}
+
+fn run(db: &TestDb, args: &[&str]) -> Output {
+    command(db, args)
+        .output()
+        .expect("the lheo-feed binary runs")
+}
+
+fn ok(db: &TestDb, args: &[&str]) -> String {
+    let out = run(db, args);
+    assert!(
+        out.status.success(),
+        "{:?} on {:?} failed ({:?}):\n{}",
+        args,
+        db.backend,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+fn json(db: &TestDb, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(db, args)).expect("JSON output")
+}
+
+fn export_args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["export", "--json", "--out", out.to_str().unwrap()];
+    if !extra.contains(&"--today") {
+        args.extend(["--today", TODAY]);
+    }
+    args.extend_from_slice(extra);
+    args
+}
+
+fn export(db: &TestDb, out: &Path, extra: &[&str]) -> Value {
+    json(db, &export_args(out, extra))
+}
+
+fn generations(db: &TestDb) -> Vec<Value> {
+    json(db, &["generations", "--json"])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn n(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no number {key} in {v:#}"))
+}
+
+fn sha256_of(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// The document without its second line (`<lheo … horodatage-export=…>`).
+fn without_timestamp(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert!(lines[1].starts_with("<lheo "), "{}", lines[1]);
+    lines.remove(1);
+    lines.join("\n")
+}
+
+/// `numero`s of the `<formation>`s of a document.
+fn formations(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("<formation numero=\""))
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+fn assert_schema_valid(path: &Path) {
+    let out = Command::new("xmllint")
+        .args(["--noout", "--stream", "--schema", XSD])
+        .arg(path)
+        .output()
+        .expect("xmllint (Debian package libxml2-utils) must be installed");
+    assert!(
+        out.status.success(),
+        "{} is not valid LHÉO 2.3:\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn read_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[Value]) {
+    let text: Vec<String> = lines.iter().map(|v| v.to_string()).collect();
+    std::fs::write(path, text.join("\n") + "\n").unwrap();
+}
+
+fn generate(db: &TestDb, sessions: u64, seed: u64, out: &Path) {
+    ok(
+        db,
+        &[
+            "generate",
+            "--sessions",
+            &sessions.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+}
+
+/// Files in `dir`, by name.
+fn dir_names(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn fixtures_exported_twice_report_no_change_the_second_time() {
+    for db in test_databases().await {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("lheo.xml");
+        ok(&db, &["import", FIXTURES]);
+        let first = export(&db, &out, &[]);
+        assert_eq!(first["generation"], 1);
+        assert_eq!(first["mode"], "full");
+        assert!(n(&first, "published") > 0, "{first:#}");
+        assert_eq!(n(&first, "created"), n(&first, "published"));
+        assert_eq!(n(&first, "formations"), n(&first, "published"));
+        let first_text = without_timestamp(&out);
+
+        let second = export(&db, &out, &[]);
+        assert_eq!(second["previous_generation"], first["generation"]);
+        assert_eq!(second["mode"], "incremental", "{second:#}");
+        for key in ["created", "updated", "withdrawn", "offres_evaluees"] {
+            assert_eq!(n(&second, key), 0, "{key} on {:?}: {second:#}", db.backend);
+        }
+        assert_eq!(n(&second, "unchanged"), n(&first, "published"));
+        // The summary's rule outcome is the whole generation's, not only this run's.
+        for key in [
+            "offres_lues",
+            "formations",
+            "sessions",
+            "offres_rejetees",
+            "sessions_rejetees",
+        ] {
+            assert_eq!(second[key], first[key], "{key}");
+        }
+        assert_eq!(second["constats_par_regle"], first["constats_par_regle"]);
+        assert_eq!(without_timestamp(&out), first_text);
+        // The summary tells the truth about the file, and the generation's own file is it.
+        assert_eq!(second["sha256"].as_str().unwrap(), sha256_of(&out));
+        let gen_file = PathBuf::from(second["generation_file"].as_str().unwrap());
+        assert_eq!(sha256_of(&gen_file), sha256_of(&out));
+        assert_eq!(
+            dir_names(dir.path()),
+            BTreeSet::from([
+                "lheo.xml".to_owned(),
+                gen_file.file_name().unwrap().to_string_lossy().into_owned()
+            ]),
+            "only the current generation's file is kept"
+        );
+
+        let list = generations(&db);
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0]["id"], second["generation"]);
+        assert_eq!(list[0]["file_sha256"], second["sha256"]);
+        assert_eq!(list[0]["counts"]["formations"], second["formations"]);
+        let text = ok(&db, &["generations"]);
+        assert!(
+            text.contains("incremental") && text.contains("full"),
+            "{text}"
+        );
+    }
+}
+
+/// The fixture line of a session that the export publishes, as a standalone session line
+/// with one text changed.
+fn edited_published_session(exported: &Path) -> (String, Value) {
+    let text = std::fs::read_to_string(exported).unwrap();
+    let code = text
+        .split("<session numero=\"")
+        .nth(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .expect("the fixtures export a session");
+    for line in read_lines(Path::new(FIXTURES)) {
+        let Some(offre) = line.get("offre") else {
+            continue;
+        };
+        for s in offre["sessions"].as_array().unwrap() {
+            if s["code"] == code.as_str() {
+                let mut s = s.clone();
+                let rythmes = s["rythmes"].as_str().unwrap_or("Temps plein").to_owned();
+                s["rythmes"] = Value::from(format!("{rythmes} (horaires modifiés)"));
+                let numero = offre["numero"].as_str().unwrap().to_owned();
+                return (numero, serde_json::json!({ "session": s }));
+            }
+        }
+    }
+    panic!("session {code} is not in the fixtures");
+}
+
+#[tokio::test]
+async fn editing_one_session_changes_exactly_its_offer() {
+    for db in test_databases().await {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("lheo.xml");
+        let delta = dir.path().join("delta.xml");
+        ok(&db, &["import", FIXTURES]);
+        let first = export(&db, &out, &[]);
+        let (numero, line) = edited_published_session(&out);
+        let edit = dir.path().join("edit.jsonl");
+        write_lines(&edit, &[line]);
+        let imported = json(&db, &["import", "--json", edit.to_str().unwrap()]);
+        assert_eq!(imported["sessions"]["changed"], 1, "{imported:#}");
+
+        let second = export(&db, &out, &["--delta-out", delta.to_str().unwrap()]);
+        assert_eq!(second["mode"], "incremental");
+        assert_eq!(n(&second, "offres_evaluees"), 1, "{second:#}");
+        assert_eq!(n(&second, "updated"), 1, "{second:#}");
+        assert_eq!(n(&second, "created"), 0);
+        assert_eq!(n(&second, "withdrawn"), 0);
+        assert_eq!(n(&second, "unchanged"), n(&first, "published") - 1);
+        assert_eq!(second["delta"]["written"], true);
+        assert_eq!(second["delta"]["offres"], 1);
+        assert_schema_valid(&delta);
+        assert_schema_valid(&out);
+        assert_eq!(formations(&delta), vec![numero.clone()]);
+        let delta_text = std::fs::read_to_string(&delta).unwrap();
+        assert!(delta_text.contains("(horaires modifiés)"));
+        assert!(delta_text.contains(&format!(
+            "<extra info=\"generation\">{}</extra>",
+            second["generation"]
+        )));
+        assert!(
+            !delta_text.contains("lheo-feed-retraits"),
+            "nothing withdrawn"
+        );
+
+        let diff = json(
+            &db,
+            &[
+                "diff",
+                &first["generation"].to_string(),
+                &second["generation"].to_string(),
+                "--json",
+            ],
+        );
+        assert_eq!(diff["updated"], serde_json::json!([numero]));
+        assert_eq!(diff["created"], serde_json::json!([]));
+        assert_eq!(diff["withdrawn"], serde_json::json!([]));
+        // From the start, the offer is simply created.
+        let from_start = json(
+            &db,
+            &["diff", "0", &second["generation"].to_string(), "--json"],
+        );
+        assert_eq!(
+            from_start["created"].as_array().unwrap().len() as u64,
+            n(&second, "published")
+        );
+        assert_eq!(from_start["updated"], serde_json::json!([]));
+        // A bad range is bad input.
+        let bad = run(&db, &["diff", "2", "1"]);
+        assert_eq!(bad.status.code(), Some(2));
+        let bad = run(&db, &["diff", "1", "99"]);
+        assert_eq!(bad.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("no generation 99"));
+    }
+}
+
+/// The fixture lines in another order that means the same: organismes and offers
+/// reversed, the standalone session lines (which apply in order) still after their offers.
+fn reordered_fixtures(path: &Path) {
+    let lines = read_lines(Path::new(FIXTURES));
+    let (sessions, mut others): (Vec<Value>, Vec<Value>) =
+        lines.into_iter().partition(|l| l.get("session").is_some());
+    others.reverse();
+    others.extend(sessions);
+    write_lines(path, &others);
+}
+
+#[tokio::test]
+async fn reordering_the_input_changes_nothing() {
+    for db in test_databases().await {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("lheo.xml");
+        let reordered = dir.path().join("reordered.jsonl");
+        reordered_fixtures(&reordered);
+        ok(&db, &["import", FIXTURES]);
+        export(&db, &out, &[]);
+        let original = without_timestamp(&out);
+        ok(&db, &["import", reordered.to_str().unwrap()]);
+        let again = export(&db, &out, &[]);
+        for key in ["created", "updated", "withdrawn", "offres_evaluees"] {
+            assert_eq!(n(&again, key), 0, "{key}: {again:#}");
+        }
+
+        // A store filled in the other order publishes the same bytes.
+        let other = common::test_db(db.backend).await.unwrap();
+        ok(&other, &["import", reordered.to_str().unwrap()]);
+        let out2 = dir.path().join("other.xml");
+        export(&other, &out2, &[]);
+        assert_eq!(without_timestamp(&out2), original);
+    }
+}
+
+/// A generated data set, its first export, and the offers it published.
+struct Published {
+    dir: tempfile::TempDir,
+    data: PathBuf,
+    out: PathBuf,
+    first: Value,
+    numeros: Vec<String>,
+}
+
+fn publish_generated(db: &TestDb, sessions: u64, seed: u64) -> Published {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.jsonl");
+    let out = dir.path().join("feed").join("lheo.xml");
+    generate(db, sessions, seed, &data);
+    ok(db, &["import", data.to_str().unwrap()]);
+    let first = export(db, &out, &[]);
+    let numeros = formations(&out);
+    assert_eq!(numeros.len() as u64, n(&first, "published"));
+    Published {
+        dir,
+        data,
+        out,
+        first,
+        numeros,
+    }
+}
+
+/// The offer lines of `numeros`, each changed by `f`.
+fn edited_offers(data: &Path, numeros: &[String], f: impl Fn(&mut Value)) -> Vec<Value> {
+    let wanted: BTreeSet<&str> = numeros.iter().map(String::as_str).collect();
+    read_lines(data)
+        .into_iter()
+        .filter(|l| {
+            l.get("offre")
+                .is_some_and(|o| wanted.contains(o["numero"].as_str().unwrap()))
+        })
+        .map(|mut l| {
+            f(&mut l["offre"]);
+            l
+        })
+        .collect()
+}
+
+fn unvalidate(offre: &mut Value) {
+    offre["etat"] = Value::from("en_attente_de_validation");
+}
+
+#[tokio::test]
+async fn mass_withdrawal_is_refused_without_force() {
+    for db in test_databases().await {
+        let p = publish_generated(&db, 300, 7);
+        let published = p.numeros.len();
+        assert!(published > 20, "{published}");
+        // An "extraction" in which a third of the published offers are no longer validated.
+        let gone: Vec<String> = p.numeros.iter().step_by(3).cloned().collect();
+        let edit = p.dir.path().join("partial.jsonl");
+        write_lines(&edit, &edited_offers(&p.data, &gone, unvalidate));
+        ok(&db, &["import", edit.to_str().unwrap()]);
+
+        let before = sha256_of(&p.out);
+        let refused = run(&db, &export_args(&p.out, &[]));
+        assert_eq!(refused.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "would withdraw {} of the {published} published offers",
+                gone.len()
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains("--force"), "{stderr}");
+        assert!(stderr.contains("nothing was published"), "{stderr}");
+        assert_eq!(generations(&db).len(), 1, "no generation recorded");
+        assert_eq!(sha256_of(&p.out), before, "the published file is untouched");
+        assert_eq!(
+            dir_names(p.out.parent().unwrap()).len(),
+            2,
+            "no file left behind: {:?}",
+            dir_names(p.out.parent().unwrap())
+        );
+
+        // A higher threshold, or --force, lets it through; the delta then has nothing
+        // to carry but withdrawals, so it is not written.
+        let delta = p.dir.path().join("delta.xml");
+        let forced = export(
+            &db,
+            &p.out,
+            &["--force", "--delta-out", delta.to_str().unwrap()],
+        );
+        assert_eq!(n(&forced, "withdrawn"), gone.len() as u64);
+        assert_eq!(n(&forced, "created") + n(&forced, "updated"), 0);
+        assert_eq!(forced["forced"], true);
+        assert_eq!(n(&forced, "tombstones"), gone.len() as u64);
+        assert_eq!(forced["delta"]["written"], false);
+        assert!(forced["delta"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("only withdrawals"));
+        assert_eq!(
+            forced["delta"]["retraits"].as_array().unwrap().len(),
+            gone.len()
+        );
+        assert!(!delta.exists());
+        let remaining = formations(&p.out);
+        assert_eq!(remaining.len(), published - gone.len());
+        assert!(gone.iter().all(|g| !remaining.contains(g)));
+        assert_eq!(generations(&db)[0]["forced"], true);
+
+        // The text summary says it too.
+        let again = edited_offers(&p.data, &gone[..1], |o| o["etat"] = Value::from("validee"));
+        write_lines(&edit, &again);
+        ok(&db, &["import", edit.to_str().unwrap()]);
+        let text = ok(
+            &db,
+            &[
+                "export",
+                "--today",
+                TODAY,
+                "--out",
+                p.out.to_str().unwrap(),
+                "--max-withdraw-share",
+                "0.5",
+            ],
+        );
+        assert!(
+            text.contains("1 created, 0 updated, 0 withdrawn"),
+            "a withdrawn offer that comes back is created again: {text}"
+        );
+        let bad = run(&db, &export_args(&p.out, &["--max-withdraw-share", "1.5"]));
+        assert_eq!(bad.status.code(), Some(2));
+    }
+}
+
+#[tokio::test]
+async fn delta_carries_changes_and_withdrawals_and_tombstones_expire() {
+    for db in test_databases().await {
+        let p = publish_generated(&db, 200, 11);
+        let dir = p.dir.path();
+        let (updated, withdrawn) = (&p.numeros[..2], &p.numeros[2..4]);
+        let mut lines = edited_offers(&p.data, updated, |o| {
+            o["action"]["objectifs"] = Value::from("Objectifs (nouvelle version) de l'action.");
+        });
+        lines.extend(edited_offers(&p.data, withdrawn, unvalidate));
+        let edit = dir.join("edit.jsonl");
+        write_lines(&edit, &lines);
+        ok(&db, &["import", edit.to_str().unwrap()]);
+
+        let delta = dir.join("out").join("delta.xml");
+        let second = export(&db, &p.out, &["--delta-out", delta.to_str().unwrap()]);
+        assert_eq!(n(&second, "updated"), 2, "{second:#}");
+        assert_eq!(n(&second, "withdrawn"), 2);
+        assert_eq!(n(&second, "created"), 0);
+        assert_schema_valid(&delta);
+        assert_eq!(formations(&delta), updated.to_vec());
+        let text = std::fs::read_to_string(&delta).unwrap();
+        for w in withdrawn {
+            assert!(
+                text.contains(&format!("<extra info=\"retrait\" numero=\"{w}\"/>")),
+                "{w} listed as withdrawn"
+            );
+        }
+        assert!(text.contains(&format!(
+            "<extra info=\"generation-precedente\">{}</extra>",
+            p.first["generation"]
+        )));
+        assert_eq!(
+            second["delta"]["sha256"].as_str().unwrap(),
+            sha256_of(&delta)
+        );
+        assert_eq!(n(&second, "tombstones"), 2);
+
+        // The tombstones outlive an export within their retention, not after it.
+        let kept = export(&db, &p.out, &[]);
+        assert_eq!(n(&kept, "tombstones"), 2);
+        assert_eq!(n(&kept, "tombstones_purged"), 0);
+        // Times are whole seconds: make sure the withdrawal is in the past.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let purged = export(&db, &p.out, &["--tombstone-retention-days", "0"]);
+        assert_eq!(n(&purged, "tombstones_purged"), 2);
+        assert_eq!(n(&purged, "tombstones"), 0);
+        // The history survives the purge.
+        let d = json(
+            &db,
+            &[
+                "diff",
+                &p.first["generation"].to_string(),
+                &purged["generation"].to_string(),
+                "--json",
+            ],
+        );
+        assert_eq!(d["withdrawn"], serde_json::json!(withdrawn));
+        assert_eq!(d["updated"], serde_json::json!(updated));
+    }
+}
+
+#[tokio::test]
+async fn moving_today_withdraws_ended_sessions_incrementally() {
+    for db in test_databases().await {
+        let p = publish_generated(&db, 300, 5);
+        // Half a year later: sessions have ended, information collectives have passed.
+        let later = export(
+            &db,
+            &p.out,
+            &["--today", "2025-12-01", "--max-withdraw-share", "1"],
+        );
+        assert_eq!(later["mode"], "incremental");
+        assert!(n(&later, "offres_evaluees") > 0);
+        assert!(
+            n(&later, "withdrawn") + n(&later, "updated") > 0,
+            "{later:#}"
+        );
+        // The same day from scratch gives the same document and the same counts.
+        let full = export(&db, &p.out, &["--today", "2025-12-01", "--full"]);
+        assert_eq!(full["mode"], "full");
+        for key in ["created", "updated", "withdrawn"] {
+            assert_eq!(n(&full, key), 0, "{key}: {full:#}");
+        }
+        for key in ["published", "formations", "sessions", "offres_rejetees"] {
+            assert_eq!(full[key], later[key], "{key}");
+        }
+        assert_eq!(full["constats_par_regle"], later["constats_par_regle"]);
+        // Back in time: a full pass, said so.
+        let back = export(
+            &db,
+            &p.out,
+            &["--today", TODAY, "--max-withdraw-share", "1"],
+        );
+        assert_eq!(back["mode"], "full");
+        assert!(back["full_reason"].as_str().unwrap().contains("earlier"));
+        assert_eq!(back["published"], p.first["published"]);
+    }
+}
+
+// ----- kill -9 ---------------------------------------------------------------------------
+
+/// Starts an export that pauses at `point` (the test hook), waits until it is there, and
+/// kills it with SIGKILL.
+fn export_killed_at(db: &TestDb, out: &Path, point: &str) {
+    let mut child = command(db, &export_args(out, &[]))
+        .env("LHEO_FEED_TEST_PAUSE_AT", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the lheo-feed binary runs");
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        let reached = line.contains("test hook") && line.contains(point);
+        seen.push(line);
+        if reached {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.contains(point)),
+        "the export did not reach {point} on {:?}:\n{}",
+        db.backend,
+        seen.join("\n")
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// The current generation, checked to be complete: its own file has the recorded bytes.
+fn current_generation(db: &TestDb) -> Value {
+    let g = generations(db)[0].clone();
+    let file = Path::new(g["file_path"].as_str().unwrap());
+    assert_eq!(
+        sha256_of(file),
+        g["file_sha256"].as_str().unwrap(),
+        "generation {} is complete on {:?}",
+        g["id"],
+        db.backend
+    );
+    g
+}
+
+#[tokio::test]
+async fn an_export_killed_at_any_point_leaves_a_current_complete_generation() {
+    for db in test_databases().await {
+        let p = publish_generated(&db, 2_000, 42);
+        let g1 = current_generation(&db);
+        let first_sha = sha256_of(&p.out);
+        assert_eq!(first_sha, g1["file_sha256"].as_str().unwrap());
+        // About 1 % of the offers change upstream.
+        let some: Vec<String> = p.numeros.iter().step_by(100).cloned().collect();
+        let edit = p.dir.path().join("edit.jsonl");
+        write_lines(
+            &edit,
+            &edited_offers(&p.data, &some, |o| {
+                o["action"]["objectifs"] =
+                    Value::from("Objectifs revus pour la session d'automne.");
+            }),
+        );
+        ok(&db, &["import", edit.to_str().unwrap()]);
+
+        for point in ["mid_write", "before_commit"] {
+            export_killed_at(&db, &p.out, point);
+            let g = current_generation(&db);
+            assert_eq!(
+                g["id"], g1["id"],
+                "killed at {point}: generation 1 is current"
+            );
+            assert_eq!(generations(&db).len(), 1);
+            assert_eq!(
+                sha256_of(&p.out),
+                first_sha,
+                "killed at {point}: the published file is generation 1's, whole"
+            );
+        }
+
+        // Killed right after its commit: the new generation is current and complete; the
+        // stable name still shows the previous document, whole.
+        export_killed_at(&db, &p.out, "after_commit");
+        let g2 = current_generation(&db);
+        assert_ne!(g2["id"], g1["id"]);
+        assert_eq!(g2["updated"].as_u64().unwrap(), some.len() as u64, "{g2:#}");
+        assert_eq!(sha256_of(&p.out), first_sha);
+
+        // The next run puts things right and has nothing left to change.
+        let g3 = export(&db, &p.out, &[]);
+        for key in ["created", "updated", "withdrawn"] {
+            assert_eq!(n(&g3, key), 0, "{key}: {g3:#}");
+        }
+        assert_eq!(g3["previous_generation"], g2["id"]);
+        assert_eq!(sha256_of(&p.out), g3["sha256"].as_str().unwrap());
+        assert_schema_valid(&p.out);
+        let gen_file = PathBuf::from(g3["generation_file"].as_str().unwrap());
+        assert_eq!(
+            dir_names(p.out.parent().unwrap()),
+            BTreeSet::from([
+                "lheo.xml".to_owned(),
+                gen_file.file_name().unwrap().to_string_lossy().into_owned()
+            ]),
+            "the leftovers of the killed runs are gone"
+        );
+        let d = json(
+            &db,
+            &[
+                "diff",
+                &g1["id"].to_string(),
+                &g3["generation"].to_string(),
+                "--json",
+            ],
+        );
+        assert_eq!(d["updated"], serde_json::json!(some));
+    }
+}
