@@ -177,6 +177,10 @@ macro_rules! read_tx {
     };
 }
 
+// Declared after the macros, which it uses.
+mod referentiel;
+pub use referentiel::Lot;
+
 // ----- Queries shared by both backends --------------------------------------------------
 
 const INSERT_REVISION: &str = "INSERT INTO revisions (started_at) VALUES ($1) RETURNING id";
