@@ -25,6 +25,8 @@
 //! - [`ingest`]: reads input files line by line (gzip by magic bytes, capped line length),
 //!   decodes each line with the path of any bad field, checks duplicates and references,
 //!   and writes in batches inside one transaction: any bad line and nothing is written.
+//!   [`ingest::region`] reads the Conseil régional's CSV referential (programmes, lots,
+//!   organismes) that seeds a campaign; once lots are known, offers must name one.
 //! - [`store`]: sqlx over SQLite (the embedded default, WAL) or PostgreSQL, behind one enum;
 //!   offers are kept as JSON documents with a revision per change, read back in pages in
 //!   numeric `F-A` order.

@@ -127,6 +127,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Import the Conseil régional's CSV extraction (programmes, lots, organismes
+    /// mandataires and formateurs) that seeds a campaign: all or nothing.
+    ImportRegion {
+        /// Region CSV files (`;` or `,`, UTF-8 or Windows-1252), in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -546,5 +556,61 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
             }
             Ok(())
         }
+        Command::ImportRegion { files, json } => {
+            match ingest::region::import_region_files(store, files).await {
+                Ok(summary) => {
+                    if *json {
+                        outln!(
+                            "{}",
+                            serde_json::to_string_pretty(&summary).expect("serialisable")
+                        );
+                    } else {
+                        for f in &summary.files {
+                            outln!(
+                                "{}: {} rows, read as {} with {:?} separators",
+                                f.file,
+                                f.rows,
+                                f.encoding,
+                                f.separator
+                            );
+                        }
+                        let c = |u: &lheo_feed::store::UpsertCounts| {
+                            format!(
+                                "{} new, {} changed, {} unchanged",
+                                u.created, u.changed, u.unchanged
+                            )
+                        };
+                        outln!(
+                            "imported the Region referential: programmes {}; lots {}; organismes {}",
+                            c(&summary.programmes),
+                            c(&summary.lots),
+                            c(&summary.organismes)
+                        );
+                    }
+                    Ok(())
+                }
+                Err(ImportError::Input { errors, total }) => Err(input_failure(&errors, total)),
+                Err(ImportError::Other(e)) => Err(e.into()),
+            }
+        }
     }
+}
+
+/// Bad input lines as the exit-2 failure every import command gives.
+fn input_failure(errors: &[lheo_feed::ingest::InputError], total: u64) -> Failure {
+    let mut msg = String::new();
+    for e in errors {
+        msg.push_str(&e.to_string());
+        msg.push('\n');
+    }
+    if total as usize > errors.len() {
+        msg.push_str(&format!(
+            "… and {} more bad lines\n",
+            total as usize - errors.len()
+        ));
+    }
+    msg.push_str(&format!(
+        "{total} bad line(s): nothing was imported. Fix them and run the import again."
+    ));
+    bad_input(msg)
 }

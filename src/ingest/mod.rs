@@ -17,6 +17,7 @@
 
 pub mod jsonl;
 pub mod lines;
+pub mod region;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -87,6 +88,9 @@ struct Checker {
     pending: Vec<PendingRef>,
     /// Session lines whose action's offre line is in this input, to merge into it.
     merged: HashMap<ActionCode, Vec<Session>>,
+    /// The lots of the Region referential; empty when none was imported, and then lots
+    /// are not checked (the fixtures alone still import).
+    lots: HashSet<String>,
 }
 
 impl Checker {
@@ -195,6 +199,19 @@ impl Checker {
             Some(&r.site),
         )
         .await?;
+        if let Some(lot) = &s.dispositif.numero_lot_cr {
+            if !self.lots.is_empty() && !self.lots.contains(lot.as_str()) {
+                self.error(
+                    at.0,
+                    at.1,
+                    format!("{prefix}.dispositif.numero_lot_cr"),
+                    format!(
+                        "unknown lot {lot}: it is not in the Region referential; \
+                         import the Region file first (lheo-feed import-region)"
+                    ),
+                );
+            }
+        }
         if !self.seen_sessions.insert(s.code) {
             self.error(
                 at.0,
@@ -415,6 +432,7 @@ pub async fn import_files(store: &Store, paths: &[PathBuf]) -> Result<ImportSumm
     // Pass 1: check everything, write nothing.
     let mut checker = Checker {
         files: files.clone(),
+        lots: tx.lot_codes().await?,
         ..Default::default()
     };
     for (fi, path) in paths.iter().enumerate() {

@@ -177,12 +177,14 @@ macro_rules! read_tx {
     };
 }
 
-// Declared after the macros above, which it uses (macro_rules! scope is textual).
+// Declared after the macros above, which they use (macro_rules! scope is textual).
 mod generations;
+mod referentiel;
 pub use generations::{
     ChangeRow, EvaluationRow, EvaluationWrite, GenerationRow, GenerationTx, NewGeneration,
     PublishedRow, PublishedWrite,
 };
+pub use referentiel::Lot;
 
 // ----- Queries shared by both backends --------------------------------------------------
 
