@@ -70,7 +70,7 @@ use sha2::{Digest, Sha256};
 
 use crate::export::{self, Document, Finished};
 use crate::lheo::{Fragment, WriterContext, DOCUMENT_FOOTER, FORMAT_VERSION};
-use crate::model::{ActionCode, Date, EtatWorkflow, Offre, Organisme, Siret};
+use crate::model::{ActionCode, Date, EtatWorkflow, FasCode, Offre, Organisme, Siret};
 use crate::pipeline::{self, PassCounts, PassOptions};
 use crate::rules::{self, Outcome, RuleContext, RulesConfig};
 use crate::store::{
@@ -1009,6 +1009,30 @@ fn repair_output(prev: &GenerationRow) {
         ),
         Err(e) => tracing::warn!("cannot restore the output of generation {}: {e:#}", prev.id),
     }
+}
+
+/// The sessions the current generation publishes, read from its live fragments (ours,
+/// canonical: each `<session` start tag carries `numero="F-A-S"`). Codes only, so memory
+/// stays small at national scale (≈ 24 bytes a session).
+pub async fn published_sessions(
+    store: &Store,
+) -> anyhow::Result<std::collections::HashSet<FasCode>> {
+    let mut out = std::collections::HashSet::new();
+    let mut after = None;
+    loop {
+        let page = store.published_page(after, 1000, true).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.numero);
+        for row in &page {
+            let Some(xml) = &row.fragment else { continue };
+            for tail in xml.split("<session numero=\"").skip(1) {
+                if let Some(code) = tail.split('"').next().and_then(|c| FasCode::parse(c).ok()) {
+                    out.insert(code);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Created, updated and withdrawn offers between two generations.

@@ -543,7 +543,8 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
                 Ok(())
             })
             .await?;
-            let report = Report::new(&all, &organismes);
+            let mut report = Report::new(&all, &organismes);
+            report.mark_published(&lheo_feed::generation::published_sessions(store).await?);
             match format {
                 Format::Text => out!("{}", report.to_text()),
                 Format::Json => outln!(

@@ -42,6 +42,9 @@ pub struct Totals {
     pub sessions_accepted: usize,
     pub sessions_rejected: usize,
     pub sessions_inactive: usize,
+    /// Sessions published by the last export that this run leaves out: the next export
+    /// withdraws them from the feed (set by [`Report::mark_published`]).
+    pub sessions_retirees_du_flux: usize,
     pub findings: usize,
     /// Findings of severity reject_session or reject_offer.
     pub errors: usize,
@@ -101,6 +104,9 @@ pub struct OffreReport {
 pub struct SessionReport {
     pub session: FasCode,
     pub status: SessionStatus,
+    /// Published by the last export. With a status other than accepted, the next export
+    /// withdraws it from the feed.
+    pub publiee: bool,
     /// In registry order.
     pub findings: Vec<Finding>,
 }
@@ -165,6 +171,25 @@ impl Counter {
 }
 
 impl Report {
+    /// Marks the sessions that the last export published (`published`), and counts those
+    /// this run leaves out: a published session that became invalid or ended is withdrawn
+    /// from the feed at the next export, and the organisme reads it here.
+    pub fn mark_published(&mut self, published: &std::collections::HashSet<FasCode>) {
+        let mut total = 0;
+        for org in &mut self.organismes {
+            let mut n = 0;
+            for s in org.offres.iter_mut().flat_map(|o| o.sessions.iter_mut()) {
+                s.publiee = published.contains(&s.session);
+                if s.publiee && s.status != SessionStatus::Accepted {
+                    n += 1;
+                }
+            }
+            org.totals.sessions_retirees_du_flux = n;
+            total += n;
+        }
+        self.totals.sessions_retirees_du_flux = total;
+    }
+
     pub fn new(outcomes: &[Outcome], organismes: &HashMap<Siret, Organisme>) -> Report {
         let mut all = Counter::default();
         let mut groups: BTreeMap<&Siret, (Counter, Vec<OffreReport>)> = BTreeMap::new();
@@ -235,7 +260,12 @@ impl Report {
                         SessionStatus::Rejected => "non diffusée",
                         SessionStatus::Inactive => "terminée (retirée de la diffusion)",
                     };
-                    let _ = writeln!(out, "    Session {} : {statut}", s.session);
+                    let retrait = if s.publiee && s.status != SessionStatus::Accepted {
+                        " — encore publiée : elle sera retirée du flux au prochain export"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(out, "    Session {} : {statut}{retrait}", s.session);
                     for f in &s.findings {
                         constat_texte(&mut out, f, "      ");
                     }
@@ -320,6 +350,7 @@ fn offre_report(o: &Outcome) -> OffreReport {
         codes.iter().map(move |c| SessionReport {
             session: *c,
             status,
+            publiee: false,
             findings: Vec::new(),
         })
     })
@@ -355,6 +386,13 @@ fn totaux_texte(out: &mut String, t: &Totals) {
         "Sessions diffusées : {}, non diffusées : {}, terminées : {}",
         t.sessions_accepted, t.sessions_rejected, t.sessions_inactive
     );
+    if t.sessions_retirees_du_flux > 0 {
+        let _ = writeln!(
+            out,
+            "Sessions publiées jusqu'ici qui seront retirées du flux au prochain export : {}",
+            t.sessions_retirees_du_flux
+        );
+    }
     let _ = writeln!(
         out,
         "Constats : {} (bloquants : {}, à corriger sans blocage : {})",
