@@ -15,46 +15,15 @@
 //! [`remove_leftovers`] deletes them on the next export.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::lheo::document_header;
-
-/// Hashes and counts what goes through it.
-pub struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            bytes: 0,
-        }
-    }
-    /// Bytes written so far (the offset of the next byte).
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
+use crate::model::ActionCode;
 
 /// `DIR/.NAME.SUFFIX` for `DIR/NAME`.
 fn sibling(out: &Path, suffix: &str) -> PathBuf {
@@ -72,11 +41,31 @@ pub fn generation_file(out: &Path, id: i64) -> PathBuf {
     sibling(out, &format!("generation-{id}"))
 }
 
-/// A LHÉO document being written to a temporary file beside its target. Dropped without
-/// [`Document::finish`], it deletes the temporary file.
+/// What the writing thread of a [`Document`] is told.
+enum Msg {
+    Bytes(Vec<u8>),
+    Flush(mpsc::SyncSender<io::Result<()>>),
+    /// Sync, and return the size and hash.
+    Finish,
+}
+
+/// Bytes gathered before they go to the writing thread: large writes, and buffers that
+/// come back to be filled again, so that streaming a big document allocates nothing.
+const CHUNK: usize = 1 << 20;
+/// Chunks in flight between the producer and the writing thread.
+const IN_FLIGHT: usize = 8;
+
+/// A LHÉO document being written to a temporary file beside its target, by a thread of its
+/// own that hashes and writes while the caller reads and evaluates the next offers.
+/// Dropped without [`Document::finish`], it deletes the temporary file.
 pub struct Document {
     tmp: PathBuf,
-    w: Option<HashingWriter<BufWriter<File>>>,
+    tx: Option<mpsc::SyncSender<Msg>>,
+    /// Emptied buffers coming back from the writing thread.
+    spare: mpsc::Receiver<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<io::Result<(u64, String)>>>,
+    pending: Vec<u8>,
+    offset: u64,
 }
 
 /// A complete, synced document in its temporary file.
@@ -85,6 +74,35 @@ pub struct Finished {
     pub tmp: PathBuf,
     pub bytes: u64,
     pub sha256: String,
+}
+
+fn write_loop(
+    mut file: File,
+    rx: mpsc::Receiver<Msg>,
+    spare: mpsc::SyncSender<Vec<u8>>,
+) -> io::Result<(u64, String)> {
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    for msg in rx {
+        match msg {
+            Msg::Bytes(mut b) => {
+                hasher.update(&b);
+                file.write_all(&b)?;
+                bytes += b.len() as u64;
+                b.clear();
+                // The producer allocates a new one if none comes back.
+                let _ = spare.try_send(b);
+            }
+            Msg::Flush(ack) => {
+                let _ = ack.send(file.flush());
+            }
+            Msg::Finish => {
+                file.sync_all()?;
+                return Ok((bytes, hex::encode(hasher.finalize())));
+            }
+        }
+    }
+    Err(io::Error::other("the document was abandoned"))
 }
 
 impl Document {
@@ -96,30 +114,85 @@ impl Document {
         }
         let tmp = sibling(out, &format!("tmp-{}", std::process::id()));
         let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let (tx, rx) = mpsc::sync_channel(IN_FLIGHT);
+        let (spare_tx, spare) = mpsc::sync_channel(IN_FLIGHT + 2);
+        let thread = std::thread::Builder::new()
+            .name("lheo-feed-writer".into())
+            .spawn(move || write_loop(file, rx, spare_tx))
+            .context("cannot start the writing thread")?;
         let mut doc = Document {
             tmp,
-            w: Some(HashingWriter::new(BufWriter::with_capacity(1 << 20, file))),
+            tx: Some(tx),
+            spare,
+            thread: Some(thread),
+            pending: Vec::with_capacity(CHUNK),
+            offset: 0,
         };
         doc.write(document_header(horodatage_export).as_bytes())?;
         Ok(doc)
     }
 
-    /// Appends bytes (fragments, extras).
+    /// The writing thread's error, once it has stopped.
+    fn failure(&mut self) -> anyhow::Error {
+        self.tx = None;
+        let why = match self.thread.take().map(|t| t.join()) {
+            Some(Ok(Err(e))) => e.to_string(),
+            Some(Err(_)) => "the writing thread panicked".to_owned(),
+            _ => "the writing thread stopped".to_owned(),
+        };
+        anyhow::anyhow!("cannot write {}: {why}", self.tmp.display())
+    }
+
+    /// Hands what is gathered to the writing thread.
+    fn send_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let full = std::mem::replace(&mut self.pending, next);
+        let sent = self
+            .tx
+            .as_ref()
+            .expect("not finished")
+            .send(Msg::Bytes(full));
+        if sent.is_err() {
+            return Err(self.failure());
+        }
+        Ok(())
+    }
+
+    /// Appends bytes.
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        let w = self.w.as_mut().expect("not finished");
-        w.write_all(bytes)
-            .with_context(|| format!("cannot write {}", self.tmp.display()))
+        self.pending.extend_from_slice(bytes);
+        self.offset += bytes.len() as u64;
+        if self.pending.len() >= CHUNK {
+            self.send_pending()?;
+        }
+        Ok(())
     }
 
     /// The offset of the next byte.
     pub fn offset(&self) -> u64 {
-        self.w.as_ref().map_or(0, HashingWriter::bytes)
+        self.offset
     }
 
-    /// Flushes what is buffered (so that the file on disk holds everything written).
+    /// Waits until the file on disk holds everything written so far.
     pub fn flush(&mut self) -> Result<()> {
-        let w = self.w.as_mut().expect("not finished");
-        w.flush().context("writing the export")
+        self.send_pending()?;
+        let (ack, done) = mpsc::sync_channel(1);
+        let sent = self
+            .tx
+            .as_ref()
+            .expect("not finished")
+            .send(Msg::Flush(ack));
+        match (sent, done.recv()) {
+            (Ok(()), Ok(Ok(()))) => Ok(()),
+            (Ok(()), Ok(Err(e))) => Err(anyhow::Error::new(e).context("writing the export")),
+            _ => Err(self.failure()),
+        }
     }
 
     /// The temporary file's path.
@@ -127,28 +200,43 @@ impl Document {
         &self.tmp
     }
 
-    /// Writes `tail` (the end of the document), flushes and syncs the file.
+    /// Writes `tail` (the end of the document), then has the file synced.
     pub fn finish(mut self, tail: &str) -> Result<Finished> {
         self.write(tail.as_bytes())?;
-        let HashingWriter {
-            inner,
-            hasher,
-            bytes,
-        } = self.w.take().expect("not finished");
-        let file = inner
-            .into_inner()
-            .map_err(|e| anyhow::anyhow!("writing the export: {}", e.error()))?;
-        file.sync_all().context("syncing the export to disk")?;
+        self.send_pending()?;
+        if self
+            .tx
+            .take()
+            .expect("not finished")
+            .send(Msg::Finish)
+            .is_err()
+        {
+            return Err(self.failure());
+        }
+        let (bytes, sha256) = match self.thread.take().map(|t| t.join()) {
+            Some(Ok(Ok(done))) => done,
+            Some(Ok(Err(e))) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("cannot write {}", self.tmp.display()))
+                )
+            }
+            _ => return Err(anyhow::anyhow!("the writing thread panicked")),
+        };
         Ok(Finished {
             tmp: std::mem::take(&mut self.tmp),
             bytes,
-            sha256: hex::encode(hasher.finalize()),
+            sha256,
         })
     }
 }
 
 impl Drop for Document {
     fn drop(&mut self) {
+        // Closing the channel without Finish stops the thread without syncing.
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
         if !self.tmp.as_os_str().is_empty() {
             let _ = fs::remove_file(&self.tmp);
         }
@@ -258,10 +346,144 @@ pub fn remove_leftovers(out: &Path, keep: &[i64]) -> Vec<PathBuf> {
     removed
 }
 
-/// The SHA-256 (hex) and size of a file, read in full.
-pub fn file_digest(path: &Path) -> Result<(String, u64)> {
-    let mut f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut h = HashingWriter::new(io::sink());
-    io::copy(&mut f, &mut h).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok((hex::encode(h.hasher.finalize()), h.bytes))
+/// Size, modification time (ns) and inode of a file: what changes when anything writes it.
+/// Recorded for each generation's file; while it matches, the file is taken to hold the
+/// bytes it was written with, as `make` and `git` take an unchanged file (a rename or a
+/// hard link keeps all three).
+pub fn fingerprint(path: &Path) -> io::Result<String> {
+    let m = fs::metadata(path)?;
+    let mtime = m
+        .modified()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    #[cfg(unix)]
+    let ino = {
+        use std::os::unix::fs::MetadataExt;
+        m.ino()
+    };
+    #[cfg(not(unix))]
+    let ino = 0;
+    Ok(format!("{}:{mtime}:{ino}", m.len()))
+}
+
+/// The `<formation>` fragments of a document this program wrote, read in order; with
+/// `verify`, every byte is hashed so that the caller can check the whole file against the
+/// SHA-256 recorded for it ([`FragmentReader::finish`]). Relies on the writer's layout:
+/// each fragment starts a line with `<formation numero="F-A"` and ends with the line
+/// `</formation>`; text content cannot hold either (`<` is escaped).
+pub struct FragmentReader {
+    file: File,
+    /// `buf[pos..filled]` is read and not yet consumed.
+    buf: Vec<u8>,
+    pos: usize,
+    filled: usize,
+    eof: bool,
+    hasher: Option<Sha256>,
+    bytes: u64,
+    end: memchr::memmem::Finder<'static>,
+}
+
+const FRAGMENT_START: &[u8] = b"<formation numero=\"";
+const FRAGMENT_END: &[u8] = b"\n</formation>\n";
+const OFFRES_START: &[u8] = b"<offres>\n";
+/// Read size (the buffer grows only for a fragment larger than this).
+const READ: usize = 4 << 20;
+
+impl FragmentReader {
+    /// Opens `path` and reads its header (through `<offres>`).
+    pub fn open(path: &Path, verify: bool) -> io::Result<FragmentReader> {
+        let mut r = FragmentReader {
+            file: File::open(path)?,
+            buf: vec![0; READ],
+            pos: 0,
+            filled: 0,
+            eof: false,
+            hasher: verify.then(Sha256::new),
+            bytes: 0,
+            end: memchr::memmem::Finder::new(FRAGMENT_END),
+        };
+        r.fill()?;
+        let Some(i) = memchr::memmem::find(&r.buf[..r.filled], OFFRES_START) else {
+            return Err(io::Error::other(
+                "no <offres> in the document's first bytes",
+            ));
+        };
+        r.consume(i + OFFRES_START.len());
+        Ok(r)
+    }
+
+    /// Reads more; false at the end of the file.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        // Keep the unconsumed bytes, at the start; grow only if they fill the buffer.
+        self.buf.copy_within(self.pos..self.filled, 0);
+        self.filled -= self.pos;
+        self.pos = 0;
+        if self.buf.len() - self.filled < READ / 2 {
+            self.buf.resize(self.filled + READ, 0);
+        }
+        let n = loop {
+            match self.file.read(&mut self.buf[self.filled..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        self.filled += n;
+        self.eof = n == 0;
+        Ok(n > 0)
+    }
+
+    fn consume(&mut self, n: usize) {
+        if let Some(h) = &mut self.hasher {
+            h.update(&self.buf[self.pos..self.pos + n]);
+        }
+        self.bytes += n as u64;
+        self.pos += n;
+    }
+
+    /// The next fragment's `numero` and bytes, or None after the last one.
+    pub fn next_fragment(&mut self) -> io::Result<Option<(ActionCode, &[u8])>> {
+        loop {
+            let rest = &self.buf[self.pos..self.filled];
+            let k = rest.len().min(FRAGMENT_START.len());
+            if rest[..k] != FRAGMENT_START[..k] {
+                return Ok(None); // the footer
+            }
+            if let Some(i) = self.end.find(rest) {
+                let len = i + FRAGMENT_END.len();
+                let head = &rest[FRAGMENT_START.len()..];
+                let numero = head
+                    .iter()
+                    .position(|b| *b == b'"')
+                    .and_then(|q| std::str::from_utf8(&head[..q]).ok())
+                    .and_then(|s| ActionCode::parse(s).ok())
+                    .ok_or_else(|| io::Error::other("a fragment without a readable numero"))?;
+                let start = self.pos;
+                self.consume(len);
+                return Ok(Some((numero, &self.buf[start..start + len])));
+            }
+            if !self.fill()? {
+                return if self.filled > self.pos {
+                    Err(io::Error::other("the document ends inside a fragment"))
+                } else {
+                    Ok(None)
+                };
+            }
+        }
+    }
+
+    /// Reads the rest of the file; returns the size of the whole file and, when
+    /// verifying, its SHA-256 (hex).
+    pub fn finish(mut self) -> io::Result<(u64, Option<String>)> {
+        loop {
+            let n = self.filled - self.pos;
+            self.consume(n);
+            if !self.fill()? {
+                break;
+            }
+        }
+        Ok((self.bytes, self.hasher.map(|h| hex::encode(h.finalize()))))
+    }
 }

@@ -16,9 +16,12 @@
 //!    in numeric `F-A` order, the union of the previously published offers and the
 //!    *candidates*: the offers it must evaluate again. Each candidate goes through the rules
 //!    and the writer ([`pipeline::evaluate_offre`]); every other published offer is copied
-//!    from its stored fragment. The full snapshot is streamed to a temporary file as it
-//!    goes (memory bounded by a page), and the change set (created / updated / withdrawn,
-//!    with the offsets of the new fragments in that file) is kept.
+//!    as it was, from the previous generation's file (read in step, trusted while its
+//!    size, modification time and inode are those recorded, else checked against its
+//!    SHA-256) or from the `published` table. The full snapshot is streamed to a temporary
+//!    file as it goes (memory bounded by a page; a thread of its own hashes and writes),
+//!    and the change set (created / updated / withdrawn, with the offsets of the new
+//!    fragments in that file) is kept.
 //! 2. **Guards.** Nothing to publish, or more withdrawals than the configured share of the
 //!    published offers without `--force`: the export stops there, having written nothing
 //!    but its temporary file, which it deletes.
@@ -47,7 +50,10 @@
 //! - the offers whose `next_recheck` day has come: the day after a session ends or after
 //!   an information collective takes place ([`next_recheck`]), the only ways the day
 //!   changes an outcome or a fragment;
-//! - offers whose evaluation or publication has lost its counterpart (normally none).
+//!
+//! An offer leaves the validated set only through a change of its record (a new revision):
+//! the import never deletes an offer. Anything that did would have to give the next export
+//! a full pass (`--full`), as a change of rules does.
 //!
 //! and everything when there is no previous generation, when [`FORMAT_VERSION`] or the
 //! [`rules_hash`] (rules configuration and program version) differ from the previous
@@ -68,7 +74,7 @@ use anyhow::{anyhow, Context};
 use chrono::{Datelike, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::export::{self, Document, Finished};
+use crate::export::{self, Document, Finished, FragmentReader};
 use crate::lheo::{Fragment, WriterContext, DOCUMENT_FOOTER, FORMAT_VERSION};
 use crate::model::{ActionCode, Date, EtatWorkflow, FasCode, Offre, Organisme, Siret};
 use crate::pipeline::{self, PassCounts, PassOptions};
@@ -416,30 +422,59 @@ fn full_pass_reason(
     Ok(None)
 }
 
-/// The published offers of the previous generation, read page by page in numeric order.
-struct LiveCursor<'s> {
-    store: &'s Store,
+/// The published offers of the previous generation, read page by page in numeric order;
+/// the next page is read while the current one is used.
+struct LiveCursor {
+    store: Store,
     buf: VecDeque<PublishedRow>,
-    after: Option<ActionCode>,
+    next: Option<tokio::task::JoinHandle<anyhow::Result<Vec<PublishedRow>>>>,
     done: bool,
     page: u32,
     fragments: bool,
 }
 
-impl LiveCursor<'_> {
+impl LiveCursor {
+    fn new(store: &Store, page: u32, fragments: bool) -> LiveCursor {
+        let mut c = LiveCursor {
+            store: store.clone(),
+            buf: VecDeque::new(),
+            next: None,
+            done: false,
+            page,
+            fragments,
+        };
+        c.prefetch(None);
+        c
+    }
+
+    fn prefetch(&mut self, after: Option<ActionCode>) {
+        let (store, page, fragments) = (self.store.clone(), self.page, self.fragments);
+        self.next = Some(tokio::spawn(async move {
+            store.published_page(after, page, fragments).await
+        }));
+    }
+
     async fn front(&mut self) -> anyhow::Result<Option<ActionCode>> {
         if self.buf.is_empty() && !self.done {
-            let page = self
-                .store
-                .published_page(self.after, self.page, self.fragments)
-                .await?;
+            let page = match self.next.take() {
+                Some(task) => task.await.context("reading the published offers")??,
+                None => Vec::new(),
+            };
             match page.last() {
-                Some(last) => self.after = Some(last.numero),
-                None => self.done = true,
+                Some(last) if page.len() >= self.page as usize => self.prefetch(Some(last.numero)),
+                _ => self.done = true,
             }
             self.buf.extend(page);
         }
         Ok(self.buf.front().map(|r| r.numero))
+    }
+}
+
+impl Drop for LiveCursor {
+    fn drop(&mut self) {
+        if let Some(task) = self.next.take() {
+            task.abort();
+        }
     }
 }
 
@@ -560,65 +595,72 @@ async fn candidates(
         keys.extend(store.evaluations_referring_to(&organismes).await?);
     }
     keys.extend(store.evaluations_due(day_number(today)).await?);
-    keys.extend(store.evaluations_stale().await?);
     Ok(keys.into_iter().collect())
 }
 
-/// Runs an export: computes the next generation, and publishes it unless a guard stops
-/// it. See the module documentation.
-pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary, ExportError> {
-    let started_at = Utc::now().trunc_subsecs(0);
-    let out = std::path::absolute(&opts.out)
-        .with_context(|| format!("invalid output path {}", opts.out.display()))?;
-    let prev = store.last_generation().await?;
-    if let Some(p) = &prev {
-        repair_output(p);
-    }
-    // Read before any offer: whatever an import commits from now on is looked at again by
-    // the next export (see Store::current_revision).
-    let revision = store.current_revision().await?;
-    let rules_hash = rules_hash(&opts.pass.rules);
-    let full_reason = full_pass_reason(prev.as_ref(), opts, &rules_hash)?;
-    let mode = if full_reason.is_some() {
-        Mode::Full
-    } else {
-        Mode::Incremental
-    };
-    let keys = match (&prev, mode) {
-        (Some(p), Mode::Incremental) => Some(candidates(store, p, opts.pass.today).await?),
-        _ => None,
-    };
-    let needs_organismes = keys.as_ref().is_none_or(|k| !k.is_empty());
-    let organismes: HashMap<Siret, Organisme> = if needs_organismes {
-        store.organismes().await?
-    } else {
-        HashMap::new()
-    };
-    let rctx = RuleContext {
-        today: opts.pass.today,
-        config: &opts.pass.rules,
-        organismes: &organismes,
-    };
-    let wctx = WriterContext {
-        organismes: &organismes,
-        today: opts.pass.today,
-    };
+/// What [`stream`] needs.
+struct StreamContext<'a> {
+    store: &'a Store,
+    opts: &'a ExportOptions,
+    out: &'a Path,
+    mode: Mode,
+    prev: Option<&'a GenerationRow>,
+    rctx: &'a RuleContext<'a>,
+    wctx: &'a WriterContext<'a>,
+    organismes: &'a HashMap<Siret, Organisme>,
+    revision: i64,
+}
 
-    let mut totals = match (&prev, mode) {
+/// The previous generation's file, as recorded.
+struct PrevFile {
+    path: PathBuf,
+    bytes: i64,
+    sha256: String,
+    fingerprint: String,
+}
+
+/// What [`stream`] produced: the snapshot (not yet finished) and the change set.
+struct Streamed {
+    snapshot: Document,
+    changes: Vec<Change>,
+    evaluations: Vec<EvaluationWrite>,
+    evaluated_keys: Vec<ActionCode>,
+    totals: PassCounts,
+    unchanged: u64,
+    published: u64,
+}
+
+/// Walks the previous generation's published offers and the candidates in numeric order,
+/// evaluating the candidates and streaming the snapshot. Unchanged offers' fragments come
+/// from `prev_file` when given, else from the database; `Ok(Err(why))` when that file
+/// turns out not to be what the database recorded (the caller then streams again from the
+/// database). The file is hashed as it is read unless its fingerprint (size, modification
+/// time, inode) is the one recorded when it was written.
+async fn stream(
+    ctx: &StreamContext<'_>,
+    keys: Option<Vec<ActionCode>>,
+    prev_file: Option<PrevFile>,
+) -> anyhow::Result<Result<Streamed, String>> {
+    let (store, opts, mode) = (ctx.store, ctx.opts, ctx.mode);
+    let mut reader = match &prev_file {
+        Some(f) => {
+            let verify = export::fingerprint(&f.path).ok().as_ref() != Some(&f.fingerprint);
+            match FragmentReader::open(&f.path, verify) {
+                Ok(r) => Some(r),
+                Err(e) => return Ok(Err(format!("{}: {e}", f.path.display()))),
+            }
+        }
+        None => None,
+    };
+    let mut totals = match (ctx.prev, mode) {
         (Some(p), Mode::Incremental) => serde_json::from_str::<PassCounts>(&p.counts)
             .with_context(|| format!("generation {}: unreadable counts", p.id))?,
         _ => PassCounts::default(),
     };
-    let mut live = LiveCursor {
-        store,
-        buf: VecDeque::new(),
-        after: None,
-        done: false,
-        page: opts.pass.page_size,
-        // A full pass only compares hashes; an incremental one copies the fragments of
-        // the offers it does not evaluate.
-        fragments: mode == Mode::Incremental,
-    };
+    // A full pass only compares hashes; an incremental one copies the fragments of the
+    // offers it does not evaluate (from the database when not from the file).
+    let fragments = mode == Mode::Incremental && reader.is_none();
+    let mut live = LiveCursor::new(store, opts.pass.page_size, fragments);
     let mut cands = CandidateCursor {
         store,
         buf: VecDeque::new(),
@@ -629,7 +671,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         pos: 0,
     };
 
-    let mut snapshot = Document::create(&out, &opts.horodatage_export)?;
+    let mut snapshot = Document::create(ctx.out, &opts.horodatage_export)?;
     let mut changes: Vec<Change> = Vec::new();
     let mut evaluations: Vec<EvaluationWrite> = Vec::new();
     let mut evaluated_keys: Vec<ActionCode> = Vec::new();
@@ -655,13 +697,27 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         } else {
             None
         };
+        // The previous file holds the previous generation's offers in the same order.
+        let mut old_bytes: Option<&[u8]> = None;
+        if let (Some(r), Some(_)) = (&mut reader, &old) {
+            match r.next_fragment() {
+                Ok(Some((k, bytes))) if k == key => old_bytes = Some(bytes),
+                Ok(other) => {
+                    return Ok(Err(format!(
+                        "expected offer {key}, found {:?}",
+                        other.map(|(k, _)| k.to_string())
+                    )))
+                }
+                Err(e) => return Ok(Err(e.to_string())),
+            }
+        }
         let Some(cand) = cand else {
             // Not a candidate: published before, unchanged by construction (incremental),
             // or no longer validated (full pass).
             let old = old.expect("a key comes from one side at least");
-            match (mode, old.fragment) {
-                (Mode::Incremental, Some(fragment)) => {
-                    snapshot.write(fragment.as_bytes())?;
+            match (mode, old_bytes, old.fragment.as_deref()) {
+                (Mode::Incremental, Some(bytes), _) | (Mode::Incremental, None, Some(bytes)) => {
+                    snapshot.write(bytes)?;
                     unchanged += 1;
                     published += 1;
                 }
@@ -685,18 +741,18 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         }
         let mut new: Option<(Fragment, String, String)> = None;
         if let Some(offre) = &cand.offre {
-            let (outcome, fragment) = pipeline::evaluate_offre(offre, &rctx, &wctx);
+            let (outcome, fragment) = pipeline::evaluate_offre(offre, ctx.rctx, ctx.wctx);
             let share = PassCounts::of_offre(&outcome, fragment.as_ref());
             totals.add(&share);
             evaluations.push(EvaluationWrite {
                 numero: key,
-                revision,
+                revision: ctx.revision,
                 next_recheck: next_recheck(offre, opts.pass.today).map(day_number),
                 counts: encode_counts(&share),
                 sirets: referenced_sirets(offre),
             });
             if let Some(f) = fragment {
-                let (p, d) = filters(offre, &outcome, &organismes);
+                let (p, d) = filters(offre, &outcome, ctx.organismes);
                 new = Some((f, p, d));
             }
         }
@@ -704,6 +760,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
             (Some((fragment, programmes, departements)), old) => {
                 let hash = offre_hash(&fragment.xml);
                 let at = snapshot.offset();
+                let len = fragment.xml.len();
                 snapshot.write(fragment.xml.as_bytes())?;
                 published += 1;
                 let op = match old {
@@ -717,7 +774,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
                         numero: key,
                         op,
                         hash,
-                        at: Some((at, fragment.xml.len())),
+                        at: Some((at, len)),
                         programmes,
                         departements,
                     }),
@@ -739,11 +796,131 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
             pause_at("mid_write").await;
         }
     }
+    if let (Some(mut r), Some(f)) = (reader, prev_file) {
+        match r.next_fragment() {
+            Ok(None) => {}
+            Ok(Some((k, _))) => {
+                return Ok(Err(format!("{}: unexpected offer {k}", f.path.display())))
+            }
+            Err(e) => return Ok(Err(e.to_string())),
+        }
+        match r.finish() {
+            Ok((b, sha)) if b == f.bytes as u64 && sha.as_ref().is_none_or(|s| *s == f.sha256) => {}
+            Ok(_) => {
+                return Ok(Err(format!(
+                    "{} is not the file recorded (size or SHA-256)",
+                    f.path.display()
+                )))
+            }
+            Err(e) => return Ok(Err(e.to_string())),
+        }
+    }
     if !paused && published > 0 {
         snapshot.flush()?;
         pause_at("mid_write").await;
     }
+    Ok(Ok(Streamed {
+        snapshot,
+        changes,
+        evaluations,
+        evaluated_keys,
+        totals,
+        unchanged,
+        published,
+    }))
+}
 
+/// Runs an export: computes the next generation, and publishes it unless a guard stops
+/// it. See the module documentation.
+pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary, ExportError> {
+    let started_at = Utc::now().trunc_subsecs(0);
+    let clock = std::time::Instant::now();
+    let phase = |what: &str| tracing::debug!(elapsed = ?clock.elapsed(), "export: {what}");
+    let out = std::path::absolute(&opts.out)
+        .with_context(|| format!("invalid output path {}", opts.out.display()))?;
+    let prev = store.last_generation().await?;
+    if let Some(p) = &prev {
+        repair_output(p);
+    }
+    // Read before any offer: whatever an import commits from now on is looked at again by
+    // the next export (see Store::current_revision).
+    let revision = store.current_revision().await?;
+    let rules_hash = rules_hash(&opts.pass.rules);
+    let full_reason = full_pass_reason(prev.as_ref(), opts, &rules_hash)?;
+    let mode = if full_reason.is_some() {
+        Mode::Full
+    } else {
+        Mode::Incremental
+    };
+    let keys = match (&prev, mode) {
+        (Some(p), Mode::Incremental) => Some(candidates(store, p, opts.pass.today).await?),
+        _ => None,
+    };
+    phase("candidates chosen");
+    let needs_organismes = keys.as_ref().is_none_or(|k| !k.is_empty());
+    let organismes: HashMap<Siret, Organisme> = if needs_organismes {
+        store.organismes().await?
+    } else {
+        HashMap::new()
+    };
+    let rctx = RuleContext {
+        today: opts.pass.today,
+        config: &opts.pass.rules,
+        organismes: &organismes,
+    };
+    let wctx = WriterContext {
+        organismes: &organismes,
+        today: opts.pass.today,
+    };
+
+    // Unchanged offers are copied from the previous generation's file when it is there
+    // and whole (checked against its recorded SHA-256 as it is read); otherwise, or if the
+    // check fails, from the database.
+    let prev_file = prev
+        .as_ref()
+        .filter(|_| mode == Mode::Incremental)
+        .map(|p| PrevFile {
+            path: PathBuf::from(&p.file_path),
+            bytes: p.file_bytes,
+            sha256: p.file_sha256.clone(),
+            fingerprint: p.file_fingerprint.clone(),
+        })
+        .filter(|f| std::fs::metadata(&f.path).is_ok_and(|m| m.len() == f.bytes as u64));
+    let ctx = StreamContext {
+        store,
+        opts,
+        out: &out,
+        mode,
+        prev: prev.as_ref(),
+        rctx: &rctx,
+        wctx: &wctx,
+        organismes: &organismes,
+        revision,
+    };
+    let streamed = match stream(&ctx, keys.clone(), prev_file).await? {
+        Ok(s) => s,
+        Err(why) => {
+            tracing::warn!(
+                "the previous generation's file cannot be reused ({why}): reading the \
+                 published offers from the database"
+            );
+            match stream(&ctx, keys, None).await? {
+                Ok(s) => s,
+                Err(why) => return Err(anyhow!("cannot write the snapshot: {why}").into()),
+            }
+        }
+    };
+    let Streamed {
+        snapshot,
+        changes,
+        evaluations,
+        evaluated_keys,
+        totals,
+        unchanged,
+        published,
+    } = streamed;
+
+    phase("offers evaluated and snapshot streamed");
     let count = |op: Op| changes.iter().filter(|c| c.op == op).count() as u64;
     let (created, updated, withdrawn) =
         (count(Op::Created), count(Op::Updated), count(Op::Withdrawn));
@@ -768,6 +945,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         });
     }
     let snapshot = snapshot.finish(DOCUMENT_FOOTER)?;
+    phase("snapshot synced");
     // From here until the commit, the files written are ours to delete on failure.
     let mut guard = TempGuard(vec![snapshot.tmp.clone()]);
 
@@ -797,6 +975,8 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
             out_path: out.display().to_string(),
             file_sha256: snapshot.sha256.clone(),
             file_bytes: snapshot.bytes as i64,
+            file_fingerprint: export::fingerprint(&snapshot.tmp)
+                .context("cannot read back the snapshot's metadata")?,
         })
         .await?;
     let generation_file = export::generation_file(&out, id);
@@ -916,11 +1096,13 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         export::rename_into_place(&f.tmp, path)?;
         guard.0.push(path.clone());
     }
+    phase("generation written");
     pause_at("before_commit").await;
     tx.commit().await?;
     guard.0.clear();
     pause_at("after_commit").await;
 
+    phase("committed");
     export::link_into_place(&generation_file, &out)?;
     if let Some(p) = &prev {
         let old = PathBuf::from(&p.file_path);
@@ -929,6 +1111,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         }
     }
 
+    phase("done");
     Ok(ExportSummary {
         generation: id,
         previous_generation: prev.as_ref().map(|p| p.id),

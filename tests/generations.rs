@@ -687,3 +687,43 @@ async fn an_export_killed_at_any_point_leaves_a_current_complete_generation() {
         assert_eq!(d["updated"], serde_json::json!(some));
     }
 }
+
+/// Unchanged offers are copied from the previous generation's file only while it is the
+/// file recorded; a file changed in place, or gone, is not trusted: the export reads the
+/// database instead and publishes the right bytes.
+#[tokio::test]
+async fn a_damaged_or_missing_previous_file_is_not_copied() {
+    for db in test_databases().await {
+        let p = publish_generated(&db, 300, 3);
+        let good = without_timestamp(&p.out);
+        let gen_file = PathBuf::from(p.first["generation_file"].as_str().unwrap());
+
+        // One byte changed in place, size kept (the stable name is the same file).
+        let mut bytes = std::fs::read(&gen_file).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] = if bytes[at] == b'x' { b'y' } else { b'x' };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&gen_file, &bytes).unwrap();
+        assert_ne!(without_timestamp(&p.out), good);
+        let out = run(&db, &export_args(&p.out, &[]));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("cannot be reused"),
+            "the fallback is logged: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let second: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for key in ["created", "updated", "withdrawn"] {
+            assert_eq!(n(&second, key), 0, "{key}: {second:#}");
+        }
+        assert_eq!(without_timestamp(&p.out), good, "the damage is not published");
+
+        // The generation's file removed: the database has everything.
+        let gen_file = PathBuf::from(second["generation_file"].as_str().unwrap());
+        std::fs::remove_file(&gen_file).unwrap();
+        let third = export(&db, &p.out, &[]);
+        assert_eq!(n(&third, "unchanged"), n(&p.first, "published"));
+        assert_eq!(without_timestamp(&p.out), good);
+        assert_eq!(sha256_of(&p.out), third["sha256"].as_str().unwrap());
+    }
+}

@@ -42,7 +42,10 @@ CREATE TABLE generations (
     file_path        TEXT    NOT NULL,
     out_path         TEXT    NOT NULL,
     file_sha256      TEXT    NOT NULL,
-    file_bytes       INTEGER NOT NULL
+    file_bytes       INTEGER NOT NULL,
+    -- Size, modification time and inode of the file as written: the next export copies
+    -- unchanged offers from this file, and checks its SHA-256 first only when these differ.
+    file_fingerprint TEXT    NOT NULL
 );
 
 -- Every offer ever published (until its tombstone's retention ends), keyed like the store's
@@ -55,7 +58,6 @@ CREATE TABLE published (
     action_no            INTEGER NOT NULL,
     numero               TEXT    NOT NULL,
     hash                 TEXT    NOT NULL,
-    fragment             TEXT    NOT NULL,
     -- The generation that last created, updated or withdrew it.
     generation           INTEGER NOT NULL REFERENCES generations (id),
     withdrawn_generation INTEGER REFERENCES generations (id),
@@ -64,9 +66,16 @@ CREATE TABLE published (
     -- published sessions and of the départements of their places.
     programmes           TEXT    NOT NULL,
     departements         TEXT    NOT NULL,
+    -- Last: the large value, so that reading the other columns (a scan of the live
+    -- offers and their hashes) does not walk its overflow pages.
+    fragment             TEXT    NOT NULL,
     PRIMARY KEY (formation_no, action_no)
 );
 CREATE INDEX published_tombstones ON published (withdrawn_at);
+-- The live offers and their hashes in numeric order, read by every export: a covering
+-- partial index, so that this scan does not read the rows and their fragments.
+CREATE INDEX published_live ON published (formation_no, action_no, hash)
+    WHERE withdrawn_generation IS NULL;
 
 -- What each generation changed. `hash`: the new one; for a withdrawal, the one withdrawn.
 CREATE TABLE changes (

@@ -19,7 +19,7 @@ use sqlx::QueryBuilder;
 use super::{
     action_code, action_key, push_key_list, Store, Tx, MAX_BINDS_POSTGRES, MAX_BINDS_SQLITE,
 };
-use crate::model::{ActionCode, EtatWorkflow, Siret};
+use crate::model::{ActionCode, Siret};
 
 /// PostgreSQL advisory-lock key that serialises the write transactions of exports (the
 /// ASCII of "lheogens"; imports use another key).
@@ -34,7 +34,7 @@ const ROWS_PER_STATEMENT: usize = 1_000;
 const GENERATION_COLUMNS: &str = "id, started_at, finished_at, horodatage_export, today, \
      format_version, rules_hash, store_revision, mode, offres_evaluees, created, updated, \
      withdrawn, unchanged, published, rejected, counts, forced, file_path, out_path, \
-     file_sha256, file_bytes";
+     file_sha256, file_bytes, file_fingerprint";
 
 /// One committed generation, as the `generations` table holds it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, sqlx::FromRow)]
@@ -65,6 +65,8 @@ pub struct GenerationRow {
     pub out_path: String,
     pub file_sha256: String,
     pub file_bytes: i64,
+    /// Size, modification time and inode of the file as written (`export::fingerprint`).
+    pub file_fingerprint: String,
 }
 
 /// A generation to insert (its id comes from the database).
@@ -91,6 +93,8 @@ pub struct NewGeneration {
     pub out_path: String,
     pub file_sha256: String,
     pub file_bytes: i64,
+    /// Size, modification time and inode of the file as written (`export::fingerprint`).
+    pub file_fingerprint: String,
 }
 
 /// A live published offer, read in numeric order.
@@ -98,8 +102,8 @@ pub struct NewGeneration {
 pub struct PublishedRow {
     pub numero: ActionCode,
     pub hash: String,
-    /// Read only when asked for.
-    pub fragment: Option<String>,
+    /// Read only when asked for; as bytes (UTF-8, as written), since it is only copied.
+    pub fragment: Option<Vec<u8>>,
 }
 
 /// An offer created or updated by a generation.
@@ -196,13 +200,20 @@ impl Store {
             Some(code) => action_key(code)?,
             None => (0, 0),
         };
+        // Fragments come back as bytes: no UTF-8 check nor terminator copy for what is only
+        // copied to a file. SQLite hands TEXT out as a blob; PostgreSQL converts (a copy in
+        // a UTF-8 database).
+        let fragment = match (fragments, self) {
+            (false, _) => "NULL",
+            (true, Store::Sqlite(_)) => "fragment",
+            (true, Store::Postgres(_)) => "convert_to(fragment, 'UTF8')",
+        };
         let sql = format!(
-            "SELECT formation_no, action_no, hash, {} FROM published \
+            "SELECT formation_no, action_no, hash, {fragment} FROM published \
              WHERE withdrawn_generation IS NULL AND (formation_no, action_no) > ($1, $2) \
-             ORDER BY formation_no, action_no LIMIT $3",
-            if fragments { "fragment" } else { "NULL" }
+             ORDER BY formation_no, action_no LIMIT $3"
         );
-        let rows: Vec<(i64, i64, String, Option<String>)> = on_pool!(self, pool => {
+        let rows: Vec<(i64, i64, String, Option<Vec<u8>>)> = on_pool!(self, pool => {
             sqlx::query_as(&sql).bind(f).bind(a).bind(i64::from(limit)).fetch_all(pool).await?
         });
         rows.into_iter()
@@ -249,30 +260,6 @@ impl Store {
             out.extend(codes(keys)?);
         }
         Ok(out)
-    }
-
-    /// Evaluated offers that are no longer stored as validated, and live published offers
-    /// without an evaluation: both must be looked at again. The import never deletes an
-    /// offer and an offer's state change gives it a new revision, so both lists are
-    /// normally empty; they make the export right whatever changed the tables.
-    pub async fn evaluations_stale(&self) -> Result<Vec<ActionCode>> {
-        let validee = EtatWorkflow::Validee.as_str();
-        let keys: Vec<Key2> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT e.formation_no, e.action_no FROM evaluations e WHERE NOT EXISTS \
-                 (SELECT 1 FROM offres o WHERE o.formation_no = e.formation_no \
-                  AND o.action_no = e.action_no AND o.etat = $1) \
-                 UNION \
-                 SELECT p.formation_no, p.action_no FROM published p \
-                 WHERE p.withdrawn_generation IS NULL AND NOT EXISTS \
-                 (SELECT 1 FROM evaluations e WHERE e.formation_no = p.formation_no \
-                  AND e.action_no = p.action_no)",
-            )
-            .bind(validee)
-            .fetch_all(pool)
-            .await?
-        });
-        codes(keys)
     }
 
     /// The stored evaluations of these offers (those that have one), in numeric order.
@@ -388,8 +375,9 @@ impl GenerationTx {
                 "INSERT INTO generations (started_at, finished_at, horodatage_export, today, \
                  format_version, rules_hash, store_revision, mode, offres_evaluees, created, \
                  updated, withdrawn, unchanged, published, rejected, counts, forced, file_path, \
-                 out_path, file_sha256, file_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING id",
+                 out_path, file_sha256, file_bytes, file_fingerprint) VALUES ($1, $2, $3, $4, $5, \
+                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
+                 RETURNING id",
             )
             .bind(g.started_at)
             .bind(g.finished_at)
@@ -412,6 +400,7 @@ impl GenerationTx {
             .bind(&g.out_path)
             .bind(&g.file_sha256)
             .bind(g.file_bytes)
+            .bind(&g.file_fingerprint)
             .fetch_one(&mut *conn)
             .await
             .context("cannot record the generation")?

@@ -202,10 +202,10 @@ const SESSIONS_OF_OFFRE: &str = "SELECT doc FROM sessions \
 const COUNTS: &str = "SELECT (SELECT COUNT(*) FROM organismes), (SELECT COUNT(*) FROM offres), \
      (SELECT COUNT(*) FROM offres WHERE etat = $1), (SELECT COUNT(*) FROM sessions)";
 
-const OFFRES_CHANGED_SINCE: &str = "SELECT formation_no, action_no FROM offres \
-     WHERE revision > $1 ORDER BY formation_no, action_no";
-const ORGANISMES_CHANGED_SINCE: &str =
-    "SELECT siret FROM organismes WHERE revision > $1 ORDER BY siret";
+// No ORDER BY: SQLite would then walk the primary key to avoid a sort, reading every
+// offer, instead of the revision index's few entries. The caller sorts.
+const OFFRES_CHANGED_SINCE: &str = "SELECT formation_no, action_no FROM offres WHERE revision > $1";
+const ORGANISMES_CHANGED_SINCE: &str = "SELECT siret FROM organismes WHERE revision > $1";
 
 // Keyset paging: the row-value comparison is an index range on both engines.
 const PAGE_ALL: &str = "SELECT formation_no, action_no, doc FROM offres \
@@ -470,9 +470,10 @@ impl Store {
     /// after revision `rev`, in numeric order. Changes to organismes are not included
     /// here: see [`Store::organismes_changed_since`].
     pub async fn offres_changed_since(&self, rev: i64) -> Result<Vec<ActionCode>> {
-        let keys: Vec<(i64, i64)> = on_pool!(self, pool => {
+        let mut keys: Vec<(i64, i64)> = on_pool!(self, pool => {
             sqlx::query_as(OFFRES_CHANGED_SINCE).bind(rev).fetch_all(pool).await?
         });
+        keys.sort_unstable();
         keys.into_iter().map(|(f, a)| action_code(f, a)).collect()
     }
 
@@ -480,9 +481,10 @@ impl Store {
     /// output embeds its organismes, so an incremental exporter must also redo the offers
     /// that refer to these.
     pub async fn organismes_changed_since(&self, rev: i64) -> Result<Vec<Siret>> {
-        let sirets: Vec<String> = on_pool!(self, pool => {
+        let mut sirets: Vec<String> = on_pool!(self, pool => {
             sqlx::query_scalar(ORGANISMES_CHANGED_SINCE).bind(rev).fetch_all(pool).await?
         });
+        sirets.sort_unstable();
         sirets
             .iter()
             .map(|s| Siret::parse(s).map_err(|e| anyhow!("stored SIRET {s:?} is invalid: {e}")))
