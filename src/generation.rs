@@ -1207,7 +1207,8 @@ pub async fn published_sessions(
         let Some(last) = page.last() else { break };
         after = Some(last.numero);
         for row in &page {
-            let Some(xml) = &row.fragment else { continue };
+            let Some(bytes) = &row.fragment else { continue };
+            let xml = std::str::from_utf8(bytes).context("a published fragment is not UTF-8")?;
             for tail in xml.split("<session numero=\"").skip(1) {
                 if let Some(code) = tail.split('"').next().and_then(|c| FasCode::parse(c).ok()) {
                     out.insert(code);
