@@ -1044,9 +1044,11 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         Mode::Incremental => tx.delete_evaluations(&evaluated_keys).await?,
     }
     tx.insert_evaluations(&evaluations).await?;
+    phase("published offers, changes and evaluations written");
     let retention = chrono::Duration::days(i64::from(opts.tombstone_retention_days));
     let tombstones_purged = tx.purge_tombstones(finished_at - retention).await?;
     let tombstones = tx.tombstones().await?;
+    phase("tombstones purged and counted");
 
     let retraits: Vec<String> = withdrawals.iter().map(|k| k.to_string()).collect();
     let delta_file: Option<Finished> = match delta.take() {
