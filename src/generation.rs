@@ -645,6 +645,11 @@ async fn stream(
     let mut reader = match &prev_file {
         Some(f) => {
             let verify = export::fingerprint(&f.path).ok().as_ref() != Some(&f.fingerprint);
+            tracing::debug!(
+                file = %f.path.display(),
+                verify,
+                "unchanged offers copied from the previous generation's file"
+            );
             match FragmentReader::open(&f.path, verify) {
                 Ok(r) => Some(r),
                 Err(e) => return Ok(Err(format!("{}: {e}", f.path.display()))),
