@@ -706,7 +706,11 @@ async fn a_damaged_or_missing_previous_file_is_not_copied() {
         std::fs::write(&gen_file, &bytes).unwrap();
         assert_ne!(without_timestamp(&p.out), good);
         let out = run(&db, &export_args(&p.out, &[]));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("cannot be reused"),
             "the fallback is logged: {}",
@@ -716,7 +720,11 @@ async fn a_damaged_or_missing_previous_file_is_not_copied() {
         for key in ["created", "updated", "withdrawn"] {
             assert_eq!(n(&second, key), 0, "{key}: {second:#}");
         }
-        assert_eq!(without_timestamp(&p.out), good, "the damage is not published");
+        assert_eq!(
+            without_timestamp(&p.out),
+            good,
+            "the damage is not published"
+        );
 
         // The generation's file removed: the database has everything.
         let gen_file = PathBuf::from(second["generation_file"].as_str().unwrap());

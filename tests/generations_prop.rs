@@ -205,7 +205,11 @@ async fn case(backend: Backend, seed: u64, edits: Vec<Edit>) -> Result<(), Strin
             // Now and then without the previous generation's file: the incremental export
             // then copies unchanged offers from the database instead.
             for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
-                if entry.file_name().to_string_lossy().starts_with(".inc.xml.generation-") {
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".inc.xml.generation-")
+                {
                     std::fs::remove_file(entry.path()).unwrap();
                 }
             }
