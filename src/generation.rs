@@ -879,8 +879,8 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     };
 
     // Unchanged offers are copied from the previous generation's file when it is there
-    // and whole (checked against its recorded SHA-256 as it is read); otherwise, or if the
-    // check fails, from the database.
+    // with its recorded size (and fingerprint, else its SHA-256 is checked as it is read);
+    // otherwise, or if that check fails, from the database.
     let prev_file = prev
         .as_ref()
         .filter(|_| mode == Mode::Incremental)
