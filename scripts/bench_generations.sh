@@ -2,9 +2,9 @@
 # Measures export generations (issue 4): on the SESSIONS-session generated set (default
 # 10 000, seed 42), a full export (the first generation), an unchanged re-export, and an
 # export after ~1 % of the offers changed upstream (scripts/edit_offers.py), on SQLite and
-# PostgreSQL. Wall time and peak RSS come from /usr/bin/time (%e and %M, the "Elapsed" and
-# "Maximum resident set size" of `time -v`). Prints a Markdown table for
-# docs/BENCHMARKS.md.
+# PostgreSQL. Wall time, CPU time (user + system) and peak RSS come from /usr/bin/time
+# (%e, %U + %S and %M: the "Elapsed", "User/System time" and "Maximum resident set size"
+# of `time -v`). Prints a Markdown table for docs/BENCHMARKS.md.
 #
 #   cargo build --release && scripts/bench_generations.sh
 #
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 SESSIONS=${SESSIONS:-10000}
 BIN=target/release/lheo-feed
 PG=${LHEO_FEED_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-DIR=bench-out/generations
+DIR=${DIR:-bench-out/generations}
 TODAY=2025-06-02
 
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
@@ -29,20 +29,21 @@ python3 scripts/edit_offers.py "$DIR/data.jsonl" "$DIR/edit.jsonl" --every 100 >
 measure() {
   local label=$1
   shift
-  /usr/bin/time -f "%e %M" -o "$DIR/time.txt" "$BIN" --database-url "$URL" "$@" >"$DIR/summary.json"
-  read -r wall rss <"$DIR/time.txt"
-  python3 - "$BACKEND" "$label" "$wall" "$rss" "$DIR/summary.json" <<'PY'
+  /usr/bin/time -f "%e %U %S %M" -o "$DIR/time.txt" "$BIN" --database-url "$URL" "$@" >"$DIR/summary.json"
+  read -r wall user sys rss <"$DIR/time.txt"
+  python3 - "$BACKEND" "$label" "$wall" "$user" "$sys" "$rss" "$DIR/summary.json" <<'PY'
 import json, sys
-backend, label, wall, rss, path = sys.argv[1:]
+backend, label, wall, user, sys_, rss, path = sys.argv[1:]
 s = json.load(open(path))
-print(f"| {backend} | {label} | {float(wall):.2f} | {int(rss) / 1024:.0f} | {s['mode']} "
+cpu = float(user) + float(sys_)
+print(f"| {backend} | {label} | {float(wall):.2f} | {cpu:.2f} | {int(rss) / 1024:.0f} | {s['mode']} "
       f"| {s['offres_evaluees']} | {s['created']} / {s['updated']} / {s['withdrawn']} / "
       f"{s['unchanged']} | {s['bytes'] / 1e6:.1f} |")
 PY
 }
 
-echo "| backend | run | wall (s) | peak RSS (MiB) | mode | offers evaluated | created / updated / withdrawn / unchanged | snapshot (MB) |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| backend | run | wall (s) | CPU (s) | peak RSS (MiB) | mode | offers evaluated | created / updated / withdrawn / unchanged | snapshot (MB) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for BACKEND in sqlite postgres; do
   if [ "$BACKEND" = sqlite ]; then
     URL="sqlite://$DIR/bench.sqlite"

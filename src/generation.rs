@@ -645,6 +645,11 @@ async fn stream(
     let mut reader = match &prev_file {
         Some(f) => {
             let verify = export::fingerprint(&f.path).ok().as_ref() != Some(&f.fingerprint);
+            tracing::debug!(
+                file = %f.path.display(),
+                verify,
+                "unchanged offers copied from the previous generation's file"
+            );
             match FragmentReader::open(&f.path, verify) {
                 Ok(r) => Some(r),
                 Err(e) => return Ok(Err(format!("{}: {e}", f.path.display()))),
@@ -874,8 +879,8 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     };
 
     // Unchanged offers are copied from the previous generation's file when it is there
-    // and whole (checked against its recorded SHA-256 as it is read); otherwise, or if the
-    // check fails, from the database.
+    // with its recorded size (and fingerprint, else its SHA-256 is checked as it is read);
+    // otherwise, or if that check fails, from the database.
     let prev_file = prev
         .as_ref()
         .filter(|_| mode == Mode::Incremental)
@@ -1044,9 +1049,11 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         Mode::Incremental => tx.delete_evaluations(&evaluated_keys).await?,
     }
     tx.insert_evaluations(&evaluations).await?;
+    phase("published offers, changes and evaluations written");
     let retention = chrono::Duration::days(i64::from(opts.tombstone_retention_days));
     let tombstones_purged = tx.purge_tombstones(finished_at - retention).await?;
     let tombstones = tx.tombstones().await?;
+    phase("tombstones purged and counted");
 
     let retraits: Vec<String> = withdrawals.iter().map(|k| k.to_string()).collect();
     let delta_file: Option<Finished> = match delta.take() {

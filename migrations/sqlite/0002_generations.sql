@@ -71,7 +71,8 @@ CREATE TABLE published (
     fragment             TEXT    NOT NULL,
     PRIMARY KEY (formation_no, action_no)
 );
-CREATE INDEX published_tombstones ON published (withdrawn_at);
+-- Tombstones, by age (purge) and in number: a partial index, small and read alone.
+CREATE INDEX published_tombstones ON published (withdrawn_at) WHERE withdrawn_at IS NOT NULL;
 -- The live offers and their hashes in numeric order, read by every export: a covering
 -- partial index, so that this scan does not read the rows and their fragments.
 CREATE INDEX published_live ON published (formation_no, action_no, hash)

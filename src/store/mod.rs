@@ -41,7 +41,9 @@
 //!
 //! **Keyset paging.** [`Store::offres_page`] reads offers strictly after the last key of
 //! the previous page, by index range, then the sessions of that key range in one more
-//! range query: two indexed queries per page whatever the page's position, and memory
+//! range query (of the page's keys, for a page of validated offers, so that the plan does
+//! not depend on PostgreSQL's statistics being fresh): two indexed queries per page
+//! whatever the page's position, and memory
 //! bounded by the page size. `OFFSET` paging would re-read all previous rows for each page
 //! (quadratic over 300 000 offers), and one big join would hold a cursor and a
 //! transaction open for the whole export.
@@ -214,17 +216,11 @@ const PAGE_ALL: &str = "SELECT formation_no, action_no, doc FROM offres \
 const PAGE_VALIDATED: &str = "SELECT formation_no, action_no, doc FROM offres \
      WHERE etat = $4 AND (formation_no, action_no) > ($1, $2) \
      ORDER BY formation_no, action_no LIMIT $3";
-// The sessions of a page: the key range from its first to its last offer. With the
-// validated filter, the range also covers non-validated offers between them, whose
-// sessions the EXISTS (a primary-key probe) leaves out.
+// The sessions of a page of all offers: the key range from its first to its last offer.
+// (A page of validated offers reads its sessions by the page's keys instead.)
 const PAGE_SESSIONS_ALL: &str = "SELECT formation_no, action_no, doc FROM sessions \
      WHERE (formation_no, action_no) >= ($1, $2) AND (formation_no, action_no) <= ($3, $4) \
      ORDER BY formation_no, action_no, session_no";
-const PAGE_SESSIONS_VALIDATED: &str = "SELECT s.formation_no, s.action_no, s.doc FROM sessions s \
-     WHERE (s.formation_no, s.action_no) >= ($1, $2) AND (s.formation_no, s.action_no) <= ($3, $4) \
-     AND EXISTS (SELECT 1 FROM offres o WHERE o.formation_no = s.formation_no \
-                 AND o.action_no = s.action_no AND o.etat = $5) \
-     ORDER BY s.formation_no, s.action_no, s.session_no";
 
 // Upserts: `WHERE … doc <> excluded.doc` leaves an identical row (and its revision)
 // untouched, and RETURNING then names only the rows created or changed.
@@ -370,10 +366,25 @@ impl Store {
                     .fetch_all(&mut *conn).await?
             };
             let sessions: Vec<KeyedDoc> = match (heads.first(), heads.last()) {
-                (Some(first), Some(last)) if only_validated => {
-                    sqlx::query_as(PAGE_SESSIONS_VALIDATED)
-                        .bind(first.0).bind(first.1).bind(last.0).bind(last.1).bind(validee)
-                        .fetch_all(&mut *conn).await?
+                (Some(_), Some(_)) if only_validated => {
+                    // By the page's keys: a key range would also cover the non-validated
+                    // offers between them, and filtering those with EXISTS lets
+                    // PostgreSQL, without fresh statistics after a bulk import, plan a
+                    // probe of every validated offer per page (minutes at 100 000
+                    // sessions instead of milliseconds).
+                    let keys: Vec<[i64; 2]> = heads.iter().map(|h| [h.0, h.1]).collect();
+                    let mut rows: Vec<KeyedDoc> = Vec::new();
+                    for chunk in keys.chunks(MAX_ROWS_PER_STATEMENT) {
+                        let mut qb = QueryBuilder::new(
+                            "SELECT formation_no, action_no, doc FROM sessions WHERE ",
+                        );
+                        push_key_list(&mut qb, "formation_no, action_no", chunk);
+                        qb.push(" ORDER BY formation_no, action_no, session_no");
+                        let part: Vec<KeyedDoc> =
+                            qb.build_query_as().fetch_all(&mut *conn).await?;
+                        rows.extend(part);
+                    }
+                    rows
                 }
                 (Some(first), Some(last)) => {
                     sqlx::query_as(PAGE_SESSIONS_ALL)
