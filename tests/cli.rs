@@ -6,12 +6,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{test_databases, TestDb};
+use common::{assert_schema_valid, test_databases, TestDb};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const TODAY: &str = "2025-06-02";
-const XSD: &str = "../shared/lheo/lheo-2.3.xsd";
 
 fn lheo_feed(db: &TestDb, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lheo-feed"))
@@ -39,25 +38,6 @@ fn ok(db: &TestDb, args: &[&str]) -> String {
 
 fn status(db: &TestDb) -> Value {
     serde_json::from_str(&ok(db, &["status", "--json"])).unwrap()
-}
-
-/// Validates `path` with the official XSD, streaming as a national consumer would.
-pub fn assert_schema_valid(path: &Path) {
-    let out = Command::new("xmllint")
-        .args(["--noout", "--stream", "--schema", XSD])
-        .arg(path)
-        .output()
-        .expect("xmllint (Debian package libxml2-utils) must be installed");
-    assert!(
-        out.status.success(),
-        "{} is not valid LHÉO 2.3:\n{}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .take(20)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
 }
 
 fn export(db: &TestDb, out: &Path) -> Value {

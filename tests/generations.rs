@@ -9,12 +9,11 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{test_databases, TestDb};
+use common::{assert_schema_valid, test_databases, TestDb};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const TODAY: &str = "2025-06-02";
-const XSD: &str = "../shared/lheo/lheo-2.3.xsd";
 const FIXTURES: &str = "fixtures/offres.jsonl";
 
 fn command(db: &TestDb, args: &[&str]) -> Command {
@@ -97,20 +96,6 @@ fn formations(path: &Path) -> Vec<String> {
         .filter_map(|l| l.strip_prefix("<formation numero=\""))
         .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
         .collect()
-}
-
-fn assert_schema_valid(path: &Path) {
-    let out = Command::new("xmllint")
-        .args(["--noout", "--stream", "--schema", XSD])
-        .arg(path)
-        .output()
-        .expect("xmllint (Debian package libxml2-utils) must be installed");
-    assert!(
-        out.status.success(),
-        "{} is not valid LHÉO 2.3:\n{}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn read_lines(path: &Path) -> Vec<Value> {

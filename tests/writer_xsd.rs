@@ -1,5 +1,7 @@
 //! The writer's output against the official LHÉO 2.3 XSD, on a small inline offer.
 
+mod common;
+
 use std::collections::HashMap;
 
 use lheo_feed::lheo::{document_header, write_formation, WriterContext, DOCUMENT_FOOTER};
@@ -36,22 +38,7 @@ fn baseline_offer_is_schema_valid() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.xml");
     std::fs::write(&path, &doc).unwrap();
-    let out = std::process::Command::new("xmllint")
-        .args([
-            "--noout",
-            "--stream",
-            "--schema",
-            "../shared/lheo/lheo-2.3.xsd",
-        ])
-        .arg(&path)
-        .output()
-        .expect("xmllint (Debian package libxml2-utils) must be installed");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        doc
-    );
+    common::assert_schema_valid(&path);
     if std::env::var_os("SHOW_XML").is_some() {
         println!("{doc}");
     }

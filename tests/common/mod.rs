@@ -241,6 +241,28 @@ macro_rules! backend_tests {
     };
 }
 
+/// The official LHÉO 2.3 schema, read from `../shared` (never copied into the repo).
+pub const XSD: &str = "../shared/lheo/lheo-2.3.xsd";
+
+/// Validates `path` with the official XSD, streaming as a national consumer would.
+pub fn assert_schema_valid(path: &std::path::Path) {
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--stream", "--schema", XSD])
+        .arg(path)
+        .output()
+        .expect("xmllint (Debian package libxml2-utils) must be installed");
+    assert!(
+        out.status.success(),
+        "{} is not valid LHÉO 2.3:\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
