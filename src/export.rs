@@ -267,6 +267,21 @@ pub fn rename_into_place(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Gives `file` the second name `to` (a hard link, or a synced copy where the file system
+/// has none), replacing whatever `to` named; durable.
+pub fn hard_link_into_place(file: &Path, to: &Path) -> Result<()> {
+    let _ = fs::remove_file(to);
+    if fs::hard_link(file, to).is_err() {
+        fs::copy(file, to)
+            .with_context(|| format!("cannot copy {} to {}", file.display(), to.display()))?;
+        File::open(to)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("cannot sync {}", to.display()))?;
+    }
+    sync_dir(to);
+    Ok(())
+}
+
 /// Whether two paths name the same file (the same inode, on Unix).
 pub fn same_file(a: &Path, b: &Path) -> bool {
     #[cfg(unix)]
@@ -288,6 +303,11 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 /// the file system has none, a synced copy) made under a temporary name, then renamed
 /// over `out`, so that a reader of `out` sees the old document or the new one, whole.
 pub fn link_into_place(file: &Path, out: &Path) -> Result<()> {
+    // Already the same file (a generation that kept the previous document): rename(2)
+    // between two names of one inode does nothing and would leave the temporary name.
+    if same_file(file, out) {
+        return Ok(());
+    }
     let tmp = sibling(out, &format!("link-{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     if fs::hard_link(file, &tmp).is_err() {

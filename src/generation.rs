@@ -621,7 +621,8 @@ struct PrevFile {
 
 /// What [`stream`] produced: the snapshot (not yet finished) and the change set.
 struct Streamed {
-    snapshot: Document,
+    /// `None` when nothing was streamed (the previous document is kept).
+    snapshot: Option<Document>,
     changes: Vec<Change>,
     evaluations: Vec<EvaluationWrite>,
     evaluated_keys: Vec<ActionCode>,
@@ -825,7 +826,7 @@ async fn stream(
         pause_at("mid_write").await;
     }
     Ok(Ok(Streamed {
-        snapshot,
+        snapshot: Some(snapshot),
         changes,
         evaluations,
         evaluated_keys,
@@ -902,18 +903,40 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         organismes: &organismes,
         revision,
     };
-    let streamed = match stream(&ctx, keys.clone(), prev_file).await? {
-        Ok(s) => s,
-        Err(why) => {
-            tracing::warn!(
-                "the previous generation's file cannot be reused ({why}): reading the \
+    // The previous generation's document, when its file is the one recorded (size,
+    // modification time and inode): kept as the new generation's document, byte for byte,
+    // when no offer changed (see `kept`).
+    let intact_prev = prev.as_ref().filter(|p| {
+        mode == Mode::Incremental
+            && export::fingerprint(Path::new(&p.file_path)).ok().as_deref()
+                == Some(p.file_fingerprint.as_str())
+    });
+    let nothing_to_evaluate = keys.as_ref().is_some_and(|k| k.is_empty());
+    let streamed = match (nothing_to_evaluate, intact_prev) {
+        // No candidate: nothing can have changed, so the document is not even read.
+        (true, Some(p)) => Streamed {
+            snapshot: None,
+            changes: Vec::new(),
+            evaluations: Vec::new(),
+            evaluated_keys: Vec::new(),
+            totals: serde_json::from_str::<PassCounts>(&p.counts)
+                .with_context(|| format!("generation {}: unreadable counts", p.id))?,
+            unchanged: p.published.max(0) as u64,
+            published: p.published.max(0) as u64,
+        },
+        _ => match stream(&ctx, keys.clone(), prev_file).await? {
+            Ok(s) => s,
+            Err(why) => {
+                tracing::warn!(
+                    "the previous generation's file cannot be reused ({why}): reading the \
                  published offers from the database"
-            );
-            match stream(&ctx, keys, None).await? {
-                Ok(s) => s,
-                Err(why) => return Err(anyhow!("cannot write the snapshot: {why}").into()),
+                );
+                match stream(&ctx, keys, None).await? {
+                    Ok(s) => s,
+                    Err(why) => return Err(anyhow!("cannot write the snapshot: {why}").into()),
+                }
             }
-        }
+        },
     };
     let Streamed {
         snapshot,
@@ -949,10 +972,47 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
             previous: prev.as_ref().map_or(0, |p| p.id),
         });
     }
-    let snapshot = snapshot.finish(DOCUMENT_FOOTER)?;
+    // When no offer changed, the previous document stays the document, byte for byte:
+    // the same horodatage-export, SHA-256 and ETag, so that a partner or consumer that
+    // holds it downloads nothing again, and an unchanged night costs no rewrite of the
+    // whole snapshot (8 GB at a million sessions). Otherwise the new file is finished.
+    let kept = match intact_prev {
+        Some(p) if changes.is_empty() => Some(p),
+        _ => None,
+    };
+    let snapshot: Snapshot = match (kept, snapshot) {
+        (Some(p), s) => {
+            drop(s); // deletes the temporary file, if one was streamed
+            Snapshot {
+                path: PathBuf::from(&p.file_path),
+                bytes: p.file_bytes.max(0) as u64,
+                sha256: p.file_sha256.clone(),
+                fingerprint: p.file_fingerprint.clone(),
+                horodatage_export: p.horodatage_export.clone(),
+                kept: true,
+            }
+        }
+        (None, Some(s)) => {
+            let f = s.finish(DOCUMENT_FOOTER)?;
+            Snapshot {
+                fingerprint: export::fingerprint(&f.tmp)
+                    .context("cannot read back the snapshot's metadata")?,
+                path: f.tmp,
+                bytes: f.bytes,
+                sha256: f.sha256,
+                horodatage_export: opts.horodatage_export.clone(),
+                kept: false,
+            }
+        }
+        (None, None) => unreachable!("a snapshot is streamed unless the previous one is kept"),
+    };
     phase("snapshot synced");
     // From here until the commit, the files written are ours to delete on failure.
-    let mut guard = TempGuard(vec![snapshot.tmp.clone()]);
+    let mut guard = TempGuard(if snapshot.kept {
+        Vec::new()
+    } else {
+        vec![snapshot.path.clone()]
+    });
 
     // ----- The write transaction -----
     let finished_at = Utc::now().trunc_subsecs(0);
@@ -961,7 +1021,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         .insert_generation(&NewGeneration {
             started_at,
             finished_at,
-            horodatage_export: opts.horodatage_export.clone(),
+            horodatage_export: snapshot.horodatage_export.clone(),
             today: opts.pass.today.to_string(),
             format_version: FORMAT_VERSION.to_owned(),
             rules_hash,
@@ -980,8 +1040,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
             out_path: out.display().to_string(),
             file_sha256: snapshot.sha256.clone(),
             file_bytes: snapshot.bytes as i64,
-            file_fingerprint: export::fingerprint(&snapshot.tmp)
-                .context("cannot read back the snapshot's metadata")?,
+            file_fingerprint: snapshot.fingerprint.clone(),
         })
         .await?;
     let generation_file = export::generation_file(&out, id);
@@ -1003,13 +1062,13 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         }
         _ => None,
     };
-    let mut reader = File::open(&snapshot.tmp)
-        .with_context(|| format!("cannot read back {}", snapshot.tmp.display()))?;
+    let mut reader = File::open(&snapshot.path)
+        .with_context(|| format!("cannot read back {}", snapshot.path.display()))?;
     let mut batch: Vec<PublishedWrite> = Vec::new();
     for c in changes.iter().filter(|c| c.op != Op::Withdrawn) {
         let (at, len) = c.at.expect("created and updated offers have a fragment");
         let fragment = read_at(&mut reader, at, len)
-            .with_context(|| format!("cannot read back {}", snapshot.tmp.display()))?;
+            .with_context(|| format!("cannot read back {}", snapshot.path.display()))?;
         if let Some(d) = &mut delta {
             d.write(fragment.as_bytes())?;
         }
@@ -1097,7 +1156,13 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     if let Some(d) = &delta_out {
         export::remove_leftovers(d, &[]);
     }
-    export::rename_into_place(&snapshot.tmp, &generation_file)?;
+    if snapshot.kept {
+        // A second name for the previous document: the previous generation's name is
+        // removed after the commit, this one stays.
+        export::hard_link_into_place(&snapshot.path, &generation_file)?;
+    } else {
+        export::rename_into_place(&snapshot.path, &generation_file)?;
+    }
     guard.0.push(generation_file.clone());
     if let (Some(f), Some(path)) = (&delta_file, &delta_out) {
         export::rename_into_place(&f.tmp, path)?;
@@ -1137,10 +1202,22 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         generation_file,
         bytes: snapshot.bytes,
         sha256: snapshot.sha256,
-        horodatage_export: opts.horodatage_export.clone(),
+        horodatage_export: snapshot.horodatage_export,
         delta: delta_summary,
         counts: totals,
     })
+}
+
+/// The generation's document: a newly streamed file, or the previous generation's kept.
+struct Snapshot {
+    /// The temporary file (new) or the previous generation's file (kept).
+    path: PathBuf,
+    bytes: u64,
+    sha256: String,
+    fingerprint: String,
+    /// The one written on the document.
+    horodatage_export: String,
+    kept: bool,
 }
 
 /// Deletes its files when dropped (an export that stops before its commit).

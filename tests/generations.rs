@@ -147,8 +147,14 @@ async fn fixtures_exported_twice_report_no_change_the_second_time() {
         assert_eq!(n(&first, "created"), n(&first, "published"));
         assert_eq!(n(&first, "formations"), n(&first, "published"));
         let first_text = without_timestamp(&out);
+        let first_bytes = std::fs::read(&out).unwrap();
 
         let second = export(&db, &out, &[]);
+        // Nothing changed: the previous document is kept byte for byte (same
+        // horodatage-export, hash and so ETag), not rewritten.
+        assert_eq!(second["sha256"], first["sha256"], "{second:#}");
+        assert_eq!(second["horodatage_export"], first["horodatage_export"]);
+        assert_eq!(std::fs::read(&out).unwrap(), first_bytes);
         assert_eq!(second["previous_generation"], first["generation"]);
         assert_eq!(second["mode"], "incremental", "{second:#}");
         for key in ["created", "updated", "withdrawn", "offres_evaluees"] {
