@@ -21,6 +21,9 @@ use crate::model::*;
 
 /// The `extras info` of the blocks that wrap unmapped LHÉO elements on export.
 pub const KEPT_INFO: &str = "lheo-import";
+/// The namespace of the LHÉO elements kept inside that block (not the LHÉO namespace,
+/// whose declarations would apply to them, and they are often partial copies).
+pub const KEPT_NS: &str = "urn:lheo-feed:lheo-import";
 
 /// First number of the range that foreign identifiers are mapped into (12 digits, the
 /// longest SOFI number the model accepts): SOFI's own numbers are far below it.
@@ -171,6 +174,10 @@ impl Sink {
         self.wrapped.extend(inner);
     }
 
+    /// The level's nodes as written back. LHÉO's `extras` holds only `extra` and
+    /// `extras`, and `extra` holds anything, validated where the schema declares it: the
+    /// kept elements (often partial copies, such as a `coordonnees` with only its `fax`)
+    /// go into one `extra`, moved to [`KEPT_NS`] so that the schema leaves them alone.
     fn into_nodes(self) -> Vec<XmlNode> {
         let mut out = self.direct;
         if !self.wrapped.is_empty() {
@@ -178,11 +185,26 @@ impl Sink {
                 name: "extras".into(),
                 attrs: vec![("info".into(), KEPT_INFO.into())],
                 text: String::new(),
-                children: self.wrapped,
+                children: vec![XmlNode {
+                    name: "extra".into(),
+                    attrs: Vec::new(),
+                    text: String::new(),
+                    children: self.wrapped.into_iter().map(to_kept_ns).collect(),
+                }],
             });
         }
         out
     }
+}
+
+/// LHÉO elements (named by their local name) move to [`KEPT_NS`]; elements of other
+/// namespaces keep theirs.
+fn to_kept_ns(mut n: XmlNode) -> XmlNode {
+    if !n.name.starts_with('{') {
+        n.name = format!("{{{KEPT_NS}}}{}", n.name);
+    }
+    n.children = n.children.into_iter().map(to_kept_ns).collect();
+    n
 }
 
 fn is_ours(el: &Element) -> bool {
