@@ -80,6 +80,20 @@ pub fn foreign_number(salt: &str, id: &str) -> u64 {
     FOREIGN_BASE + n % (1_000_000_000_000 - FOREIGN_BASE)
 }
 
+/// The action code of a formation `numero`: the SOFI code itself, else the code that
+/// the import derives from a foreign identifier (the same one, every time).
+pub fn action_code_of(numero: &str) -> Option<ActionCode> {
+    let n = numero.trim();
+    if let Ok(c) = ActionCode::parse(n) {
+        return Some(c);
+    }
+    LheoNumero::parse(n).ok()?;
+    Some(ActionCode {
+        formation: foreign_number("formation", n),
+        action: foreign_number("action", n),
+    })
+}
+
 /// The children of one element, each taken at most once; what is left is kept.
 struct Kids<'a> {
     el: &'a Element,
@@ -418,16 +432,16 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
     let raw_numero = el.attr("numero").unwrap_or("").trim().to_owned();
     let (numero, foreign_numero) = match ActionCode::parse(&raw_numero) {
         Ok(c) => (c, None),
-        Err(_) => {
-            let n = ctx.req("formation/@numero", LheoNumero::parse(&raw_numero));
-            (
-                ActionCode {
-                    formation: foreign_number("formation", &raw_numero),
-                    action: foreign_number("action", &raw_numero),
-                },
-                n,
-            )
-        }
+        Err(_) => match LheoNumero::parse(&raw_numero) {
+            Ok(n) => (
+                action_code_of(&raw_numero).expect("a valid numero has a code"),
+                Some(n),
+            ),
+            Err(e) => {
+                ctx.err("formation/@numero", e);
+                return Err(ctx.errors);
+            }
+        },
     };
 
     // Formation level.
