@@ -643,8 +643,7 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         validation,
         blocs_valides,
     };
-    let (site_dispensateur, first) = action_level.dispensateur.clone();
-    let _ = first;
+    let site_dispensateur = action_level.dispensateur.clone();
     let action = Action {
         site_dispensateur,
         complement_intitule: complement,
@@ -817,7 +816,7 @@ fn organisme_responsable(
 /// What an LHÉO action says that SOFI keeps on the action (taken from the first one).
 #[derive(Clone)]
 struct ActionLevel {
-    dispensateur: (SiteRef, ()),
+    dispensateur: SiteRef,
     complement_intitule: Option<Text>,
     le_plus: Option<Text>,
     url_video: Option<Text>,
@@ -1050,7 +1049,7 @@ fn action(
     let prerequis = conditions.filter(|c| c.as_str() != "aucune");
 
     let level = ActionLevel {
-        dispensateur: (dispensateur, ()),
+        dispensateur,
         complement_intitule: sofi_get("complement-intitule"),
         le_plus: sofi_get("le-plus-formation"),
         url_video: sofi_get("url-video"),
