@@ -543,7 +543,7 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
     let mut sessions: Vec<Session> = Vec::new();
     let mut offer_action: Option<ActionLevel> = None;
     for (ai, a) in k.take_all("action").into_iter().enumerate() {
-        let path = format!("action[{}]", ai + 1);
+        let path = format!("formation/action[{}]", ai + 1);
         let Some((level, mut ss)) = action(
             a,
             &path,
@@ -933,6 +933,7 @@ fn action(
     let session_els = k.take_all("session");
 
     // Sites and organismes.
+    let lieu_siret_bad = matches!(lieu_siret, Some(Err(_)));
     let lieu_siret = match lieu_siret {
         Some(r) => ctx.req(
             &format!("{path}/lieu-de-formation/SIRET-lieu-formation/SIRET"),
@@ -990,6 +991,9 @@ fn action(
         asink.keep(&[l], &lk);
     }
     let Some(site_lieu) = site_lieu else {
+        if lieu_siret_bad {
+            return None; // already said
+        }
         ctx.err(
             format!("{path}/lieu-de-formation"),
             "missing or without an address: a session needs its place",
@@ -1557,4 +1561,84 @@ fn unite_rythme(code: &str) -> Option<UniteRythme> {
     [Heure, DemiJournee, Journee, Semaine, Mois]
         .into_iter()
         .find(|m| m.lheo() == code.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreign_identifiers_map_into_the_reserved_range_deterministically() {
+        let a = action_code_of("9436_18706").unwrap();
+        assert_eq!(action_code_of(" 9436_18706 "), Some(a));
+        assert!(a.formation >= FOREIGN_BASE && a.action >= FOREIGN_BASE);
+        assert!(a.formation < 1_000_000_000_000 && a.action < 1_000_000_000_000);
+        // The code round-trips through its text form, as the store keys it.
+        assert_eq!(ActionCode::parse(&a.to_string()), Ok(a));
+        assert_ne!(action_code_of("9436_18707"), Some(a));
+        // SOFI codes are kept as they are.
+        assert_eq!(
+            action_code_of("19482-89393"),
+            Some(ActionCode {
+                formation: 19482,
+                action: 89393
+            })
+        );
+        assert_eq!(action_code_of(""), None);
+        let s = foreign_number("session", "9436_18706");
+        assert!((FOREIGN_BASE..1_000_000_000_000).contains(&s));
+    }
+
+    #[test]
+    fn derived_and_kept_elements() {
+        let doc = r#"<lheo xmlns="http://lheo.gouv.fr/2.3"><offres>
+<formation numero="X 1"><intitule-formation>T</intitule-formation>
+<organisme-formation-responsable numero="7"><SIRET-organisme-formation><SIRET>13000511900032</SIRET></SIRET-organisme-formation>
+<raison-sociale>R</raison-sociale><coordonnees-organisme><coordonnees><adresse><ligne>L</ligne><codepostal>44000</codepostal><ville>Nantes</ville><departement>44</departement><pays>FR</pays></adresse><fax><numtel>1</numtel></fax></coordonnees></coordonnees-organisme></organisme-formation-responsable>
+<action><rythme-formation>R</rythme-formation><lieu-de-formation><coordonnees><adresse><ligne>L</ligne><codepostal>44000</codepostal><ville>Nantes</ville></adresse></coordonnees></lieu-de-formation>
+<nombre-heures-centre>10</nombre-heures-centre><nombre-heures-total>10</nombre-heures-total><hebergement>H</hebergement>
+<session numero="S/1"><periode><debut>20250901</debut><fin>99999999</fin></periode></session></action>
+<extras info="theirs"><extra info="k">v</extra></extras>
+</formation></offres></lheo>"#;
+        let mut r =
+            super::super::reader::LheoReader::new(doc.as_bytes(), Default::default()).unwrap();
+        let el = r.next_formation().unwrap().unwrap();
+        let m = map_formation(&el).unwrap();
+        let o = &m.offre;
+        let x = o.extras_lheo.as_ref().unwrap();
+        assert_eq!(x.numero.as_ref().unwrap().as_str(), "X 1");
+        // Their own extras as they were, then the kept part of the responsable (its fax,
+        // not its derived departement) in our block.
+        assert_eq!(x.xml[0].name, "extras");
+        assert_eq!(x.xml[0].attrs, vec![("info".into(), "theirs".into())]);
+        let kept = &x.xml[1];
+        assert_eq!(kept.attrs, vec![("info".into(), KEPT_INFO.into())]);
+        let json = serde_json::to_string(kept).unwrap();
+        assert!(json.contains("fax") && json.contains("pays"), "{json}");
+        assert!(!json.contains("departement"), "{json}");
+        let s = &o.sessions[0];
+        assert_eq!(s.duree_centre_heures, Some(10));
+        assert_eq!(s.date_fin, None);
+        assert_eq!(
+            s.extras_lheo
+                .as_ref()
+                .unwrap()
+                .numero
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "S/1"
+        );
+        let action_kept =
+            serde_json::to_string(&s.extras_lheo.as_ref().unwrap().action_xml).unwrap();
+        assert!(action_kept.contains("hebergement"), "{action_kept}");
+        // The total is what the writer derives again: not kept.
+        assert!(
+            !action_kept.contains("nombre-heures-total"),
+            "{action_kept}"
+        );
+        assert_eq!(o.etat, EtatWorkflow::Validee);
+        assert_eq!(o.mandataire.as_str(), "13000511900032");
+        assert_eq!(m.facts.len(), 2);
+    }
 }
