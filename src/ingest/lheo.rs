@@ -2,7 +2,8 @@
 //! import (`super`): a check pass that reads every document and writes nothing, then a
 //! write pass that reads them again and writes in one transaction. Both passes stream
 //! one `<formation>` at a time ([`crate::lheo::reader`]); what is held across the
-//! document is one entry per organisme (the sites it names), never the offers.
+//! document is one entry per organisme (the sites it names) and, as in the JSONL import,
+//! the codes of the offers and sessions seen (to refuse duplicates), never the offers.
 //!
 //! Entry rules are not applied here: an imported offer is stored as it is and `check` /
 //! `export` judge it, as for SOFI's own input.
@@ -273,7 +274,9 @@ pub async fn import_lheo_files(
     let mut book = Book::default();
     let mut seen_offres: HashSet<ActionCode> = HashSet::new();
     let mut seen_sessions: HashSet<FasCode> = HashSet::new();
-    let mut mandataires: Vec<(Siret, usize, (u64, u64))> = Vec::new();
+    // First mention of each mandataire: checked once the whole input is known (it may be
+    // described further on). One entry per organisme, like the book.
+    let mut mandataires: HashMap<Siret, (usize, (u64, u64))> = HashMap::new();
     for (fi, path) in paths.iter().enumerate() {
         let mut r = match open(path) {
             Ok(r) => r,
@@ -327,7 +330,7 @@ pub async fn import_lheo_files(
                     }
                     summary.formations += 1;
                     summary.sessions += o.sessions.len() as u64;
-                    mandataires.push((o.mandataire.clone(), fi, at));
+                    mandataires.entry(o.mandataire.clone()).or_insert((fi, at));
                     for f in m.facts {
                         book.apply(f, (fi, at.0, at.1));
                     }
@@ -347,7 +350,9 @@ pub async fn import_lheo_files(
             Err(reason) => errors.push(d.at.0, (d.at.1, d.at.2), "", reason),
         }
     }
-    for (siret, fi, at) in mandataires {
+    let mut mandataires: Vec<_> = mandataires.into_iter().collect();
+    mandataires.sort_by_key(|(_, at)| *at);
+    for (siret, (fi, at)) in mandataires {
         if !book.orgs.contains_key(&siret) && tx.organisme_sites(&siret).await?.is_none() {
             errors.push(
                 fi,
