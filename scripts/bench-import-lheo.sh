@@ -6,6 +6,7 @@
 set -euo pipefail
 SESSIONS="${1:-100000}"
 DIR="${2:-$(mktemp -d)}"
+mkdir -p "$DIR"
 BIN="$(cd "$(dirname "$0")/.." && pwd)/target/release/lheo-feed"
 cd "$DIR"
 rm -f src.sqlite* dst.sqlite*
