@@ -231,7 +231,9 @@ fn keepable_attrs(el: &Element) -> Vec<(String, String)> {
     el.attrs
         .iter()
         .filter(|(k, v)| {
-            crate::model::lheo_extras::is_ncname(k) && v.chars().all(text::is_xml_char)
+            crate::model::lheo_extras::is_ncname(k)
+                && !k.to_ascii_lowercase().starts_with("xml")
+                && v.chars().all(text::is_xml_char)
         })
         .cloned()
         .collect()
@@ -681,6 +683,24 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         extras_lheo: (!extras.is_empty()).then_some(extras),
     };
     offre.sort_sessions();
+    // What is kept must read back from the store: names the model's check refuses (XML
+    // allows a few more characters in names than it does) refuse the formation here.
+    let kept = offre
+        .extras_lheo
+        .iter()
+        .chain(offre.sessions.iter().filter_map(|s| s.extras_lheo.as_ref()))
+        .flat_map(|x| x.xml.iter().chain(&x.action_xml));
+    for n in kept {
+        if let Err(e) = n.validate() {
+            ctx.err(
+                format!("formation//{}", n.name),
+                format!("cannot be kept: {e}"),
+            );
+        }
+    }
+    if !ctx.errors.is_empty() {
+        return Err(ctx.errors);
+    }
     Ok(Mapped { offre, facts })
 }
 

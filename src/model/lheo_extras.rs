@@ -146,9 +146,14 @@ impl XmlNode {
                 return Err(format!("{u:?} is not a namespace name"));
             }
         }
-        for (k, v) in &self.attrs {
-            if !is_ncname(k) {
+        for (i, (k, v)) in self.attrs.iter().enumerate() {
+            // `xml…` names are reserved (`xmlns` would clash with the declaration the
+            // writer adds); a repeated name would make the element malformed.
+            if !is_ncname(k) || k.to_ascii_lowercase().starts_with("xml") {
                 return Err(format!("{k:?} is not an attribute name"));
+            }
+            if self.attrs[..i].iter().any(|(k2, _)| k2 == k) {
+                return Err(format!("attribute {k} appears twice"));
             }
             if !v.chars().all(is_xml_char) {
                 return Err(format!("attribute {k} holds a character XML cannot carry"));
@@ -181,6 +186,8 @@ mod tests {
             r#"{"name":"x","text":"\u0001"}"#,
             r#"{"name":"x","children":[{"name":"</x>"}]}"#,
             r#"{"name":"{}x"}"#,
+            r#"{"name":"x","attrs":[["xmlns","urn:a"]]}"#,
+            r#"{"name":"x","attrs":[["a","1"],["a","2"]]}"#,
         ] {
             assert!(serde_json::from_str::<XmlNode>(bad).is_err(), "{bad}");
         }
