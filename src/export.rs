@@ -478,7 +478,10 @@ impl FragmentReader {
                     .iter()
                     .position(|b| *b == b'"')
                     .and_then(|q| std::str::from_utf8(&head[..q]).ok())
-                    .and_then(|s| ActionCode::parse(s).ok())
+                    // An offer imported from a foreign LHÉO document keeps its numero;
+                    // the key is the code the import derived from it.
+                    .and_then(|s| quick_xml::escape::unescape(s).ok())
+                    .and_then(|s| crate::lheo::import::action_code_of(&s))
                     .ok_or_else(|| io::Error::other("a fragment without a readable numero"))?;
                 let start = self.pos;
                 self.consume(len);

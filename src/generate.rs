@@ -514,6 +514,7 @@ fn offre(
             },
             cree_le: None,
             modifie_le: None,
+            extras_lheo: None,
         });
     }
     Offre {
@@ -529,6 +530,7 @@ fn offre(
         sessions,
         cree_le: None,
         modifie_le: None,
+        extras_lheo: None,
     }
 }
 

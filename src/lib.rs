@@ -36,6 +36,9 @@
 //! - [`lheo`]: the LHÉO 2.3 writer. [`lheo::xml`] is a strict emitter that checks every
 //!   length limit as it writes (never truncating); [`lheo::writer`] is the mapping
 //!   (`docs/mapping.md`), grouping sessions into LHÉO actions by their rendered values.
+//!   [`lheo::reader`] reads LHÉO 2.2 / 2.3 documents safely, one formation at a time, and
+//!   [`lheo::import`] maps them back to offers (inverse of the writer: an export imports
+//!   back to the same bytes) for `import-lheo` ([`ingest::lheo`], `docs/lheo-import.md`).
 //! - [`pipeline`]: the evaluation of one offer that `check` and `export` share, so their
 //!   numbers agree (rules → writer, with writer violations turned into findings), and the
 //!   pass over every validated offer that `check` runs.

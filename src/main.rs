@@ -60,6 +60,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Import LHÉO 2.2 / 2.3 documents (plain or gzip) back into FASD offers: all or
+    /// nothing; entry rules are not applied (`check` and `export` judge the offers).
+    ImportLheo {
+        /// LHÉO documents, in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make the next generation: write the LHÉO 2.3 document of the validated offers and
     /// record what changed since the last export (created, updated, withdrawn, unchanged).
     Export {
@@ -214,6 +224,53 @@ fn main() -> ExitCode {
             }
             ExitCode::from(f.code)
         }
+    }
+}
+
+async fn import_lheo(store: &Store, files: &[PathBuf], json: bool) -> Result<(), Failure> {
+    use lheo_feed::ingest::lheo::{import_lheo_files, LheoImportError};
+    match import_lheo_files(store, files).await {
+        Ok(s) => {
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&s).expect("serialisable")
+                );
+            } else {
+                outln!(
+                    "imported {} formations ({} sessions) from {} LHÉO file(s): organismes {} new, {} changed, {} unchanged; \
+                     offres {} new, {} changed, {} unchanged",
+                    s.formations,
+                    s.sessions,
+                    s.files,
+                    s.organismes.created,
+                    s.organismes.changed,
+                    s.organismes.unchanged,
+                    s.offres.created,
+                    s.offres.changed,
+                    s.offres.unchanged,
+                );
+            }
+            Ok(())
+        }
+        Err(LheoImportError::Input { errors, total }) => {
+            let mut msg = String::new();
+            for e in &errors {
+                msg.push_str(&e.to_string());
+                msg.push('\n');
+            }
+            if total as usize > errors.len() {
+                msg.push_str(&format!(
+                    "… and {} more errors\n",
+                    total as usize - errors.len()
+                ));
+            }
+            msg.push_str(&format!(
+                "{total} error(s): nothing was imported. Fix the document(s) and run import-lheo again."
+            ));
+            Err(bad_input(msg))
+        }
+        Err(LheoImportError::Other(e)) => Err(e.into()),
     }
 }
 
@@ -383,6 +440,7 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
             }
             Err(ImportError::Other(e)) => Err(e.into()),
         },
+        Command::ImportLheo { files, json } => import_lheo(store, files, *json).await,
         Command::Export {
             out,
             delta_out,

@@ -16,6 +16,7 @@
 //! of an action defined earlier in the input or already stored.
 
 pub mod jsonl;
+pub mod lheo;
 pub mod lines;
 pub mod region;
 

@@ -1,6 +1,7 @@
 //! LHÉO 2.3 output: the XML emitter ([`xml`]) and the SOFI → LHÉO mapping ([`writer`]);
 //! and the safe streaming [`reader`] of LHÉO 2.2 / 2.3 documents that `import-lheo` builds on.
 
+pub mod import;
 pub mod reader;
 pub mod writer;
 pub mod xml;

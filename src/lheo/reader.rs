@@ -194,6 +194,8 @@ pub struct LheoReader<R: BufRead> {
     done: bool,
     /// Byte offset where the event last read starts.
     event_start: u64,
+    /// (line, column) of the last `<formation>` start tag returned.
+    formation_start: (u64, u64),
 }
 
 /// Opens a document file, plain or gzip (by magic bytes).
@@ -219,6 +221,7 @@ impl<R: BufRead> LheoReader<R> {
             depth: 0,
             done: false,
             event_start: 0,
+            formation_start: (0, 0),
         };
         loop {
             me.buf.clear();
@@ -263,6 +266,12 @@ impl<R: BufRead> LheoReader<R> {
         self.reader.get_ref().locate(self.reader.buffer_position())
     }
 
+    /// (line, column) where the formation last returned by [`Self::next_formation`]
+    /// starts: where an error about its content points.
+    pub fn formation_position(&self) -> (u64, u64) {
+        self.formation_start
+    }
+
     /// The next `<formation>` (a child of `offres`, itself a child of the root), or
     /// `None` at the end of the document. Everything else is checked and skipped.
     pub fn next_formation(&mut self) -> Result<Option<Element>, ReadError> {
@@ -277,6 +286,7 @@ impl<R: BufRead> LheoReader<R> {
                     self.check_depth()?;
                     let name = self.name(ns.as_deref(), &s);
                     if self.depth == 3 && name == "formation" {
+                        self.formation_start = self.reader.get_ref().locate(self.event_start);
                         return self.element(name, &s).map(Some);
                     }
                 }

@@ -181,11 +181,13 @@ pub fn conditions_specifiques(action: &Action) -> String {
 }
 
 fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
+    let lheo = offre.extras_lheo.as_ref();
     open_record(
         e,
         "formation",
         "f",
         &offre.numero.to_string(),
+        lheo.and_then(|x| x.numero.as_ref()),
         offre.cree_le,
         offre.modifie_le,
     );
@@ -329,6 +331,10 @@ fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
         offre.mandataire.as_str(),
     );
     e.close();
+    // What an imported document held beyond the model, back where it was.
+    for n in lheo.map(|x| x.xml.as_slice()).unwrap_or_default() {
+        e.node(n);
+    }
 
     e.close();
     actions
@@ -336,15 +342,20 @@ fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
 
 /// Opens a `formation` or `session` with its SOFI code as `numero`, a document-unique
 /// `id` (an `xs:ID` cannot start with a digit, hence the prefix) and SOFI's timestamps.
+/// An offer imported from a foreign LHÉO document keeps that document's `numero`.
 fn open_record(
     e: &mut Emitter,
     name: &'static str,
     id_prefix: &str,
-    numero: &str,
+    code: &str,
+    foreign: Option<&LheoNumero>,
     cree: Option<chrono::DateTime<chrono::FixedOffset>>,
     modifie: Option<chrono::DateTime<chrono::FixedOffset>>,
 ) {
-    let id = format!("{id_prefix}{numero}");
+    let (numero, id) = match foreign {
+        Some(n) => (n.as_str(), format!("{id_prefix}{}", n.id_body())),
+        None => (code, format!("{id_prefix}{code}")),
+    };
     let crea = cree.map(|d| d.to_rfc3339());
     let maj = modifie.map(|d| d.to_rfc3339());
     let mut attrs: Vec<(&str, &str)> = vec![("numero", numero), ("id", &id)];
@@ -677,7 +688,7 @@ fn action_head(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
 /// and company: durations and the alternance rhythm. The périodes de formation are dated,
 /// so they are the session's own (its extras), not the action's: putting them here would
 /// make every session an LHÉO action of its own.
-fn modalites_alternance(s: &Session) -> String {
+pub(crate) fn modalites_alternance(s: &Session) -> String {
     let mut out = String::new();
     match (s.duree_centre_heures, s.duree_entreprise_heures) {
         (Some(c), Some(en)) if en > 0 => {
@@ -892,14 +903,22 @@ fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
         }
         e.close();
     }
+    // Part of the grouping key on purpose: sessions imported from one LHÉO action carry
+    // equal copies and stay together; different ones are different actions.
+    let kept = s.extras_lheo.as_ref().map(|x| x.action_xml.as_slice());
+    for n in kept.unwrap_or_default() {
+        e.node(n);
+    }
 }
 
 fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
+    let lheo = s.extras_lheo.as_ref();
     open_record(
         e,
         "session",
         "s",
         &s.code.to_string(),
+        lheo.and_then(|x| x.numero.as_ref()),
         s.cree_le,
         s.modifie_le,
     );
@@ -1234,6 +1253,9 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
         );
     }
     e.close();
+    for n in lheo.map(|x| x.xml.as_slice()).unwrap_or_default() {
+        e.node(n);
+    }
     e.close();
 }
 

@@ -118,6 +118,44 @@ impl Emitter {
     }
 
     /// Writes `<name>value</name>` without any check: for codes and numbers we produce.
+    /// Writes an element tree kept from an imported document (`model::XmlNode`), at the
+    /// current depth. `{uri}local` names declare their namespace as the default one, and
+    /// LHÉO children inside them switch back, so the tree means what it meant.
+    pub fn node(&mut self, n: &crate::model::XmlNode) {
+        self.node_in(n, super::writer::NAMESPACE);
+    }
+
+    fn node_in(&mut self, n: &crate::model::XmlNode, default_ns: &str) {
+        let (uri, local) = crate::model::lheo_extras::split_name(&n.name);
+        let ns = uri.unwrap_or(super::writer::NAMESPACE);
+        self.indent();
+        self.buf.push('<');
+        self.buf.push_str(local);
+        if ns != default_ns {
+            self.buf.push_str(" xmlns=\"");
+            self.buf.push_str(&quick_xml::escape::escape(ns));
+            self.buf.push('"');
+        }
+        for (k, v) in &n.attrs {
+            self.push_attrs(&[(k.as_str(), v.as_str())]);
+        }
+        if n.children.is_empty() {
+            self.buf.push('>');
+            self.buf.push_str(&partial_escape(&n.text));
+        } else {
+            self.buf.push_str(">\n");
+            self.depth += 1;
+            for c in &n.children {
+                self.node_in(c, ns);
+            }
+            self.depth -= 1;
+            self.indent();
+        }
+        self.buf.push_str("</");
+        self.buf.push_str(local);
+        self.buf.push_str(">\n");
+    }
+
     pub fn raw(&mut self, name: &'static str, attrs: &[(&str, &str)], value: &str) {
         self.indent();
         self.buf.push('<');

@@ -21,12 +21,14 @@
 
 pub mod codes;
 pub mod ids;
+pub mod lheo_extras;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
 
 pub use codes::*;
 pub use ids::*;
+pub use lheo_extras::{LheoExtras, LheoNumero, XmlNode};
 pub use text::Text;
 
 /// One line of the FASD JSON Lines input: exactly one of these keys.
@@ -245,6 +247,10 @@ pub struct Offre {
     pub cree_le: Option<chrono::DateTime<chrono::FixedOffset>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modifie_le: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// Only on offers imported from LHÉO (`import-lheo`): the document's own `numero` and
+    /// the formation-level content that did not map, written back on export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extras_lheo: Option<LheoExtras>,
 }
 
 /// A standalone session line: adds or replaces one session of an existing action.
@@ -503,6 +509,10 @@ pub struct Session {
     pub cree_le: Option<chrono::DateTime<chrono::FixedOffset>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modifie_le: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// Only on sessions imported from LHÉO: the document's own `numero` and the session-
+    /// and action-level content that did not map, written back on export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extras_lheo: Option<LheoExtras>,
 }
 
 /// A période de formation (in centre or in company).

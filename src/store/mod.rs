@@ -874,6 +874,7 @@ impl OffreRow {
             sessions: Vec::new(),
             cree_le: o.cree_le,
             modifie_le: o.modifie_le,
+            extras_lheo: o.extras_lheo.clone(),
         };
         Ok(OffreRow {
             code: o.numero,

@@ -1,0 +1,1664 @@
+//! LHÉO `<formation>` → FASD offer: the inverse of [`super::writer`] (`docs/mapping.md`),
+//! for `import-lheo` (`docs/lheo-import.md`).
+//!
+//! The goal that shapes every choice: a document this crate exported imports back into
+//! offers that export to the *same bytes*. So composite LHÉO values are taken whole into
+//! the field the writer reads first (`contenu-formation` → the formation's description,
+//! `resultats-attendus` → the action's), values the writer derives are recognised and
+//! dropped (`nombre-heures-total`, `date-information`, `reference-certification`, …), and
+//! the `extras info="sofi-…"` blocks give back the SOFI-only fields.
+//!
+//! A foreign document (ONISEP, another region) maps as far as it can; whatever does not
+//! map is kept in the offer's or session's `extras_lheo`, at the level it was found
+//! (formation, action, session), and written back at the end of that element: its own
+//! `extras` blocks as they were, any other element inside `<extras info="lheo-import">`
+//! (LHÉO orders elements strictly, extras are the only place open to anything).
+
+use sha2::{Digest, Sha256};
+
+use super::reader::Element;
+use crate::model::*;
+
+/// The `extras info` of the blocks that wrap unmapped LHÉO elements on export.
+pub const KEPT_INFO: &str = "lheo-import";
+/// The namespace of the LHÉO elements kept inside that block (not the LHÉO namespace,
+/// whose declarations would apply to them, and they are often partial copies).
+pub const KEPT_NS: &str = "urn:lheo-feed:lheo-import";
+
+/// First number of the range that foreign identifiers are mapped into (12 digits, the
+/// longest SOFI number the model accepts): SOFI's own numbers are far below it.
+pub const FOREIGN_BASE: u64 = 900_000_000_000;
+
+/// A value that prevents the formation from being imported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapError {
+    /// The element path inside the formation (`action/session[2]/periode/debut`).
+    pub path: String,
+    pub reason: String,
+}
+
+/// What a formation tells about one organisme; the import merges them over the document.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OrgFact {
+    /// `organisme-formation-responsable`: authoritative for the organisme's own fields.
+    Responsable {
+        organisme: Box<Organisme>,
+        site: SiteCode,
+    },
+    /// `organisme-formateur`: the site dispensateur and its contact.
+    Formateur {
+        siret: Siret,
+        raison_sociale: Option<Text>,
+        site: SiteCode,
+        contact: Option<Contact>,
+    },
+    /// `lieu-de-formation`: a site with its address.
+    Lieu {
+        siret: Siret,
+        site: SiteCode,
+        nom: Text,
+        adresse: Adresse,
+        acces_handicapes: Option<Text>,
+    },
+}
+
+/// One formation mapped: the offer and what it says about organismes.
+#[derive(Clone, Debug)]
+pub struct Mapped {
+    pub offre: Offre,
+    pub facts: Vec<OrgFact>,
+}
+
+/// Maps a foreign identifier into the reserved range, deterministically.
+pub fn foreign_number(salt: &str, id: &str) -> u64 {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update([0]);
+    h.update(id.as_bytes());
+    let d = h.finalize();
+    let n = u64::from_be_bytes(d[..8].try_into().expect("8 bytes"));
+    FOREIGN_BASE + n % (1_000_000_000_000 - FOREIGN_BASE)
+}
+
+/// The action code of a formation `numero`: the SOFI code itself, else the code that
+/// the import derives from a foreign identifier (the same one, every time).
+pub fn action_code_of(numero: &str) -> Option<ActionCode> {
+    let n = numero.trim();
+    if let Ok(c) = ActionCode::parse(n) {
+        return Some(c);
+    }
+    LheoNumero::parse(n).ok()?;
+    Some(ActionCode {
+        formation: foreign_number("formation", n),
+        action: foreign_number("action", n),
+    })
+}
+
+/// The children of one element, each taken at most once; what is left is kept.
+struct Kids<'a> {
+    el: &'a Element,
+    used: Vec<bool>,
+}
+
+impl<'a> Kids<'a> {
+    fn new(el: &'a Element) -> Self {
+        Kids {
+            el,
+            used: vec![false; el.children.len()],
+        }
+    }
+    fn take_where(&mut self, f: impl Fn(&Element) -> bool) -> Option<&'a Element> {
+        let el = self.el;
+        for (i, c) in el.children.iter().enumerate() {
+            if !self.used[i] && f(c) {
+                self.used[i] = true;
+                return Some(c);
+            }
+        }
+        None
+    }
+    fn take(&mut self, name: &str) -> Option<&'a Element> {
+        self.take_where(|c| c.name == name)
+    }
+    fn take_all(&mut self, name: &str) -> Vec<&'a Element> {
+        let mut out = Vec::new();
+        while let Some(c) = self.take(name) {
+            out.push(c);
+        }
+        out
+    }
+    fn extras(&mut self, info: &str) -> Option<&'a Element> {
+        self.take_where(|c| c.name == "extras" && c.attr("info") == Some(info))
+    }
+    fn text(&mut self, name: &str) -> Option<Text> {
+        self.take(name).and_then(|c| Text::new(&c.text))
+    }
+    /// Takes `name` only when its text is `value` (a constant the writer adds).
+    fn constant(&mut self, name: &str, value: &str) {
+        self.take_where(|c| c.name == name && c.text.trim() == value);
+    }
+    fn rest(&self) -> Vec<&'a Element> {
+        self.el
+            .children
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, u)| !**u)
+            .map(|(c, _)| c)
+            .collect()
+    }
+}
+
+/// Unmapped content of one level (formation, action or session).
+#[derive(Default)]
+struct Sink {
+    /// The level's own `extras` blocks that are not ours: written back as they were.
+    direct: Vec<XmlNode>,
+    /// Anything else, written back inside `<extras info="lheo-import">`.
+    wrapped: Vec<XmlNode>,
+}
+
+impl Sink {
+    /// Keeps what `kids` left: `path` are the elements between the level and `kids.el`
+    /// (empty when `kids.el` is the level's element itself).
+    fn keep(&mut self, path: &[&Element], kids: &Kids) {
+        let rest = kids.rest();
+        if rest.is_empty() {
+            return;
+        }
+        if path.is_empty() {
+            for c in rest {
+                let n = node(c);
+                if c.name == "extras" && !is_ours(c) {
+                    self.direct.push(n);
+                } else {
+                    self.wrapped.push(n);
+                }
+            }
+            return;
+        }
+        let mut inner: Vec<XmlNode> = rest.into_iter().map(node).collect();
+        for p in path.iter().rev() {
+            inner = vec![XmlNode {
+                name: p.name.clone(),
+                attrs: keepable_attrs(p),
+                text: String::new(),
+                children: inner,
+            }];
+        }
+        self.wrapped.extend(inner);
+    }
+
+    /// The level's nodes as written back. LHÉO's `extras` holds only `extra` and
+    /// `extras`, and `extra` holds anything, validated where the schema declares it: the
+    /// kept elements (often partial copies, such as a `coordonnees` with only its `fax`)
+    /// go into one `extra`, moved to [`KEPT_NS`] so that the schema leaves them alone.
+    fn into_nodes(self) -> Vec<XmlNode> {
+        let mut out = self.direct;
+        if !self.wrapped.is_empty() {
+            out.push(XmlNode {
+                name: "extras".into(),
+                attrs: vec![("info".into(), KEPT_INFO.into())],
+                text: String::new(),
+                children: vec![XmlNode {
+                    name: "extra".into(),
+                    attrs: Vec::new(),
+                    text: String::new(),
+                    children: self.wrapped.into_iter().map(to_kept_ns).collect(),
+                }],
+            });
+        }
+        out
+    }
+}
+
+/// LHÉO elements (named by their local name) move to [`KEPT_NS`]; elements of other
+/// namespaces keep theirs.
+fn to_kept_ns(mut n: XmlNode) -> XmlNode {
+    if !n.name.starts_with('{') {
+        n.name = format!("{{{KEPT_NS}}}{}", n.name);
+    }
+    n.children = n.children.into_iter().map(to_kept_ns).collect();
+    n
+}
+
+fn is_ours(el: &Element) -> bool {
+    el.attr("info").is_some_and(|i| i.starts_with("sofi-"))
+}
+
+/// Attributes that can be written back as they are (a prefixed one lost its namespace
+/// declaration in the reader).
+fn keepable_attrs(el: &Element) -> Vec<(String, String)> {
+    el.attrs
+        .iter()
+        .filter(|(k, v)| {
+            crate::model::lheo_extras::is_ncname(k)
+                && !k.to_ascii_lowercase().starts_with("xml")
+                && v.chars().all(text::is_xml_char)
+        })
+        .cloned()
+        .collect()
+}
+
+/// An element tree as kept: white space between child elements is layout, not content.
+fn node(el: &Element) -> XmlNode {
+    XmlNode {
+        name: el.name.clone(),
+        attrs: keepable_attrs(el),
+        text: if el.children.is_empty() {
+            el.text.clone()
+        } else {
+            String::new()
+        },
+        children: el.children.iter().map(node).collect(),
+    }
+}
+
+/// Errors of one formation, with paths.
+struct Ctx {
+    errors: Vec<MapError>,
+}
+
+impl Ctx {
+    fn err(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.errors.push(MapError {
+            path: path.into(),
+            reason: reason.into(),
+        });
+    }
+    /// A value that must parse; `None` (and an error) when it does not.
+    fn req<T>(&mut self, path: &str, r: Result<T, String>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.err(path, e);
+                None
+            }
+        }
+    }
+}
+
+fn date8(s: &str) -> Result<Option<Date>, String> {
+    let s = s.trim();
+    if s == "00000000" || s == "99999999" {
+        return Ok(None);
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y%m%d")
+        .map(|d| Some(Date(d)))
+        .map_err(|_| format!("expected a date AAAAMMJJ, got {s:?}"))
+}
+
+fn heure(s: &str) -> Result<Heure, String> {
+    let s = s.trim();
+    let (h, m) = s
+        .split_once('h')
+        .ok_or_else(|| format!("expected a time such as 9h30, got {s:?}"))?;
+    let m = if m.is_empty() { "00" } else { m };
+    Heure::parse(&format!("{h}:{m}"))
+}
+
+fn timestamp(el: &Element, name: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    el.attr(name)
+        .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
+}
+
+fn number(s: &str) -> Option<u32> {
+    s.trim().parse().ok()
+}
+
+fn flag(s: &str) -> Option<bool> {
+    match s.trim() {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// `extras` as (info, text) pairs.
+fn extra_map(el: Option<&Element>) -> Vec<(String, String)> {
+    el.map(|e| {
+        e.children_named("extra")
+            .map(|x| (x.attr("info").unwrap_or("").to_owned(), x.text.clone()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn get<'a>(m: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    m.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
+}
+
+fn adresse(
+    el: &Element,
+    path: &str,
+    ctx: &mut Ctx,
+    sink: &mut Sink,
+    at: &[&Element],
+) -> Option<Adresse> {
+    let mut k = Kids::new(el);
+    let denomination = k.text("denomination");
+    let lignes: Vec<Text> = k
+        .take_all("ligne")
+        .into_iter()
+        .filter_map(|l| Text::new(&l.text))
+        .collect();
+    let cp = k.take("codepostal").map(|c| c.text.trim().to_owned());
+    let ville = k.text("ville");
+    let dep = k.take("departement");
+    let insee = k
+        .take_where(|c| c.name == "code-INSEE-commune" && CodeInsee::parse(c.text.trim()).is_ok())
+        .map(|c| CodeInsee::parse(c.text.trim()).expect("checked"));
+    let (mut latitude, mut longitude) = (None, None);
+    if let Some(g) = k.take_where(|c| c.name == "geolocalisation") {
+        latitude = g.child("latitude").and_then(|x| x.text.trim().parse().ok());
+        longitude = g
+            .child("longitude")
+            .and_then(|x| x.text.trim().parse().ok());
+    }
+    let code_postal = ctx.req(
+        &format!("{path}/codepostal"),
+        cp.ok_or_else(|| "an address needs a codepostal".to_owned())
+            .and_then(|c| CodePostal::parse(&c)),
+    );
+    let ville = ctx.req(
+        &format!("{path}/ville"),
+        ville.ok_or_else(|| "an address needs a ville".to_owned()),
+    );
+    let mut path_el: Vec<&Element> = at.to_vec();
+    path_el.push(el);
+    sink.keep(&path_el, &k);
+    let a = Adresse {
+        denomination,
+        lignes,
+        code_postal: code_postal?,
+        ville: ville?,
+        code_insee: insee,
+        latitude,
+        longitude,
+    };
+    // `departement` is derived from the postcode on export; a different one is kept.
+    if let Some(d) = dep {
+        if d.text.trim() != a.code_postal.departement() {
+            sink.wrapped.push(node(d));
+        }
+    }
+    Some(a)
+}
+
+/// `coordonnees` → a contact (what the writer's `contact_fields` writes).
+fn contact(el: &Element, sink: &mut Sink, at: &[&Element]) -> Contact {
+    let mut k = Kids::new(el);
+    let c = Contact {
+        civilite: k.text("civilite"),
+        nom: k.text("nom"),
+        prenom: k.text("prenom"),
+        telephone: k
+            .take("telfixe")
+            .and_then(|t| t.child("numtel"))
+            .and_then(|n| Text::new(&n.text)),
+        courriel: k.text("courriel"),
+    };
+    let mut p = at.to_vec();
+    p.push(el);
+    sink.keep(&p, &k);
+    c
+}
+
+fn site_code_of(els: &[Option<&Element>], fallback: &str) -> SiteCode {
+    for e in els.iter().flatten() {
+        if let Some(n) = e.attr("numero") {
+            if let Ok(c) = SiteCode::parse(n.trim()) {
+                return c;
+            }
+        }
+    }
+    // A site without a usable code: a stable one from what identifies it.
+    let mut h = Sha256::new();
+    h.update(fallback.as_bytes());
+    SiteCode::parse(&format!("L{}", hex::encode(&h.finalize()[..6]))).expect("alphanumeric")
+}
+
+fn siret_in(el: Option<&Element>, wrapper: &str) -> Option<Result<Siret, String>> {
+    el?.child(wrapper)
+        .and_then(|w| w.child("SIRET"))
+        .map(|s| Siret::parse(s.text.trim()))
+}
+
+/// Maps one `<formation>`.
+pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
+    let mut ctx = Ctx { errors: Vec::new() };
+    let mut facts = Vec::new();
+    let mut fsink = Sink::default();
+    let mut k = Kids::new(el);
+
+    // Identifiers: a SOFI action code is kept; anything else maps into the reserved range.
+    let raw_numero = el.attr("numero").unwrap_or("").trim().to_owned();
+    let (numero, foreign_numero) = match ActionCode::parse(&raw_numero) {
+        Ok(c) => (c, None),
+        Err(_) => match LheoNumero::parse(&raw_numero) {
+            Ok(n) => (
+                action_code_of(&raw_numero).expect("a valid numero has a code"),
+                Some(n),
+            ),
+            Err(e) => {
+                ctx.err("formation/@numero", e);
+                return Err(ctx.errors);
+            }
+        },
+    };
+
+    // Formation level.
+    let mut formacodes = Vec::new();
+    let mut codes_nsf = Vec::new();
+    let mut codes_rome = Vec::new();
+    if let Some(d) = k.take("domaine-formation") {
+        let mut dk = Kids::new(d);
+        while let Some(c) = dk.take_where(|c| {
+            (c.name == "code-FORMACODE" && Formacode::parse(c.text.trim()).is_ok())
+                || (c.name == "code-NSF" && CodeNsf::parse(c.text.trim()).is_ok())
+                || (c.name == "code-ROME" && CodeRome::parse(c.text.trim()).is_ok())
+        }) {
+            let t = c.text.trim();
+            match c.name.as_str() {
+                "code-FORMACODE" => formacodes.push(Formacode::parse(t).expect("checked")),
+                "code-NSF" => codes_nsf.push(CodeNsf::parse(t).expect("checked")),
+                _ => codes_rome.push(CodeRome::parse(t).expect("checked")),
+            }
+        }
+        fsink.keep(&[d], &dk);
+    }
+    let intitule_lheo = k.text("intitule-formation");
+    let objectif = k.text("objectif-formation");
+    let resultats = k.text("resultats-attendus");
+    let contenu = k.text("contenu-formation");
+    let certifiante = k.take("certifiante").and_then(|c| flag(&c.text));
+    let contact_formation = k.take("contact-formation").and_then(|cf| {
+        let mut ck = Kids::new(cf);
+        let c = ck
+            .take("coordonnees")
+            .map(|co| contact(co, &mut fsink, &[cf]));
+        fsink.keep(&[cf], &ck);
+        c.filter(|c| !c.is_empty())
+    });
+    let parcours = k
+        .take("parcours-de-formation")
+        .map(|p| p.text.trim().to_owned());
+    let niveau_entree = k
+        .take_where(|c| {
+            c.name == "code-niveau-entree"
+                && c.text
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .and_then(|n| Niveau::new(n).ok())
+                    .is_some()
+        })
+        .map(|c| Niveau::new(c.text.trim().parse().expect("checked")).expect("checked"));
+    let objectif_general = k
+        .take_where(|c| {
+            c.name == "objectif-general-formation" && objectif_general(&c.text).is_some()
+        })
+        .and_then(|c| objectif_general(&c.text));
+    let (mut rncp, mut certifinfo) = (None, None);
+    if let Some(c) = k.take("certification") {
+        let mut ck = Kids::new(c);
+        rncp = ck
+            .take_where(|x| x.name == "code-RNCP" && Rncp::parse(x.text.trim()).is_ok())
+            .map(|x| Rncp::parse(x.text.trim()).expect("checked"));
+        certifinfo = ck
+            .take_where(|x| x.name == "code-CERTIFINFO" && Certifinfo::parse(x.text.trim()).is_ok())
+            .map(|x| Certifinfo::parse(x.text.trim()).expect("checked"));
+        fsink.keep(&[c], &ck);
+    }
+    let niveau_sortie = k
+        .take_where(|c| {
+            c.name == "code-niveau-sortie"
+                && c.text
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .and_then(|n| Niveau::new(n).ok())
+                    .is_some()
+        })
+        .map(|c| Niveau::new(c.text.trim().parse().expect("checked")).expect("checked"));
+
+    let sofi_formation = extra_map(k.extras("sofi-formation"));
+
+    // The organisme responsable.
+    let resp_el = k.take("organisme-formation-responsable");
+    let mut responsable: Option<(Siret, SiteCode)> = None;
+    if let Some(r) = resp_el {
+        if let Some((o, site)) = organisme_responsable(r, &mut ctx, &mut fsink) {
+            responsable = Some((o.siret.clone(), site.clone()));
+            facts.push(OrgFact::Responsable {
+                organisme: Box::new(o),
+                site,
+            });
+        }
+    } else {
+        ctx.err(
+            "formation/organisme-formation-responsable",
+            "missing: an offer needs its organisme responsable",
+        );
+    }
+
+    // Actions and their sessions.
+    let mut sessions: Vec<Session> = Vec::new();
+    let mut offer_action: Option<ActionLevel> = None;
+    for (ai, a) in k.take_all("action").into_iter().enumerate() {
+        let path = format!("formation/action[{}]", ai + 1);
+        let Some((level, mut ss)) = action(
+            a,
+            &path,
+            numero,
+            responsable.as_ref(),
+            &parcours,
+            &mut ctx,
+            &mut facts,
+        ) else {
+            continue;
+        };
+        if offer_action.is_none() {
+            offer_action = Some(level);
+        }
+        sessions.append(&mut ss);
+    }
+    fsink.keep(&[], &k);
+
+    let Some(action_level) = offer_action else {
+        if ctx.errors.is_empty() {
+            ctx.err(
+                "formation/action",
+                "missing: an offer needs at least one action",
+            );
+        }
+        return Err(ctx.errors);
+    };
+    let Some((resp_siret, _)) = responsable else {
+        return Err(ctx.errors);
+    };
+
+    // Formation fields back from the extras, else from what LHÉO says.
+    let type_certification = get(&sofi_formation, "type-certification")
+        .and_then(type_certification)
+        .unwrap_or(if certifiante == Some(true) {
+            TypeCertification::TitreRncp
+        } else {
+            TypeCertification::Aucune
+        });
+    let validation = match get(&sofi_formation, "validation") {
+        Some("partielle") => Validation::Partielle,
+        Some(_) => Validation::Totale,
+        None if action_level.validation_blocs.as_deref() == Some("0") => Validation::Partielle,
+        None => Validation::Totale,
+    };
+    let individualisation_par_bloc = get(&sofi_formation, "individualisation-par-bloc")
+        .and_then(flag)
+        .unwrap_or(action_level.validation_blocs.as_deref() == Some("2"));
+    let mandataire = match get(&sofi_formation, "mandataire") {
+        Some(m) => ctx.req(
+            "formation/extras[sofi-formation]/mandataire",
+            Siret::parse(m.trim()),
+        ),
+        None => Some(resp_siret.clone()),
+    };
+    let complement = action_level.complement_intitule.clone();
+    let intitule = intitule_lheo.and_then(|t| match &complement {
+        Some(c) => t
+            .as_str()
+            .strip_suffix(&format!(" - {c}"))
+            .and_then(Text::new)
+            .or(Some(t)),
+        None => Some(t),
+    });
+    let intitule = ctx.req(
+        "formation/intitule-formation",
+        intitule.ok_or_else(|| "missing: an offer needs a title".to_owned()),
+    );
+    let blocs_valides = if validation == Validation::Partielle {
+        action_level.blocs.iter().map(|b| b.code.clone()).collect()
+    } else {
+        Vec::new()
+    };
+
+    if !ctx.errors.is_empty() {
+        return Err(ctx.errors);
+    }
+    let formation = Formation {
+        certifinfo,
+        rncp,
+        intitule: intitule.expect("checked"),
+        objectif_general: objectif_general.unwrap_or(if certifiante == Some(true) {
+            ObjectifGeneral::Certification
+        } else {
+            ObjectifGeneral::Professionnalisation
+        }),
+        objectif,
+        resultats_attendus: None,
+        type_certification,
+        description: contenu,
+        formacodes,
+        codes_nsf,
+        codes_rome,
+        niveau_sortie,
+        blocs: action_level.blocs.clone(),
+        individualisation_par_bloc,
+        validation,
+        blocs_valides,
+    };
+    let site_dispensateur = action_level.dispensateur.clone();
+    let action = Action {
+        site_dispensateur,
+        complement_intitule: complement,
+        complement_programme: None,
+        objectifs: None,
+        resultats_attendus: resultats,
+        le_plus_formation: action_level.le_plus.clone(),
+        url_video: action_level.url_video.clone(),
+        url_pdf: action_level.url_pdf.clone(),
+        url_action: action_level.url_action.clone(),
+        equipements: action_level.equipements.clone(),
+        niveau_entree: niveau_entree.unwrap_or(Niveau::new(0).expect("0 is a niveau")),
+        niveau_entree_obligatoire: action_level.niveau_obligatoire,
+        prerequis: action_level.prerequis.clone(),
+        commentaire_prerequis: None,
+        public_vise: action_level.public_vise.clone(),
+        contact: contact_formation,
+    };
+    let extras = LheoExtras {
+        numero: foreign_numero,
+        xml: fsink.into_nodes(),
+        action_xml: Vec::new(),
+    };
+    let mut offre = Offre {
+        numero,
+        // LHÉO has no workflow state: a published document only holds what its producer
+        // validated, so an imported offer is a validated one (docs/lheo-import.md).
+        etat: EtatWorkflow::Validee,
+        mandataire: mandataire.expect("checked"),
+        formation,
+        action,
+        sessions,
+        cree_le: timestamp(el, "horodatage-creation"),
+        modifie_le: timestamp(el, "horodatage-modification"),
+        extras_lheo: (!extras.is_empty()).then_some(extras),
+    };
+    offre.sort_sessions();
+    // What is kept must read back from the store: names the model's check refuses (XML
+    // allows a few more characters in names than it does) refuse the formation here.
+    let kept = offre
+        .extras_lheo
+        .iter()
+        .chain(offre.sessions.iter().filter_map(|s| s.extras_lheo.as_ref()))
+        .flat_map(|x| x.xml.iter().chain(&x.action_xml));
+    for n in kept {
+        if let Err(e) = n.validate() {
+            ctx.err(
+                format!("formation//{}", n.name),
+                format!("cannot be kept: {e}"),
+            );
+        }
+    }
+    if !ctx.errors.is_empty() {
+        return Err(ctx.errors);
+    }
+    Ok(Mapped { offre, facts })
+}
+
+fn objectif_general(s: &str) -> Option<ObjectifGeneral> {
+    Some(match s.trim() {
+        "6" => ObjectifGeneral::Certification,
+        "7" => ObjectifGeneral::Professionnalisation,
+        "8" => ObjectifGeneral::PreparationQualification,
+        "5" => ObjectifGeneral::RemiseANiveau,
+        "9" => ObjectifGeneral::Remobilisation,
+        "2" => ObjectifGeneral::Perfectionnement,
+        "4" => ObjectifGeneral::CreationEntreprise,
+        _ => return None,
+    })
+}
+
+fn type_certification(libelle: &str) -> Option<TypeCertification> {
+    use TypeCertification::*;
+    [
+        Diplome,
+        TitreProfessionnel,
+        TitreRncp,
+        Cqp,
+        CertificationRs,
+        Habilitation,
+        Attestation,
+        Aucune,
+    ]
+    .into_iter()
+    .find(|t| t.libelle() == libelle.trim())
+}
+
+fn organisme_responsable(
+    r: &Element,
+    ctx: &mut Ctx,
+    fsink: &mut Sink,
+) -> Option<(Organisme, SiteCode)> {
+    let path = "formation/organisme-formation-responsable";
+    let mut k = Kids::new(r);
+    let nda = k
+        .take_where(|c| c.name == "numero-activite" && Nda::parse(c.text.trim()).is_ok())
+        .map(|c| Nda::parse(c.text.trim()).expect("checked"));
+    let siret = match k
+        .take("SIRET-organisme-formation")
+        .and_then(|s| s.child("SIRET"))
+    {
+        Some(s) => ctx.req(
+            &format!("{path}/SIRET-organisme-formation/SIRET"),
+            Siret::parse(s.text.trim()),
+        ),
+        None => {
+            ctx.err(
+                format!("{path}/SIRET-organisme-formation"),
+                "missing: the organisme responsable needs its SIRET",
+            );
+            None
+        }
+    };
+    let nom = k.text("nom-organisme");
+    let raison_sociale = k.text("raison-sociale");
+    let (mut adresse_o, mut telephone, mut courriel, mut web) = (None, None, None, None);
+    if let Some(co) = k.take("coordonnees-organisme") {
+        let mut cok = Kids::new(co);
+        if let Some(c) = cok.take("coordonnees") {
+            let mut ck = Kids::new(c);
+            if let Some(a) = ck.take("adresse") {
+                adresse_o = adresse(
+                    a,
+                    &format!("{path}/coordonnees-organisme/coordonnees/adresse"),
+                    ctx,
+                    fsink,
+                    &[r, co, c],
+                );
+            }
+            telephone = ck
+                .take("telfixe")
+                .and_then(|t| t.child("numtel"))
+                .and_then(|n| Text::new(&n.text));
+            courriel = ck.text("courriel");
+            web = ck
+                .take("web")
+                .and_then(|w| w.child("urlweb"))
+                .and_then(|u| Text::new(&u.text));
+            fsink.keep(&[r, co, c], &ck);
+        }
+        fsink.keep(&[r, co], &cok);
+    }
+    let mut contacts = Vec::new();
+    for co in k.take_all("contact-organisme") {
+        let mut cok = Kids::new(co);
+        if let Some(c) = cok.take("coordonnees") {
+            let ct = contact(c, fsink, &[r, co]);
+            if !ct.is_empty() {
+                contacts.push(ct);
+            }
+        }
+        fsink.keep(&[r, co], &cok);
+    }
+    let code_cr = extra_map(k.extras("sofi-organisme"))
+        .into_iter()
+        .find(|(i, _)| i == "code-cr")
+        .and_then(|(_, v)| Text::new(&v));
+    let site = site_code_of(&[Some(r)], &format!("{siret:?}"));
+    fsink.keep(&[r], &k);
+    let siret = siret?;
+    let raison_sociale = raison_sociale.or_else(|| nom.clone());
+    let Some(raison_sociale) = raison_sociale else {
+        ctx.err(
+            format!("{path}/raison-sociale"),
+            "missing: the organisme responsable needs a name",
+        );
+        return None;
+    };
+    let nom = nom.filter(|n| n != &raison_sociale);
+    // The writer writes one contact built from the organisme's own fields when it has
+    // none; that one is not a contact of its own.
+    let organisme = Organisme {
+        siret,
+        raison_sociale,
+        nom,
+        nda,
+        code_cr,
+        adresse: adresse_o,
+        telephone,
+        courriel,
+        web,
+        contacts,
+        sites: Vec::new(),
+    };
+    Some((organisme, site))
+}
+
+/// What an LHÉO action says that SOFI keeps on the action (taken from the first one).
+#[derive(Clone)]
+struct ActionLevel {
+    dispensateur: SiteRef,
+    complement_intitule: Option<Text>,
+    le_plus: Option<Text>,
+    url_video: Option<Text>,
+    url_pdf: Option<Text>,
+    url_action: Option<Text>,
+    public_vise: Option<Text>,
+    equipements: Vec<Equipement>,
+    niveau_obligatoire: bool,
+    prerequis: Option<Text>,
+    blocs: Vec<Bloc>,
+    validation_blocs: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn action(
+    a: &Element,
+    path: &str,
+    numero: ActionCode,
+    responsable: Option<&(Siret, SiteCode)>,
+    parcours: &Option<String>,
+    ctx: &mut Ctx,
+    facts: &mut Vec<OrgFact>,
+) -> Option<(ActionLevel, Vec<Session>)> {
+    let mut asink = Sink::default();
+    let mut k = Kids::new(a);
+    let rythmes = k.text("rythme-formation");
+    let publics: Vec<Formacode> = k
+        .take_all("code-public-vise")
+        .into_iter()
+        .filter_map(|c| match Formacode::parse(c.text.trim()) {
+            Ok(f) => Some(f),
+            Err(_) => {
+                asink.wrapped.push(node(c));
+                None
+            }
+        })
+        .collect();
+    let info_public = k.text("info-public-vise");
+    let niveau_obligatoire = k
+        .take("niveau-entree-obligatoire")
+        .and_then(|c| flag(&c.text))
+        .unwrap_or(false);
+    let modalites_alternance = k.take("modalites-alternance");
+    let modalites_enseignement =
+        k.take("modalites-enseignement")
+            .and_then(|m| match m.text.trim() {
+                "0" => Some(ModalitesEnseignement::Presentiel),
+                "1" => Some(ModalitesEnseignement::Mixte),
+                "2" => Some(ModalitesEnseignement::Distance),
+                _ => None,
+            });
+    let conditions = k.text("conditions-specifiques");
+    let prise_en_charge = k
+        .take("prise-en-charge-frais-possible")
+        .and_then(|c| flag(&c.text));
+
+    // The lieu de formation: a site of an organisme.
+    let lieu = k.take("lieu-de-formation");
+    let mut site_lieu: Option<SiteRef> = None;
+    let lieu_siret = siret_in(lieu, "SIRET-lieu-formation");
+    let formateur_el = k.take("organisme-formateur");
+    let formateur_siret = siret_in(formateur_el, "SIRET-formateur");
+    let fallback_siret = responsable.map(|r| r.0.clone());
+    let entrees_sorties = match k
+        .take("modalites-entrees-sorties")
+        .map(|m| m.text.trim().to_owned())
+        .as_deref()
+    {
+        Some("1") => EntreesSorties::Permanentes,
+        _ => EntreesSorties::DatesFixes,
+    };
+    let url_action = k
+        .take("url-action")
+        .and_then(|u| u.child("urlweb"))
+        .and_then(|u| Text::new(&u.text));
+    // Derived from the sessions' informations collectives on export.
+    k.take_all("adresse-information");
+    k.take_all("date-information");
+    let acces = k.text("acces-handicapes");
+    let modalites_recrutement_texte = k.text("modalites-recrutement");
+    let modalites_pedagogiques_texte = k.text("modalites-pedagogiques");
+    let modalites_pedagogiques: Vec<Formacode> = k
+        .take_all("code-modalite-pedagogique")
+        .into_iter()
+        .filter_map(|c| Formacode::parse(c.text.trim()).ok())
+        .collect();
+    let mut equipements = Vec::new();
+    for eq in k.take_all("equipement") {
+        let t = eq
+            .child("type-equipement")
+            .and_then(|t| type_equipement(&t.text));
+        match t {
+            Some(type_equipement) => equipements.push(Equipement {
+                type_equipement,
+                cout_indicatif: eq
+                    .child("cout-indicatif-equipement")
+                    .and_then(|c| number(&c.text)),
+                commentaire: eq.child("commentaire").and_then(|c| Text::new(&c.text)),
+            }),
+            None => asink.wrapped.push(node(eq)),
+        }
+    }
+    let frais_restants = k.take("frais-restants");
+    let prix = k.take("prix-total-TTC");
+    let duree_indicative = k.text("duree-indicative");
+    let heures_centre = k.take("nombre-heures-centre").and_then(|c| number(&c.text));
+    let heures_entreprise = k
+        .take("nombre-heures-entreprise")
+        .and_then(|c| number(&c.text));
+    let total = k.take("nombre-heures-total");
+    k.constant("conventionnement", "1");
+    let financeur = k.take("organisme-financeur");
+    let sofi_action = extra_map(k.extras("sofi-action"));
+    let session_els = k.take_all("session");
+
+    // Sites and organismes.
+    let lieu_siret_bad = matches!(lieu_siret, Some(Err(_)));
+    let lieu_siret = match lieu_siret {
+        Some(r) => ctx.req(
+            &format!("{path}/lieu-de-formation/SIRET-lieu-formation/SIRET"),
+            r,
+        ),
+        None => None,
+    };
+    if let Some(l) = lieu {
+        let mut lk = Kids::new(l);
+        lk.take("SIRET-lieu-formation");
+        let co = lk.take("coordonnees");
+        let ad = co.and_then(|c| c.child("adresse"));
+        let siret = lieu_siret
+            .clone()
+            .or_else(|| formateur_siret.clone().and_then(Result::ok))
+            .or_else(|| fallback_siret.clone());
+        let code = site_code_of(
+            &[Some(l), co, ad],
+            &format!("{:?}", ad.map(|a| &a.children)),
+        );
+        if let (Some(co), Some(siret)) = (co, siret) {
+            let mut ck = Kids::new(co);
+            let adr = ck.take("adresse").and_then(|a| {
+                adresse(
+                    a,
+                    &format!("{path}/lieu-de-formation/coordonnees/adresse"),
+                    ctx,
+                    &mut asink,
+                    &[l, co],
+                )
+            });
+            // A `ligne` directly in `coordonnees` (ONISEP's site name) names the site.
+            let nom = ck
+                .take("ligne")
+                .and_then(|x| Text::new(&x.text))
+                .or_else(|| adr.as_ref().and_then(|a| a.denomination.clone()))
+                .or_else(|| Text::new(code.as_str()));
+            asink.keep(&[l, co], &ck);
+            if let (Some(mut adr), Some(nom)) = (adr, nom) {
+                // The writer names a site's address "raison sociale - site" when it has no
+                // denomination; keeping the one read makes the export say the same.
+                if adr.denomination.is_none() {
+                    adr.denomination = Some(nom.clone());
+                }
+                facts.push(OrgFact::Lieu {
+                    siret: siret.clone(),
+                    site: code.clone(),
+                    nom,
+                    adresse: adr,
+                    acces_handicapes: acces.clone(),
+                });
+                site_lieu = Some(SiteRef { siret, site: code });
+            }
+        }
+        asink.keep(&[l], &lk);
+    }
+    let Some(site_lieu) = site_lieu else {
+        if lieu_siret_bad {
+            return None; // already said
+        }
+        ctx.err(
+            format!("{path}/lieu-de-formation"),
+            "missing or without an address: a session needs its place",
+        );
+        return None;
+    };
+
+    let dispensateur = match formateur_el {
+        Some(f) => {
+            let siret = match formateur_siret {
+                Some(r) => ctx.req(
+                    &format!("{path}/organisme-formateur/SIRET-formateur/SIRET"),
+                    r,
+                )?,
+                None => fallback_siret.clone()?,
+            };
+            let mut fk = Kids::new(f);
+            fk.take("SIRET-formateur");
+            let raison_sociale = fk.text("raison-sociale-formateur");
+            let site = site_code_of(&[Some(f)], siret.as_str());
+            let contact = fk.take("contact-formateur").map(|cf| {
+                let mut cfk = Kids::new(cf);
+                let c = cfk
+                    .take("coordonnees")
+                    .map(|co| contact(co, &mut asink, &[f, cf]))
+                    .unwrap_or_default();
+                asink.keep(&[f, cf], &cfk);
+                c
+            });
+            asink.keep(&[f], &fk);
+            facts.push(OrgFact::Formateur {
+                siret: siret.clone(),
+                raison_sociale,
+                site: site.clone(),
+                contact: contact.filter(|c| !c.is_empty()),
+            });
+            SiteRef { siret, site }
+        }
+        // No formateur: the organisme responsable teaches, at its own site.
+        None => {
+            let (siret, site) = responsable?.clone();
+            SiteRef { siret, site }
+        }
+    };
+
+    let mut places = None;
+    if let Some(f) = financeur {
+        let mut fk = Kids::new(f);
+        fk.constant("code-financeur", super::writer::CODE_FINANCEUR_REGION);
+        places = fk.take("nb-places-financees").and_then(|n| number(&n.text));
+        asink.keep(&[f], &fk);
+    }
+
+    let sofi_get = |key: &str| get(&sofi_action, key).and_then(Text::new);
+    let public_vise = info_public.or_else(|| sofi_get("public-vise"));
+    let commentaire_duree = duree_indicative.or_else(|| sofi_get("commentaire-duree"));
+    let prerequis = conditions.filter(|c| c.as_str() != "aucune");
+
+    let level = ActionLevel {
+        dispensateur,
+        complement_intitule: sofi_get("complement-intitule"),
+        le_plus: sofi_get("le-plus-formation"),
+        url_video: sofi_get("url-video"),
+        url_pdf: sofi_get("url-pdf"),
+        url_action,
+        public_vise,
+        equipements,
+        niveau_obligatoire,
+        prerequis,
+        blocs: Vec::new(),
+        validation_blocs: None,
+    };
+
+    let mut level = level;
+    let mut out = Vec::new();
+    let mut session_sinks = Vec::new();
+    for (si, s) in session_els.into_iter().enumerate() {
+        let spath = format!("{path}/session[{}]", si + 1);
+        let template = SessionTemplate {
+            numero,
+            site_lieu: site_lieu.clone(),
+            entrees_sorties,
+            rythmes: rythmes.clone(),
+            parcours: parcours.clone(),
+            modalites_pedagogiques: modalites_pedagogiques.clone(),
+            modalites_pedagogiques_texte: modalites_pedagogiques_texte.clone(),
+            modalites_enseignement,
+            heures_centre,
+            heures_entreprise,
+            commentaire_duree: commentaire_duree.clone(),
+            responsable: responsable.cloned(),
+            modalites_recrutement_texte: modalites_recrutement_texte.clone(),
+            publics: publics.clone(),
+            places,
+            prise_en_charge,
+            frais_ttc: prix.and_then(|p| Montant::parse(p.text.trim()).ok()),
+        };
+        if let Some((sess, sink, blocs, vb)) = session(s, &spath, &template, ctx) {
+            if level.blocs.is_empty() && !blocs.is_empty() {
+                level.blocs = blocs;
+                level.validation_blocs = vb;
+            }
+            out.push(sess);
+            session_sinks.push(sink);
+        }
+    }
+    // Derived values: kept only when they say something the model does not rebuild.
+    let first = out.first();
+    if let Some(m) = modalites_alternance {
+        let rebuilt = first.map(super::writer::modalites_alternance);
+        if rebuilt.as_deref() != Some(m.text.trim()) {
+            asink.wrapped.push(node(m));
+        }
+    }
+    if let Some(f) = frais_restants {
+        let rebuilt = first
+            .and_then(|s| s.dispositif.frais_additionnels)
+            .map(|f| format!("Frais additionnels non pris en charge : {} €", f.decimal()));
+        if rebuilt.as_deref() != Some(f.text.trim()) {
+            asink.wrapped.push(node(f));
+        }
+    }
+    if let Some(p) = prix {
+        if Montant::parse(p.text.trim()).is_err() {
+            asink.wrapped.push(node(p));
+        }
+    }
+    if let Some(t) = total {
+        let rebuilt = (heures_centre.is_some() || heures_entreprise.is_some()).then(|| {
+            (u64::from(heures_centre.unwrap_or(0)) + u64::from(heures_entreprise.unwrap_or(0)))
+                .to_string()
+        });
+        if rebuilt.as_deref() != Some(t.text.trim()) {
+            asink.wrapped.push(node(t));
+        }
+    }
+    asink.keep(&[], &k);
+    let action_xml = asink.into_nodes();
+    for (s, sink) in out.iter_mut().zip(session_sinks) {
+        let xml = sink.into_nodes();
+        let ex = s.extras_lheo.get_or_insert_with(LheoExtras::default);
+        ex.xml = xml;
+        ex.action_xml = action_xml.clone();
+        if ex.is_empty() {
+            s.extras_lheo = None;
+        }
+    }
+    if out.is_empty() {
+        ctx.err(
+            format!("{path}/session"),
+            "missing: an action needs at least one session",
+        );
+        return None;
+    }
+    Some((level, out))
+}
+
+fn type_equipement(code: &str) -> Option<TypeEquipement> {
+    use TypeEquipement::*;
+    [
+        Autre,
+        ProtectionTete,
+        ProtectionYeux,
+        ProtectionMains,
+        ProtectionOuie,
+        ProtectionCorps,
+        ProtectionPieds,
+        ProtectionVoiesRespiratoires,
+        ProtectionChutes,
+        Outillage,
+        TenueProfessionnelle,
+        Numerique,
+    ]
+    .into_iter()
+    .find(|t| t.lheo() == code.trim())
+}
+
+/// The action-level values every session of one LHÉO action shares.
+struct SessionTemplate {
+    numero: ActionCode,
+    site_lieu: SiteRef,
+    entrees_sorties: EntreesSorties,
+    rythmes: Option<Text>,
+    parcours: Option<String>,
+    modalites_pedagogiques: Vec<Formacode>,
+    modalites_pedagogiques_texte: Option<Text>,
+    modalites_enseignement: Option<ModalitesEnseignement>,
+    heures_centre: Option<u32>,
+    heures_entreprise: Option<u32>,
+    commentaire_duree: Option<Text>,
+    responsable: Option<(Siret, SiteCode)>,
+    modalites_recrutement_texte: Option<Text>,
+    publics: Vec<Formacode>,
+    places: Option<u32>,
+    prise_en_charge: Option<bool>,
+    frais_ttc: Option<Montant>,
+}
+
+type SessionOut = (Session, Sink, Vec<Bloc>, Option<String>);
+
+fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Option<SessionOut> {
+    let mut sink = Sink::default();
+    let mut k = Kids::new(s);
+    let raw = s.attr("numero").unwrap_or("").trim().to_owned();
+    let (code, foreign) = match FasCode::parse(&raw) {
+        Ok(c) if c.action == t.numero => (c, None),
+        _ => {
+            let n = ctx.req(&format!("{path}/@numero"), LheoNumero::parse(&raw))?;
+            (
+                FasCode {
+                    action: t.numero,
+                    session: foreign_number("session", &raw),
+                },
+                Some(n),
+            )
+        }
+    };
+    let (mut date_debut, mut date_fin) = (None, None);
+    if let Some(p) = k.take("periode") {
+        date_debut = p
+            .child("debut")
+            .and_then(|d| ctx.req(&format!("{path}/periode/debut"), date8(&d.text)))
+            .flatten();
+        date_fin = p
+            .child("fin")
+            .and_then(|d| ctx.req(&format!("{path}/periode/fin"), date8(&d.text)))
+            .flatten();
+    }
+    let adresse_inscription = k.take("adresse-inscription").and_then(|ai| {
+        let mut ak = Kids::new(ai);
+        let a = ak.take("adresse").and_then(|a| {
+            adresse(
+                a,
+                &format!("{path}/adresse-inscription/adresse"),
+                ctx,
+                &mut sink,
+                &[ai],
+            )
+        });
+        sink.keep(&[ai], &ak);
+        a
+    });
+    let first_inscription = k.take("periode-inscription");
+    let recrutement = k
+        .take("etat-recrutement")
+        .and_then(|e| match e.text.trim() {
+            "1" => Some(EtatRecrutement::Ouvert),
+            "2" => Some(EtatRecrutement::Ferme),
+            "3" => Some(EtatRecrutement::Suspendu),
+            _ => None,
+        });
+    let mut informations_collectives = Vec::new();
+    let mut modalites_recrutement = Vec::new();
+    for r in k.take_all("recrutement") {
+        let m = r
+            .child("modalite-recrutement")
+            .map(|m| m.text.trim().to_owned());
+        if m.as_deref() == Some("9") {
+            let mut rk = Kids::new(r);
+            rk.take("modalite-recrutement");
+            rk.take("a-distance");
+            let lieu = rk.take("adresse").and_then(|a| {
+                adresse(
+                    a,
+                    &format!("{path}/recrutement/adresse"),
+                    ctx,
+                    &mut sink,
+                    &[r],
+                )
+            });
+            let lien_distance = rk.text("urlweb");
+            let places = rk.take("nb-places").and_then(|n| number(&n.text));
+            let date = rk
+                .take("periode")
+                .and_then(|p| p.child("debut"))
+                .and_then(|d| date8(&d.text).ok().flatten());
+            let heure_debut = rk.take("heure-debut").and_then(|h| heure(&h.text).ok());
+            let heure_fin = rk.take("heure-fin").and_then(|h| heure(&h.text).ok());
+            let commentaire = rk.text("commentaire");
+            sink.keep(&[r], &rk);
+            informations_collectives.push(InformationCollective {
+                code: r.attr("numero").and_then(Text::new),
+                date,
+                heure_debut,
+                heure_fin,
+                lieu,
+                lien_distance,
+                places,
+                commentaire,
+            });
+        } else if let Some(mr) = m
+            .as_deref()
+            .and_then(modalite_recrutement)
+            .filter(|_| r.children.len() == 1)
+        {
+            modalites_recrutement.push(mr);
+        } else {
+            sink.wrapped.push(node(r));
+        }
+    }
+    let (mut referent_pmr, mut referent_mobilite, mut referent_prf, mut mail_liaison) =
+        (None, None, None, None);
+    for cs in k.take_all("contact-session") {
+        let tc = cs.child("type-contact").map(|t| t.text.trim().to_owned());
+        let co = cs.child("coordonnees");
+        let mut scratch = Sink::default();
+        let c = co
+            .map(|co| contact(co, &mut scratch, &[cs]))
+            .unwrap_or_default();
+        match (tc.as_deref(), cs.attr("info")) {
+            (Some("1"), None) => referent_pmr = Some(c),
+            (Some("2"), None) => referent_mobilite = Some(c),
+            (Some("0"), Some("referent-prf")) => referent_prf = Some(c),
+            (Some("0"), Some("mail-liaison")) if c.courriel.is_some() => mail_liaison = c.courriel,
+            _ => {
+                sink.wrapped.push(node(cs));
+                continue;
+            }
+        }
+        sink.direct.extend(scratch.direct);
+        sink.wrapped.extend(scratch.wrapped);
+    }
+    // Derived from the formation's certification on export.
+    k.take("reference-certification");
+    let mut blocs = Vec::new();
+    let mut validation_blocs = None;
+    if let Some(b) = k.take("blocs-competences") {
+        validation_blocs = b
+            .child("validation-blocs")
+            .map(|v| v.text.trim().to_owned());
+        for bc in b.children_named("bloc-competences") {
+            let x = extra_map(
+                bc.children
+                    .iter()
+                    .find(|c| c.name == "extras" && c.attr("info") == Some("sofi-bloc")),
+            );
+            let code = bc
+                .child("code-bloc")
+                .and_then(|c| CodeBloc::parse(c.text.trim()).ok());
+            let intitule = bc.child("libelle-bloc").and_then(|c| Text::new(&c.text));
+            if let (Some(code), Some(intitule)) = (code, intitule) {
+                blocs.push(Bloc {
+                    code,
+                    type_module: match get(&x, "type-module") {
+                        Some("obligatoire") => TypeModule::Obligatoire,
+                        Some("personnalisable") => TypeModule::Personnalisable,
+                        _ => TypeModule::Inconnu,
+                    },
+                    intitule,
+                    objectif: get(&x, "objectif").and_then(Text::new),
+                    programme: get(&x, "programme").and_then(Text::new),
+                });
+            }
+        }
+    }
+    let mut cycle_alternance = None;
+    let (mut effectif_minimal, mut capacite_simultanee) = (None, None);
+    if let Some(c) = k.take_where(|c| {
+        c.name == "cycle" && c.child("type-cycle").is_some_and(|t| t.text.trim() == "1")
+    }) {
+        effectif_minimal = c.child("effectif-minimal").and_then(|x| number(&x.text));
+        capacite_simultanee = c.child("capacite-simultanee").and_then(|x| number(&x.text));
+        cycle_alternance = c.child("alternance").and_then(|a| {
+            let r = a.child("rythme-alternance")?;
+            Some(CycleAlternance {
+                type_alternance: type_alternance(&a.child("type-alternance")?.text)?,
+                unite: unite_rythme(&r.child("unite-rythme-alternance")?.text)?,
+                unites_entreprise: number(&r.child("unites-entreprise")?.text)?,
+                unites_centre: number(&r.child("unites-centre")?.text)?,
+            })
+        });
+    }
+    let ss = k.extras("sofi-session");
+    let sofi_session = extra_map(ss);
+    let sofi_disp = extra_map(k.extras("sofi-dispositif"));
+    sink.keep(&[], &k);
+
+    let sub = |info: &str| {
+        ss.and_then(|e| {
+            e.children
+                .iter()
+                .find(|c| c.name == "extras" && c.attr("info") == Some(info))
+        })
+    };
+    let mut periodes_inscription = Vec::new();
+    if let Some(pi) = sub("periodes-inscription") {
+        for (info, v) in extra_map(Some(pi)) {
+            let type_inscription = match info.as_str() {
+                "candidature" => TypeInscription::Candidature,
+                "recrutement" => TypeInscription::Recrutement,
+                _ => TypeInscription::Inscription,
+            };
+            if let Some((d, f)) = v.trim().split_once('-') {
+                if let Ok(Some(debut)) = date8(d) {
+                    periodes_inscription.push(PeriodeInscription {
+                        type_inscription,
+                        debut,
+                        fin: date8(f).ok().flatten(),
+                    });
+                }
+            }
+        }
+    } else if let Some(p) = first_inscription.and_then(|p| p.child("periode")) {
+        if let Some(Ok(Some(debut))) = p.child("debut").map(|d| date8(&d.text)) {
+            periodes_inscription.push(PeriodeInscription {
+                type_inscription: TypeInscription::Inscription,
+                debut,
+                fin: p.child("fin").and_then(|f| date8(&f.text).ok().flatten()),
+            });
+        }
+    }
+    let mut periodes_formation = Vec::new();
+    if let Some(pf) = sub("periodes-formation") {
+        for (info, v) in extra_map(Some(pf)) {
+            let type_periode = if info == "entreprise" {
+                TypePeriode::Entreprise
+            } else {
+                TypePeriode::Centre
+            };
+            if let Some((d, f)) = v.trim().split_once('-') {
+                if let (Ok(Some(debut)), Ok(Some(fin))) = (date8(d), date8(f)) {
+                    periodes_formation.push(PeriodeFormation {
+                        type_periode,
+                        debut,
+                        fin,
+                    });
+                }
+            }
+        }
+    }
+    if cycle_alternance.is_none() {
+        if let Some(al) = sub("alternance") {
+            let m = extra_map(Some(al));
+            cycle_alternance = (|| {
+                Some(CycleAlternance {
+                    type_alternance: type_alternance(get(&m, "type-alternance")?)?,
+                    unite: unite_rythme(get(&m, "unite-rythme")?)?,
+                    unites_entreprise: number(get(&m, "unites-entreprise")?)?,
+                    unites_centre: number(get(&m, "unites-centre")?)?,
+                })
+            })();
+        }
+    }
+    let type_parcours = match get(&sofi_session, "type-parcours") {
+        Some("groupe") => TypeParcours::Groupe,
+        Some("individualise") => TypeParcours::Individualise,
+        Some("modularise") => TypeParcours::Modularise,
+        Some("mixte") => TypeParcours::Mixte,
+        Some(_) => TypeParcours::Inconnu,
+        None => match t.parcours.as_deref() {
+            Some("1") => TypeParcours::Groupe,
+            Some("2") => TypeParcours::Individualise,
+            Some("3") => TypeParcours::Modularise,
+            Some("4") => TypeParcours::Mixte,
+            _ => TypeParcours::Inconnu,
+        },
+    };
+    let organisme_responsable =
+        match get(&sofi_session, "organisme-responsable").and_then(|v| v.split_once('/')) {
+            Some((siret, site)) => SiteRef {
+                siret: ctx.req(
+                    &format!("{path}/extras[sofi-session]/organisme-responsable"),
+                    Siret::parse(siret),
+                )?,
+                site: ctx.req(
+                    &format!("{path}/extras[sofi-session]/organisme-responsable"),
+                    SiteCode::parse(site),
+                )?,
+            },
+            None => {
+                let (siret, site) = t.responsable.clone()?;
+                SiteRef { siret, site }
+            }
+        };
+    let d_text = |k: &str| get(&sofi_disp, k).and_then(Text::new);
+    let d_num = |k: &str| get(&sofi_disp, k).and_then(number);
+    let d_amount = |k: &str| get(&sofi_disp, k).and_then(|v| Montant::parse(v).ok());
+    let d_flag = |k: &str| get(&sofi_disp, k).and_then(flag);
+    let dispositif = Dispositif {
+        programme: d_text("dispositif").unwrap_or_else(|| {
+            Text::new("Import LHÉO : dispositif non renseigné").expect("not empty")
+        }),
+        publics: t.publics.clone(),
+        numero_lot_cr: d_text("numero-lot-cr"),
+        id_action_cr: d_text("id-action-cr"),
+        of_mandataire_cr: d_text("of-mandataire-cr"),
+        places: d_num("nb-places").or(t.places),
+        places_restantes: d_num("nb-places-restantes"),
+        effectif_minimal: d_num("effectif-minimal").or(effectif_minimal),
+        capacite_simultanee: d_num("capacite-simultanee").or(capacite_simultanee),
+        frais_ht: d_amount("frais-ht"),
+        taux_tva: get(&sofi_disp, "taux-tva").and_then(|v| TauxTva::parse(v).ok()),
+        frais_ttc: d_amount("frais-ttc").or(t.frais_ttc),
+        frais_additionnels: d_amount("frais-additionnels"),
+        frais_certification: d_amount("frais-certification"),
+        frais_certification_inclus: d_flag("frais-certification-inclus"),
+        prise_en_charge_frais_pedagogiques: d_flag("prise-en-charge-frais-pedagogiques")
+            .or(t.prise_en_charge.filter(|b| *b)),
+    };
+    let session = Session {
+        code,
+        site_lieu: t.site_lieu.clone(),
+        date_debut,
+        date_fin,
+        entrees_sorties: t.entrees_sorties,
+        rythmes: t.rythmes.clone(),
+        periodes_formation,
+        type_parcours,
+        modalites_pedagogiques: t.modalites_pedagogiques.clone(),
+        modalites_pedagogiques_texte: t.modalites_pedagogiques_texte.clone(),
+        modalites_enseignement: t.modalites_enseignement,
+        duree_centre_heures: t.heures_centre,
+        duree_entreprise_heures: t.heures_entreprise,
+        duree_hebdo_heures: get(&sofi_session, "duree-hebdomadaire-heures").and_then(number),
+        commentaire_duree: t.commentaire_duree.clone(),
+        cycle_alternance,
+        organisme_responsable,
+        recrutement,
+        modalites_recrutement,
+        modalites_recrutement_texte: t.modalites_recrutement_texte.clone(),
+        informations_collectives,
+        periodes_inscription,
+        adresse_inscription,
+        referent_pmr,
+        referent_prf,
+        mail_liaison,
+        referent_mobilite,
+        module_remise_a_niveau: get(&sofi_session, "module-remise-a-niveau").and_then(flag),
+        dispositif,
+        cree_le: timestamp(s, "horodatage-creation"),
+        modifie_le: timestamp(s, "horodatage-modification"),
+        extras_lheo: foreign.map(|n| LheoExtras {
+            numero: Some(n),
+            ..Default::default()
+        }),
+    };
+    Some((session, sink, blocs, validation_blocs))
+}
+
+fn modalite_recrutement(code: &str) -> Option<ModaliteRecrutement> {
+    use ModaliteRecrutement::*;
+    [
+        Simulation,
+        Concours,
+        Dossier,
+        TestsPratiques,
+        EpreuvesEcrites,
+        EpreuvesOrales,
+        Candidature,
+        Entretien,
+    ]
+    .into_iter()
+    .find(|m| m.lheo() == code)
+}
+
+fn type_alternance(code: &str) -> Option<TypeAlternance> {
+    use TypeAlternance::*;
+    [Tout, Apprentissage, Professionnalisation]
+        .into_iter()
+        .find(|m| m.lheo() == code.trim())
+}
+
+fn unite_rythme(code: &str) -> Option<UniteRythme> {
+    use UniteRythme::*;
+    [Heure, DemiJournee, Journee, Semaine, Mois]
+        .into_iter()
+        .find(|m| m.lheo() == code.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreign_identifiers_map_into_the_reserved_range_deterministically() {
+        let a = action_code_of("9436_18706").unwrap();
+        assert_eq!(action_code_of(" 9436_18706 "), Some(a));
+        assert!(a.formation >= FOREIGN_BASE && a.action >= FOREIGN_BASE);
+        assert!(a.formation < 1_000_000_000_000 && a.action < 1_000_000_000_000);
+        // The code round-trips through its text form, as the store keys it.
+        assert_eq!(ActionCode::parse(&a.to_string()), Ok(a));
+        assert_ne!(action_code_of("9436_18707"), Some(a));
+        // SOFI codes are kept as they are.
+        assert_eq!(
+            action_code_of("19482-89393"),
+            Some(ActionCode {
+                formation: 19482,
+                action: 89393
+            })
+        );
+        assert_eq!(action_code_of(""), None);
+        let s = foreign_number("session", "9436_18706");
+        assert!((FOREIGN_BASE..1_000_000_000_000).contains(&s));
+    }
+
+    #[test]
+    fn derived_and_kept_elements() {
+        let doc = r#"<lheo xmlns="http://lheo.gouv.fr/2.3"><offres>
+<formation numero="X 1"><intitule-formation>T</intitule-formation>
+<organisme-formation-responsable numero="7"><SIRET-organisme-formation><SIRET>13000511900032</SIRET></SIRET-organisme-formation>
+<raison-sociale>R</raison-sociale><coordonnees-organisme><coordonnees><adresse><ligne>L</ligne><codepostal>44000</codepostal><ville>Nantes</ville><departement>44</departement><pays>FR</pays></adresse><fax><numtel>1</numtel></fax></coordonnees></coordonnees-organisme></organisme-formation-responsable>
+<action><rythme-formation>R</rythme-formation><lieu-de-formation><coordonnees><adresse><ligne>L</ligne><codepostal>44000</codepostal><ville>Nantes</ville></adresse></coordonnees></lieu-de-formation>
+<nombre-heures-centre>10</nombre-heures-centre><nombre-heures-total>10</nombre-heures-total><hebergement>H</hebergement>
+<session numero="S/1"><periode><debut>20250901</debut><fin>99999999</fin></periode></session></action>
+<extras info="theirs"><extra info="k">v</extra></extras>
+</formation></offres></lheo>"#;
+        let mut r =
+            super::super::reader::LheoReader::new(doc.as_bytes(), Default::default()).unwrap();
+        let el = r.next_formation().unwrap().unwrap();
+        let m = map_formation(&el).unwrap();
+        let o = &m.offre;
+        let x = o.extras_lheo.as_ref().unwrap();
+        assert_eq!(x.numero.as_ref().unwrap().as_str(), "X 1");
+        // Their own extras as they were, then the kept part of the responsable (its fax,
+        // not its derived departement) in our block.
+        assert_eq!(x.xml[0].name, "extras");
+        assert_eq!(x.xml[0].attrs, vec![("info".into(), "theirs".into())]);
+        let kept = &x.xml[1];
+        assert_eq!(kept.attrs, vec![("info".into(), KEPT_INFO.into())]);
+        let json = serde_json::to_string(kept).unwrap();
+        assert!(json.contains("fax") && json.contains("pays"), "{json}");
+        assert!(!json.contains("departement"), "{json}");
+        let s = &o.sessions[0];
+        assert_eq!(s.duree_centre_heures, Some(10));
+        assert_eq!(s.date_fin, None);
+        assert_eq!(
+            s.extras_lheo
+                .as_ref()
+                .unwrap()
+                .numero
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "S/1"
+        );
+        let action_kept =
+            serde_json::to_string(&s.extras_lheo.as_ref().unwrap().action_xml).unwrap();
+        assert!(action_kept.contains("hebergement"), "{action_kept}");
+        // The total is what the writer derives again: not kept.
+        assert!(
+            !action_kept.contains("nombre-heures-total"),
+            "{action_kept}"
+        );
+        assert_eq!(o.etat, EtatWorkflow::Validee);
+        assert_eq!(o.mandataire.as_str(), "13000511900032");
+        assert_eq!(m.facts.len(), 2);
+    }
+}
