@@ -59,4 +59,5 @@ pub mod lheo;
 pub mod model;
 pub mod pipeline;
 pub mod rules;
+pub mod schedule;
 pub mod store;
