@@ -51,6 +51,7 @@
 //!
 //! The binary (`src/main.rs`) only parses arguments and calls these.
 
+pub mod config;
 pub mod export;
 pub mod generate;
 pub mod generation;
