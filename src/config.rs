@@ -388,7 +388,12 @@ const fn key(section: &'static str, key: &'static str, kind: Kind, default: &'st
 pub const KEYS: &[Key] = &[
     Key {
         aliases: &["LHEO_FEED_DATABASE_URL"],
-        ..key("store", "database_url", Kind::Text, "sqlite://lheo-feed.sqlite")
+        ..key(
+            "store",
+            "database_url",
+            Kind::Text,
+            "sqlite://lheo-feed.sqlite",
+        )
     },
     key("export", "out", Kind::Text, "out/lheo.xml"),
     key("export", "delta_out", Kind::Text, "(none)"),
@@ -400,7 +405,12 @@ pub const KEYS: &[Key] = &[
     key("export", "tombstone_retention_days", Kind::Integer, "90"),
     Key {
         aliases: &["LHEO_FEED_RULES"],
-        ..key("export", "rules", Kind::Text, "(the built-in 2025 campaign)")
+        ..key(
+            "export",
+            "rules",
+            Kind::Text,
+            "(the built-in 2025 campaign)",
+        )
     },
     key("schedule", "cron", Kind::Text, "0 30 2 * * *"),
     key("schedule", "timezone", Kind::Text, "Europe/Paris"),
@@ -409,7 +419,12 @@ pub const KEYS: &[Key] = &[
     key("schedule", "poll_seconds", Kind::Integer, "5"),
     key("schedule", "shutdown_grace_seconds", Kind::Integer, "20"),
     key("serve", "listen", Kind::Text, "127.0.0.1:8080"),
-    key("serve", "admin_key_env", Kind::Text, "(none: admin endpoints off)"),
+    key(
+        "serve",
+        "admin_key_env",
+        Kind::Text,
+        "(none: admin endpoints off)",
+    ),
     key("serve", "admin_key_file", Kind::Text, "(none)"),
     key("log", "format", Kind::Text, "auto"),
     Key {
@@ -559,8 +574,8 @@ impl Loaded {
             }
             sources.insert(format!("{}.{}", k.section, k.key), Source::Env(var));
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let path: Vec<String> = e
                     .path()
                     .iter()
@@ -653,9 +668,16 @@ fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     let names_place = k.ends_with("_env") || k.ends_with("_file") || k.ends_with("_path");
     !names_place
-        && ["password", "secret", "token", "key", "credential", "authorization"]
-            .iter()
-            .any(|s| k.contains(s))
+        && [
+            "password",
+            "secret",
+            "token",
+            "key",
+            "credential",
+            "authorization",
+        ]
+        .iter()
+        .any(|s| k.contains(s))
 }
 
 fn mask_secrets(v: &mut toml::Value) {
@@ -692,9 +714,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, text).unwrap();
-        Loaded::load(Some(&path), &env(pairs)).map_err(|e| {
-            ConfigError(e.0.replace(&path.display().to_string(), "FILE"))
-        })
+        Loaded::load(Some(&path), &env(pairs))
+            .map_err(|e| ConfigError(e.0.replace(&path.display().to_string(), "FILE")))
     }
 
     #[test]
@@ -742,14 +763,35 @@ mod tests {
     #[test]
     fn bad_values_name_the_file_line_and_key() {
         for (text, want) in [
-            ("[schedule]\n\ncron = \"0 61 2 * * *\"\n", "FILE:3: schedule.cron: minutes: 61"),
-            ("[export]\nmax_withdraw_share = 1.5\n", "FILE:2: export.max_withdraw_share: 1.5 is not a share"),
-            ("[schedule]\ntimezone = \"Europe/Pariss\"\n", "FILE:2: schedule.timezone: \"Europe/Pariss\" is not an IANA"),
-            ("[store]\ndatabase_url = \"x\"\n[serve]\nadmin_key = \"hunter2hunter2hunter2\"\n", "FILE:4: serve.admin_key: secrets are never written"),
-            ("[schedule]\ncrn = \"x\"\n", "FILE:2: schedule.crn: unknown field `crn`"),
+            (
+                "[schedule]\n\ncron = \"0 61 2 * * *\"\n",
+                "FILE:3: schedule.cron: minutes: 61",
+            ),
+            (
+                "[export]\nmax_withdraw_share = 1.5\n",
+                "FILE:2: export.max_withdraw_share: 1.5 is not a share",
+            ),
+            (
+                "[schedule]\ntimezone = \"Europe/Pariss\"\n",
+                "FILE:2: schedule.timezone: \"Europe/Pariss\" is not an IANA",
+            ),
+            (
+                "[store]\ndatabase_url = \"x\"\n[serve]\nadmin_key = \"hunter2hunter2hunter2\"\n",
+                "FILE:4: serve.admin_key: secrets are never written",
+            ),
+            (
+                "[schedule]\ncrn = \"x\"\n",
+                "FILE:2: schedule.crn: unknown field `crn`",
+            ),
             ("[nope]\n", "FILE:1: nope: unknown field `nope`"),
-            ("[log]\nformat = \"xml\"\n", "FILE:2: log.format: unknown variant `xml`"),
-            ("[export]\ntoday = \"2025-02-30\"\n", "FILE:2: export.today:"),
+            (
+                "[log]\nformat = \"xml\"\n",
+                "FILE:2: log.format: unknown variant `xml`",
+            ),
+            (
+                "[export]\ntoday = \"2025-02-30\"\n",
+                "FILE:2: export.today:",
+            ),
             ("[export\n", "FILE:1: "),
             ("[serve]\nlisten = \"localhost\"\n", "FILE:2: serve.listen:"),
         ] {
@@ -766,7 +808,10 @@ mod tests {
         let e = load_text("", &[("LHEO_FEED_SCHEDULE_CRON", "every night")])
             .unwrap_err()
             .0;
-        assert!(e.starts_with("LHEO_FEED_SCHEDULE_CRON: schedule.cron: 2 fields"), "{e}");
+        assert!(
+            e.starts_with("LHEO_FEED_SCHEDULE_CRON: schedule.cron: 2 fields"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -52,11 +52,14 @@
 //! The binary (`src/main.rs`) only parses arguments and calls these.
 
 pub mod config;
+pub mod daemon;
 pub mod export;
 pub mod generate;
 pub mod generation;
 pub mod ingest;
 pub mod lheo;
+pub mod lock;
+pub mod logging;
 pub mod model;
 pub mod pipeline;
 pub mod rules;

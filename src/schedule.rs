@@ -330,11 +330,7 @@ impl Schedule {
 
     /// The last firing at or before `at`, looking back at most `window`: the slot a
     /// daemon that was down should catch up. `None` when none falls in the window.
-    pub fn last_at_or_before(
-        &self,
-        at: DateTime<Utc>,
-        window: Duration,
-    ) -> Option<DateTime<Utc>> {
+    pub fn last_at_or_before(&self, at: DateTime<Utc>, window: Duration) -> Option<DateTime<Utc>> {
         let mut t = self.next_after(at - window - Duration::seconds(1))?;
         if t > at {
             return None;
@@ -403,14 +399,16 @@ mod tests {
     fn expected_daily(day: NaiveDate, hms: NaiveTime) -> DateTime<Utc> {
         let wall = day.and_time(hms);
         let spring = last_sunday(day.year(), 3);
-        if day == spring && hms >= NaiveTime::from_hms_opt(2, 0, 0).unwrap()
+        if day == spring
+            && hms >= NaiveTime::from_hms_opt(2, 0, 0).unwrap()
             && hms < NaiveTime::from_hms_opt(3, 0, 0).unwrap()
         {
             // The gap: the end of it, 03:00 CEST = 01:00 UTC.
             return Utc.from_utc_datetime(&spring.and_hms_opt(1, 0, 0).unwrap());
         }
         let autumn = last_sunday(day.year(), 10);
-        if day == autumn && hms >= NaiveTime::from_hms_opt(2, 0, 0).unwrap()
+        if day == autumn
+            && hms >= NaiveTime::from_hms_opt(2, 0, 0).unwrap()
             && hms < NaiveTime::from_hms_opt(3, 0, 0).unwrap()
         {
             // The repeated hour: its first occurrence, in summer time.
@@ -437,12 +435,11 @@ mod tests {
             let mut all = Vec::new();
             while day.year() < 2028 {
                 // From local midnight (always CET/CEST, never in a gap) of each day.
-                let midnight = s
-                    .tz
-                    .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap())
-                    .single()
-                    .unwrap()
-                    .with_timezone(&Utc);
+                let midnight =
+                    s.tz.from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap())
+                        .single()
+                        .unwrap()
+                        .with_timezone(&Utc);
                 let got = s.next_after(midnight - Duration::seconds(1)).unwrap();
                 assert_eq!(got, expected_daily(day, hms), "{cron} on {day}");
                 all.push(got);
@@ -465,7 +462,11 @@ mod tests {
             ("2026-07-01T00:30:00Z", "2026-07-02T00:30:00Z"),
             ("2026-12-31T23:59:59Z", "2027-01-01T01:30:00Z"),
         ] {
-            assert_eq!(s.next_after(utc(before)), Some(utc(expected)), "after {before}");
+            assert_eq!(
+                s.next_after(utc(before)),
+                Some(utc(expected)),
+                "after {before}"
+            );
         }
     }
 
