@@ -184,20 +184,33 @@ async fn scheduler(
             due = Some(slot);
             next = schedule.next_after(slot);
         }
-        if let Some(slot) = due {
-            if let Some(id) = store
-                .record_slot(slot, RunKind::Scheduled, &settings.instance)
-                .await?
-            {
-                tracing::info!(run = id, slot = %slot, "scheduled run queued");
+        let step = async {
+            if let Some(slot) = due {
+                if let Some(id) = store
+                    .record_slot(slot, RunKind::Scheduled, &settings.instance)
+                    .await?
+                {
+                    tracing::info!(run = id, slot = %slot, "scheduled run queued");
+                }
             }
-        }
-        // 2. Work, if there is any and the lock is free.
-        if store.runs_to_look_at().await? {
-            if let Some(lock) = ExportLock::try_acquire(&store).await? {
-                let outcome = work(&store, &settings, &mut shutdown).await;
-                lock.release().await;
-                outcome?;
+            // 2. Work, if there is any and the lock is free.
+            if store.runs_to_look_at().await? {
+                if let Some(lock) = ExportLock::try_acquire(&store).await? {
+                    let outcome = work(&store, &settings, &mut shutdown.clone()).await;
+                    lock.release().await;
+                    outcome?;
+                }
+            }
+            anyhow::Ok(())
+        };
+        // A database that went away for a moment must not end the daemon: say it and try
+        // again at the next poll (a slot not recorded now is caught up then, as the
+        // `runs` row is what counts).
+        if let Err(e) = step.await {
+            tracing::error!(error = %format!("{e:#}"), "scheduler step failed; retrying at the next poll");
+            if let Some(slot) = due {
+                // Not recorded: look at it again next time.
+                next = Some(next.map_or(slot, |n| n.min(slot)));
             }
         }
         // 3. Sleep until the next slot or poll, or a stop.
@@ -228,12 +241,13 @@ async fn work(
         let Some(run) = store.next_pending_run().await? else {
             return Ok(());
         };
-        let base = store.last_generation().await?.map(|g| g.id);
-        if !store.claim_run(run.id, &settings.instance, base).await? {
+        // 0: no generation yet.
+        let current = store.last_generation().await?.map_or(0, |g| g.id);
+        if !store.claim_run(run.id, &settings.instance, current).await? {
             continue;
         }
         let span = tracing::info_span!("run", id = run.id, kind = %run.kind);
-        execute(store, settings, &run, base, shutdown)
+        execute(store, settings, &run, current, shutdown)
             .instrument(span)
             .await?;
     }
@@ -245,14 +259,14 @@ async fn execute(
     store: &Store,
     settings: &RunSettings,
     run: &RunRow,
-    current: Option<i64>,
+    current: i64,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<()> {
     // Interrupted after its commit: the generation is there, do not make another.
-    let base = run.base_generation.or(current);
     if run.attempts > 0 {
-        if let (Some(now), Some(base)) = (current, base) {
-            if now > base {
+        if let Some(base) = run.base_generation {
+            if current > base {
+                let now = current;
                 tracing::info!(
                     generation = now,
                     "the interrupted run had committed its generation: recording it"

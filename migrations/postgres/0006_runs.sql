@@ -19,7 +19,7 @@ CREATE TABLE runs (
     finished_at     TIMESTAMPTZ,
     -- The instance (host:pid) of the last attempt, and how many attempts there were.
     instance        TEXT,
-    attempts        INTEGER NOT NULL DEFAULT 0,
+    attempts        BIGINT  NOT NULL DEFAULT 0,
     -- The last generation when the first attempt started: a later one found when resuming
     -- an interrupted run is this run's, committed just before the kill, and is not made
     -- again.

@@ -143,13 +143,8 @@ impl Store {
     }
 
     /// Takes a pending run for `instance`: `false` when it is no longer pending. The base
-    /// generation is set on the first attempt only.
-    pub async fn claim_run(
-        &self,
-        id: i64,
-        instance: &str,
-        base_generation: Option<i64>,
-    ) -> Result<bool> {
+    /// generation (0: none yet) is set on the first attempt only.
+    pub async fn claim_run(&self, id: i64, instance: &str, base_generation: i64) -> Result<bool> {
         let sql = format!(
             "UPDATE runs SET state = 'running', instance = $1, attempts = attempts + 1, \
              started_at = $2, base_generation = COALESCE(base_generation, $3), \
