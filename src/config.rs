@@ -895,6 +895,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_example_configuration_loads_and_sets_every_section() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/lheo-feed.example.toml"
+        ));
+        let l = Loaded::load(Some(path), &env(&[])).unwrap();
+        assert!(l.config.store.database_url.starts_with("postgres://"));
+        assert_eq!(l.config.schedule, ScheduleSection::default());
+        assert_eq!(
+            l.config.serve.admin_key_env.as_deref(),
+            Some("LHEO_FEED_ADMIN_KEY")
+        );
+        for k in KEYS
+            .iter()
+            .filter(|k| k.section != "export" || k.key != "today")
+        {
+            let documented = l.sources.contains_key(&format!("{}.{}", k.section, k.key));
+            let optional = matches!(k.key, "rules" | "admin_key_file");
+            assert!(
+                documented || optional,
+                "{}.{} not in the example",
+                k.section,
+                k.key
+            );
+        }
+    }
+
     proptest::proptest! {
         /// Whatever the file holds, loading gives a configuration or a located error,
         /// never a panic.

@@ -48,6 +48,11 @@
 //! - [`export`]: the files: documents streamed to a temporary file, hashed as they go,
 //!   synced, renamed to the generation's own file, and linked to the stable name.
 //! - [`generate`]: deterministic synthetic data for load tests and benchmarks.
+//! - [`config`]: the one TOML configuration file, environment overrides, masked secrets.
+//! - [`schedule`]: cron expressions in Europe/Paris wall time, with cronie's DST rules.
+//! - [`daemon`]: `lheo-feed run`: scheduled, caught-up and on-demand runs under the
+//!   [`lock`] (PostgreSQL advisory lock / SQLite lock files), recorded in `runs`;
+//!   [`logging`] sets up human or JSON logs.
 //!
 //! The binary (`src/main.rs`) only parses arguments and calls these.
 
