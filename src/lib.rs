@@ -67,6 +67,7 @@ pub mod lock;
 pub mod logging;
 pub mod model;
 pub mod pipeline;
+pub mod progress;
 pub mod rules;
 pub mod schedule;
 pub mod store;

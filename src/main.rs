@@ -453,15 +453,18 @@ async fn dispatch(
     opts: &PassOptions,
 ) -> Result<(), Failure> {
     match &cli.command {
-        Command::Import { files, json } => match ingest::import_files(store, files).await {
-            Ok(summary) => {
-                if *json {
-                    outln!(
-                        "{}",
-                        serde_json::to_string_pretty(&summary).expect("serialisable")
-                    );
-                } else {
-                    outln!(
+        Command::Import { files, json } => {
+            match lheo_feed::progress::Step::around("importing", ingest::import_files(store, files))
+                .await
+            {
+                Ok(summary) => {
+                    if *json {
+                        outln!(
+                            "{}",
+                            serde_json::to_string_pretty(&summary).expect("serialisable")
+                        );
+                    } else {
+                        outln!(
                         "imported {} lines from {} file(s): organismes {} new, {} changed, {} unchanged; \
                          offres {} new, {} changed, {} unchanged ({} sessions); session lines {} new, {} changed, {} unchanged",
                         summary.lines,
@@ -477,28 +480,29 @@ async fn dispatch(
                         summary.sessions.changed,
                         summary.sessions.unchanged,
                     );
+                    }
+                    Ok(())
                 }
-                Ok(())
-            }
-            Err(ImportError::Input { errors, total }) => {
-                let mut msg = String::new();
-                for e in &errors {
-                    msg.push_str(&e.to_string());
-                    msg.push('\n');
-                }
-                if total as usize > errors.len() {
+                Err(ImportError::Input { errors, total }) => {
+                    let mut msg = String::new();
+                    for e in &errors {
+                        msg.push_str(&e.to_string());
+                        msg.push('\n');
+                    }
+                    if total as usize > errors.len() {
+                        msg.push_str(&format!(
+                            "… and {} more bad lines\n",
+                            total as usize - errors.len()
+                        ));
+                    }
                     msg.push_str(&format!(
-                        "… and {} more bad lines\n",
-                        total as usize - errors.len()
-                    ));
-                }
-                msg.push_str(&format!(
                     "{total} bad line(s): nothing was imported. Fix them and run the import again."
                 ));
-                Err(bad_input(msg))
+                    Err(bad_input(msg))
+                }
+                Err(ImportError::Other(e)) => Err(e.into()),
             }
-            Err(ImportError::Other(e)) => Err(e.into()),
-        },
+        }
         Command::Export {
             out,
             delta_out,
@@ -528,7 +532,9 @@ async fn dispatch(
             options.full = *full;
             // The same lock as the daemon's runs: wait behind one in progress.
             let lock = ExportLock::acquire(store).await?;
-            let result = generation::export(store, &options).await;
+            let result =
+                lheo_feed::progress::Step::around("exporting", generation::export(store, &options))
+                    .await;
             lock.release().await;
             match result {
                 Ok(summary) => {
