@@ -289,15 +289,20 @@ async fn execute(
     store.set_run_progress(run.id, "export").await?;
     tracing::info!("export started");
     let options = settings.export_options();
-    let export = async { generation::export(store, &options).await }
-        .instrument(tracing::info_span!("export"));
-    tokio::pin!(export);
     let grace = Duration::from_secs(u64::from(settings.config.schedule.shutdown_grace_seconds));
-    let result: Option<Result<ExportSummary, ExportError>> = tokio::select! {
-        r = &mut export => Some(r),
-        _ = stopped(shutdown) => {
-            tracing::warn!(grace = ?grace, "stop asked during an export: letting it finish");
-            tokio::time::timeout(grace, &mut export).await.ok()
+    // The export future lives in this block only: when it is abandoned it is dropped
+    // here, which rolls its transaction back, before the run is recorded (on SQLite the
+    // record would otherwise wait for the abandoned transaction's write lock).
+    let result: Option<Result<ExportSummary, ExportError>> = {
+        let export = async { generation::export(store, &options).await }
+            .instrument(tracing::info_span!("export"));
+        tokio::pin!(export);
+        tokio::select! {
+            r = &mut export => Some(r),
+            _ = stopped(shutdown) => {
+                tracing::warn!(grace = ?grace, "stop asked during an export: letting it finish");
+                tokio::time::timeout(grace, &mut export).await.ok()
+            }
         }
     };
     match result {

@@ -433,3 +433,40 @@ fn config_check_masks_secrets_and_locates_errors() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// SIGTERM during an export: it gets the grace period, is then abandoned (rolled back,
+/// the run marked interrupted) and resumed by the next start.
+#[test]
+fn sigterm_mid_export_rolls_back_and_the_next_start_resumes() {
+    let db = sqlite_db();
+    let (_dir, out) = setup(&db);
+    ok(&db, &out, &["runs", "request"]);
+    let mut d = Daemon::start({
+        let mut c = command(&db, &out, &[]);
+        c.env("LHEO_FEED_TEST_PAUSE_AT", "before_commit")
+            .env("LHEO_FEED_SCHEDULE_SHUTDOWN_GRACE_SECONDS", "1");
+        c
+    });
+    d.wait_for("test hook", Duration::from_secs(30));
+    let asked = Instant::now();
+    assert!(d.sigterm().success());
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
+    d.wait_for("export abandoned at shutdown", Duration::from_secs(5));
+    let r = runs(&db, &out);
+    assert_eq!(r[0]["state"], "interrupted", "{r:#?}");
+    assert!(generations(&db, &out).is_empty(), "rolled back");
+    assert!(!out.exists());
+
+    let mut d = Daemon::start(command(&db, &out, &[]));
+    let r = wait_runs(&db, &out, Duration::from_secs(30), |r| {
+        r[0]["state"] == "succeeded"
+    });
+    assert_eq!(r[0]["attempts"], 2);
+    assert_eq!(generations(&db, &out).len(), 1);
+    common::assert_schema_valid(&out);
+    assert!(d.sigterm().success());
+}
