@@ -51,15 +51,26 @@
 //! - [`export`]: the files: documents streamed to a temporary file, hashed as they go,
 //!   synced, renamed to the generation's own file, and linked to the stable name.
 //! - [`generate`]: deterministic synthetic data for load tests and benchmarks.
+//! - [`config`]: the one TOML configuration file, environment overrides, masked secrets.
+//! - [`schedule`]: cron expressions in Europe/Paris wall time, with cronie's DST rules.
+//! - [`daemon`]: `lheo-feed run`: scheduled, caught-up and on-demand runs under the
+//!   [`lock`] (PostgreSQL advisory lock / SQLite lock files), recorded in `runs`;
+//!   [`logging`] sets up human or JSON logs.
 //!
 //! The binary (`src/main.rs`) only parses arguments and calls these.
 
+pub mod config;
+pub mod daemon;
 pub mod export;
 pub mod generate;
 pub mod generation;
 pub mod ingest;
 pub mod lheo;
+pub mod lock;
+pub mod logging;
 pub mod model;
 pub mod pipeline;
+pub mod progress;
 pub mod rules;
+pub mod schedule;
 pub mod store;

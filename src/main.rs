@@ -9,11 +9,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use lheo_feed::generation::{
-    self, ExportError, ExportOptions, ExportSummary, DEFAULT_MAX_WITHDRAW_SHARE,
-    DEFAULT_TOMBSTONE_RETENTION_DAYS,
-};
+use lheo_feed::config::{Config, Day, Loaded, Source};
+use lheo_feed::daemon::RunSettings;
+use lheo_feed::generation::{self, ExportError, ExportOptions, ExportSummary};
 use lheo_feed::ingest::{self, ImportError};
+use lheo_feed::lock::ExportLock;
 use lheo_feed::model::Date;
 use lheo_feed::pipeline::{self, PassOptions};
 use lheo_feed::rules::report::Report;
@@ -26,14 +26,19 @@ use lheo_feed::store::Store;
 struct Cli {
     /// Database: a SQLite file path or sqlite:// URL (created on first use), or a
     /// postgres:// URL.
+    /// (Default: `[store] database_url` of the configuration, else
+    /// sqlite://lheo-feed.sqlite.)
     #[arg(
         long,
         global = true,
         env = "LHEO_FEED_DATABASE_URL",
-        default_value = "sqlite://lheo-feed.sqlite",
         hide_env_values = true
     )]
-    database_url: String,
+    database_url: Option<String>,
+
+    /// The configuration file (TOML; docs/configuration.md). No file is read unless named.
+    #[arg(long, global = true, env = "LHEO_FEED_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
 
     /// Judge the offer as of this day (YYYY-MM-DD) instead of today: ended sessions,
     /// next information collectives. For replaying a past run or the fixtures.
@@ -73,9 +78,10 @@ enum Command {
     /// Make the next generation: write the LHÉO 2.3 document of the validated offers and
     /// record what changed since the last export (created, updated, withdrawn, unchanged).
     Export {
-        /// Where to write the full document (replaced atomically).
-        #[arg(long, default_value = "out/lheo.xml")]
-        out: PathBuf,
+        /// Where to write the full document (replaced atomically). Default: `[export] out`,
+        /// else out/lheo.xml.
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Also write the created and updated offers as a LHÉO document, withdrawals listed
         /// in its extras (docs/generations.md). Not written when only withdrawals exist.
         #[arg(long, value_name = "FILE")]
@@ -86,11 +92,13 @@ enum Command {
         force: bool,
         /// Largest share (0 to 1) of the published offers an export may withdraw without
         /// --force.
-        #[arg(long, default_value_t = DEFAULT_MAX_WITHDRAW_SHARE, value_name = "SHARE")]
-        max_withdraw_share: f64,
+        /// (Default: `[export] max_withdraw_share`, else 0.2.)
+        #[arg(long, value_name = "SHARE")]
+        max_withdraw_share: Option<f64>,
         /// Days a withdrawn offer's tombstone is kept; older ones are purged by the export.
-        #[arg(long, default_value_t = DEFAULT_TOMBSTONE_RETENTION_DAYS, value_name = "DAYS")]
-        tombstone_retention_days: u32,
+        /// (Default: `[export] tombstone_retention_days`, else 90.)
+        #[arg(long, value_name = "DAYS")]
+        tombstone_retention_days: Option<u32>,
         /// Evaluate every offer, not only those that may have changed (the result is the
         /// same; for checks and measurements).
         #[arg(long)]
@@ -139,11 +147,46 @@ enum Command {
     },
     /// Import the Conseil régional's CSV extraction (programmes, lots, organismes
     /// mandataires and formateurs) that seeds a campaign: all or nothing.
+    /// The daemon: exports on the schedule (`[schedule]`, Europe/Paris wall time), runs
+    /// on-demand requests, catches up a missed slot; stops cleanly on SIGTERM/SIGINT.
+    Run,
+    /// List the daemon's runs (scheduled, caught up, on demand), newest first, with their
+    /// state, progress and generation; or queue one.
+    Runs {
+        #[command(subcommand)]
+        action: Option<RunsCommand>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The configuration file.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
     ImportRegion {
         /// Region CSV files (`;` or `,`, UTF-8 or Windows-1252), in order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// Queue an on-demand export for the running daemon(s); prints the run's id.
+    Request,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print it, effective and with secrets masked.
+    Check {
+        /// JSON instead of TOML.
         #[arg(long)]
         json: bool,
     },
@@ -205,18 +248,24 @@ fn bad_input(message: String) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LHEO_FEED_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Flag > environment > file > default (docs/configuration.md).
+    let mut loaded = match Loaded::from_env(cli.config.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("lheo-feed: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(f) = apply_flags(&cli, &mut loaded) {
+        eprintln!("lheo-feed: {}", f.message);
+        return ExitCode::from(f.code);
+    }
+    lheo_feed::logging::init(&loaded.config.log, matches!(cli.command, Command::Run));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, loaded)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if !f.message.is_empty() {
@@ -274,12 +323,28 @@ async fn import_lheo(store: &Store, files: &[PathBuf], json: bool) -> Result<(),
     }
 }
 
-fn pass_options(cli: &Cli) -> Result<PassOptions, Failure> {
-    let today = match &cli.today {
-        Some(t) => Date::parse(t).map_err(|e| bad_input(format!("--today: {e}")))?,
+/// The global flags over the configuration (they win over it).
+fn apply_flags(cli: &Cli, loaded: &mut Loaded) -> Result<(), Failure> {
+    let c = &mut loaded.config;
+    if let Some(url) = &cli.database_url {
+        c.store.database_url = url.clone();
+    }
+    if let Some(t) = &cli.today {
+        c.export.today =
+            Some(Day::try_from(t.clone()).map_err(|e| bad_input(format!("--today: {e}")))?);
+    }
+    if let Some(r) = &cli.rules {
+        c.export.rules = Some(r.clone());
+    }
+    Ok(())
+}
+
+fn pass_options(config: &Config) -> Result<PassOptions, Failure> {
+    let today = match &config.export.today {
+        Some(t) => t.date(),
         None => Date(chrono::Local::now().date_naive()),
     };
-    let rules = match &cli.rules {
+    let rules = match &config.export.rules {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| bad_input(format!("--rules {}: cannot read: {e}", path.display())))?;
@@ -295,7 +360,7 @@ fn pass_options(cli: &Cli) -> Result<PassOptions, Failure> {
     })
 }
 
-async fn run(cli: Cli) -> Result<(), Failure> {
+async fn run(cli: Cli, loaded: Loaded) -> Result<(), Failure> {
     if let Command::Generate {
         sessions,
         seed,
@@ -305,9 +370,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         // Needs no database.
         return generate(*sessions, *seed, out);
     }
-    let opts = pass_options(&cli)?;
-    let store = Store::open(&cli.database_url).await?;
-    let result = dispatch(&cli, &store, &opts).await;
+    if let Command::Config {
+        action: ConfigCommand::Check { json },
+    } = &cli.command
+    {
+        // Needs no database either.
+        return config_check(&loaded, *json);
+    }
+    let config = &loaded.config;
+    let opts = pass_options(config)?;
+    let store = Store::open(&config.store.database_url).await?;
+    let result = dispatch(&cli, config, &store, &opts).await;
     store.close().await;
     result
 }
@@ -392,17 +465,63 @@ fn export_text(s: &ExportSummary) -> String {
     t
 }
 
-async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Failure> {
+/// `config check`: the effective configuration, secrets masked; which keys came from the
+/// environment on stderr.
+fn config_check(loaded: &Loaded, json: bool) -> Result<(), Failure> {
+    if let Err(e) = loaded.config.serve.admin_key() {
+        return Err(bad_input(e));
+    }
+    let masked = loaded.config.masked();
+    if json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&masked).expect("serialisable")
+        );
+    } else {
+        out!("{}", toml::to_string(&masked).map_err(anyhow::Error::from)?);
+    }
+    let from_env: Vec<String> = loaded
+        .sources
+        .iter()
+        .filter_map(|(k, s)| match s {
+            Source::Env(var) => Some(format!("{k} ({var})")),
+            Source::File => None,
+        })
+        .collect();
+    eprintln!(
+        "configuration OK: {}{}",
+        loaded
+            .file
+            .as_ref()
+            .map_or("no file, defaults".to_owned(), |f| f.display().to_string()),
+        if from_env.is_empty() {
+            String::new()
+        } else {
+            format!("; from the environment: {}", from_env.join(", "))
+        }
+    );
+    Ok(())
+}
+
+async fn dispatch(
+    cli: &Cli,
+    config: &Config,
+    store: &Store,
+    opts: &PassOptions,
+) -> Result<(), Failure> {
     match &cli.command {
-        Command::Import { files, json } => match ingest::import_files(store, files).await {
-            Ok(summary) => {
-                if *json {
-                    outln!(
-                        "{}",
-                        serde_json::to_string_pretty(&summary).expect("serialisable")
-                    );
-                } else {
-                    outln!(
+        Command::Import { files, json } => {
+            match lheo_feed::progress::Step::around("importing", ingest::import_files(store, files))
+                .await
+            {
+                Ok(summary) => {
+                    if *json {
+                        outln!(
+                            "{}",
+                            serde_json::to_string_pretty(&summary).expect("serialisable")
+                        );
+                    } else {
+                        outln!(
                         "imported {} lines from {} file(s): organismes {} new, {} changed, {} unchanged; \
                          offres {} new, {} changed, {} unchanged ({} sessions); session lines {} new, {} changed, {} unchanged",
                         summary.lines,
@@ -418,28 +537,29 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
                         summary.sessions.changed,
                         summary.sessions.unchanged,
                     );
+                    }
+                    Ok(())
                 }
-                Ok(())
-            }
-            Err(ImportError::Input { errors, total }) => {
-                let mut msg = String::new();
-                for e in &errors {
-                    msg.push_str(&e.to_string());
-                    msg.push('\n');
-                }
-                if total as usize > errors.len() {
+                Err(ImportError::Input { errors, total }) => {
+                    let mut msg = String::new();
+                    for e in &errors {
+                        msg.push_str(&e.to_string());
+                        msg.push('\n');
+                    }
+                    if total as usize > errors.len() {
+                        msg.push_str(&format!(
+                            "… and {} more bad lines\n",
+                            total as usize - errors.len()
+                        ));
+                    }
                     msg.push_str(&format!(
-                        "… and {} more bad lines\n",
-                        total as usize - errors.len()
-                    ));
-                }
-                msg.push_str(&format!(
                     "{total} bad line(s): nothing was imported. Fix them and run the import again."
                 ));
-                Err(bad_input(msg))
+                    Err(bad_input(msg))
+                }
+                Err(ImportError::Other(e)) => Err(e.into()),
             }
-            Err(ImportError::Other(e)) => Err(e.into()),
-        },
+        }
         Command::ImportLheo { files, json } => import_lheo(store, files, *json).await,
         Command::Export {
             out,
@@ -450,6 +570,8 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
             full,
             json,
         } => {
+            let max_withdraw_share =
+                &max_withdraw_share.unwrap_or(config.export.max_withdraw_share.0);
             if !(0.0..=1.0).contains(max_withdraw_share) {
                 return Err(bad_input(format!(
                     "--max-withdraw-share must be between 0 and 1 (0.2 is 20 %), got {max_withdraw_share}"
@@ -458,13 +580,21 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
             let now = chrono::Local::now()
                 .fixed_offset()
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
-            let mut options = ExportOptions::new(opts.clone(), out.clone(), now);
-            options.delta_out = delta_out.clone();
+            let out = out.clone().unwrap_or_else(|| config.export.out.clone());
+            let mut options = ExportOptions::new(opts.clone(), out, now);
+            options.delta_out = delta_out.clone().or(config.export.delta_out.clone());
             options.force = *force;
             options.max_withdraw_share = *max_withdraw_share;
-            options.tombstone_retention_days = *tombstone_retention_days;
+            options.tombstone_retention_days =
+                tombstone_retention_days.unwrap_or(config.export.tombstone_retention_days);
             options.full = *full;
-            match generation::export(store, &options).await {
+            // The same lock as the daemon's runs: wait behind one in progress.
+            let lock = ExportLock::acquire(store).await?;
+            let result =
+                lheo_feed::progress::Step::around("exporting", generation::export(store, &options))
+                    .await;
+            lock.release().await;
+            match result {
                 Ok(summary) => {
                     if *json {
                         outln!(
@@ -565,7 +695,78 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
             }
             Ok(())
         }
-        Command::Generate { .. } => unreachable!("handled before opening the store"),
+        Command::Generate { .. } | Command::Config { .. } => {
+            unreachable!("handled before opening the store")
+        }
+        Command::Run => {
+            let settings = RunSettings {
+                config: config.clone(),
+                rules: opts.rules.clone(),
+                instance: lheo_feed::daemon::instance_name(),
+            };
+            let shutdown = lheo_feed::daemon::shutdown_on_signals()?;
+            lheo_feed::daemon::run(store.clone(), settings, shutdown).await?;
+            Ok(())
+        }
+        Command::Runs {
+            action: Some(RunsCommand::Request),
+            json,
+            ..
+        } => {
+            let id = store.request_run("cli").await?;
+            if *json {
+                outln!("{}", serde_json::json!({ "run": id }));
+            } else {
+                outln!("run {id} queued: a running `lheo-feed run` picks it up");
+            }
+            Ok(())
+        }
+        Command::Runs {
+            action: None,
+            limit,
+            json,
+        } => {
+            let rows = store.runs(*limit).await?;
+            if *json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).expect("serialisable")
+                );
+            } else if rows.is_empty() {
+                outln!(
+                    "no run yet: start `lheo-feed run`, or queue one with `lheo-feed runs request`"
+                );
+            } else {
+                outln!(
+                    "{:>5}  {:<9}  {:<20}  {:<11}  {:>3}  {:>5}  {:<20}  progress / error",
+                    "run",
+                    "kind",
+                    "slot (UTC)",
+                    "state",
+                    "try",
+                    "gen",
+                    "instance"
+                );
+                for r in &rows {
+                    outln!(
+                        "{:>5}  {:<9}  {:<20}  {:<11}  {:>3}  {:>5}  {:<20}  {}",
+                        r.id,
+                        r.kind,
+                        r.scheduled_for
+                            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        r.state,
+                        r.attempts,
+                        r.generation_id
+                            .map(|g| g.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        r.instance.as_deref().unwrap_or("-"),
+                        r.error.as_deref().or(r.progress.as_deref()).unwrap_or("")
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Status { json } => {
             let c = store.counts().await?;
             if *json {

@@ -182,11 +182,13 @@ macro_rules! read_tx {
 // Declared after the macros above, which they use (macro_rules! scope is textual).
 mod generations;
 mod referentiel;
+mod runs;
 pub use generations::{
     ChangeRow, EvaluationRow, EvaluationWrite, GenerationRow, GenerationTx, NewGeneration,
     PublishedRow, PublishedWrite,
 };
 pub use referentiel::Lot;
+pub use runs::{RunKind, RunRow};
 
 // ----- Queries shared by both backends --------------------------------------------------
 

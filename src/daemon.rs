@@ -1,0 +1,351 @@
+//! `lheo-feed run`: the daemon. The scheduler, the export of each run under the export
+//! lock, the record of runs, and a clean stop on SIGTERM/SIGINT; the feed server and the
+//! pusher join here (see the `INTEGRATION POINT` comments). `docs/scheduling.md` is the
+//! operator's side.
+//!
+//! # One loop, every instance alike
+//!
+//! Each instance, every `poll_seconds` (or at the next slot, whichever is first):
+//!
+//! 1. records the schedule slot that came due, if any (`runs.scheduled_for` is unique, so
+//!    of several instances that see the same slot one records it);
+//! 2. if a run is queued, interrupted, or running, tries the export lock; the instance
+//!    that gets it first marks the `running` runs `interrupted` (their runner died: a
+//!    runner holds the lock throughout) and then does every pending run, oldest first,
+//!    each claimed by a conditional update. So exactly one instance runs a given run, and
+//!    a run whose instance was killed is finished by another (or by the same after a
+//!    restart).
+//!
+//! A run resumed after a kill first looks for a generation newer than the one current when
+//! it first started: the lock guarantees that one is its own, committed just before the
+//! kill, so it is recorded instead of being made again.
+//!
+//! At start-up, with `catch_up`, the last slot within `catch_up_window_hours` that has no
+//! run is recorded as a `catch_up` run and so runs at once. Only the last: one export
+//! publishes everything, there is nothing to gain from replaying several nights.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::generation::{self, ExportError, ExportOptions, ExportSummary};
+use crate::lock::{ExportLock, InstanceLock};
+use crate::model::Date;
+use crate::pipeline::PassOptions;
+use crate::rules::RulesConfig;
+use crate::store::{RunKind, RunRow, Store};
+
+/// Who this process is, in the `runs` table: `HOST:PID`.
+pub fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// A receiver that turns `true` on the first SIGTERM or SIGINT.
+pub fn shutdown_on_signals() -> Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = watch::channel(false);
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+        let _ = tx.send(true);
+    });
+    Ok(rx)
+}
+
+/// Resolves when shutdown is asked (or the sender is gone).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// What every run's export needs besides the store.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    pub config: Config,
+    pub rules: RulesConfig,
+    pub instance: String,
+}
+
+impl RunSettings {
+    /// The export's options for a run starting now: the day is the schedule zone's
+    /// (unless `export.today` fixes it), and a run never forces past the withdrawal guard.
+    pub fn export_options(&self) -> ExportOptions {
+        let tz = self.config.schedule.timezone.0;
+        let now = Utc::now().with_timezone(&tz);
+        let today = match &self.config.export.today {
+            Some(d) => d.date(),
+            None => Date(now.date_naive()),
+        };
+        let pass = PassOptions {
+            today,
+            rules: self.rules.clone(),
+            page_size: 1000,
+        };
+        let horodatage = now
+            .fixed_offset()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+        let e = &self.config.export;
+        let mut o = ExportOptions::new(pass, e.out.clone(), horodatage);
+        o.delta_out = e.delta_out.clone();
+        o.max_withdraw_share = e.max_withdraw_share.0;
+        o.tombstone_retention_days = e.tombstone_retention_days;
+        o
+    }
+}
+
+/// INTEGRATION POINT (push): called after each committed generation of a run, and again
+/// for a generation found committed when an interrupted run is resumed, so it must be
+/// idempotent per generation (the pusher's outbox keyed by consumer and generation).
+/// The lead plugs the pusher's enqueue in here.
+pub async fn after_export(store: &Store, config: &Config, generation: i64) -> Result<()> {
+    let _ = (store, config);
+    tracing::debug!(
+        generation,
+        "after_export: no pusher configured in this build"
+    );
+    Ok(())
+}
+
+/// The daemon: runs until SIGTERM/SIGINT (or `shutdown` turns true).
+pub async fn run(
+    store: Store,
+    settings: RunSettings,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    // On SQLite, one daemon per database; refused before anything else happens.
+    let _instance_lock = InstanceLock::acquire(&store)?;
+    tracing::info!(
+        instance = %settings.instance,
+        backend = store.backend(),
+        schedule = %settings.config.schedule.cron,
+        timezone = settings.config.schedule.timezone.0.name(),
+        "lheo-feed run: started"
+    );
+
+    let scheduler = scheduler(store.clone(), settings.clone(), shutdown.clone())
+        .instrument(tracing::info_span!("scheduler"));
+    // INTEGRATION POINT (serve): the feed server runs beside the scheduler, e.g.
+    //     let server = crate::serve::serve(store.clone(), serve_config, shutdown.clone())
+    //         .instrument(tracing::info_span!("serve"));
+    // and is added to the join below; it stops taking connections when `shutdown` turns
+    // true and lets requests in flight finish within its own deadline.
+    // INTEGRATION POINT (push): the pusher's delivery loop likewise, e.g.
+    //     let pusher = crate::push::run(store.clone(), push_config, shutdown.clone())
+    //         .instrument(tracing::info_span!("push"));
+    let (scheduled,) = tokio::join!(scheduler);
+    scheduled?;
+    tracing::info!("lheo-feed run: stopped");
+    Ok(())
+}
+
+async fn scheduler(
+    store: Store,
+    settings: RunSettings,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let sc = &settings.config.schedule;
+    let schedule = sc.schedule();
+    let poll = Duration::from_secs(u64::from(sc.poll_seconds));
+    let now = Utc::now();
+    if sc.catch_up {
+        let window = chrono::Duration::hours(i64::from(sc.catch_up_window_hours));
+        if let Some(slot) = schedule.last_at_or_before(now, window) {
+            if let Some(id) = store
+                .record_slot(slot, RunKind::CatchUp, &settings.instance)
+                .await?
+            {
+                tracing::info!(run = id, slot = %slot, "catching up the slot missed while stopped");
+            }
+        }
+    }
+    let mut next = schedule.next_after(now);
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        // 1. The slot that came due, if any (only the last one if several passed, e.g.
+        //    after a suspend: one export covers them).
+        let now = Utc::now();
+        let mut due = None;
+        while let Some(slot) = next.filter(|s| *s <= now) {
+            due = Some(slot);
+            next = schedule.next_after(slot);
+        }
+        let step = async {
+            if let Some(slot) = due {
+                if let Some(id) = store
+                    .record_slot(slot, RunKind::Scheduled, &settings.instance)
+                    .await?
+                {
+                    tracing::info!(run = id, slot = %slot, "scheduled run queued");
+                }
+            }
+            // 2. Work, if there is any and the lock is free.
+            if store.runs_to_look_at().await? {
+                if let Some(lock) = ExportLock::try_acquire(&store).await? {
+                    let outcome = work(&store, &settings, &mut shutdown.clone()).await;
+                    lock.release().await;
+                    outcome?;
+                }
+            }
+            anyhow::Ok(())
+        };
+        // A database that went away for a moment must not end the daemon: say it and try
+        // again at the next poll (a slot not recorded now is caught up then, as the
+        // `runs` row is what counts).
+        if let Err(e) = step.await {
+            tracing::error!(error = %format!("{e:#}"), "scheduler step failed; retrying at the next poll");
+            if let Some(slot) = due {
+                // Not recorded: look at it again next time.
+                next = Some(next.map_or(slot, |n| n.min(slot)));
+            }
+        }
+        // 3. Sleep until the next slot or poll, or a stop.
+        let until_next = next
+            .map(|n| (n - Utc::now()).to_std().unwrap_or_default())
+            .unwrap_or(poll);
+        tokio::select! {
+            _ = stopped(&mut shutdown) => return Ok(()),
+            _ = tokio::time::sleep(poll.min(until_next)) => {}
+        }
+    }
+}
+
+/// With the export lock held: every pending run, oldest first, until none is left or a
+/// stop is asked.
+async fn work(
+    store: &Store,
+    settings: &RunSettings,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<()> {
+    for id in store.interrupt_orphaned_runs().await? {
+        tracing::warn!(
+            run = id,
+            "run left running by a stopped instance: resuming it"
+        );
+    }
+    while !*shutdown.borrow() {
+        let Some(run) = store.next_pending_run().await? else {
+            return Ok(());
+        };
+        // 0: no generation yet.
+        let current = store.last_generation().await?.map_or(0, |g| g.id);
+        if !store.claim_run(run.id, &settings.instance, current).await? {
+            continue;
+        }
+        let span = tracing::info_span!("run", id = run.id, kind = %run.kind);
+        execute(store, settings, &run, current, shutdown)
+            .instrument(span)
+            .await?;
+    }
+    Ok(())
+}
+
+/// One claimed run.
+async fn execute(
+    store: &Store,
+    settings: &RunSettings,
+    run: &RunRow,
+    current: i64,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<()> {
+    // Interrupted after its commit: the generation is there, do not make another.
+    if run.attempts > 0 {
+        if let Some(base) = run.base_generation {
+            if current > base {
+                let now = current;
+                tracing::info!(
+                    generation = now,
+                    "the interrupted run had committed its generation: recording it"
+                );
+                store.set_run_progress(run.id, "push").await?;
+                after_export(store, &settings.config, now).await?;
+                store
+                    .finish_run(
+                        run.id,
+                        "succeeded",
+                        Some(now),
+                        None,
+                        "done (committed before the interruption)",
+                    )
+                    .await?;
+                return Ok(());
+            }
+        }
+    }
+    store.set_run_progress(run.id, "export").await?;
+    tracing::info!("export started");
+    let options = settings.export_options();
+    let grace = Duration::from_secs(u64::from(settings.config.schedule.shutdown_grace_seconds));
+    // The export future lives in this block only: when it is abandoned it is dropped
+    // here, which rolls its transaction back, before the run is recorded (on SQLite the
+    // record would otherwise wait for the abandoned transaction's write lock).
+    let result: Option<Result<ExportSummary, ExportError>> = {
+        let export = async { generation::export(store, &options).await }
+            .instrument(tracing::info_span!("export"));
+        tokio::pin!(export);
+        tokio::select! {
+            r = &mut export => Some(r),
+            _ = stopped(shutdown) => {
+                tracing::warn!(grace = ?grace, "stop asked during an export: letting it finish");
+                tokio::time::timeout(grace, &mut export).await.ok()
+            }
+        }
+    };
+    match result {
+        None => {
+            // Dropping the export rolls its transaction back; the run resumes next time.
+            tracing::warn!("export abandoned at shutdown: rolled back, resumes at the next start");
+            store
+                .finish_run(
+                    run.id,
+                    "interrupted",
+                    None,
+                    Some("stopped before the export finished; it resumes at the next start"),
+                    "interrupted at shutdown",
+                )
+                .await?;
+        }
+        Some(Ok(summary)) => {
+            tracing::info!(
+                generation = summary.generation,
+                created = summary.created,
+                updated = summary.updated,
+                withdrawn = summary.withdrawn,
+                published = summary.published,
+                "export committed"
+            );
+            store.set_run_progress(run.id, "push").await?;
+            after_export(store, &settings.config, summary.generation)
+                .instrument(tracing::info_span!("push"))
+                .await?;
+            store
+                .finish_run(run.id, "succeeded", Some(summary.generation), None, "done")
+                .await?;
+        }
+        Some(Err(e)) => {
+            let message = match &e {
+                ExportError::Other(e) => format!("{e:#}"),
+                e => e.to_string(),
+            };
+            tracing::error!(error = %message, "export failed");
+            store
+                .finish_run(run.id, "failed", None, Some(&message), "failed")
+                .await?;
+        }
+    }
+    Ok(())
+}
