@@ -755,6 +755,7 @@ async fn stream(
                 next_recheck: next_recheck(offre, opts.pass.today).map(day_number),
                 counts: encode_counts(&share),
                 sirets: referenced_sirets(offre),
+                findings: crate::rejections::encode(&outcome, ctx.organismes),
             });
             if let Some(f) = fragment {
                 let (p, d) = filters(offre, &outcome, ctx.organismes);
@@ -952,7 +953,9 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     let snapshot = snapshot.finish(DOCUMENT_FOOTER)?;
     phase("snapshot synced");
     // From here until the commit, the files written are ours to delete on failure.
-    let mut guard = TempGuard(vec![snapshot.tmp.clone()]);
+    let mut guard = TempGuard(vec![snapshot.tmp.clone(), export::gzip_twin(&snapshot.tmp)]);
+    export::write_gzip_twin(&snapshot.tmp)?;
+    phase("gzip twin written");
 
     // ----- The write transaction -----
     let finished_at = Utc::now().trunc_subsecs(0);
@@ -1099,6 +1102,9 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     }
     export::rename_into_place(&snapshot.tmp, &generation_file)?;
     guard.0.push(generation_file.clone());
+    let twin = export::gzip_twin(&generation_file);
+    export::rename_into_place(&export::gzip_twin(&snapshot.tmp), &twin)?;
+    guard.0.push(twin);
     if let (Some(f), Some(path)) = (&delta_file, &delta_out) {
         export::rename_into_place(&f.tmp, path)?;
         guard.0.push(path.clone());
@@ -1115,6 +1121,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         let old = PathBuf::from(&p.file_path);
         if old != generation_file {
             let _ = std::fs::remove_file(&old);
+            let _ = std::fs::remove_file(export::gzip_twin(&old));
         }
     }
 

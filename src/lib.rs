@@ -48,6 +48,10 @@
 //! - [`export`]: the files: documents streamed to a temporary file, hashed as they go,
 //!   synced, renamed to the generation's own file, and linked to the stable name.
 //! - [`generate`]: deterministic synthetic data for load tests and benchmarks.
+//! - [`serve`]: `lheo-feed serve`, the partners' HTTP feed (full snapshot, changes since a
+//!   cursor, one offer) and the operator's status page; [`partners`] holds the API keys
+//!   (hashed) and scopes, [`rejections`] the findings the status page groups
+//!   (`docs/feed.md`).
 //!
 //! The binary (`src/main.rs`) only parses arguments and calls these.
 
@@ -57,6 +61,9 @@ pub mod generation;
 pub mod ingest;
 pub mod lheo;
 pub mod model;
+pub mod partners;
 pub mod pipeline;
+pub mod rejections;
 pub mod rules;
+pub mod serve;
 pub mod store;
