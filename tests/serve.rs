@@ -234,7 +234,28 @@ async fn changes(
     } else {
         serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"))
     };
+    if status == StatusCode::OK {
+        // Every page the tests read is checked against the documented shape.
+        let errors: Vec<String> = changes_schema()
+            .iter_errors(&v)
+            .map(|e| format!("{}: {e}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{v:#}");
+    }
     (status, headers, v)
+}
+
+fn changes_schema() -> &'static jsonschema::Validator {
+    static V: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let text = std::fs::read_to_string("schemas/changes.schema.json").unwrap();
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&schema)
+            .expect("schemas/changes.schema.json is a valid draft 2020-12 schema")
+    })
 }
 
 /// The fixtures imported and exported once (generation 1).
