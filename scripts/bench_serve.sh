@@ -47,14 +47,14 @@ for line in open(path):
         v = float(m.group(2)) * {"ms": 1e-3, "s": 1, "µs": 1e-6, "ns": 1e-9}[m.group(3)]
         t[m.group(1).strip()] = v
 twin = t["gzip twin written"] - t["snapshot synced"]
-print(f"- {what}: export {t['done']:.2f} s, of which gzip twin {twin:.2f} s")
+print(f"- {what}: export {t['done']:.2f} s; snapshot synced to gzip twin ready (overlapping the write transaction): {twin:.2f} s")
 PY
 done
 SNAP=$(ls "$DIR"/.lheo.xml.generation-* | grep -v '\.gz$')
 ls -l "$SNAP" "$SNAP.gz" | awk '{print "- " $9 ": " $5 " bytes"}'
 
 KEY=$(run partner add bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-run serve --listen 127.0.0.1:$PORT --rate-limit 0 2>"$DIR/serve.log" &
+"$BIN" --database-url "$URL" serve --listen 127.0.0.1:$PORT --rate-limit 0 2>"$DIR/serve.log" >/dev/null &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done

@@ -75,6 +75,34 @@ pub fn write_gzip_twin(file: &Path) -> Result<(PathBuf, u64)> {
     Ok((twin, bytes))
 }
 
+/// [`write_gzip_twin`] on a thread of its own, so that the export compresses while its
+/// transaction writes. Dropped before [`GzipTwinTask::wait`], it waits for the thread (so
+/// that whoever deletes the twin next does not race it).
+pub struct GzipTwinTask(Option<std::thread::JoinHandle<Result<(PathBuf, u64)>>>);
+
+impl GzipTwinTask {
+    pub fn start(file: &Path) -> GzipTwinTask {
+        let file = file.to_path_buf();
+        GzipTwinTask(Some(std::thread::spawn(move || write_gzip_twin(&file))))
+    }
+
+    /// The twin's path and size, once written.
+    pub fn wait(mut self) -> Result<(PathBuf, u64)> {
+        match self.0.take().map(|t| t.join()) {
+            Some(Ok(done)) => done,
+            _ => Err(anyhow::anyhow!("the gzip thread panicked")),
+        }
+    }
+}
+
+impl Drop for GzipTwinTask {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// What the writing thread of a [`Document`] is told.
 enum Msg {
     Bytes(Vec<u8>),

@@ -954,8 +954,9 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     phase("snapshot synced");
     // From here until the commit, the files written are ours to delete on failure.
     let mut guard = TempGuard(vec![snapshot.tmp.clone(), export::gzip_twin(&snapshot.tmp)]);
-    export::write_gzip_twin(&snapshot.tmp)?;
-    phase("gzip twin written");
+    // Compressed while the transaction writes (declared after the guard, so dropped, and
+    // joined, before it deletes the files).
+    let twin_task = export::GzipTwinTask::start(&snapshot.tmp);
 
     // ----- The write transaction -----
     let finished_at = Utc::now().trunc_subsecs(0);
@@ -1100,6 +1101,8 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     if let Some(d) = &delta_out {
         export::remove_leftovers(d, &[]);
     }
+    twin_task.wait()?;
+    phase("gzip twin written");
     export::rename_into_place(&snapshot.tmp, &generation_file)?;
     guard.0.push(generation_file.clone());
     let twin = export::gzip_twin(&generation_file);
