@@ -41,6 +41,68 @@ pub fn generation_file(out: &Path, id: i64) -> PathBuf {
     sibling(out, &format!("generation-{id}"))
 }
 
+/// The gzip twin of a file: `FILE.gz` beside it (`.NAME.generation-N.gz`), written once per
+/// generation so that the feed serves compressed bytes without compressing per request.
+pub fn gzip_twin(file: &Path) -> PathBuf {
+    let mut name = file.file_name().unwrap_or_default().to_os_string();
+    name.push(".gz");
+    file.with_file_name(name)
+}
+
+/// Compression level of the twin: flate2's level 1. The export pays it once per
+/// generation (≈ 0.1 s per 10 MB here, `docs/BENCHMARKS.md`); higher levels cost several
+/// times more for a few percent.
+const TWIN_LEVEL: u32 = 1;
+
+/// Writes `gzip_twin(file)`, synced, and returns its path and size. The caller renames it
+/// with the file it was made from.
+pub fn write_gzip_twin(file: &Path) -> Result<(PathBuf, u64)> {
+    let twin = gzip_twin(file);
+    let mut input = File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let out = File::create(&twin).with_context(|| format!("cannot write {}", twin.display()))?;
+    let mut gz = flate2::write::GzEncoder::new(
+        io::BufWriter::with_capacity(CHUNK, out),
+        flate2::Compression::new(TWIN_LEVEL),
+    );
+    io::copy(&mut input, &mut gz).with_context(|| format!("cannot write {}", twin.display()))?;
+    let out = gz
+        .finish()
+        .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+        .with_context(|| format!("cannot write {}", twin.display()))?;
+    out.sync_all()
+        .with_context(|| format!("cannot sync {}", twin.display()))?;
+    let bytes = out.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok((twin, bytes))
+}
+
+/// [`write_gzip_twin`] on a thread of its own, so that the export compresses while its
+/// transaction writes. Dropped before [`GzipTwinTask::wait`], it waits for the thread (so
+/// that whoever deletes the twin next does not race it).
+pub struct GzipTwinTask(Option<std::thread::JoinHandle<Result<(PathBuf, u64)>>>);
+
+impl GzipTwinTask {
+    pub fn start(file: &Path) -> GzipTwinTask {
+        let file = file.to_path_buf();
+        GzipTwinTask(Some(std::thread::spawn(move || write_gzip_twin(&file))))
+    }
+
+    /// The twin's path and size, once written.
+    pub fn wait(mut self) -> Result<(PathBuf, u64)> {
+        match self.0.take().map(|t| t.join()) {
+            Some(Ok(done)) => done,
+            _ => Err(anyhow::anyhow!("the gzip thread panicked")),
+        }
+    }
+}
+
+impl Drop for GzipTwinTask {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// What the writing thread of a [`Document`] is told.
 enum Msg {
     Bytes(Vec<u8>),
@@ -348,6 +410,8 @@ pub fn remove_leftovers(out: &Path, keep: &[i64]) -> Vec<PathBuf> {
         let Some(rest) = name.strip_prefix(&prefix) else {
             continue;
         };
+        // A file's gzip twin goes with it.
+        let rest = rest.strip_suffix(".gz").unwrap_or(rest);
         let stale = if let Some(id) = rest.strip_prefix("generation-") {
             id.parse::<i64>().is_ok_and(|id| !keep.contains(&id))
         } else if let Some(pid) = rest

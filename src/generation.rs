@@ -756,6 +756,7 @@ async fn stream(
                 next_recheck: next_recheck(offre, opts.pass.today).map(day_number),
                 counts: encode_counts(&share),
                 sirets: referenced_sirets(offre),
+                findings: crate::rejections::encode(&outcome, ctx.organismes),
             });
             if let Some(f) = fragment {
                 let (p, d) = filters(offre, &outcome, ctx.organismes);
@@ -1008,11 +1009,16 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     };
     phase("snapshot synced");
     // From here until the commit, the files written are ours to delete on failure.
-    let mut guard = TempGuard(if snapshot.kept {
-        Vec::new()
-    } else {
-        vec![snapshot.path.clone()]
+    // The gzip twin (served to partners that accept gzip): compressed while the
+    // transaction writes; a kept document keeps its twin too (made now if it had none).
+    let twin_kept = snapshot.kept && export::gzip_twin(&snapshot.path).exists();
+    let mut guard = TempGuard(match (snapshot.kept, twin_kept) {
+        (false, _) => vec![snapshot.path.clone(), export::gzip_twin(&snapshot.path)],
+        (true, false) => vec![export::gzip_twin(&snapshot.path)],
+        (true, true) => Vec::new(),
     });
+    // Declared after the guard, so dropped, and joined, before it deletes the files.
+    let twin_task = (!twin_kept).then(|| export::GzipTwinTask::start(&snapshot.path));
 
     // ----- The write transaction -----
     let finished_at = Utc::now().trunc_subsecs(0);
@@ -1156,6 +1162,10 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     if let Some(d) = &delta_out {
         export::remove_leftovers(d, &[]);
     }
+    if let Some(task) = twin_task {
+        task.wait()?;
+        phase("gzip twin written");
+    }
     if snapshot.kept {
         // A second name for the previous document: the previous generation's name is
         // removed after the commit, this one stays.
@@ -1164,6 +1174,13 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         export::rename_into_place(&snapshot.path, &generation_file)?;
     }
     guard.0.push(generation_file.clone());
+    let twin = export::gzip_twin(&generation_file);
+    if twin_kept {
+        export::hard_link_into_place(&export::gzip_twin(&snapshot.path), &twin)?;
+    } else {
+        export::rename_into_place(&export::gzip_twin(&snapshot.path), &twin)?;
+    }
+    guard.0.push(twin);
     if let (Some(f), Some(path)) = (&delta_file, &delta_out) {
         export::rename_into_place(&f.tmp, path)?;
         guard.0.push(path.clone());
@@ -1180,6 +1197,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         let old = PathBuf::from(&p.file_path);
         if old != generation_file {
             let _ = std::fs::remove_file(&old);
+            let _ = std::fs::remove_file(export::gzip_twin(&old));
         }
     }
 

@@ -56,6 +56,10 @@
 //! - [`daemon`]: `lheo-feed run`: scheduled, caught-up and on-demand runs under the
 //!   [`lock`] (PostgreSQL advisory lock / SQLite lock files), recorded in `runs`;
 //!   [`logging`] sets up human or JSON logs.
+//! - [`serve`]: `lheo-feed serve`, the partners' HTTP feed (full snapshot, changes since a
+//!   cursor, one offer) and the operator's status page; [`partners`] holds the API keys
+//!   (hashed) and scopes, [`rejections`] the findings the status page groups
+//!   (`docs/feed.md`).
 //!
 //! The binary (`src/main.rs`) only parses arguments and calls these.
 
@@ -69,8 +73,11 @@ pub mod lheo;
 pub mod lock;
 pub mod logging;
 pub mod model;
+pub mod partners;
 pub mod pipeline;
 pub mod progress;
+pub mod rejections;
 pub mod rules;
 pub mod schedule;
+pub mod serve;
 pub mod store;

@@ -181,7 +181,9 @@ async fn fixtures_exported_twice_report_no_change_the_second_time() {
             dir_names(dir.path()),
             BTreeSet::from([
                 "lheo.xml".to_owned(),
-                gen_file.file_name().unwrap().to_string_lossy().into_owned()
+                gen_file.file_name().unwrap().to_string_lossy().into_owned(),
+                // Its gzip twin, served to partners that accept gzip (docs/feed.md).
+                format!("{}.gz", gen_file.file_name().unwrap().to_string_lossy()),
             ]),
             "only the current generation's file is kept"
         );
@@ -405,7 +407,7 @@ async fn mass_withdrawal_is_refused_without_force() {
         assert_eq!(sha256_of(&p.out), before, "the published file is untouched");
         assert_eq!(
             dir_names(p.out.parent().unwrap()).len(),
-            2,
+            3,
             "no file left behind: {:?}",
             dir_names(p.out.parent().unwrap())
         );
@@ -662,7 +664,9 @@ async fn an_export_killed_at_any_point_leaves_a_current_complete_generation() {
             dir_names(p.out.parent().unwrap()),
             BTreeSet::from([
                 "lheo.xml".to_owned(),
-                gen_file.file_name().unwrap().to_string_lossy().into_owned()
+                gen_file.file_name().unwrap().to_string_lossy().into_owned(),
+                // Its gzip twin, served to partners that accept gzip (docs/feed.md).
+                format!("{}.gz", gen_file.file_name().unwrap().to_string_lossy()),
             ]),
             "the leftovers of the killed runs are gone"
         );

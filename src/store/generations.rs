@@ -145,6 +145,8 @@ pub struct EvaluationWrite {
     pub next_recheck: Option<i64>,
     pub counts: String,
     pub sirets: Vec<Siret>,
+    /// The offer's rule findings for the status page (`crate::rejections`), if any.
+    pub findings: Option<String>,
 }
 
 type Key2 = (i64, i64);
@@ -542,18 +544,20 @@ impl GenerationTx {
             .iter()
             .map(|r| action_key(r.numero).map(|k| (k, r)))
             .collect::<Result<Vec<_>>>()?;
-        let per = self.rows_per_statement(5, ROWS_PER_STATEMENT);
+        let per = self.rows_per_statement(6, ROWS_PER_STATEMENT);
         for chunk in keyed.chunks(per) {
             on_tx!(&mut self.tx, conn => {
                 let mut qb = QueryBuilder::new(
-                    "INSERT INTO evaluations (formation_no, action_no, revision, next_recheck, counts) ",
+                    "INSERT INTO evaluations (formation_no, action_no, revision, next_recheck, \
+                     counts, findings) ",
                 );
                 qb.push_values(chunk, |mut b, ((f, a), r)| {
                     b.push_bind(*f)
                         .push_bind(*a)
                         .push_bind(r.revision)
                         .push_bind(r.next_recheck)
-                        .push_bind(r.counts.as_str());
+                        .push_bind(r.counts.as_str())
+                        .push_bind(r.findings.as_deref());
                 });
                 qb.build().execute(&mut *conn).await.context("cannot record evaluations")?;
             });

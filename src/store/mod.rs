@@ -180,9 +180,11 @@ macro_rules! read_tx {
 }
 
 // Declared after the macros above, which they use (macro_rules! scope is textual).
+mod feed;
 mod generations;
 mod referentiel;
 mod runs;
+pub use feed::{FeedRow, OfferRow, PartnerRow};
 pub use generations::{
     ChangeRow, EvaluationRow, EvaluationWrite, GenerationRow, GenerationTx, NewGeneration,
     PublishedRow, PublishedWrite,

@@ -1,0 +1,165 @@
+//! `lheo-feed serve`: the partners' HTTP feed and the operator's status page
+//! (`docs/feed.md`).
+//!
+//! - `GET /feed/lheo.xml`: the current generation's full snapshot, streamed from the file
+//!   the export wrote (its gzip twin when the client accepts gzip); never rebuilt per
+//!   request (a scoped partner's copy is filtered from that file as it streams).
+//! - `GET /feed/changes?cursor=…`: what changed since a cursor, paged (JSON, or LHÉO with
+//!   `format=lheo`); [`changes`].
+//! - `GET /feed/offres/{numero}`: one offer as a LHÉO document; 404 unknown or out of
+//!   scope, 410 withdrawn.
+//! - `/health`, `/ready`, `/metrics` (Prometheus text); `/` the status page (admin key),
+//!   `/status/rejections.csv`.
+//!
+//! Every document carries a strong `ETag` and `Last-Modified` and answers 304 to
+//! `If-None-Match` / `If-Modified-Since`; partners authenticate with `Authorization:
+//! Bearer KEY` ([`auth`]).
+//!
+//! The daemon can embed the server: [`router`] gives the axum router, [`serve`] runs it
+//! until a shutdown future completes.
+
+pub mod auth;
+pub mod changes;
+pub mod feed;
+mod http;
+pub mod metrics;
+pub mod status;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::routing::get;
+use axum::Router;
+
+use crate::store::Store;
+
+/// How the server runs.
+#[derive(Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    /// The export's `--out`: when given, the snapshot of generation N is read from
+    /// `export::generation_file(out, N)` instead of the path the export recorded (for a
+    /// server that mounts the export folder elsewhere).
+    pub out: Option<PathBuf>,
+    /// The status page's key (`LHEO_FEED_ADMIN_KEY` or `--admin-key-file`); without one,
+    /// the status page answers 404. Never logged.
+    pub admin_key: Option<String>,
+    /// Requests per second allowed to each partner key (a token bucket); 0: no limit.
+    pub rate_per_second: f64,
+    /// Requests a key may make in a burst.
+    pub rate_burst: u32,
+    /// Longest time to produce a response's head (a snapshot's body then streams on).
+    pub request_timeout: Duration,
+    /// How long the partners' keys are cached before being read again (a revocation
+    /// takes effect within this time).
+    pub auth_cache_ttl: Duration,
+    /// Largest `limit` of a changes page.
+    pub max_page: u32,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the admin key.
+        f.debug_struct("ServeConfig")
+            .field("listen", &self.listen)
+            .field("out", &self.out)
+            .field("admin_key", &self.admin_key.as_ref().map(|_| "<set>"))
+            .field("rate_per_second", &self.rate_per_second)
+            .field("rate_burst", &self.rate_burst)
+            .field("request_timeout", &self.request_timeout)
+            .field("auth_cache_ttl", &self.auth_cache_ttl)
+            .field("max_page", &self.max_page)
+            .finish()
+    }
+}
+
+impl ServeConfig {
+    /// The defaults, listening on `listen`.
+    pub fn new(listen: SocketAddr) -> ServeConfig {
+        ServeConfig {
+            listen,
+            out: None,
+            admin_key: None,
+            rate_per_second: 20.0,
+            rate_burst: 60,
+            request_timeout: Duration::from_secs(30),
+            auth_cache_ttl: Duration::from_secs(5),
+            max_page: 1000,
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: Store,
+    pub config: ServeConfig,
+    pub auth: auth::Auth,
+    pub metrics: metrics::Metrics,
+}
+
+/// Largest request URI (path and query): cursors and numeros are short.
+const MAX_URI: usize = 2048;
+/// Largest request body: the feed takes none.
+const MAX_BODY: usize = 16 * 1024;
+
+/// The router, with its state and layers (limits, timeout, metrics).
+pub fn router(store: Store, config: ServeConfig) -> Router {
+    let state = Arc::new(AppState {
+        auth: auth::Auth::new(&config),
+        metrics: metrics::Metrics::default(),
+        store,
+        config,
+    });
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .route("/feed/lheo.xml", get(feed::snapshot))
+        .route("/feed/changes", get(changes::changes))
+        .route("/feed/offres/{numero}", get(feed::offer))
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/ready", get(metrics::ready))
+        .route("/metrics", get(metrics::metrics))
+        .route("/", get(status::page))
+        .route("/status/rejections.csv", get(status::csv))
+        .fallback(http::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then lets requests in flight finish.
+pub async fn serve(
+    store: Store,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    serve_on(listener, store, config, shutdown).await
+}
+
+/// [`serve`] on a listener already bound (tests bind port 0 and read the address).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    store: Store,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "lheo-feed serve: listening");
+    axum::serve(listener, router(store, config))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server stopped")
+}

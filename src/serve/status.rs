@@ -1,0 +1,304 @@
+//! The operator's status page (`/`, admin key): the last generations and their counts,
+//! the push consumers' delivery state, and the current rejections grouped by organisme
+//! with their French messages; `/status/rejections.csv` for the CSV (all organismes, or
+//! one with `?siret=`).
+//!
+//! Server-rendered HTML with inline CSS only (no script, no external asset), a viewport
+//! meta and wrapping tables so that it reads on a phone.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::auth::Admin;
+use super::http::{error, internal};
+use super::AppState;
+use crate::rejections::{self, OrganismeFindings, StoredFindings};
+use crate::store::Store;
+
+/// Generations shown.
+const GENERATIONS_SHOWN: i64 = 10;
+
+/// One push consumer's delivery state, as the page and `/metrics` show it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConsumerState {
+    pub name: String,
+    /// The last generation delivered to it, if any.
+    pub delivered_generation: Option<i64>,
+    /// Generations behind the current one.
+    pub lag: Option<i64>,
+    /// Deliveries by state (e.g. `pending`, `delivered`, `failed`) and how many.
+    pub deliveries: Vec<(String, u64)>,
+    /// The last error, if its last delivery failed.
+    pub last_error: Option<String>,
+}
+
+/// The push consumers' state.
+///
+/// INTEGRATION POINT: the outbox of the push feature (migration 0004) is not on this
+/// branch; until it is wired here, there is no consumer and the page says so. Everything
+/// the page and `/metrics` show about consumers comes from this one function.
+pub async fn consumers(_store: &Store) -> anyhow::Result<Vec<ConsumerState>> {
+    Ok(Vec::new())
+}
+
+/// The current rejections, grouped by organisme.
+pub async fn rejections(store: &Store) -> anyhow::Result<Vec<OrganismeFindings>> {
+    let rows = store.evaluation_findings().await?;
+    let mut parsed = Vec::with_capacity(rows.len());
+    for r in rows {
+        match serde_json::from_str::<StoredFindings>(&r) {
+            Ok(f) => parsed.push(f),
+            Err(e) => tracing::warn!("unreadable stored findings skipped: {e}"),
+        }
+    }
+    Ok(rejections::group(parsed))
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:60em;\
+padding:.5em 1em;color:#222;line-height:1.4}h1{font-size:1.4em}h2{font-size:1.15em;\
+margin-top:1.5em;border-bottom:1px solid #ccc}table{border-collapse:collapse;width:100%;\
+font-size:.9em}th,td{border-bottom:1px solid #eee;padding:.25em .4em;text-align:right}\
+th:first-child,td:first-child{text-align:left}.scroll{overflow-x:auto}\
+details{margin:.4em 0;padding:.3em .5em;background:#f7f7f7;border-radius:4px}\
+summary{cursor:pointer;font-weight:600}li{margin:.2em 0;overflow-wrap:anywhere}\
+.muted{color:#666}.err{color:#a00}.warn{color:#a60}code{font-size:.9em}";
+
+/// `GET /`.
+pub async fn page(State(state): State<Arc<AppState>>, _admin: Admin) -> Response {
+    match render(&state.store).await {
+        Ok(html) => {
+            let mut r = html.into_response();
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => internal(e),
+    }
+}
+
+async fn render(store: &Store) -> anyhow::Result<String> {
+    let generations = store.generations(GENERATIONS_SHOWN).await?;
+    let consumers = consumers(store).await?;
+    let groups = rejections(store).await?;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>lheo-feed — état de la diffusion</title><style>{STYLE}</style></head><body>\
+         <h1>lheo-feed — état de la diffusion</h1>"
+    );
+
+    h.push_str("<h2>Générations</h2>");
+    match generations.first() {
+        None => h.push_str("<p>Aucune génération : lancez <code>lheo-feed export</code>.</p>"),
+        Some(g) => {
+            let age = (chrono::Utc::now() - g.finished_at).num_minutes();
+            let _ = write!(
+                h,
+                "<p id=\"current\">Génération courante <strong id=\"current-generation\">{}</strong>, \
+                 publiée le {} UTC (il y a {} min) : <strong id=\"current-published\">{}</strong> offres publiées.</p>",
+                g.id,
+                g.finished_at.format("%Y-%m-%d %H:%M:%S"),
+                age,
+                g.published
+            );
+            h.push_str(
+                "<div class=\"scroll\"><table id=\"generations\"><thead><tr><th>Gén.</th>\
+                 <th>Fin (UTC)</th><th>Créées</th><th>Màj</th><th>Retirées</th>\
+                 <th>Rejetées</th><th>Publiées</th></tr></thead><tbody>",
+            );
+            for g in &generations {
+                let _ = write!(
+                    h,
+                    "<tr data-generation=\"{id}\"><td>{id}{forced}</td><td>{at}</td>\
+                     <td class=\"created\">{c}</td><td class=\"updated\">{u}</td>\
+                     <td class=\"withdrawn\">{w}</td><td class=\"rejected\">{r}</td>\
+                     <td class=\"published\">{p}</td></tr>",
+                    id = g.id,
+                    forced = if g.forced { " (forcée)" } else { "" },
+                    at = g.finished_at.format("%d/%m %H:%M"),
+                    c = g.created,
+                    u = g.updated,
+                    w = g.withdrawn,
+                    r = g.rejected,
+                    p = g.published
+                );
+            }
+            h.push_str("</tbody></table></div>");
+        }
+    }
+
+    h.push_str("<h2>Consommateurs</h2>");
+    if consumers.is_empty() {
+        h.push_str("<p id=\"consumers\" class=\"muted\">no consumer configured</p>");
+    } else {
+        let current = generations.first().map(|g| g.id);
+        h.push_str(
+            "<div class=\"scroll\"><table id=\"consumers\"><thead><tr><th>Consommateur</th>\
+             <th>Génération livrée</th><th>Retard</th><th>Livraisons</th><th>Dernière erreur</th>\
+             </tr></thead><tbody>",
+        );
+        for c in &consumers {
+            let deliveries: Vec<String> = c
+                .deliveries
+                .iter()
+                .map(|(s, n)| format!("{}: {n}", esc(s)))
+                .collect();
+            let lag = c
+                .lag
+                .or_else(|| current.zip(c.delivered_generation).map(|(a, b)| a - b));
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"err\">{}</td></tr>",
+                esc(&c.name),
+                c.delivered_generation
+                    .map_or_else(|| "—".to_owned(), |g| g.to_string()),
+                lag.map_or_else(|| "—".to_owned(), |l| l.to_string()),
+                deliveries.join(", "),
+                esc(c.last_error.as_deref().unwrap_or(""))
+            );
+        }
+        h.push_str("</tbody></table></div>");
+    }
+
+    h.push_str("<h2>Rejets par organisme (génération courante)</h2>");
+    let (offres, sessions, erreurs, avert) = groups.iter().fold((0, 0, 0, 0), |a, g| {
+        (
+            a.0 + g.offres_rejetees,
+            a.1 + g.sessions_rejetees,
+            a.2 + g.erreurs,
+            a.3 + g.avertissements,
+        )
+    });
+    let _ = write!(
+        h,
+        "<p id=\"rejections-summary\"><span id=\"offres-rejetees\">{offres}</span> offres rejetées, \
+         <span id=\"sessions-rejetees\">{sessions}</span> sessions rejetées, \
+         {erreurs} erreurs et {avert} avertissements chez {} organismes. \
+         <a href=\"/status/rejections.csv\">Tout en CSV</a></p>",
+        groups.len()
+    );
+    for g in &groups {
+        let nom = g.raison_sociale.as_deref().unwrap_or("Organisme inconnu");
+        let _ = write!(
+            h,
+            "<details class=\"organisme\" data-siret=\"{siret}\"><summary>{nom} — SIRET {siret} : \
+             {o} offre(s) rejetée(s), {s} session(s) rejetée(s), {e} erreur(s), {w} avertissement(s)\
+             </summary><p><a href=\"/status/rejections.csv?siret={siret}\">Rapport CSV de cet organisme</a></p><ul>",
+            siret = esc(&g.siret),
+            nom = esc(nom),
+            o = g.offres_rejetees,
+            s = g.sessions_rejetees,
+            e = g.erreurs,
+            w = g.avertissements
+        );
+        for o in &g.offres {
+            for c in &o.constats {
+                let class = if c.severity == "warning" {
+                    "warn"
+                } else {
+                    "err"
+                };
+                let _ = write!(
+                    h,
+                    "<li><span class=\"{class}\">{code}</span> — action {offre}{session} : {msg}</li>",
+                    code = esc(&c.code),
+                    offre = esc(&o.offre),
+                    session = c
+                        .session
+                        .as_deref()
+                        .map(|s| format!(", session {}", esc(s)))
+                        .unwrap_or_default(),
+                    msg = esc(&c.message)
+                );
+            }
+        }
+        h.push_str("</ul></details>");
+    }
+    h.push_str("</body></html>\n");
+    Ok(h)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsvQuery {
+    siret: Option<String>,
+}
+
+/// `GET /status/rejections.csv[?siret=…]`.
+pub async fn csv(
+    State(state): State<Arc<AppState>>,
+    _admin: Admin,
+    Query(q): Query<CsvQuery>,
+) -> Response {
+    let mut groups = match rejections(&state.store).await {
+        Ok(g) => g,
+        Err(e) => return internal(e),
+    };
+    if let Some(siret) = &q.siret {
+        groups.retain(|g| &g.siret == siret);
+        if groups.is_empty() {
+            return error(
+                StatusCode::NOT_FOUND,
+                "unknown_siret",
+                "no rejection for this SIRET in the current generation",
+            );
+        }
+    }
+    let mut body = Vec::new();
+    if let Err(e) = rejections::write_csv(&groups, &mut body) {
+        return internal(e.into());
+    }
+    let name = match &q.siret {
+        Some(s) if s.bytes().all(|b| b.is_ascii_digit()) => format!("rejets-{s}.csv"),
+        _ => "rejets.csv".to_owned(),
+    };
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_html() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}

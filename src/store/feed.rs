@@ -1,0 +1,269 @@
+//! The partner feed's tables and reads (`migrations/*/0005_partners.sql`): partners and
+//! their hashed keys, the published offers by the generation that last changed them (the
+//! changes feed), one offer, and the findings the status page groups.
+//!
+//! The logic (keys, scopes, cursors, HTTP) is in `crate::partners` and `crate::serve`.
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+
+use super::{action_code, action_key, Store};
+use crate::model::ActionCode;
+
+/// A partner as stored (never the key itself).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PartnerRow {
+    pub id: i64,
+    pub name: String,
+    pub key_prefix: String,
+    /// hex(SHA-256(key)).
+    pub key_sha256: String,
+    /// JSON (`crate::partners::Scope`).
+    pub scope: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A published offer or tombstone, as the changes feed lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedRow {
+    /// The generation that last created, updated or withdrew it.
+    pub generation: i64,
+    pub numero: ActionCode,
+    pub hash: String,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    /// JSON arrays.
+    pub programmes: String,
+    pub departements: String,
+    /// Only when asked for, and only for live offers.
+    pub fragment: Option<String>,
+}
+
+/// One published offer or tombstone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfferRow {
+    pub generation: i64,
+    pub hash: String,
+    pub withdrawn_generation: Option<i64>,
+    pub programmes: String,
+    pub departements: String,
+    pub fragment: String,
+}
+
+type FeedTuple = (
+    i64,
+    i64,
+    i64,
+    String,
+    Option<DateTime<Utc>>,
+    String,
+    String,
+    Option<String>,
+);
+
+impl Store {
+    /// Records a partner; fails if the name is taken.
+    pub async fn insert_partner(
+        &self,
+        name: &str,
+        key_prefix: &str,
+        key_sha256: &str,
+        scope: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let exists: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT id FROM partners WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await?
+        });
+        if exists.is_some() {
+            bail!(
+                "a partner named {name:?} already exists: choose another name, or revoke it \
+                 first (`lheo-feed partner revoke {name}`) and add it under a new name"
+            );
+        }
+        let id: i64 = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "INSERT INTO partners (name, key_prefix, key_sha256, scope, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(name)
+            .bind(key_prefix)
+            .bind(key_sha256)
+            .bind(scope)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .context("cannot record the partner")?
+        });
+        Ok(id)
+    }
+
+    /// Every partner, revoked ones included, by name.
+    pub async fn partners(&self) -> Result<Vec<PartnerRow>> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, name, key_prefix, key_sha256, scope, created_at, revoked_at \
+                 FROM partners ORDER BY name",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Revokes a partner's key; false when there is no such partner or it was revoked.
+    pub async fn revoke_partner(&self, name: &str, now: DateTime<Utc>) -> Result<bool> {
+        let n = on_pool!(self, pool => {
+            sqlx::query("UPDATE partners SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(name)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// Published offers and tombstones strictly after `(generation, numero)` in the order
+    /// (generation that last changed them, numeric key), stamped by a generation up to
+    /// `upto_generation`, at most `limit`; with the
+    /// fragments of live offers when `fragments`. One statement: one consistent snapshot,
+    /// so a page never holds half of a generation's commit.
+    pub async fn feed_page(
+        &self,
+        after_generation: i64,
+        after: (i64, i64),
+        upto_generation: i64,
+        limit: u32,
+        fragments: bool,
+    ) -> Result<Vec<FeedRow>> {
+        let fragment = if fragments {
+            "CASE WHEN withdrawn_generation IS NULL THEN fragment END"
+        } else {
+            "NULL"
+        };
+        let sql = format!(
+            "SELECT generation, formation_no, action_no, hash, withdrawn_at, programmes, \
+             departements, {fragment} FROM published \
+             WHERE (generation, formation_no, action_no) > ($1, $2, $3) AND generation <= $4 \
+             ORDER BY generation, formation_no, action_no LIMIT $5"
+        );
+        let rows: Vec<FeedTuple> = on_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(after_generation)
+                .bind(after.0)
+                .bind(after.1)
+                .bind(upto_generation)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter()
+            .map(
+                |(g, f, a, hash, withdrawn_at, programmes, departements, fragment)| {
+                    Ok(FeedRow {
+                        generation: g,
+                        numero: action_code(f, a)?,
+                        hash,
+                        withdrawn_at,
+                        programmes,
+                        departements,
+                        fragment,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// Whether a withdrawal recorded after generation `after` has lost its tombstone (the
+    /// retention purged it, and the offer has not come back): a consumer that last saw
+    /// generation `after` cannot learn that deletion from the feed any more.
+    pub async fn deletion_purged_after(&self, after: i64) -> Result<bool> {
+        let found: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT c.generation FROM changes c WHERE c.generation > $1 AND c.op = 'withdrawn' \
+                 AND NOT EXISTS (SELECT 1 FROM published p WHERE p.formation_no = c.formation_no \
+                 AND p.action_no = c.action_no) LIMIT 1",
+            )
+            .bind(after)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(found.is_some())
+    }
+
+    /// One published offer or tombstone.
+    pub async fn published_offer(&self, numero: ActionCode) -> Result<Option<OfferRow>> {
+        let (f, a) = action_key(numero)?;
+        type Row = (i64, String, Option<i64>, String, String, String);
+        let row: Option<Row> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT generation, hash, withdrawn_generation, programmes, departements, fragment \
+                 FROM published WHERE formation_no = $1 AND action_no = $2",
+            )
+            .bind(f)
+            .bind(a)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(
+            |(generation, hash, withdrawn_generation, programmes, departements, fragment)| {
+                OfferRow {
+                    generation,
+                    hash,
+                    withdrawn_generation,
+                    programmes,
+                    departements,
+                    fragment,
+                }
+            },
+        ))
+    }
+
+    /// Every live published offer's key and filter values, in numeric order (a scoped
+    /// partner's snapshot keeps those its scope allows).
+    pub async fn published_filters(&self) -> Result<Vec<(ActionCode, String, String)>> {
+        let rows: Vec<(i64, i64, String, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT formation_no, action_no, programmes, departements FROM published \
+                 WHERE withdrawn_generation IS NULL ORDER BY formation_no, action_no",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(f, a, p, d)| Ok((action_code(f, a)?, p, d)))
+            .collect()
+    }
+
+    /// The stored findings of the current generation (`crate::rejections`), in numeric
+    /// order of the offers.
+    pub async fn evaluation_findings(&self) -> Result<Vec<String>> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT findings FROM evaluations WHERE findings IS NOT NULL \
+                 ORDER BY formation_no, action_no",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// The newest generation's id and end time (cheap: the 304 path asks it every time).
+    pub async fn last_generation_id(&self) -> Result<Option<(i64, DateTime<Utc>)>> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as("SELECT id, finished_at FROM generations ORDER BY id DESC LIMIT 1")
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+}

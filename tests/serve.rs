@@ -1,0 +1,1035 @@
+//! Black-box HTTP tests of `lheo-feed serve` (issue 6): the real server on a random
+//! loopback port, over real SQLite and PostgreSQL stores filled and exported by the real
+//! binary. Snapshot, 304 paths, gzip, changes and cursors (also across a generation change
+//! and past the tombstone retention), keys, scopes, rate limits, a partner's view during an
+//! export, and the status page (with headless Chromium).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{assert_schema_valid, Backend, TestDb};
+use lheo_feed::serve::ServeConfig;
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const TODAY: &str = "2025-06-02";
+const FIXTURES: &str = "fixtures/offres.jsonl";
+const ADMIN_KEY: &str = "admin-key-for-tests-0123456789";
+
+// ----- The binary ------------------------------------------------------------------------
+
+fn command(db: &TestDb, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lheo-feed"));
+    c.arg("--database-url")
+        .arg(&db.url)
+        .args(args)
+        .env_remove("LHEO_FEED_TODAY")
+        .env_remove("LHEO_FEED_RULES")
+        .env_remove("LHEO_FEED_TEST_PAUSE_AT");
+    c
+}
+
+/// Runs the binary off the runtime's thread (the server under test runs on it).
+async fn run(db: &TestDb, args: &[&str]) -> Output {
+    let mut c = command(db, args);
+    tokio::task::spawn_blocking(move || c.output().expect("the lheo-feed binary runs"))
+        .await
+        .unwrap()
+}
+
+async fn ok(db: &TestDb, args: &[&str]) -> String {
+    let out = run(db, args).await;
+    assert!(
+        out.status.success(),
+        "{args:?} on {:?} failed ({:?}):\n{}",
+        db.backend,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn json(db: &TestDb, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(db, args).await).expect("JSON output")
+}
+
+async fn export(db: &TestDb, out: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["export", "--json", "--today", TODAY, "--out"];
+    args.push(out.to_str().unwrap());
+    args.extend_from_slice(extra);
+    json(db, &args).await
+}
+
+async fn add_partner(db: &TestDb, name: &str, scope: &[&str]) -> String {
+    let mut args = vec!["partner", "add", name, "--json"];
+    for s in scope {
+        args.extend(["--scope", s]);
+    }
+    let v = json(db, &args).await;
+    v["key"].as_str().unwrap().to_owned()
+}
+
+fn read_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[Value]) {
+    let text: Vec<String> = lines.iter().map(|v| v.to_string()).collect();
+    std::fs::write(path, text.join("\n") + "\n").unwrap();
+}
+
+/// `numero`s of the `<formation>`s of a document.
+fn formations(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("<formation numero=\""))
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+/// The fixture offer `numero` with `edit` applied, as an import line.
+fn edited_offer(numero: &str, edit: impl Fn(&mut Value)) -> Value {
+    for mut line in read_lines(Path::new(FIXTURES)) {
+        if line.get("offre").is_some_and(|o| o["numero"] == numero) {
+            edit(&mut line["offre"]);
+            return line;
+        }
+    }
+    panic!("offer {numero} is not in the fixtures");
+}
+
+/// Imports edited offers (a file of their lines).
+async fn import_edits(db: &TestDb, dir: &Path, lines: &[Value]) {
+    let edit = dir.join(format!("edit-{}.jsonl", rand_suffix()));
+    write_lines(&edit, lines);
+    ok(db, &["import", edit.to_str().unwrap()]).await;
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// A change of a published offer's text (its objectives, part of its `<formation>`).
+fn retitled(o: &mut Value) {
+    let f = &mut o["formation"];
+    let text = f["objectif"].as_str().unwrap_or("Objectif").to_owned();
+    f["objectif"] = Value::from(format!("{text} (objectif précisé)"));
+}
+
+fn unvalidated(o: &mut Value) {
+    o["etat"] = Value::from("en_attente_de_validation");
+}
+
+// ----- The server ------------------------------------------------------------------------
+
+struct Server {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let result = self.task.take().unwrap().await.unwrap();
+        assert!(result.is_ok(), "the server stopped with {result:?}");
+    }
+}
+
+async fn start(db: &TestDb, tweak: impl FnOnce(&mut ServeConfig)) -> Server {
+    let store = db.open().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = ServeConfig::new(addr);
+    config.admin_key = Some(ADMIN_KEY.to_owned());
+    // Revocations are seen at once, and the tests' bursts are not limited.
+    config.auth_cache_ttl = Duration::ZERO;
+    config.rate_per_second = 0.0;
+    tweak(&mut config);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(lheo_feed::serve::serve_on(listener, store, config, async {
+        let _ = rx.await;
+    }));
+    Server {
+        base: format!("http://{addr}"),
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+/// A client that neither asks for nor undoes gzip by itself: the tests say what they accept.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_gzip().build().unwrap()
+}
+
+async fn get(url: &str, key: Option<&str>, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut r = client().get(url);
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.send().await.unwrap()
+}
+
+fn h<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
+        .to_str()
+        .unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn assert_xml_valid(dir: &Path, bytes: &[u8]) {
+    let p = dir.join(format!("doc-{}.xml", rand_suffix()));
+    std::fs::write(&p, bytes).unwrap();
+    assert_schema_valid(&p);
+}
+
+async fn changes(
+    server: &Server,
+    key: &str,
+    cursor: Option<&str>,
+    extra: &str,
+) -> (StatusCode, HeaderMap, Value) {
+    let url = match cursor {
+        Some(c) => server.url(&format!("/feed/changes?cursor={c}{extra}")),
+        None => server.url(&format!("/feed/changes?{}", extra.trim_start_matches('&'))),
+    };
+    let r = get(&url, Some(key), &[]).await;
+    let (status, headers) = (r.status(), r.headers().clone());
+    let body = r.text().await.unwrap();
+    let v = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"))
+    };
+    if status == StatusCode::OK {
+        // Every page the tests read is checked against the documented shape.
+        let errors: Vec<String> = changes_schema()
+            .iter_errors(&v)
+            .map(|e| format!("{}: {e}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{v:#}");
+    }
+    (status, headers, v)
+}
+
+fn changes_schema() -> &'static jsonschema::Validator {
+    static V: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let text = std::fs::read_to_string("schemas/changes.schema.json").unwrap();
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&schema)
+            .expect("schemas/changes.schema.json is a valid draft 2020-12 schema")
+    })
+}
+
+/// The fixtures imported and exported once (generation 1).
+struct Setup {
+    dir: tempfile::TempDir,
+    out: PathBuf,
+}
+
+async fn setup(db: &TestDb) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lheo.xml");
+    ok(db, &["import", FIXTURES]).await;
+    let g = export(db, &out, &[]).await;
+    assert_eq!(g["generation"], 1);
+    Setup { dir, out }
+}
+
+// ----- Tests ------------------------------------------------------------------------------
+
+/// The issue's "done when": snapshot, then changes after an edit and an export, 304 when
+/// nothing changed; with every header a consumer relies on.
+async fn a_partner_pulls_the_snapshot_then_the_changes(db: &TestDb) {
+    let s = setup(db).await;
+    let key = add_partner(db, "offre-info", &[]).await;
+    let server = start(db, |_| {}).await;
+    let snapshot_url = server.url("/feed/lheo.xml");
+
+    let r = get(&snapshot_url, None, &[]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // The full snapshot: the export's bytes, with validators.
+    let r = get(&snapshot_url, Some(&key), &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let hd = r.headers().clone();
+    assert_eq!(h(&hd, "content-type"), "application/xml; charset=utf-8");
+    assert!(h(&hd, "vary").contains("Accept-Encoding"));
+    assert_eq!(h(&hd, "lheo-feed-generation"), "1");
+    let etag = h(&hd, "etag").to_owned();
+    assert!(
+        etag.starts_with('"') && !etag.starts_with("W/"),
+        "strong: {etag}"
+    );
+    let last_modified = h(&hd, "last-modified").to_owned();
+    let cursor = h(&hd, "lheo-feed-cursor").to_owned();
+    let body = r.bytes().await.unwrap();
+    assert_eq!(&body[..], &std::fs::read(&s.out).unwrap()[..]);
+    assert_xml_valid(s.dir.path(), &body);
+
+    // Nothing changed: 304, by ETag or by date.
+    let r = get(&snapshot_url, Some(&key), &[("if-none-match", &etag)]).await;
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(h(r.headers(), "etag"), etag);
+    let r = get(
+        &snapshot_url,
+        Some(&key),
+        &[("if-modified-since", &last_modified)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+    // gzip: the twin written by the export, its own strong ETag, the same document.
+    let r = get(&snapshot_url, Some(&key), &[("accept-encoding", "gzip")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(h(r.headers(), "content-encoding"), "gzip");
+    let gz_etag = h(r.headers(), "etag").to_owned();
+    assert_ne!(gz_etag, etag);
+    let zipped = r.bytes().await.unwrap();
+    assert!(
+        zipped.len() < body.len() / 3,
+        "{} vs {}",
+        zipped.len(),
+        body.len()
+    );
+    assert_eq!(gunzip(&zipped), body.to_vec());
+    let r = get(
+        &snapshot_url,
+        Some(&key),
+        &[("accept-encoding", "gzip"), ("if-none-match", &gz_etag)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+    // Changes since the snapshot: none yet; the same question again is a 304.
+    let (st, hd, page) = changes(&server, &key, Some(&cursor), "").await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert_eq!(page["entries"].as_array().unwrap().len(), 0);
+    assert_eq!(page["has_more"], false);
+    assert_eq!(page["generation"], 1);
+    let changes_etag = h(&hd, "etag").to_owned();
+    let r = get(
+        &server.url(&format!("/feed/changes?cursor={cursor}")),
+        Some(&key),
+        &[("if-none-match", &changes_etag)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+    // An edit and a withdrawal, then an export.
+    let published = formations(std::str::from_utf8(&body).unwrap());
+    let (edited, withdrawn) = (published[0].clone(), published[1].clone());
+    import_edits(
+        db,
+        s.dir.path(),
+        &[
+            edited_offer(&edited, retitled),
+            edited_offer(&withdrawn, unvalidated),
+        ],
+    )
+    .await;
+    let g2 = export(db, &s.out, &[]).await;
+    assert_eq!(
+        (g2["updated"].as_u64(), g2["withdrawn"].as_u64()),
+        (Some(1), Some(1)),
+        "{g2:#}"
+    );
+
+    let (st, _, page) = changes(&server, &key, Some(&cursor), "").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(page["generation"], 2);
+    let entries = page["entries"].as_array().unwrap();
+    let by: BTreeMap<&str, &Value> = entries
+        .iter()
+        .map(|e| (e["numero"].as_str().unwrap(), e))
+        .collect();
+    assert_eq!(by.len(), 2, "{page:#}");
+    assert_eq!(by[edited.as_str()]["op"], "upsert");
+    assert_eq!(by[withdrawn.as_str()]["op"], "delete");
+    assert!(by[withdrawn.as_str()]["withdrawn_at"].is_string());
+    let d = json(db, &["diff", "1", "2", "--json"]).await;
+    assert_eq!(d["updated"][0], edited.as_str());
+    assert_eq!(d["withdrawn"][0], withdrawn.as_str());
+
+    // The upserted offer, by its link: a valid LHÉO document with the edit.
+    let href = by[edited.as_str()]["href"].as_str().unwrap();
+    let r = get(&server.url(href), Some(&key), &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let offer_etag = h(r.headers(), "etag").to_owned();
+    let doc = r.bytes().await.unwrap();
+    assert!(String::from_utf8_lossy(&doc).contains("(objectif précisé)"));
+    assert_eq!(
+        formations(&String::from_utf8_lossy(&doc)),
+        vec![edited.clone()]
+    );
+    assert_xml_valid(s.dir.path(), &doc);
+    let r = get(
+        &server.url(href),
+        Some(&key),
+        &[("if-none-match", &offer_etag)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    // Its hash is the one the generation recorded.
+    let hash = by[edited.as_str()]["hash"].as_str().unwrap();
+    let fragment_start = doc.windows(10).position(|w| w == b"<formation").unwrap();
+    let fragment_end = doc.len() - "</offres>\n</lheo>\n".len();
+    let mut hasher = Sha256::new();
+    hasher.update(b"lheo-2.3/1\n");
+    hasher.update(&doc[fragment_start..fragment_end]);
+    assert_eq!(hex::encode(hasher.finalize()), hash);
+
+    // Withdrawn: 410; unknown: 404; not a numero: 400.
+    let r = get(
+        &server.url(&format!("/feed/offres/{withdrawn}")),
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::GONE);
+    let r = get(&server.url("/feed/offres/1-1"), Some(&key), &[]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = get(&server.url("/feed/offres/x%3Cy"), Some(&key), &[]).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // The changes as one LHÉO document: the update in <offres>, the withdrawal in extras.
+    let r = get(
+        &server.url(&format!("/feed/changes?cursor={cursor}&format=lheo")),
+        Some(&key),
+        &[("accept-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(h(r.headers(), "content-encoding"), "gzip");
+    let doc = gunzip(&r.bytes().await.unwrap());
+    let text = String::from_utf8(doc.clone()).unwrap();
+    assert_eq!(formations(&text), vec![edited.clone()]);
+    assert!(text.contains(&format!("<extra info=\"retrait\" numero=\"{withdrawn}\"/>")));
+    assert_xml_valid(s.dir.path(), &doc);
+
+    // The old snapshot validator no longer matches: the new snapshot comes.
+    let r = get(&snapshot_url, Some(&key), &[("if-none-match", &etag)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(h(r.headers(), "lheo-feed-generation"), "2");
+
+    // Operations endpoints.
+    assert_eq!(
+        get(&server.url("/health"), None, &[]).await.status(),
+        StatusCode::OK
+    );
+    let r = get(&server.url("/ready"), None, &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let m = get(&server.url("/metrics"), None, &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("lheo_feed_requests_total{route=\"/feed/lheo.xml\",status=\"304\"} 3"),
+        "{m}"
+    );
+    assert!(
+        m.contains("lheo_feed_rejections_total{reason=\"no_key\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("\nlheo_feed_generation 2\n"), "{m}");
+    assert!(m.contains("lheo_feed_generation_age_seconds "), "{m}");
+    assert!(
+        m.contains("lheo_feed_response_bytes_total{route=\"/feed/lheo.xml\"}"),
+        "{m}"
+    );
+    server.stop().await;
+}
+
+/// Keys (missing, unknown, revoked), scopes on every route, the rate limit, size limits.
+async fn keys_scopes_and_limits(db: &TestDb) {
+    let s = setup(db).await;
+    let open_key = add_partner(db, "national", &[]).await;
+    // The département found in the fewest published offers (but some).
+    let store = db.open().await;
+    let filters = store.published_filters().await.unwrap();
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, _, d) in &filters {
+        for dep in serde_json::from_str::<Vec<String>>(d).unwrap() {
+            *count.entry(dep).or_default() += 1;
+        }
+    }
+    let (dep, _) = count.iter().min_by_key(|(_, n)| **n).expect("départements");
+    let in_scope: BTreeSet<String> = filters
+        .iter()
+        .filter(|(_, _, d)| {
+            serde_json::from_str::<Vec<String>>(d)
+                .unwrap()
+                .contains(dep)
+        })
+        .map(|(k, _, _)| k.to_string())
+        .collect();
+    assert!(!in_scope.is_empty() && in_scope.len() < filters.len());
+    let out_of_scope = filters
+        .iter()
+        .map(|(k, _, _)| k.to_string())
+        .find(|k| !in_scope.contains(k))
+        .unwrap();
+    let scoped_key = add_partner(db, "departement", &[&format!("departement:{dep}")]).await;
+    let server = start(db, |_| {}).await;
+
+    // The scoped snapshot holds exactly the scope's offers, and is valid LHÉO.
+    let r = get(&server.url("/feed/lheo.xml"), Some(&scoped_key), &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let scoped_etag = h(r.headers(), "etag").to_owned();
+    let doc = r.bytes().await.unwrap();
+    let listed: BTreeSet<String> = formations(&String::from_utf8_lossy(&doc))
+        .into_iter()
+        .collect();
+    assert_eq!(listed, in_scope);
+    assert_xml_valid(s.dir.path(), &doc);
+    let r = get(
+        &server.url("/feed/lheo.xml"),
+        Some(&scoped_key),
+        &[("accept-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(h(r.headers(), "content-encoding"), "gzip");
+    assert_eq!(gunzip(&r.bytes().await.unwrap()), doc.to_vec());
+    let r = get(
+        &server.url("/feed/lheo.xml"),
+        Some(&scoped_key),
+        &[("if-none-match", &scoped_etag)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+    // Out of scope is unknown: the same 404 body as an offer that does not exist.
+    let r = get(
+        &server.url(&format!("/feed/offres/{out_of_scope}")),
+        Some(&scoped_key),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "unknown_offer");
+    let r = get(
+        &server.url(&format!("/feed/offres/{out_of_scope}")),
+        Some(&open_key),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let first = in_scope.iter().next().unwrap();
+    let r = get(
+        &server.url(&format!("/feed/offres/{first}")),
+        Some(&scoped_key),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Changes from the start: the scope's offers only.
+    let (st, _, page) = changes(&server, &scoped_key, None, "&limit=1000").await;
+    assert_eq!(st, StatusCode::OK);
+    let seen: BTreeSet<String> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["numero"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seen, in_scope);
+
+    // Bad requests.
+    let (st, _, v) = changes(&server, &open_key, Some("c1deadbeef"), "").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"], "bad_cursor");
+    let (st, _, _) = changes(&server, &open_key, None, "&limit=0").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let long = format!("/feed/changes?cursor={}", "a".repeat(3000));
+    let r = get(&server.url(&long), Some(&open_key), &[]).await;
+    assert_eq!(r.status(), StatusCode::URI_TOO_LONG);
+
+    // Unknown key 401, revoked key 403; the list never shows a key.
+    let r = get(&server.url("/feed/lheo.xml"), Some("lf_0000"), &[]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let mut wrong = scoped_key.clone();
+    wrong.pop();
+    wrong.push(if scoped_key.ends_with('0') { '1' } else { '0' });
+    let r = get(&server.url("/feed/lheo.xml"), Some(&wrong), &[]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    ok(db, &["partner", "revoke", "departement"]).await;
+    let r = get(&server.url("/feed/lheo.xml"), Some(&scoped_key), &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = get(
+        &server.url(&format!("/feed/offres/{first}")),
+        Some(&scoped_key),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let list = ok(db, &["partner", "list"]).await;
+    assert!(
+        list.contains("national") && list.contains("revoked"),
+        "{list}"
+    );
+    assert!(
+        !list.contains(&scoped_key) && !list.contains(&open_key),
+        "{list}"
+    );
+    let again = run(db, &["partner", "revoke", "departement"]).await;
+    assert_eq!(again.status.code(), Some(2));
+    let bad = run(db, &["partner", "add", "x", "--scope", "region:52"]).await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown dimension"));
+    server.stop().await;
+
+    // The rate limit: a burst of 2, then 429 with Retry-After.
+    let server = start(db, |c| {
+        c.rate_per_second = 0.2;
+        c.rate_burst = 2;
+    })
+    .await;
+    for _ in 0..2 {
+        let r = get(&server.url("/feed/offres/1-1"), Some(&open_key), &[]).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+    let r = get(&server.url("/feed/offres/1-1"), Some(&open_key), &[]).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = h(r.headers(), "retry-after").parse().unwrap();
+    assert!((1..=5).contains(&wait), "{wait}");
+    server.stop().await;
+}
+
+/// Paging with a small limit while an export commits between two pages gives the partner
+/// the new generation's state exactly; a cursor older than a purged deletion is refused
+/// with the resync answer.
+async fn paging_across_a_generation_change_and_stale_cursors(db: &TestDb) {
+    let s = setup(db).await;
+    let key = add_partner(db, "kairos", &[]).await;
+    let server = start(db, |_| {}).await;
+
+    // The partner's picture: numero → hash, built from the changes alone.
+    let mut state: BTreeMap<String, String> = BTreeMap::new();
+    let mut apply = |page: &Value| {
+        for e in page["entries"].as_array().unwrap() {
+            let n = e["numero"].as_str().unwrap().to_owned();
+            match e["op"].as_str().unwrap() {
+                "upsert" => state.insert(n, e["hash"].as_str().unwrap().to_owned()),
+                _ => state.remove(&n),
+            };
+        }
+    };
+    let (st, _, page) = changes(&server, &key, None, "&limit=5").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(page["entries"].as_array().unwrap().len(), 5);
+    assert_eq!(page["has_more"], true);
+    apply(&page);
+    let mut cursor = page["next_cursor"].as_str().unwrap().to_owned();
+
+    // Generation 2 commits mid-way: one offer already seen changes, one not yet seen is
+    // withdrawn.
+    let published = formations(&std::fs::read_to_string(&s.out).unwrap());
+    let seen_first = page["entries"][0]["numero"].as_str().unwrap().to_owned();
+    let later = published.last().unwrap().clone();
+    import_edits(
+        db,
+        s.dir.path(),
+        &[
+            edited_offer(&seen_first, retitled),
+            edited_offer(&later, unvalidated),
+        ],
+    )
+    .await;
+    export(db, &s.out, &[]).await;
+
+    let mut pages = 1;
+    loop {
+        let (st, _, page) = changes(&server, &key, Some(&cursor), "&limit=5").await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        apply(&page);
+        cursor = page["next_cursor"].as_str().unwrap().to_owned();
+        pages += 1;
+        assert!(pages < 50, "paging does not end");
+        if page["has_more"] == false {
+            break;
+        }
+    }
+    // What the partner holds is generation 2, exactly.
+    let store = db.open().await;
+    let live: BTreeMap<String, String> = store
+        .published_page(None, 10_000, false)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.numero.to_string(), r.hash))
+        .collect();
+    assert_eq!(state, live);
+    assert!(!state.contains_key(&later));
+
+    // A cursor from the snapshot of generation 2; generation 3 withdraws an offer, and
+    // generation 4 purges its tombstone (retention 0 days, a second later).
+    let r = get(&server.url("/feed/lheo.xml"), Some(&key), &[]).await;
+    let old_cursor = h(r.headers(), "lheo-feed-cursor").to_owned();
+    let gone = published[2].clone();
+    import_edits(db, s.dir.path(), &[edited_offer(&gone, unvalidated)]).await;
+    export(db, &s.out, &[]).await;
+    let (st, _, page) = changes(&server, &key, Some(&old_cursor), "").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(page["entries"][0]["op"], "delete");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let g4 = export(db, &s.out, &["--tombstone-retention-days", "0"]).await;
+    assert!(g4["tombstones_purged"].as_u64().unwrap() >= 1, "{g4:#}");
+    let (st, _, v) = changes(&server, &key, Some(&old_cursor), "").await;
+    assert_eq!(st, StatusCode::GONE, "{v}");
+    assert_eq!(v["error"], "cursor_expired");
+    assert_eq!(v["snapshot"], "/feed/lheo.xml");
+    // The resync: a new snapshot's cursor works.
+    let r = get(&server.url("/feed/lheo.xml"), Some(&key), &[]).await;
+    let fresh = h(r.headers(), "lheo-feed-cursor").to_owned();
+    let (st, _, page) = changes(&server, &key, Some(&fresh), "").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(page["entries"].as_array().unwrap().len(), 0);
+    server.stop().await;
+}
+
+/// While an export is between its writes and its commit, and while one runs to its end,
+/// partners see whole generations only: each snapshot is the file of the generation its
+/// header names, and each changes page is all of a generation's changes or none.
+async fn a_partner_never_sees_half_a_generation(db: &TestDb) {
+    let s = setup(db).await;
+    let key = add_partner(db, "ouiform", &[]).await;
+    let server = start(db, |_| {}).await;
+    let r = get(&server.url("/feed/lheo.xml"), Some(&key), &[]).await;
+    let cursor = h(r.headers(), "lheo-feed-cursor").to_owned();
+    let g1 = r.bytes().await.unwrap();
+    let published = formations(&String::from_utf8_lossy(&g1));
+    let edits: Vec<Value> = published[..4]
+        .iter()
+        .map(|n| edited_offer(n, retitled))
+        .collect();
+    import_edits(db, s.dir.path(), &edits).await;
+
+    // An export paused just before its commit: generation 1 is all anyone sees.
+    let mut child = command(
+        db,
+        &["export", "--today", TODAY, "--out", s.out.to_str().unwrap()],
+    )
+    .env("LHEO_FEED_TEST_PAUSE_AT", "before_commit")
+    .stderr(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    tokio::task::spawn_blocking(move || {
+        for line in BufReader::new(stderr).lines() {
+            if line.unwrap().contains("paused") {
+                return;
+            }
+        }
+        panic!("the export did not pause");
+    })
+    .await
+    .unwrap();
+    let r = get(&server.url("/feed/lheo.xml"), Some(&key), &[]).await;
+    assert_eq!(h(r.headers(), "lheo-feed-generation"), "1");
+    assert_eq!(r.bytes().await.unwrap(), g1);
+    let (_, _, page) = changes(&server, &key, Some(&cursor), "").await;
+    assert_eq!(page["generation"], 1);
+    assert_eq!(page["entries"].as_array().unwrap().len(), 0);
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    // Requests in a loop while a real export runs.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let (stop, key, cursor) = (stop.clone(), key.clone(), cursor.clone());
+        let (snap_url, changes_url) = (
+            server.url("/feed/lheo.xml"),
+            server.url(&format!("/feed/changes?cursor={cursor}")),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if i % 2 == 0 {
+                    let r = get(&snap_url, Some(&key), &[]).await;
+                    assert_eq!(r.status(), StatusCode::OK);
+                    let g: i64 = h(r.headers(), "lheo-feed-generation").parse().unwrap();
+                    seen.push((g, Some(sha256(&r.bytes().await.unwrap())), 0));
+                } else {
+                    let r = get(&changes_url, Some(&key), &[]).await;
+                    assert_eq!(r.status(), StatusCode::OK);
+                    let v: Value = r.json().await.unwrap();
+                    let n = v["entries"].as_array().unwrap().len();
+                    seen.push((v["generation"].as_i64().unwrap(), None, n));
+                }
+            }
+            seen
+        }));
+    }
+    let g2 = export(db, &s.out, &[]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let shas: BTreeMap<i64, String> = json(db, &["generations", "--json"])
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["id"].as_i64().unwrap(),
+                g["file_sha256"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let changed = ["created", "updated", "withdrawn"]
+        .iter()
+        .map(|k| g2[k].as_u64().unwrap() as usize)
+        .sum::<usize>();
+    assert!(changed > 0, "{g2:#}");
+    let mut total = 0;
+    let mut saw_new = false;
+    for t in tasks {
+        for (g, sha, n) in t.await.unwrap() {
+            total += 1;
+            saw_new |= g == g2["generation"].as_i64().unwrap();
+            match sha {
+                Some(sha) => assert_eq!(sha, shas[&g], "snapshot of generation {g}"),
+                None if g == 1 => assert_eq!(n, 0),
+                None => assert_eq!(n, changed, "generation {g}'s changes, all of them"),
+            }
+        }
+    }
+    assert!(
+        total > 4 && saw_new,
+        "{total} requests, the new generation seen: {saw_new}"
+    );
+    server.stop().await;
+}
+
+/// The status page: admin key, the generations' numbers as the CLI gives them, the
+/// rejections as `check` reports them, the CSV; and in headless Chromium on SQLite.
+async fn the_status_page_shows_the_cli_numbers(db: &TestDb) {
+    let s = setup(db).await;
+    let server = start(db, |_| {}).await;
+    let r = get(&server.url("/"), None, &[]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(h(r.headers(), "www-authenticate").starts_with("Basic"));
+    let r = client()
+        .get(server.url("/"))
+        .basic_auth("admin", Some("wrong-key-0123456789"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = client()
+        .get(server.url("/"))
+        .basic_auth("admin", Some(ADMIN_KEY))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(h(r.headers(), "content-type"), "text/html; charset=utf-8");
+    let html = r.text().await.unwrap();
+
+    let gens = json(db, &["generations", "--json"]).await;
+    let g = &gens[0];
+    assert!(
+        html.contains(&format!("id=\"current-generation\">{}<", g["id"])),
+        "{html}"
+    );
+    assert!(html.contains(&format!(
+        "<td class=\"created\">{}</td><td class=\"updated\">{}</td><td class=\"withdrawn\">{}</td>\
+         <td class=\"rejected\">{}</td><td class=\"published\">{}</td>",
+        g["created"], g["updated"], g["withdrawn"], g["rejected"], g["published"]
+    )));
+    let check = json(db, &["check", "--today", TODAY, "--format", "json"]).await;
+    let totals = &check["totals"];
+    assert!(totals["offres_rejected"].as_u64().unwrap() > 0);
+    assert!(html.contains(&format!(
+        "id=\"offres-rejetees\">{}<",
+        totals["offres_rejected"]
+    )));
+    assert!(html.contains(&format!(
+        "id=\"sessions-rejetees\">{}<",
+        totals["sessions_rejected"]
+    )));
+    assert!(html.contains("no consumer configured"));
+    // A French message of the report, escaped.
+    let first_message = check["organismes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o["offres"].as_array().unwrap())
+        .flat_map(|o| {
+            o["findings"].as_array().unwrap().iter().chain(
+                o["sessions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|s| s["findings"].as_array().unwrap()),
+            )
+        })
+        .map(|f| f["message"].as_str().unwrap().to_owned())
+        .next()
+        .expect("the fixtures have findings");
+    let escaped = first_message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;");
+    assert!(html.contains(&escaped), "{first_message}");
+
+    // The CSV: the rows of `check --format csv`.
+    let r = client()
+        .get(server.url("/status/rejections.csv"))
+        .basic_auth("admin", Some(ADMIN_KEY))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(h(r.headers(), "content-type"), "text/csv; charset=utf-8");
+    let csv = r.text().await.unwrap();
+    let cli_csv = ok(db, &["check", "--today", TODAY, "--format", "csv"]).await;
+    let rows = |t: &str| t.split("\r\n").map(str::to_owned).collect::<BTreeSet<_>>();
+    assert_eq!(rows(&csv), rows(&cli_csv));
+
+    if db.backend == Backend::Sqlite {
+        chromium_renders(&server.base, g, totals).await;
+    }
+    drop(s);
+    server.stop().await;
+}
+
+/// Headless Chromium loads the page with the admin key, shows the numbers, and writes a
+/// phone-sized screenshot to target/status-page.png.
+async fn chromium_renders(base: &str, g: &Value, totals: &Value) {
+    let Some(chromium) = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok())
+    else {
+        if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+            panic!("chromium is required under CI (apt-get install chromium)");
+        }
+        eprintln!(
+            "\n################################################################\n\
+             ##  SKIPPING the Chromium check of the status page: no chromium\n\
+             ##  (apt-get install chromium); under CI this fails.\n\
+             ################################################################\n"
+        );
+        return;
+    };
+    let url = base.replacen("http://", &format!("http://admin:{ADMIN_KEY}@"), 1) + "/";
+    let profile = tempfile::tempdir().unwrap();
+    let flags = |extra: &[String]| {
+        let mut c = Command::new(chromium);
+        c.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(&url)
+        .stdin(Stdio::null());
+        c
+    };
+    let mut dump = flags(&["--dump-dom".to_owned()]);
+    let out = tokio::task::spawn_blocking(move || dump.output().unwrap())
+        .await
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        dom.contains(&format!("id=\"current-generation\">{}<", g["id"]))
+            && dom.contains(&format!(
+                "id=\"offres-rejetees\">{}<",
+                totals["offres_rejected"]
+            )),
+        "chromium did not show the page's numbers:\n{dom}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/status-page.png");
+    let _ = std::fs::remove_file(&png);
+    let mut shot = flags(&[
+        format!("--screenshot={}", png.display()),
+        "--window-size=412,900".to_owned(),
+        "--hide-scrollbars".to_owned(),
+    ]);
+    let out = tokio::task::spawn_blocking(move || shot.output().unwrap())
+        .await
+        .unwrap();
+    let bytes = std::fs::read(&png).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot at {} ({e}):\n{}",
+            png.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert!(bytes.len() > 10_000, "a blank page? {} bytes", bytes.len());
+}
+
+/// Before any generation: /ready says so and the feed answers 503.
+async fn not_ready_before_the_first_generation(db: &TestDb) {
+    let key = add_partner(db, "early", &[]).await;
+    let server = start(db, |_| {}).await;
+    let r = get(&server.url("/ready"), None, &[]).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let r = get(&server.url("/feed/lheo.xml"), Some(&key), &[]).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        get(&server.url("/health"), None, &[]).await.status(),
+        StatusCode::OK
+    );
+    server.stop().await;
+}
+
+backend_tests!(
+    a_partner_pulls_the_snapshot_then_the_changes,
+    keys_scopes_and_limits,
+    paging_across_a_generation_change_and_stale_cursors,
+    a_partner_never_sees_half_a_generation,
+    the_status_page_shows_the_cli_numbers,
+    not_ready_before_the_first_generation,
+);
