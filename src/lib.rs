@@ -47,6 +47,9 @@
 //!   current. `docs/generations.md`.
 //! - [`export`]: the files: documents streamed to a temporary file, hashed as they go,
 //!   synced, renamed to the generation's own file, and linked to the stable name.
+//! - [`push`]: the pusher: the outbox rows the generation writes become signed, batched
+//!   HTTP deliveries to each configured consumer, retried, in order, with dead letters.
+//!   `docs/consumers.md`.
 //! - [`generate`]: deterministic synthetic data for load tests and benchmarks.
 //!
 //! The binary (`src/main.rs`) only parses arguments and calls these.
@@ -58,5 +61,6 @@ pub mod ingest;
 pub mod lheo;
 pub mod model;
 pub mod pipeline;
+pub mod push;
 pub mod rules;
 pub mod store;

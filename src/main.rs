@@ -45,6 +45,11 @@ struct Cli {
     #[arg(long, global = true, env = "LHEO_FEED_RULES")]
     rules: Option<PathBuf>,
 
+    /// Configuration file (TOML): `push` and `deliveries` read its [push] and
+    /// [[consumers]]; `export` registers those consumers so that it fills their outbox.
+    #[arg(long, global = true, env = "LHEO_FEED_CONFIG")]
+    config: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -127,6 +132,31 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Send the generations' changes to the configured consumers (docs/consumers.md).
+    Push {
+        /// Only this consumer.
+        #[arg(long, value_name = "NAME")]
+        consumer: Option<String>,
+        /// Send what is due, wait for retries due within --max-wait, and exit.
+        #[arg(long)]
+        once: bool,
+        /// With --once: how long to wait for retries and other pushers' leases.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        max_wait: std::time::Duration,
+        /// Print the --once summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the outbox per consumer (pending, failed, dead letters), or replay dead letters.
+    Deliveries {
+        #[command(subcommand)]
+        action: Option<DeliveriesAction>,
+        /// Only this consumer.
+        #[arg(long, value_name = "NAME")]
+        consumer: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Import the Conseil régional's CSV extraction (programmes, lots, organismes
     /// mandataires and formateurs) that seeds a campaign: all or nothing.
     ImportRegion {
@@ -136,6 +166,19 @@ enum Command {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeliveriesAction {
+    /// Queue dead letters again (their offers in their latest state); `--consumer NAME`
+    /// replays all of that consumer's and resumes it if it was paused.
+    Replay {
+        /// The dead letter's id (see `lheo-feed deliveries`).
+        #[arg(required_unless_present = "consumer", conflicts_with = "consumer")]
+        id: Option<i64>,
+        #[arg(long, value_name = "NAME")]
+        consumer: Option<String>,
     },
 }
 
@@ -249,8 +292,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         return generate(*sessions, *seed, out);
     }
     let opts = pass_options(&cli)?;
+    let push_config = read_push_config(&cli)?;
     let store = Store::open(&cli.database_url).await?;
-    let result = dispatch(&cli, &store, &opts).await;
+    let result = match (&cli.command, &push_config) {
+        (Command::Push { .. } | Command::Deliveries { .. }, _) => {
+            let cfg = push_config.unwrap_or_default();
+            lheo_feed_push::dispatch(&cli.command, &store, &cfg).await
+        }
+        (Command::Export { .. }, Some(cfg)) => {
+            match lheo_feed::push::outbox::sync_consumers(&store, cfg).await {
+                Ok(()) => dispatch(&cli, &store, &opts).await,
+                Err(e) => Err(e.into()),
+            }
+        }
+        _ => dispatch(&cli, &store, &opts).await,
+    };
     store.close().await;
     result
 }
@@ -508,6 +564,7 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
             Ok(())
         }
         Command::Generate { .. } => unreachable!("handled before opening the store"),
+        Command::Push { .. } | Command::Deliveries { .. } => unreachable!("handled in run"),
         Command::Status { json } => {
             let c = store.counts().await?;
             if *json {
@@ -593,6 +650,182 @@ async fn dispatch(cli: &Cli, store: &Store, opts: &PassOptions) -> Result<(), Fa
                 Err(ImportError::Input { errors, total }) => Err(input_failure(&errors, total)),
                 Err(ImportError::Other(e)) => Err(e.into()),
             }
+        }
+    }
+}
+
+/// The [push] / [[consumers]] part of --config, if given. A bad file is exit 2.
+fn read_push_config(cli: &Cli) -> Result<Option<lheo_feed::push::PushConfig>, Failure> {
+    let Some(path) = &cli.config else {
+        return Ok(None);
+    };
+    const MAX_CONFIG_BYTES: u64 = 1 << 20;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| bad_input(format!("--config {}: cannot read: {e}", path.display())))?;
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(bad_input(format!(
+            "--config {}: {} bytes, more than a configuration file ({MAX_CONFIG_BYTES}): wrong file?",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad_input(format!("--config {}: cannot read: {e}", path.display())))?;
+    lheo_feed::push::load_push_config(&text)
+        .map(Some)
+        .map_err(|e| bad_input(format!("--config {}: {e}", path.display())))
+}
+
+/// The `push` and `deliveries` commands.
+mod lheo_feed_push {
+    use super::{bad_input, Command, DeliveriesAction, Failure};
+    use lheo_feed::push::{self, outbox, ConfigError, PushConfig, PushOptions};
+    use lheo_feed::store::Store;
+
+    fn failure(e: anyhow::Error) -> Failure {
+        match e.downcast_ref::<ConfigError>() {
+            Some(c) => bad_input(c.to_string()),
+            None => e.into(),
+        }
+    }
+
+    pub async fn dispatch(cmd: &Command, store: &Store, cfg: &PushConfig) -> Result<(), Failure> {
+        match cmd {
+            Command::Push {
+                consumer,
+                once,
+                max_wait,
+                json,
+            } => {
+                if cfg.consumers.is_empty() {
+                    return Err(bad_input(
+                        "no consumer configured: give --config FILE (or LHEO_FEED_CONFIG) with                          [[consumers]] (see deploy/lheo-feed.example.toml)"
+                            .to_owned(),
+                    ));
+                }
+                if *once {
+                    let opts = PushOptions {
+                        consumer: consumer.clone(),
+                        max_wait: *max_wait,
+                    };
+                    let s = push::push_once(store, cfg, &opts).await.map_err(failure)?;
+                    if *json {
+                        outln!(
+                            "{}",
+                            serde_json::to_string_pretty(&s).expect("serialisable")
+                        );
+                    } else {
+                        for c in &s.consumers {
+                            outln!(
+                                "{}: {} batches delivered ({} offres, {} retraits, {} bytes sent),                                  {} failed attempts, {} dead letters{}",
+                                c.name,
+                                c.batches_delivered,
+                                c.offres_delivered,
+                                c.retraits_delivered,
+                                c.body_bytes,
+                                c.failed_attempts,
+                                c.dead_letters,
+                                if c.paused { ", PAUSED" } else { "" }
+                            );
+                        }
+                        outln!(
+                            "{} ms, {:.0} offres/s; `lheo-feed deliveries` shows what is left",
+                            s.elapsed_ms,
+                            s.offres_per_second
+                        );
+                    }
+                    Ok(())
+                } else {
+                    if consumer.is_some() {
+                        return Err(bad_input(
+                            "--consumer is for --once; the long-running pusher serves every consumer"
+                                .to_owned(),
+                        ));
+                    }
+                    let shutdown = async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    };
+                    push::run_pusher(store, cfg, shutdown)
+                        .await
+                        .map_err(failure)
+                }
+            }
+            Command::Deliveries {
+                action,
+                consumer,
+                json,
+            } => {
+                if !cfg.consumers.is_empty() {
+                    outbox::sync_consumers(store, cfg).await?;
+                }
+                match action {
+                    Some(DeliveriesAction::Replay { id, consumer }) => {
+                        let r = outbox::replay(store, cfg, *id, consumer.as_deref())
+                            .await?
+                            .map_err(bad_input)?;
+                        if *json {
+                            outln!(
+                                "{}",
+                                serde_json::to_string_pretty(&r).expect("serialisable")
+                            );
+                        } else {
+                            outln!(
+                                "replayed {} dead letter(s): {} batch(es) queued ({} offres, {}                                  retraits in their latest state); run `lheo-feed push --once` to send",
+                                r.dead_letters,
+                                r.batches,
+                                r.offres,
+                                r.retraits
+                            );
+                        }
+                        Ok(())
+                    }
+                    None => {
+                        let list = outbox::status(store, consumer.as_deref()).await?;
+                        if *json {
+                            outln!(
+                                "{}",
+                                serde_json::to_string_pretty(&list).expect("serialisable")
+                            );
+                            return Ok(());
+                        }
+                        if list.is_empty() {
+                            outln!("no consumer registered: run `lheo-feed --config FILE push`");
+                        }
+                        for c in &list {
+                            outln!(
+                                "{} ({}{}{}): {} generations to batch, {} batches pending ({} failed so far), {} dead, {} delivered ({} offres)",
+                                c.name,
+                                c.mode,
+                                if c.enabled { "" } else { ", disabled" },
+                                if c.paused { ", PAUSED" } else { "" },
+                                c.pending_generations,
+                                c.pending,
+                                c.failed,
+                                c.dead,
+                                c.delivered,
+                                c.offres_delivered
+                            );
+                            if let Some(r) = &c.paused_reason {
+                                outln!("  paused: {r}; fix the receiver, then `lheo-feed deliveries replay --consumer {}`", c.name);
+                            }
+                            for d in &c.dead_letters {
+                                outln!(
+                                    "  dead letter {}: {} offres, {} retraits, {} attempts, status {}, {}; response: {}",
+                                    d.id,
+                                    d.offres,
+                                    d.retraits,
+                                    d.attempts,
+                                    d.status.map_or("-".to_owned(), |s| s.to_string()),
+                                    d.error.as_deref().unwrap_or(""),
+                                    d.response.as_deref().unwrap_or("").chars().take(200).collect::<String>()
+                                );
+                            }
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            _ => unreachable!("only push and deliveries"),
         }
     }
 }
