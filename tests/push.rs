@@ -73,15 +73,16 @@ impl Receiver {
         let url = format!("http://{}/lheo", listener.local_addr().unwrap());
         let r = Receiver { fault, state, url };
         let app_state = r.clone();
-        let app = axum::Router::new().route(
-            "/lheo",
-            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                let r = app_state.clone();
-                async move { r.handle(headers, body).await }
-            }),
-        )
-        // Whole snapshots arrive in large batches; axum's default limit is 2 MB.
-        .layer(axum::extract::DefaultBodyLimit::max(64 << 20));
+        let app = axum::Router::new()
+            .route(
+                "/lheo",
+                axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                    let r = app_state.clone();
+                    async move { r.handle(headers, body).await }
+                }),
+            )
+            // Whole snapshots arrive in large batches; axum's default limit is 2 MB.
+            .layer(axum::extract::DefaultBodyLimit::max(64 << 20));
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -103,7 +104,11 @@ impl Receiver {
                 return (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response()
             }
             Fault::TooMany(k) if n <= k => {
-                return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "slow down")
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "1")],
+                    "slow down",
+                )
                     .into_response()
             }
             Fault::Hang(k) if n <= k => {
@@ -286,7 +291,10 @@ async fn faults_lose_nothing_and_apply_nothing_twice(db: &TestDb) {
         ("e429", Receiver::start(Fault::TooMany(1)).await),
         ("hang", Receiver::start(Fault::Hang(1)).await),
         ("drop", Receiver::start(Fault::Drop(2)).await),
-        ("slow", Receiver::start(Fault::Slow(Duration::from_millis(150))).await),
+        (
+            "slow",
+            Receiver::start(Fault::Slow(Duration::from_millis(150))).await,
+        ),
     ];
     let mut toml = push_header().to_owned();
     for (name, r) in &receivers {
@@ -326,7 +334,10 @@ async fn faults_lose_nothing_and_apply_nothing_twice(db: &TestDb) {
     import(&store, &g3).await;
     let e3 = export(&store, dir.path()).await;
     assert_eq!(e3["updated"], 2, "{e3}");
-    let before: Vec<usize> = receivers.iter().map(|(_, r)| r.st().applied.len()).collect();
+    let before: Vec<usize> = receivers
+        .iter()
+        .map(|(_, r)| r.st().applied.len())
+        .collect();
     let s = push::push_once(&store, &cfg, &opts).await.unwrap();
     let expected = published(&store).await;
     for ((name, r), n) in receivers.iter().zip(before) {
@@ -339,7 +350,10 @@ async fn faults_lose_nothing_and_apply_nothing_twice(db: &TestDb) {
     }
     // The net change from generation 1 to 3: what each consumer must get, once.
     let d = generation::diff(&store, 1, 3).await.unwrap();
-    let net = ((d.created.len() + d.updated.len()) as u64, d.withdrawn.len() as u64);
+    let net = (
+        (d.created.len() + d.updated.len()) as u64,
+        d.withdrawn.len() as u64,
+    );
     assert!(net.0 >= 2 && net.1 == 1, "{d:?}");
     for c in &s.consumers {
         assert_eq!(
@@ -351,7 +365,9 @@ async fn faults_lose_nothing_and_apply_nothing_twice(db: &TestDb) {
     }
     assert!(String::from_utf8_lossy(&receivers[0].1.st().last_body).contains("révisés g3"));
     let st = push::outbox::status(&store, None).await.unwrap();
-    assert!(st.iter().all(|c| c.pending == 0 && c.dead == 0 && c.pending_generations == 0));
+    assert!(st
+        .iter()
+        .all(|c| c.pending == 0 && c.dead == 0 && c.pending_generations == 0));
 }
 
 /// A filter applies exactly: an offer leaving it is withdrawn from that consumer only;
@@ -363,7 +379,9 @@ async fn filters_and_deltas_are_small(db: &TestDb) {
     let all = Receiver::start(Fault::None).await;
     let only44 = Receiver::start(Fault::None).await;
     let mut toml = push_header().to_owned();
-    toml.push_str(&consumer_toml("all", &all.url, "").replace("max_offres = 4", "max_offres = 500"));
+    toml.push_str(
+        &consumer_toml("all", &all.url, "").replace("max_offres = 4", "max_offres = 500"),
+    );
     toml.push_str(&consumer_toml(
         "only44",
         &only44.url,
@@ -389,9 +407,16 @@ async fn filters_and_deltas_are_small(db: &TestDb) {
     let expected = published(&store).await;
     check_receiver("all", &all, &expected);
     let only: usize = only44.st().offres.len();
-    assert!(only > 0 && only < expected.len(), "{only} of {}", expected.len());
+    assert!(
+        only > 0 && only < expected.len(),
+        "{only} of {}",
+        expected.len()
+    );
     for frag in only44.st().offres.values() {
-        assert!(frag.contains("<codepostal>44"), "only offers with a place in 44");
+        assert!(
+            frag.contains("<codepostal>44"),
+            "only offers with a place in 44"
+        );
     }
 
     // Edit every 100th offer (1 %).
@@ -431,7 +456,6 @@ async fn filters_and_deltas_are_small(db: &TestDb) {
     );
 }
 
-
 // ----- The binary: dead letters, replay, kill -9 ------------------------------------------
 
 fn bin(db: &TestDb, config: &Path, args: &[&str]) -> std::process::Command {
@@ -464,7 +488,11 @@ async fn dead_letter_then_replay(db: &TestDb) {
     let config = dir.path().join("lheo-feed.toml");
     std::fs::write(
         &config,
-        format!("[store]\nignored = true\n{}{}", push_header(), consumer_toml("kairos", &r.url, "")),
+        format!(
+            "[store]\nignored = true\n{}{}",
+            push_header(),
+            consumer_toml("kairos", &r.url, "")
+        ),
     )
     .unwrap();
     let out = dir.path().join("lheo.xml");
@@ -483,7 +511,10 @@ async fn dead_letter_then_replay(db: &TestDb) {
     assert_eq!(dead["status"], 400, "{dead}");
     assert!(dead["response"].as_str().unwrap().contains("schéma refusé"));
     let text = run(&["deliveries"]).await;
-    assert!(text.contains("dead letter") && text.contains("400"), "{text}");
+    assert!(
+        text.contains("dead letter") && text.contains("400"),
+        "{text}"
+    );
     assert!(r.st().offres.is_empty());
 
     r.st().fixed = true;
@@ -520,7 +551,11 @@ async fn killed_pusher_resends_under_the_same_id(db: &TestDb) {
     .unwrap();
     let out = dir.path().join("lheo.xml");
     ok(bin(db, &config, &["import", FIXTURES]));
-    ok(bin(db, &config, &["export", "--out", out.to_str().unwrap()]));
+    ok(bin(
+        db,
+        &config,
+        &["export", "--out", out.to_str().unwrap()],
+    ));
     // The long-running pusher; killed while the receiver holds a request.
     let mut child = bin(db, &config, &["push"])
         .stderr(std::process::Stdio::null())
@@ -554,3 +589,70 @@ backend_tests!(
     dead_letter_then_replay,
     killed_pusher_resends_under_the_same_id
 );
+
+/// The shipped example configuration, its URLs pointed at three loopback receivers and
+/// its secret files at temporary ones, delivers the fixtures to all three consumers.
+#[tokio::test]
+async fn the_example_configuration_delivers_the_fixtures() {
+    let db = common::sqlite_db();
+    let store = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    let mut text = std::fs::read_to_string("deploy/lheo-feed.example.toml").unwrap();
+    let mut receivers = Vec::new();
+    for (name, host) in [
+        (
+            "offre-info",
+            "https://offre-info.example.invalid/api/lheo/sessions",
+        ),
+        ("kairos", "https://kairos.example.invalid/ingest/lheo"),
+        ("ouiform", "https://ouiform.example.invalid/webhooks/offre"),
+    ] {
+        let r = Receiver::start(Fault::None).await;
+        assert!(text.contains(host), "{host} in the example");
+        text = text.replace(host, &r.url);
+        receivers.push((name, r));
+    }
+    text = text.replace("/run/secrets/", &format!("{}/", secrets.display()));
+    for f in ["kairos-password", "kairos-whsec-old", "ouiform-token"] {
+        std::fs::write(secrets.join(f), "not-the-signing-key\n").unwrap();
+    }
+    // The signing key every receiver checks; whsec_ + base64, as Standard Webhooks writes it.
+    let whsec = format!(
+        "whsec_{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, KEY)
+    );
+    std::fs::write(secrets.join("kairos-whsec"), &whsec).unwrap();
+    for var in [
+        "LHEO_FEED_OFFRE_INFO_TOKEN",
+        "LHEO_FEED_OFFRE_INFO_WHSEC",
+        "LHEO_FEED_OUIFORM_WHSEC",
+    ] {
+        std::env::set_var(
+            var,
+            if var.ends_with("WHSEC") {
+                &whsec
+            } else {
+                "t0ken"
+            },
+        );
+    }
+    let cfg = push::load_push_config(&text).unwrap();
+    assert_eq!(cfg.consumers.len(), 3);
+    import(&store, Path::new(FIXTURES)).await;
+    export(&store, dir.path()).await;
+    let s = push::push_once(&store, &cfg, &PushOptions::default())
+        .await
+        .unwrap();
+    let expected = published(&store).await;
+    check_receiver("offre-info", &receivers[0].1, &expected);
+    check_receiver("kairos", &receivers[1].1, &expected);
+    let ouiform = receivers[2].1.st().offres.len();
+    assert!(
+        ouiform > 0 && ouiform <= expected.len(),
+        "ouiform's filter: {ouiform} of {}",
+        expected.len()
+    );
+    assert!(s.consumers.iter().all(|c| c.dead_letters == 0), "{s:?}");
+}
