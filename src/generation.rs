@@ -1109,6 +1109,11 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         .collect();
     tx.insert_changes(&rows).await?;
     drop(rows);
+    if !changes.is_empty() {
+        // The outbox (src/push): one row per registered consumer, committed with the rest.
+        tx.enqueue_deliveries(id, finished_at.timestamp_millis())
+            .await?;
+    }
     match mode {
         Mode::Full => tx.clear_evaluations().await?,
         Mode::Incremental => tx.delete_evaluations(&evaluated_keys).await?,

@@ -50,6 +50,9 @@
 //!   current. `docs/generations.md`.
 //! - [`export`]: the files: documents streamed to a temporary file, hashed as they go,
 //!   synced, renamed to the generation's own file, and linked to the stable name.
+//! - [`push`]: the pusher: the outbox rows the generation writes become signed, batched
+//!   HTTP deliveries to each configured consumer, retried, in order, with dead letters.
+//!   `docs/consumers.md`.
 //! - [`generate`]: deterministic synthetic data for load tests and benchmarks.
 //! - [`config`]: the one TOML configuration file, environment overrides, masked secrets.
 //! - [`schedule`]: cron expressions in Europe/Paris wall time, with cronie's DST rules.
@@ -76,6 +79,7 @@ pub mod model;
 pub mod partners;
 pub mod pipeline;
 pub mod progress;
+pub mod push;
 pub mod rejections;
 pub mod rules;
 pub mod schedule;

@@ -174,6 +174,31 @@ enum Command {
         #[command(subcommand)]
         action: PartnerCommand,
     },
+    /// Send the generations' changes to the configured consumers (docs/consumers.md).
+    Push {
+        /// Only this consumer.
+        #[arg(long, value_name = "NAME")]
+        consumer: Option<String>,
+        /// Send what is due, wait for retries due within --max-wait, and exit.
+        #[arg(long)]
+        once: bool,
+        /// With --once: how long to wait for retries and other pushers' leases.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        max_wait: std::time::Duration,
+        /// Print the --once summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the outbox per consumer (pending, failed, dead letters), or replay dead letters.
+    Deliveries {
+        #[command(subcommand)]
+        action: Option<DeliveriesAction>,
+        /// Only this consumer.
+        #[arg(long, value_name = "NAME")]
+        consumer: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Import the Conseil régional's CSV extraction (programmes, lots, organismes
     /// mandataires and formateurs) that seeds a campaign: all or nothing.
     /// The daemon: exports on the schedule (`[schedule]`, Europe/Paris wall time), runs
@@ -240,6 +265,19 @@ enum PartnerCommand {
     },
     /// Revoke a partner's key (its requests then get 403).
     Revoke { name: String },
+}
+
+#[derive(Subcommand)]
+enum DeliveriesAction {
+    /// Queue dead letters again (their offers in their latest state); `--consumer NAME`
+    /// replays all of that consumer's and resumes it if it was paused.
+    Replay {
+        /// The dead letter's id (see `lheo-feed deliveries`).
+        #[arg(required_unless_present = "consumer", conflicts_with = "consumer")]
+        id: Option<i64>,
+        #[arg(long, value_name = "NAME")]
+        consumer: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -429,8 +467,21 @@ async fn run(cli: Cli, loaded: Loaded) -> Result<(), Failure> {
     }
     let config = &loaded.config;
     let opts = pass_options(config)?;
+    let push_config = push_config(config)?;
     let store = Store::open(&config.store.database_url).await?;
-    let result = dispatch(&cli, config, &store, &opts).await;
+    let result = match (&cli.command, &push_config) {
+        (Command::Push { .. } | Command::Deliveries { .. }, _) => {
+            let cfg = push_config.unwrap_or_default();
+            lheo_feed_push::dispatch(&cli.command, &store, &cfg).await
+        }
+        (Command::Export { .. }, Some(cfg)) => {
+            match lheo_feed::push::outbox::sync_consumers(&store, cfg).await {
+                Ok(()) => dispatch(&cli, config, &store, &opts).await,
+                Err(e) => Err(e.into()),
+            }
+        }
+        _ => dispatch(&cli, config, &store, &opts).await,
+    };
     store.close().await;
     result
 }
@@ -817,6 +868,7 @@ async fn dispatch(
             }
             Ok(())
         }
+        Command::Push { .. } | Command::Deliveries { .. } => unreachable!("handled in run"),
         Command::Status { json } => {
             let c = store.counts().await?;
             if *json {
@@ -1014,6 +1066,167 @@ async fn partner(store: &Store, action: &PartnerCommand) -> Result<(), Failure> 
         }
     }
     Ok(())
+}
+
+/// The `[push]` and `[[consumers]]` sections of the configuration, parsed by the push
+/// module; `None` when the configuration names no consumer. A bad section is exit 2.
+fn push_config(config: &Config) -> Result<Option<lheo_feed::push::PushConfig>, Failure> {
+    lheo_feed::push::config::from_raw(config.push.as_ref(), config.consumers.as_ref())
+        .map_err(|e| bad_input(format!("configuration: {e}")))
+}
+
+/// The `push` and `deliveries` commands.
+mod lheo_feed_push {
+    use super::{bad_input, Command, DeliveriesAction, Failure};
+    use lheo_feed::push::{self, outbox, ConfigError, PushConfig, PushOptions};
+    use lheo_feed::store::Store;
+
+    fn failure(e: anyhow::Error) -> Failure {
+        match e.downcast_ref::<ConfigError>() {
+            Some(c) => bad_input(c.to_string()),
+            None => e.into(),
+        }
+    }
+
+    pub async fn dispatch(cmd: &Command, store: &Store, cfg: &PushConfig) -> Result<(), Failure> {
+        match cmd {
+            Command::Push {
+                consumer,
+                once,
+                max_wait,
+                json,
+            } => {
+                if cfg.consumers.is_empty() {
+                    return Err(bad_input(
+                        "no consumer configured: give --config FILE (or LHEO_FEED_CONFIG) with                          [[consumers]] (see deploy/lheo-feed.example.toml)"
+                            .to_owned(),
+                    ));
+                }
+                if *once {
+                    let opts = PushOptions {
+                        consumer: consumer.clone(),
+                        max_wait: *max_wait,
+                    };
+                    let s = push::push_once(store, cfg, &opts).await.map_err(failure)?;
+                    if *json {
+                        outln!(
+                            "{}",
+                            serde_json::to_string_pretty(&s).expect("serialisable")
+                        );
+                    } else {
+                        for c in &s.consumers {
+                            outln!(
+                                "{}: {} batches delivered ({} offres, {} retraits, {} bytes sent),                                  {} failed attempts, {} dead letters{}",
+                                c.name,
+                                c.batches_delivered,
+                                c.offres_delivered,
+                                c.retraits_delivered,
+                                c.body_bytes,
+                                c.failed_attempts,
+                                c.dead_letters,
+                                if c.paused { ", PAUSED" } else { "" }
+                            );
+                        }
+                        outln!(
+                            "{} ms, {:.0} offres/s; `lheo-feed deliveries` shows what is left",
+                            s.elapsed_ms,
+                            s.offres_per_second
+                        );
+                    }
+                    Ok(())
+                } else {
+                    if consumer.is_some() {
+                        return Err(bad_input(
+                            "--consumer is for --once; the long-running pusher serves every consumer"
+                                .to_owned(),
+                        ));
+                    }
+                    let shutdown = async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    };
+                    push::run_pusher(store, cfg, shutdown)
+                        .await
+                        .map_err(failure)
+                }
+            }
+            Command::Deliveries {
+                action,
+                consumer,
+                json,
+            } => {
+                if !cfg.consumers.is_empty() {
+                    outbox::sync_consumers(store, cfg).await?;
+                }
+                match action {
+                    Some(DeliveriesAction::Replay { id, consumer }) => {
+                        let r = outbox::replay(store, cfg, *id, consumer.as_deref())
+                            .await?
+                            .map_err(bad_input)?;
+                        if *json {
+                            outln!(
+                                "{}",
+                                serde_json::to_string_pretty(&r).expect("serialisable")
+                            );
+                        } else {
+                            outln!(
+                                "replayed {} dead letter(s): {} batch(es) queued ({} offres, {}                                  retraits in their latest state); run `lheo-feed push --once` to send",
+                                r.dead_letters,
+                                r.batches,
+                                r.offres,
+                                r.retraits
+                            );
+                        }
+                        Ok(())
+                    }
+                    None => {
+                        let list = outbox::status(store, consumer.as_deref()).await?;
+                        if *json {
+                            outln!(
+                                "{}",
+                                serde_json::to_string_pretty(&list).expect("serialisable")
+                            );
+                            return Ok(());
+                        }
+                        if list.is_empty() {
+                            outln!("no consumer registered: run `lheo-feed --config FILE push`");
+                        }
+                        for c in &list {
+                            outln!(
+                                "{} ({}{}{}): {} generations to batch, {} batches pending ({} failed so far), {} dead, {} delivered ({} offres)",
+                                c.name,
+                                c.mode,
+                                if c.enabled { "" } else { ", disabled" },
+                                if c.paused { ", PAUSED" } else { "" },
+                                c.pending_generations,
+                                c.pending,
+                                c.failed,
+                                c.dead,
+                                c.delivered,
+                                c.offres_delivered
+                            );
+                            if let Some(r) = &c.paused_reason {
+                                outln!("  paused: {r}; fix the receiver, then `lheo-feed deliveries replay --consumer {}`", c.name);
+                            }
+                            for d in &c.dead_letters {
+                                outln!(
+                                    "  dead letter {}: {} offres, {} retraits, {} attempts, status {}, {}; response: {}",
+                                    d.id,
+                                    d.offres,
+                                    d.retraits,
+                                    d.attempts,
+                                    d.status.map_or("-".to_owned(), |s| s.to_string()),
+                                    d.error.as_deref().unwrap_or(""),
+                                    d.response.as_deref().unwrap_or("").chars().take(200).collect::<String>()
+                                );
+                            }
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            _ => unreachable!("only push and deliveries"),
+        }
+    }
 }
 
 /// Bad input lines as the exit-2 failure every import command gives.

@@ -605,6 +605,26 @@ impl GenerationTx {
         u64::try_from(n).map_err(|_| anyhow!("negative count"))
     }
 
+    /// Writes the outbox rows of this generation (`migrations/*/0004_outbox.sql`): one per
+    /// enabled consumer, in this same transaction, so that a committed generation is never
+    /// missed by the pusher (`crate::push`) and a rolled-back one never sent. Call it only
+    /// for a generation that changed something. `at_ms`: epoch milliseconds.
+    pub async fn enqueue_deliveries(&mut self, generation: i64, at_ms: i64) -> Result<u64> {
+        let n = on_tx!(&mut self.tx, conn => {
+            sqlx::query(
+                "INSERT INTO deliveries (consumer, generation, created_at) \
+                 SELECT name, $1, $2 FROM consumers WHERE enabled = 1",
+            )
+            .bind(generation)
+            .bind(at_ms)
+            .execute(&mut *conn)
+            .await
+            .context("cannot write the outbox rows")?
+            .rows_affected()
+        });
+        Ok(n)
+    }
+
     /// Commits the generation.
     pub async fn commit(self) -> Result<()> {
         match self.tx {

@@ -1,0 +1,376 @@
+//! The pusher: each generation's changes to the national consumers (Offre Info, Kairos,
+//! Ouiform, any other configured), at least once, in order, nothing lost
+//! (`docs/consumers.md`).
+//!
+//! - [`config`]: the consumers as configuration (`[push]`, `[[consumers]]`), secrets from
+//!   the environment or files.
+//! - The outbox ([`outbox`]): the generation's transaction writes one row per registered
+//!   consumer; the pusher claims a consumer, turns its pending rows into batches (latest
+//!   state of each changed offer, filter applied, split by offers and bytes), stores each
+//!   batch with its `webhook-id` before the first send, then sends them in order.
+//! - [`wire`]: the documents and the Standard Webhooks signature; [`client`]: one attempt
+//!   and its classification; [`retry`]: the ladder, full jitter, `Retry-After`.
+//!
+//! [`push_once`] drains what is due and returns; [`run_pusher`] loops until its shutdown
+//! future resolves (for the daemon).
+
+pub mod client;
+pub mod config;
+pub mod outbox;
+pub mod retry;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+pub use config::{load_push_config, ConfigError, ConsumerConfig, PushConfig};
+use outbox::now_ms;
+
+use crate::store::Store;
+
+/// What to push.
+#[derive(Clone, Debug)]
+pub struct PushOptions {
+    /// Only this consumer (default: every enabled one).
+    pub consumer: Option<String>,
+    /// `push_once` also waits for retries and other pushers' leases due within this.
+    pub max_wait: Duration,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions {
+            consumer: None,
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What one consumer got during a push.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ConsumerSummary {
+    pub name: String,
+    pub batches_formed: u64,
+    pub batches_delivered: u64,
+    pub offres_delivered: u64,
+    pub retraits_delivered: u64,
+    /// Bytes of the delivered documents, before and after compression.
+    pub document_bytes: u64,
+    pub body_bytes: u64,
+    pub failed_attempts: u64,
+    pub dead_letters: u64,
+    pub paused: bool,
+}
+
+/// The summary of `push --once`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PushSummary {
+    pub consumers: Vec<ConsumerSummary>,
+    pub elapsed_ms: u64,
+    /// Offers delivered (all consumers) per second of the push.
+    pub offres_per_second: f64,
+}
+
+/// The resolved, ready-to-send form of the configuration.
+struct Ctx<'a> {
+    store: &'a Store,
+    cfg: &'a PushConfig,
+    names: Vec<String>,
+    targets: HashMap<String, client::Target>,
+    lease_ms: HashMap<String, i64>,
+    owner: String,
+    http: reqwest::Client,
+}
+
+fn ctx<'a>(store: &'a Store, cfg: &'a PushConfig, only: Option<&str>) -> Result<Ctx<'a>> {
+    if let Some(o) = only {
+        if cfg.consumer(o).is_none() {
+            return Err(ConfigError(format!(
+                "no consumer named {o} in the configuration (configured: {})",
+                cfg.consumers
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into());
+        }
+    }
+    let mut targets = HashMap::new();
+    let mut lease_ms = HashMap::new();
+    let mut names = Vec::new();
+    for c in cfg
+        .consumers
+        .iter()
+        .filter(|c| c.enabled && only.is_none_or(|o| o == c.name))
+    {
+        targets.insert(
+            c.name.clone(),
+            client::Target {
+                name: c.name.clone(),
+                url: c.url.clone(),
+                timeout: c.timeout.0,
+                authorization: c.authorization()?,
+                keys: c.signing_keys()?,
+            },
+        );
+        lease_ms.insert(
+            c.name.clone(),
+            (c.timeout.0 + cfg.push.lease_margin.0).as_millis() as i64,
+        );
+        names.push(c.name.clone());
+    }
+    Ok(Ctx {
+        store,
+        cfg,
+        names,
+        targets,
+        lease_ms,
+        owner: format!("pid-{}-{:08x}", std::process::id(), rand::random::<u32>()),
+        http: client::http_client(),
+    })
+}
+
+/// Serves one claimed consumer: forms its batches, then sends them in order until none
+/// is due (or one fails and must wait).
+async fn serve(ctx: &Ctx<'_>, name: &str) -> Result<ConsumerSummary> {
+    let mut s = ConsumerSummary {
+        name: name.to_owned(),
+        ..Default::default()
+    };
+    let c = ctx
+        .cfg
+        .consumer(name)
+        .expect("claimed among the configured");
+    let target = &ctx.targets[name];
+    let policy = ctx.cfg.policy(c);
+    let lease = ctx.lease_ms[name];
+    let store = ctx.store;
+    let result = async {
+        s.batches_formed = outbox::form(store, c).await?.batches;
+        loop {
+            if !outbox::renew(store, name, &ctx.owner, lease).await? {
+                tracing::warn!(consumer = name, "lease lost to another pusher");
+                break;
+            }
+            let Some(b) = outbox::head(store, name).await? else {
+                break;
+            };
+            if b.next_attempt_at > now_ms() {
+                break;
+            }
+            let out = client::Outgoing {
+                webhook_id: &b.webhook_id,
+                body: &b.body,
+                content_encoding: b.content_encoding.as_deref(),
+                lheo: b.offres > 0,
+                first_generation: b.first_generation,
+                last_generation: b.last_generation,
+            };
+            let outcome = client::send(&ctx.http, target, &out).await;
+            test_pause("push_after_send").await;
+            match outcome {
+                client::Outcome::Delivered { status } => {
+                    outbox::mark_delivered(store, name, b.id, status).await?;
+                    s.batches_delivered += 1;
+                    s.offres_delivered += b.offres as u64;
+                    s.retraits_delivered += b.retraits as u64;
+                    s.document_bytes += b.raw_bytes as u64;
+                    s.body_bytes += b.body.len() as u64;
+                }
+                client::Outcome::Retry {
+                    status,
+                    error,
+                    retry_after,
+                    response,
+                } => {
+                    let attempts = u32::try_from(b.attempts + 1).unwrap_or(u32::MAX);
+                    let delay = retry::next_delay(
+                        &policy.schedule,
+                        attempts,
+                        retry_after,
+                        &mut rand::thread_rng(),
+                    );
+                    let error = match delay {
+                        Some(_) => error,
+                        None => format!("gave up after {attempts} attempts; last: {error}"),
+                    };
+                    tracing::warn!(
+                        consumer = name,
+                        batch = b.id,
+                        attempts,
+                        "delivery failed: {error}"
+                    );
+                    s.failed_attempts += 1;
+                    if delay.is_none() {
+                        s.dead_letters += 1;
+                    }
+                    let paused = outbox::mark_failed(
+                        store,
+                        name,
+                        b.id,
+                        status,
+                        &error,
+                        &response,
+                        delay.map(|d| now_ms() + d.as_millis() as i64),
+                        policy.pause_after.as_millis() as i64,
+                    )
+                    .await?;
+                    if paused {
+                        tracing::error!(consumer = name, "consumer paused: failing for too long");
+                        s.paused = true;
+                        break;
+                    }
+                }
+                client::Outcome::Dead { status, response } => {
+                    tracing::error!(
+                        consumer = name,
+                        batch = b.id,
+                        status,
+                        "refused by the consumer: dead letter"
+                    );
+                    s.failed_attempts += 1;
+                    s.dead_letters += 1;
+                    let paused = outbox::mark_failed(
+                        store,
+                        name,
+                        b.id,
+                        Some(status),
+                        &format!("HTTP {status}: refused, not retried"),
+                        &response,
+                        None,
+                        policy.pause_after.as_millis() as i64,
+                    )
+                    .await?;
+                    if paused {
+                        s.paused = true;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    // Release even after an error, so that the next pass need not wait for the lease.
+    let released = outbox::release(store, name, &ctx.owner).await;
+    result?;
+    released?;
+    Ok(s)
+}
+
+/// Test hook (like the export's `LHEO_FEED_TEST_PAUSE_AT`): `push_after_send` pauses
+/// after a batch was answered and before it is marked, so that a test can kill the
+/// pusher there. Never set it in production.
+async fn test_pause(point: &str) {
+    if std::env::var(crate::generation::PAUSE_ENV).is_ok_and(|v| v == point) {
+        eprintln!(
+            "lheo-feed: test hook {}={point}: paused (pid {})",
+            crate::generation::PAUSE_ENV,
+            std::process::id()
+        );
+        tokio::time::sleep(Duration::from_secs(600)).await;
+    }
+}
+
+/// One pass: claims every consumer with due work (up to `[push].concurrency` at once) and
+/// serves them concurrently; each consumer's own batches go one at a time, in order.
+async fn pass(ctx: &Ctx<'_>, totals: &mut HashMap<String, ConsumerSummary>) -> Result<()> {
+    loop {
+        let mut claimed = Vec::new();
+        while claimed.len() < ctx.cfg.push.concurrency {
+            match outbox::claim(ctx.store, &ctx.names, &ctx.owner, &ctx.lease_ms).await? {
+                Some(n) => claimed.push(n),
+                None => break,
+            }
+        }
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        let results = futures_util::future::join_all(claimed.iter().map(|n| serve(ctx, n))).await;
+        for r in results {
+            let s = r?;
+            let t = totals
+                .entry(s.name.clone())
+                .or_insert_with(|| ConsumerSummary {
+                    name: s.name.clone(),
+                    ..Default::default()
+                });
+            t.batches_formed += s.batches_formed;
+            t.batches_delivered += s.batches_delivered;
+            t.offres_delivered += s.offres_delivered;
+            t.retraits_delivered += s.retraits_delivered;
+            t.document_bytes += s.document_bytes;
+            t.body_bytes += s.body_bytes;
+            t.failed_attempts += s.failed_attempts;
+            t.dead_letters += s.dead_letters;
+            t.paused |= s.paused;
+        }
+    }
+}
+
+/// Drains what is due: forms and sends every consumer's batches, waits for retries (and
+/// other pushers' leases) due within `opts.max_wait`, and returns. Batches still waiting
+/// for a later retry stay in the outbox (`lheo-feed deliveries`).
+pub async fn push_once(store: &Store, cfg: &PushConfig, opts: &PushOptions) -> Result<PushSummary> {
+    outbox::sync_consumers(store, cfg).await?;
+    let ctx = ctx(store, cfg, opts.consumer.as_deref())?;
+    let start = Instant::now();
+    let mut totals = HashMap::new();
+    loop {
+        pass(&ctx, &mut totals).await?;
+        let Some(due) = outbox::next_due(store, &ctx.names).await? else {
+            break;
+        };
+        let wait = Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64);
+        if wait > opts.max_wait {
+            break;
+        }
+        tokio::time::sleep(wait.clamp(Duration::from_millis(10), Duration::from_millis(250))).await;
+    }
+    let elapsed = start.elapsed();
+    let mut consumers: Vec<ConsumerSummary> = totals.into_values().collect();
+    consumers.sort_by(|a, b| a.name.cmp(&b.name));
+    let offres: u64 = consumers.iter().map(|c| c.offres_delivered).sum();
+    Ok(PushSummary {
+        consumers,
+        elapsed_ms: elapsed.as_millis() as u64,
+        offres_per_second: offres as f64 / elapsed.as_secs_f64().max(1e-6),
+    })
+}
+
+/// Pushes until `shutdown` resolves: a pass, then a sleep until the next retry is due or
+/// `[push].poll_interval` has passed (new generations). Shutdown is observed between passes,
+/// so a send in flight is finished and recorded first.
+pub async fn run_pusher(
+    store: &Store,
+    cfg: &PushConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    outbox::sync_consumers(store, cfg).await?;
+    let ctx = ctx(store, cfg, None)?;
+    let mut totals = HashMap::new();
+    tokio::pin!(shutdown);
+    loop {
+        // A pass is not interrupted: its sends are bounded by the consumers' timeouts, and
+        // stopping between passes leaves nothing half-recorded.
+        if let Err(e) = pass(&ctx, &mut totals).await {
+            // The database may be restarting: report and try again later.
+            tracing::error!("push pass failed: {e:#}");
+        }
+        let poll = cfg.push.poll_interval.0;
+        let wait = match outbox::next_due(store, &ctx.names).await {
+            Ok(Some(due)) => {
+                Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64).min(poll)
+            }
+            _ => poll,
+        };
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
+        }
+    }
+}

@@ -1,0 +1,917 @@
+//! The outbox's SQL, written once for both engines (`migrations/*/0004_outbox.sql`).
+//!
+//! **Claims.** A pusher works on a consumer under a lease (`consumers.lease_owner`,
+//! `lease_until`): it claims the consumer row (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so two
+//! pushers never wait on each other and never take the same consumer; SQLite: inside a
+//! `BEGIN IMMEDIATE` transaction, the database's one writer, so a second pusher process
+//! waits for the lock and then finds the consumer leased). Only the lease holder forms the
+//! consumer's batches and sends them, one at a time in id order, which keeps the
+//! per-consumer order. A pusher killed with `kill -9` leaves its lease, which expires after
+//! the consumer's timeout plus `[push].lease_margin`; the next pusher then re-sends the
+//! batch it was sending, under the same `webhook-id`.
+//!
+//! **Forming** turns the consumer's pending outbox rows into batches in one write
+//! transaction (PostgreSQL: REPEATABLE READ, so the pending rows and the published offers
+//! are read as of one moment): the offers changed by those generations, each in its
+//! latest state from `published` (an offer changed in several pending generations is sent
+//! once), compared with what the consumer holds (`consumer_offres`) and its filter; the
+//! bodies are stored with their `webhook-id` before anything is sent.
+
+use std::collections::{BTreeSet, HashMap};
+
+use anyhow::{Context, Result};
+use sqlx::QueryBuilder;
+
+use super::config::{ConsumerConfig, Filter, Mode, PushConfig};
+use super::wire::{self, BatchInfo, DOCUMENT_OVERHEAD, RETRAIT_BYTES};
+use crate::model::ActionCode;
+use crate::store::Store;
+
+/// Offers read per statement while forming batches.
+const PAGE: usize = 500;
+
+/// Runs `$body` inside the pusher's write transaction, `$conn` bound to its connection.
+macro_rules! write_tx {
+    ($store:expr, $conn:ident => $body:expr) => {
+        write_tx!($store, "BEGIN", $conn => $body)
+    };
+    ($store:expr, $pg_begin:expr, $conn:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite(pool) => {
+                let mut tx = pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .context("cannot start the pusher's write transaction")?;
+                let $conn: &mut sqlx::SqliteConnection = &mut *tx;
+                let out = $body;
+                tx.commit().await?;
+                out
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool
+                    .begin_with($pg_begin)
+                    .await
+                    .context("cannot start the pusher's write transaction")?;
+                let $conn: &mut sqlx::PgConnection = &mut *tx;
+                let out = $body;
+                tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool.
+macro_rules! pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Registers the configured consumers (name, mode, filter, enabled). A new consumer, one
+/// whose filter or mode changed, or one enabled again is marked for a resynchronisation:
+/// its next batches compare every published offer with what it holds. Consumers no longer
+/// configured are disabled (kept, with their history).
+pub async fn sync_consumers(store: &Store, cfg: &PushConfig) -> Result<()> {
+    let now = now_ms();
+    write_tx!(store, conn => {
+        for c in &cfg.consumers {
+            sqlx::query(
+                "INSERT INTO consumers (name, mode, filter, enabled, resync, registered_at) \
+                 VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (name) DO UPDATE SET \
+                 resync = CASE WHEN consumers.mode <> excluded.mode \
+                   OR consumers.filter <> excluded.filter \
+                   OR (consumers.enabled = 0 AND excluded.enabled = 1) THEN 1 \
+                   ELSE consumers.resync END, \
+                 mode = excluded.mode, filter = excluded.filter, enabled = excluded.enabled",
+            )
+            .bind(&c.name)
+            .bind(c.mode.as_str())
+            .bind(c.filter.canonical())
+            .bind(i64::from(c.enabled))
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .context("cannot register the consumers")?;
+        }
+        let mut qb = QueryBuilder::new("UPDATE consumers SET enabled = 0 WHERE enabled = 1");
+        if !cfg.consumers.is_empty() {
+            qb.push(" AND name NOT IN (");
+            let mut l = qb.separated(", ");
+            for c in &cfg.consumers {
+                l.push_bind(c.name.as_str());
+            }
+            qb.push(")");
+        }
+        qb.build().execute(&mut *conn).await?;
+    });
+    Ok(())
+}
+
+/// Claims one consumer among `names` that has work and no live lease; returns its name.
+pub async fn claim(
+    store: &Store,
+    names: &[String],
+    owner: &str,
+    lease_ms: &HashMap<String, i64>,
+) -> Result<Option<String>> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let now = now_ms();
+    let skip_locked = matches!(store, Store::Postgres(_));
+    let claimed: Option<String> = write_tx!(store, conn => {
+        let mut qb = QueryBuilder::new(
+            "SELECT name FROM consumers c WHERE enabled = 1 AND paused_at IS NULL \
+             AND (lease_until IS NULL OR lease_until < ",
+        );
+        qb.push_bind(now);
+        qb.push(") AND (resync = 1 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.consumer = c.name \
+                 AND d.batched_at IS NULL) OR EXISTS (SELECT 1 FROM batches b WHERE \
+                 b.consumer = c.name AND b.state = 'pending' AND b.next_attempt_at <= ");
+        qb.push_bind(now);
+        qb.push(")) AND name IN (");
+        let mut l = qb.separated(", ");
+        for n in names {
+            l.push_bind(n.as_str());
+        }
+        qb.push(") ORDER BY name LIMIT 1");
+        if skip_locked {
+            qb.push(" FOR UPDATE SKIP LOCKED");
+        }
+        let name: Option<String> = qb.build_query_scalar().fetch_optional(&mut *conn).await?;
+        if let Some(n) = &name {
+            let lease = lease_ms.get(n).copied().unwrap_or(60_000);
+            sqlx::query("UPDATE consumers SET lease_owner = $1, lease_until = $2 WHERE name = $3")
+                .bind(owner)
+                .bind(now + lease)
+                .bind(n)
+                .execute(&mut *conn)
+                .await?;
+        }
+        name
+    });
+    Ok(claimed)
+}
+
+/// Extends a lease; false when it was lost (expired and taken by another pusher).
+pub async fn renew(store: &Store, name: &str, owner: &str, lease_ms: i64) -> Result<bool> {
+    let n = pool!(store, pool => {
+        sqlx::query("UPDATE consumers SET lease_until = $1 WHERE name = $2 AND lease_owner = $3")
+            .bind(now_ms() + lease_ms)
+            .bind(name)
+            .bind(owner)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(n == 1)
+}
+
+pub async fn release(store: &Store, name: &str, owner: &str) -> Result<()> {
+    pool!(store, pool => {
+        sqlx::query(
+            "UPDATE consumers SET lease_owner = NULL, lease_until = NULL \
+             WHERE name = $1 AND lease_owner = $2",
+        )
+        .bind(name)
+        .bind(owner)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+/// What forming produced.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct Formed {
+    pub batches: u64,
+    pub offres: u64,
+    pub retraits: u64,
+    /// Outbox rows closed (turned into batches, or with nothing for this consumer).
+    pub deliveries: u64,
+}
+
+/// Which offers to look at.
+enum Candidates {
+    /// The offers changed by the pending generations (or all, on a resync / snapshot).
+    Pending,
+    /// These offers, sent in their latest state whatever the consumer holds (replay).
+    Replay(Vec<ActionCode>),
+}
+
+/// One offer's latest state, as `published` has it.
+struct Latest {
+    live: bool,
+    hash: String,
+    programmes: String,
+    departements: String,
+    fragment: String,
+}
+
+impl Filter {
+    fn matches(&self, l: &Latest) -> bool {
+        let any = |set: &BTreeSet<String>, json: &str| {
+            set.is_empty()
+                || serde_json::from_str::<Vec<String>>(json)
+                    .is_ok_and(|v| v.iter().any(|x| set.contains(x)))
+        };
+        let lots = || {
+            self.dispositifs.is_empty()
+                || lots_of(&l.fragment)
+                    .iter()
+                    .any(|lot| self.dispositifs.contains(lot))
+        };
+        any(&self.programmes, &l.programmes) && any(&self.departements, &l.departements) && lots()
+    }
+}
+
+/// The Region lots named in a fragment: `<extra info="numero-lot-cr">X</extra>` of its
+/// sessions' `sofi-dispositif` extras (docs/mapping.md).
+fn lots_of(fragment: &str) -> Vec<String> {
+    const START: &str = "<extra info=\"numero-lot-cr\">";
+    fragment
+        .split(START)
+        .skip(1)
+        .filter_map(|t| t.split("</extra>").next())
+        .map(|v| {
+            v.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
+/// Batches being filled.
+struct Batcher<'a> {
+    consumer: &'a ConsumerConfig,
+    kind: &'static str,
+    first: i64,
+    last: i64,
+    horodatage: String,
+    fragments: Vec<String>,
+    numeros: Vec<String>,
+    retraits: Vec<String>,
+    bytes: usize,
+    done: Vec<NewBatch>,
+}
+
+struct NewBatch {
+    webhook_id: String,
+    offres: i64,
+    retraits: i64,
+    numeros: String,
+    raw_bytes: i64,
+    encoding: Option<&'static str>,
+    body: Vec<u8>,
+}
+
+impl Batcher<'_> {
+    fn fits(&self, more: usize) -> bool {
+        let n = self.fragments.len() + self.retraits.len();
+        n == 0 || (n < self.consumer.max_offres && self.bytes + more <= self.consumer.max_bytes)
+    }
+    fn add_offre(&mut self, numero: String, fragment: String) {
+        if !self.fits(fragment.len()) {
+            self.flush();
+        }
+        self.bytes += fragment.len();
+        self.numeros.push(numero);
+        self.fragments.push(fragment);
+    }
+    fn add_retrait(&mut self, numero: String) {
+        if !self.fits(RETRAIT_BYTES) {
+            self.flush();
+        }
+        self.bytes += RETRAIT_BYTES;
+        self.numeros.push(numero.clone());
+        self.retraits.push(numero);
+    }
+    fn flush(&mut self) {
+        if self.fragments.is_empty() && self.retraits.is_empty() {
+            return;
+        }
+        let info = BatchInfo {
+            consumer: &self.consumer.name,
+            kind: self.kind,
+            first_generation: self.first,
+            last_generation: self.last,
+            horodatage_export: &self.horodatage,
+        };
+        let frags: Vec<&str> = self.fragments.iter().map(String::as_str).collect();
+        let (raw, _) = wire::document(&info, &frags, &self.retraits);
+        let (body, encoding) = if self.consumer.gzip {
+            (wire::gzip(&raw), Some("gzip"))
+        } else {
+            (raw.clone(), None)
+        };
+        self.done.push(NewBatch {
+            webhook_id: wire::new_webhook_id(),
+            offres: self.fragments.len() as i64,
+            retraits: self.retraits.len() as i64,
+            numeros: serde_json::to_string(&self.numeros).expect("serialisable"),
+            raw_bytes: raw.len() as i64,
+            encoding,
+            body,
+        });
+        self.fragments.clear();
+        self.retraits.clear();
+        self.numeros.clear();
+        self.bytes = DOCUMENT_OVERHEAD;
+    }
+}
+
+/// Inserts one formed batch; a macro so that the same text serves both connections.
+macro_rules! insert_batch_body {
+    ($conn:expr, $c:expr, $nb:expr, $kind:expr, $first:expr, $last:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO batches (consumer, webhook_id, first_generation, last_generation, kind, \
+             offres, retraits, numeros, raw_bytes, content_encoding, body, state, attempts, \
+             next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             'pending', 0, $12, $12)",
+        )
+        .bind(&$c.name)
+        .bind(&$nb.webhook_id)
+        .bind($first)
+        .bind($last)
+        .bind($kind)
+        .bind($nb.offres)
+        .bind($nb.retraits)
+        .bind(&$nb.numeros)
+        .bind($nb.raw_bytes)
+        .bind($nb.encoding)
+        .bind(&$nb.body)
+        .bind($now)
+        .execute($conn)
+        .await
+        .context("cannot store a batch")?
+    };
+}
+
+/// Turns the consumer's pending outbox rows into stored batches (see the module's docs).
+pub async fn form(store: &Store, c: &ConsumerConfig) -> Result<Formed> {
+    form_with(store, c, Candidates::Pending).await
+}
+
+async fn form_with(store: &Store, c: &ConsumerConfig, which: Candidates) -> Result<Formed> {
+    let now = now_ms();
+    let pg = matches!(store, Store::Postgres(_));
+    // REPEATABLE READ: the pending rows, the changes and the published offers as of one
+    // moment (an export committing meanwhile is for the next batches).
+    let formed = write_tx!(store, "BEGIN ISOLATION LEVEL REPEATABLE READ", conn => {
+        let mut formed = Formed::default();
+        let lock = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let pending: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT generation FROM deliveries WHERE consumer = $1 AND batched_at IS NULL \
+             ORDER BY generation{lock}"
+        ))
+        .bind(&c.name)
+        .fetch_all(&mut *conn)
+        .await?;
+        let resync: i64 = sqlx::query_scalar("SELECT resync FROM consumers WHERE name = $1")
+            .bind(&c.name)
+            .fetch_optional(&mut *conn)
+            .await?
+            .unwrap_or(0);
+        let last_generation: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(id) FROM generations").fetch_one(&mut *conn).await?;
+        let replay = matches!(which, Candidates::Replay(_));
+        let full = resync == 1 || (c.mode == Mode::Snapshot && !pending.is_empty());
+        let work = replay || full || !pending.is_empty();
+        if let (true, Some(last_gen)) = (work, last_generation) {
+            // A replay does not take the pending generations: they are formed after it.
+            let (first, last) = if replay {
+                (last_gen, last_gen)
+            } else {
+                let last = pending.last().copied().unwrap_or(last_gen);
+                (pending.first().copied().unwrap_or(last), last)
+            };
+            // The keys to look at, in numeric order.
+            let keys: Vec<(i64, i64)> = match &which {
+                Candidates::Replay(list) => {
+                    let mut k: Vec<(i64, i64)> = list
+                        .iter()
+                        .map(|a| (a.formation as i64, a.action as i64))
+                        .collect();
+                    k.sort_unstable();
+                    k.dedup();
+                    k
+                }
+                Candidates::Pending if full => sqlx::query_as(
+                    "SELECT formation_no, action_no FROM published WHERE withdrawn_generation IS NULL \
+                     UNION SELECT formation_no, action_no FROM consumer_offres WHERE consumer = $1 \
+                     ORDER BY 1, 2",
+                )
+                .bind(&c.name)
+                .fetch_all(&mut *conn)
+                .await?,
+                Candidates::Pending => sqlx::query_as(
+                    "SELECT DISTINCT formation_no, action_no FROM changes WHERE generation IN \
+                     (SELECT generation FROM deliveries WHERE consumer = $1 AND batched_at IS NULL) \
+                     ORDER BY 1, 2",
+                )
+                .bind(&c.name)
+                .fetch_all(&mut *conn)
+                .await?,
+            };
+            let mut b = Batcher {
+                consumer: c,
+                kind: if full && !replay { "snapshot" } else { "delta" },
+                first,
+                last,
+                horodatage: chrono::Local::now()
+                    .fixed_offset()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+                fragments: Vec::new(),
+                numeros: Vec::new(),
+                retraits: Vec::new(),
+                bytes: DOCUMENT_OVERHEAD,
+                done: Vec::new(),
+            };
+            let send_all = replay || c.mode == Mode::Snapshot;
+            for chunk in keys.chunks(PAGE) {
+                let mut qb = QueryBuilder::new(
+                    "SELECT formation_no, action_no, hash, withdrawn_generation IS NULL, programmes, \
+                     departements, fragment FROM published WHERE (formation_no, action_no) IN (VALUES ",
+                );
+                let mut l = qb.separated(", ");
+                for (f, a) in chunk {
+                    l.push("(");
+                    l.push_bind_unseparated(*f);
+                    l.push_unseparated(", ");
+                    l.push_bind_unseparated(*a);
+                    l.push_unseparated(")");
+                }
+                qb.push(")");
+                let rows: Vec<(i64, i64, String, bool, String, String, String)> =
+                    qb.build_query_as().fetch_all(&mut *conn).await?;
+                let latest: HashMap<(i64, i64), Latest> = rows
+                    .into_iter()
+                    .map(|(f, a, hash, live, programmes, departements, fragment)| {
+                        ((f, a), Latest { live, hash, programmes, departements, fragment })
+                    })
+                    .collect();
+                let mut qb = QueryBuilder::new(
+                    "SELECT formation_no, action_no, hash FROM consumer_offres WHERE consumer = ",
+                );
+                qb.push_bind(&c.name);
+                qb.push(" AND (formation_no, action_no) IN (VALUES ");
+                let mut l = qb.separated(", ");
+                for (f, a) in chunk {
+                    l.push("(");
+                    l.push_bind_unseparated(*f);
+                    l.push_unseparated(", ");
+                    l.push_bind_unseparated(*a);
+                    l.push_unseparated(")");
+                }
+                qb.push(")");
+                let held: HashMap<(i64, i64), String> = qb
+                    .build_query_as::<(i64, i64, String)>()
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .into_iter()
+                    .map(|(f, a, h)| ((f, a), h))
+                    .collect();
+                let mut hold: Vec<((i64, i64), String)> = Vec::new();
+                let mut drop_held: Vec<(i64, i64)> = Vec::new();
+                for key in chunk {
+                    let numero = format!("{}-{}", key.0, key.1);
+                    let l = latest.get(key);
+                    let want = l.filter(|l| l.live && c.filter.matches(l));
+                    let had = held.get(key);
+                    match want {
+                        Some(l) => {
+                            if send_all || had != Some(&l.hash) {
+                                b.add_offre(numero, l.fragment.clone());
+                                formed.offres += 1;
+                                if had != Some(&l.hash) {
+                                    hold.push((*key, l.hash.clone()));
+                                }
+                            }
+                        }
+                        None => {
+                            if had.is_some() || replay {
+                                b.add_retrait(numero);
+                                formed.retraits += 1;
+                            }
+                            if had.is_some() {
+                                drop_held.push(*key);
+                            }
+                        }
+                    }
+                }
+                for (key, hash) in &hold {
+                    sqlx::query(
+                        "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, formation_no, action_no) \
+                         DO UPDATE SET hash = excluded.hash",
+                    )
+                    .bind(&c.name)
+                    .bind(key.0)
+                    .bind(key.1)
+                    .bind(hash)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                for key in &drop_held {
+                    sqlx::query(
+                        "DELETE FROM consumer_offres WHERE consumer = $1 AND formation_no = $2 \
+                         AND action_no = $3",
+                    )
+                    .bind(&c.name)
+                    .bind(key.0)
+                    .bind(key.1)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                // Store what is complete, so memory holds one batch at a time.
+                for nb in b.done.drain(..) {
+                    insert_batch_body!(&mut *conn, c, nb, b.kind, first, last, now);
+                    formed.batches += 1;
+                }
+            }
+            b.flush();
+            for nb in b.done.drain(..) {
+                insert_batch_body!(&mut *conn, c, nb, b.kind, first, last, now);
+                formed.batches += 1;
+            }
+            formed.deliveries = if replay { 0 } else { sqlx::query(
+                "UPDATE deliveries SET batched_at = $1 WHERE consumer = $2 AND batched_at IS NULL \
+                 AND generation <= $3",
+            )
+            .bind(now)
+            .bind(&c.name)
+            .bind(last)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected() };
+            if !replay {
+                sqlx::query("UPDATE consumers SET resync = 0 WHERE name = $1")
+                    .bind(&c.name)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        formed
+    });
+    Ok(formed)
+}
+
+/// A stored batch, as the sender needs it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct BatchRow {
+    pub id: i64,
+    pub webhook_id: String,
+    pub first_generation: i64,
+    pub last_generation: i64,
+    pub offres: i64,
+    pub retraits: i64,
+    pub raw_bytes: i64,
+    pub content_encoding: Option<String>,
+    pub body: Vec<u8>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+}
+
+/// The consumer's oldest undelivered batch (order is per consumer: nothing after it is
+/// sent before it).
+pub async fn head(store: &Store, consumer: &str) -> Result<Option<BatchRow>> {
+    Ok(pool!(store, pool => {
+        sqlx::query_as(
+            "SELECT id, webhook_id, first_generation, last_generation, offres, retraits, raw_bytes, \
+             content_encoding, body, attempts, next_attempt_at FROM batches \
+             WHERE consumer = $1 AND state = 'pending' ORDER BY id LIMIT 1",
+        )
+        .bind(consumer)
+        .fetch_optional(pool)
+        .await?
+    }))
+}
+
+pub async fn mark_delivered(store: &Store, consumer: &str, id: i64, status: u16) -> Result<()> {
+    let now = now_ms();
+    write_tx!(store, conn => {
+        // The body is no longer needed once delivered; its size stays in raw_bytes.
+        sqlx::query(
+            "UPDATE batches SET state = 'delivered', delivered_at = $1, attempts = attempts + 1, \
+             last_status = $2, last_error = NULL, body = $3 WHERE id = $4 AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(i64::from(status))
+        .bind(Vec::<u8>::new())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("UPDATE consumers SET failing_since = NULL WHERE name = $1")
+            .bind(consumer)
+            .execute(&mut *conn)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Records a failed attempt: the next one at `next_at`, or a dead letter when `next_at`
+/// is `None`. Pauses the consumer when it has been failing for longer than `pause_after_ms`.
+/// Returns whether the consumer is now paused.
+#[allow(clippy::too_many_arguments)]
+pub async fn mark_failed(
+    store: &Store,
+    consumer: &str,
+    id: i64,
+    status: Option<u16>,
+    error: &str,
+    response: &str,
+    next_at: Option<i64>,
+    pause_after_ms: i64,
+) -> Result<bool> {
+    let now = now_ms();
+    let paused = write_tx!(store, conn => {
+        match next_at {
+            Some(at) => sqlx::query(
+                "UPDATE batches SET attempts = attempts + 1, next_attempt_at = $1, last_status = $2, \
+                 last_error = $3, last_response = $4 WHERE id = $5",
+            )
+            .bind(at),
+            None => sqlx::query(
+                "UPDATE batches SET attempts = attempts + 1, state = 'dead', dead_at = $1, \
+                 last_status = $2, last_error = $3, last_response = $4 WHERE id = $5",
+            )
+            .bind(now),
+        }
+        .bind(status.map(i64::from))
+        .bind(error)
+        .bind(response)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("UPDATE consumers SET failing_since = COALESCE(failing_since, $1) WHERE name = $2")
+            .bind(now)
+            .bind(consumer)
+            .execute(&mut *conn)
+            .await?;
+        let n = sqlx::query(
+            "UPDATE consumers SET paused_at = $1, paused_reason = $2 WHERE name = $3 \
+             AND paused_at IS NULL AND failing_since <= $4",
+        )
+        .bind(now)
+        .bind(format!("failing for longer than {} s: {error}", pause_after_ms / 1000))
+        .bind(consumer)
+        .bind(now - pause_after_ms)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        n > 0
+    });
+    Ok(paused)
+}
+
+/// When something of these consumers is next due: `Some(0)`-like values mean now.
+/// `None`: nothing left but dead letters (or paused consumers).
+pub async fn next_due(store: &Store, names: &[String]) -> Result<Option<i64>> {
+    let mut best: Option<i64> = None;
+    for n in names {
+        let row: Option<(i64, i64, Option<i64>, Option<i64>)> = pool!(store, pool => {
+            sqlx::query_as(
+                "SELECT enabled, resync, paused_at, lease_until \
+                 FROM consumers WHERE name = $1",
+            )
+            .bind(n)
+            .fetch_optional(pool)
+            .await?
+        });
+        let Some((enabled, resync, paused, lease_until)) = row else {
+            continue;
+        };
+        if enabled == 0 || paused.is_some() {
+            continue;
+        }
+        let (unbatched, next_batch): (i64, Option<i64>) = pool!(store, pool => {
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM deliveries WHERE consumer = $1 AND batched_at IS NULL), \
+                 (SELECT MIN(next_attempt_at) FROM batches WHERE consumer = $1 AND state = 'pending')",
+            )
+            .bind(n)
+            .fetch_one(pool)
+            .await?
+        });
+        let due = if resync == 1 || unbatched > 0 {
+            Some(0)
+        } else {
+            next_batch
+        };
+        if let Some(d) = due {
+            let d = d.max(lease_until.unwrap_or(0));
+            best = Some(best.map_or(d, |b: i64| b.min(d)));
+        }
+    }
+    Ok(best)
+}
+
+/// One consumer's outbox, for `lheo-feed deliveries`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ConsumerStatus {
+    pub name: String,
+    pub mode: String,
+    pub enabled: bool,
+    pub paused: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
+    /// Since when its attempts fail (RFC 3339), if they do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    /// Generations not yet turned into batches.
+    pub pending_generations: i64,
+    /// Batches waiting to be sent (first attempt or retry).
+    pub pending: i64,
+    /// Of those, batches whose attempts failed so far.
+    pub failed: i64,
+    pub dead: i64,
+    pub delivered: i64,
+    pub offres_delivered: i64,
+    pub bytes_delivered: i64,
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub webhook_id: String,
+    pub offres: i64,
+    pub retraits: i64,
+    pub attempts: i64,
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    pub response: Option<String>,
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+pub async fn status(store: &Store, only: Option<&str>) -> Result<Vec<ConsumerStatus>> {
+    type Row = (
+        String,
+        String,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = pool!(store, pool => {
+        sqlx::query_as(
+            "SELECT name, mode, enabled, paused_at, paused_reason, failing_since FROM consumers \
+             ORDER BY name",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    let mut out = Vec::new();
+    for (name, mode, enabled, paused_at, paused_reason, failing_since) in rows {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        let counts: (i64, i64, i64, i64, i64, Option<i64>, Option<i64>) = pool!(store, pool => {
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM deliveries WHERE consumer = $1 AND batched_at IS NULL), \
+                 (SELECT COUNT(*) FROM batches WHERE consumer = $1 AND state = 'pending'), \
+                 (SELECT COUNT(*) FROM batches WHERE consumer = $1 AND state = 'pending' AND attempts > 0), \
+                 (SELECT COUNT(*) FROM batches WHERE consumer = $1 AND state = 'dead'), \
+                 (SELECT COUNT(*) FROM batches WHERE consumer = $1 AND state = 'delivered'), \
+                 (SELECT CAST(SUM(offres) AS BIGINT) FROM batches WHERE consumer = $1 AND state = 'delivered'), \
+                 (SELECT CAST(SUM(raw_bytes) AS BIGINT) FROM batches WHERE consumer = $1 AND state = 'delivered')",
+            )
+            .bind(&name)
+            .fetch_one(pool)
+            .await?
+        });
+        let dead_letters: Vec<DeadLetter> = pool!(store, pool => {
+            sqlx::query_as(
+                "SELECT id, webhook_id, offres, retraits, attempts, last_status AS status, \
+                 last_error AS error, last_response AS response FROM batches \
+                 WHERE consumer = $1 AND state = 'dead' ORDER BY id",
+            )
+            .bind(&name)
+            .fetch_all(pool)
+            .await?
+        });
+        out.push(ConsumerStatus {
+            name,
+            mode,
+            enabled: enabled == 1,
+            paused: paused_at.is_some(),
+            paused_reason,
+            failing_since: failing_since.map(rfc3339),
+            pending_generations: counts.0,
+            pending: counts.1,
+            failed: counts.2,
+            dead: counts.3,
+            delivered: counts.4,
+            offres_delivered: counts.5.unwrap_or(0),
+            bytes_delivered: counts.6.unwrap_or(0),
+            dead_letters,
+        });
+    }
+    Ok(out)
+}
+
+/// What a replay did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Replayed {
+    pub dead_letters: u64,
+    pub batches: u64,
+    pub offres: u64,
+    pub retraits: u64,
+}
+
+/// Sends dead letters again: by batch id, or all of a consumer's (which also resumes a
+/// paused consumer). The dead batch's offers are queued again **in their latest state**, in
+/// a new batch after everything already queued, so a replay never takes a consumer back to
+/// an older state of an offer that a later batch already updated.
+pub async fn replay(
+    store: &Store,
+    cfg: &PushConfig,
+    id: Option<i64>,
+    consumer: Option<&str>,
+) -> Result<std::result::Result<Replayed, String>> {
+    let rows: Vec<(i64, String, String)> = pool!(store, pool => {
+        match (id, consumer) {
+            (Some(id), _) => sqlx::query_as(
+                "SELECT id, consumer, numeros FROM batches WHERE id = $1 AND state = 'dead'",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?,
+            (None, Some(c)) => sqlx::query_as(
+                "SELECT id, consumer, numeros FROM batches WHERE consumer = $1 AND state = 'dead' \
+                 ORDER BY id",
+            )
+            .bind(c)
+            .fetch_all(pool)
+            .await?,
+            (None, None) => Vec::new(),
+        }
+    });
+    if let Some(id) = id {
+        if rows.is_empty() {
+            return Ok(Err(format!(
+                "there is no dead letter {id}: see `lheo-feed deliveries` for their ids"
+            )));
+        }
+    }
+    let mut done = Replayed::default();
+    let mut by_consumer: HashMap<String, (Vec<i64>, Vec<ActionCode>)> = HashMap::new();
+    for (id, c, numeros) in rows {
+        let list: Vec<String> = serde_json::from_str(&numeros).context("stored numeros")?;
+        let e = by_consumer.entry(c).or_default();
+        e.0.push(id);
+        for n in list {
+            e.1.push(ActionCode::parse(&n).map_err(|e| anyhow::anyhow!("stored numero: {e}"))?);
+        }
+    }
+    if let Some(c) = consumer {
+        by_consumer.entry(c.to_owned()).or_default();
+    }
+    for (name, (ids, numeros)) in by_consumer {
+        let Some(cc) = cfg.consumer(&name) else {
+            return Ok(Err(format!(
+                "consumer {name} is not in the configuration: add it back (or give --config) to replay"
+            )));
+        };
+        if !numeros.is_empty() {
+            let f = form_with(store, cc, Candidates::Replay(numeros)).await?;
+            done.batches += f.batches;
+            done.offres += f.offres;
+            done.retraits += f.retraits;
+        }
+        write_tx!(store, conn => {
+            for id in &ids {
+                sqlx::query("UPDATE batches SET state = 'replayed' WHERE id = $1 AND state = 'dead'")
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            if consumer.is_some() {
+                sqlx::query(
+                    "UPDATE consumers SET paused_at = NULL, paused_reason = NULL, \
+                     failing_since = NULL WHERE name = $1",
+                )
+                .bind(&name)
+                .execute(&mut *conn)
+                .await?;
+            }
+        });
+        done.dead_letters += ids.len() as u64;
+    }
+    Ok(Ok(done))
+}

@@ -1,0 +1,658 @@
+//! The pusher against real HTTP receivers on loopback (axum), on real SQLite and
+//! PostgreSQL: receivers that fail with 500, answer 429 with Retry-After, hang past the
+//! timeout, drop the connection, answer slowly or refuse with 400; a pusher killed with
+//! `kill -9` in the middle of a batch. In every case each receiver, deduplicating on
+//! `webhook-id` as Standard Webhooks asks, ends up with exactly the published offers,
+//! applies no batch twice, receives batches in generation order, and every request's
+//! signature verifies.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use common::{assert_schema_valid, TestDb};
+use lheo_feed::generation::{self, ExportOptions};
+use lheo_feed::pipeline::PassOptions;
+use lheo_feed::push::{self, wire, PushOptions};
+use lheo_feed::store::Store;
+use serde_json::Value;
+
+const TODAY: &str = "2025-06-02";
+const FIXTURES: &str = "fixtures/offres.jsonl";
+const KEY: &[u8] = b"test-signing-key";
+const KEY_ENV: &str = "LHEO_FEED_TEST_PUSH_KEY";
+
+/// How a receiver misbehaves on its first `n` requests.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    None,
+    Status500(u32),
+    TooMany(u32),
+    Hang(u32),
+    Drop(u32),
+    /// Every request answered after this delay (recorded on arrival).
+    Slow(Duration),
+    /// 400 until `fixed` is set.
+    Refuse,
+}
+
+#[derive(Default)]
+struct State {
+    requests: u32,
+    bad_signatures: u32,
+    fixed: bool,
+    /// Applied batches' ids, in order; duplicates (same id) are counted, not applied.
+    applied: Vec<String>,
+    duplicates: u32,
+    /// The receiver's copy of the offer: numero → fragment.
+    offres: BTreeMap<String, String>,
+    /// lheo-feed-generation of each applied batch, in order.
+    generations: Vec<i64>,
+    bytes: u64,
+    last_body: Vec<u8>,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    fault: Fault,
+    state: Arc<Mutex<State>>,
+    url: String,
+}
+
+impl Receiver {
+    async fn start(fault: Fault) -> Receiver {
+        let state = Arc::new(Mutex::new(State::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/lheo", listener.local_addr().unwrap());
+        let r = Receiver { fault, state, url };
+        let app_state = r.clone();
+        let app = axum::Router::new()
+            .route(
+                "/lheo",
+                axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                    let r = app_state.clone();
+                    async move { r.handle(headers, body).await }
+                }),
+            )
+            // Whole snapshots arrive in large batches; axum's default limit is 2 MB.
+            .layer(axum::extract::DefaultBodyLimit::max(64 << 20));
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        r
+    }
+
+    fn st(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn handle(&self, headers: HeaderMap, body: Bytes) -> Response {
+        let n = {
+            let mut s = self.st();
+            s.requests += 1;
+            s.requests
+        };
+        match self.fault {
+            Fault::Status500(k) if n <= k => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response()
+            }
+            Fault::TooMany(k) if n <= k => {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "1")],
+                    "slow down",
+                )
+                    .into_response()
+            }
+            Fault::Hang(k) if n <= k => {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            // A panicking handler makes hyper drop the connection without an answer.
+            Fault::Drop(k) if n <= k => panic!("test receiver drops the connection"),
+            Fault::Refuse if !self.st().fixed => {
+                return (StatusCode::BAD_REQUEST, "numero inconnu: schéma refusé").into_response()
+            }
+            _ => {}
+        }
+        let h = |k: &str| {
+            headers
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        let id = h("webhook-id");
+        let ts: i64 = h("webhook-timestamp").parse().unwrap_or(0);
+        let generation: i64 = h("lheo-feed-generation").parse().unwrap_or(-1);
+        if !wire::verify(KEY, &id, ts, &body, &h("webhook-signature"))
+            || h("content-type") != "application/xml; charset=utf-8"
+        {
+            self.st().bad_signatures += 1;
+            return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
+        }
+        let raw = if h("content-encoding") == "gzip" {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        } else {
+            body.to_vec()
+        };
+        {
+            let mut s = self.st();
+            s.bytes += body.len() as u64;
+            if s.applied.contains(&id) {
+                s.duplicates += 1;
+            } else {
+                s.applied.push(id);
+                s.generations.push(generation);
+                apply(&mut s.offres, &String::from_utf8(raw.clone()).unwrap());
+                s.last_body = raw;
+            }
+        }
+        if let Fault::Slow(d) = self.fault {
+            tokio::time::sleep(d).await;
+        }
+        (StatusCode::NO_CONTENT, "").into_response()
+    }
+}
+
+/// Applies a batch document: offers replaced, withdrawals removed.
+fn apply(offres: &mut BTreeMap<String, String>, doc: &str) {
+    for part in doc.split("<formation numero=\"").skip(1) {
+        let numero = part[..part.find('"').unwrap()].to_owned();
+        let end = part.find("</formation>").unwrap();
+        offres.insert(
+            numero,
+            format!("<formation numero=\"{}</formation>\n", &part[..end]),
+        );
+    }
+    for marker in ["<extra info=\"retrait\" numero=\"", "<retrait numero=\""] {
+        for part in doc.split(marker).skip(1) {
+            offres.remove(&part[..part.find('"').unwrap()]);
+        }
+    }
+}
+
+/// The live published offers: numero → fragment.
+async fn published(store: &Store) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut after = None;
+    loop {
+        let page = store.published_page(after, 1000, true).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.numero);
+        for r in page {
+            out.insert(
+                r.numero.to_string(),
+                String::from_utf8(r.fragment.unwrap()).unwrap(),
+            );
+        }
+    }
+    out
+}
+
+async fn export(store: &Store, dir: &Path) -> Value {
+    let pass = PassOptions {
+        today: lheo_feed::model::Date::parse(TODAY).unwrap(),
+        rules: Default::default(),
+        page_size: 1000,
+    };
+    let mut o = ExportOptions::new(
+        pass,
+        dir.join("lheo.xml"),
+        "2025-06-02T03:00:00+02:00".to_owned(),
+    );
+    o.force = true;
+    let s = generation::export(store, &o).await.unwrap();
+    serde_json::to_value(&s).unwrap()
+}
+
+async fn import(store: &Store, path: &Path) {
+    lheo_feed::ingest::import_files(store, &[path.to_path_buf()])
+        .await
+        .unwrap_or_else(|e| panic!("import of {} failed: {e:?}", path.display()));
+}
+
+fn consumer_toml(name: &str, url: &str, extra: &str) -> String {
+    format!(
+        "[[consumers]]\nname = \"{name}\"\nurl = \"{url}\"\nsigning_secrets = [{{ env = \"{KEY_ENV}\" }}]\n\
+         timeout = \"700ms\"\nmax_offres = 4\nretry_schedule = [\"0s\", \"20ms\", \"50ms\", \"100ms\", \"100ms\", \"200ms\"]\n{extra}\n"
+    )
+}
+
+fn push_header() -> &'static str {
+    "[push]\nlease_margin = \"300ms\"\nconcurrency = 8\n"
+}
+
+/// The fixtures' lines with offers edited (`edit`: new objectives) and withdrawn (`etat`
+/// no longer validated), as an upstream correction.
+fn edited(dir: &Path, name: &str, edit: &[usize], withdraw: &[usize], tag: &str) -> PathBuf {
+    let text = std::fs::read_to_string(FIXTURES).unwrap();
+    let mut i = 0;
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        if let Some(o) = v.get_mut("offre") {
+            if edit.contains(&i) {
+                o["action"]["objectifs"] = Value::String(format!("Objectifs révisés {tag}"));
+            }
+            if withdraw.contains(&i) {
+                o["etat"] = Value::String("en_cours_de_saisie".into());
+            }
+            i += 1;
+            out.push_str(&v.to_string());
+            out.push('\n');
+        }
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+fn check_receiver(name: &str, r: &Receiver, expected: &BTreeMap<String, String>) {
+    let s = r.st();
+    assert_eq!(s.bad_signatures, 0, "{name}: every signature verifies");
+    assert_eq!(
+        s.offres.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "{name}: the receiver holds exactly the published offers"
+    );
+    assert!(
+        s.offres == *expected,
+        "{name}: each offer in its latest state"
+    );
+    let ids: HashSet<&String> = s.applied.iter().collect();
+    assert_eq!(ids.len(), s.applied.len(), "{name}: no batch applied twice");
+    assert!(
+        s.generations.windows(2).all(|w| w[0] <= w[1]),
+        "{name}: batches in generation order: {:?}",
+        s.generations
+    );
+}
+
+/// Every fault at once, one receiver each, over three generations (the second and third
+/// edit the same offer before any push: it is sent once, in its latest state).
+async fn faults_lose_nothing_and_apply_nothing_twice(db: &TestDb) {
+    std::env::set_var(KEY_ENV, std::str::from_utf8(KEY).unwrap());
+    let store = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    let receivers = vec![
+        ("ok", Receiver::start(Fault::None).await),
+        ("e500", Receiver::start(Fault::Status500(3)).await),
+        ("e429", Receiver::start(Fault::TooMany(1)).await),
+        ("hang", Receiver::start(Fault::Hang(1)).await),
+        ("drop", Receiver::start(Fault::Drop(2)).await),
+        (
+            "slow",
+            Receiver::start(Fault::Slow(Duration::from_millis(150))).await,
+        ),
+    ];
+    let mut toml = push_header().to_owned();
+    for (name, r) in &receivers {
+        let gzip = if *name == "ok" { "gzip = true" } else { "" };
+        toml.push_str(&consumer_toml(name, &r.url, gzip));
+    }
+    let cfg = push::load_push_config(&toml).unwrap();
+    push::outbox::sync_consumers(&store, &cfg).await.unwrap();
+
+    import(&store, Path::new(FIXTURES)).await;
+    export(&store, dir.path()).await;
+    let opts = PushOptions {
+        consumer: None,
+        max_wait: Duration::from_secs(5),
+    };
+    let s = push::push_once(&store, &cfg, &opts).await.unwrap();
+    let expected = published(&store).await;
+    assert!(expected.len() > 10);
+    for (name, r) in &receivers {
+        check_receiver(name, r, &expected);
+    }
+    let failed: u64 = s.consumers.iter().map(|c| c.failed_attempts).sum();
+    assert!(failed >= 7, "the faults were met and retried: {s:?}");
+    assert!(s.consumers.iter().all(|c| c.dead_letters == 0), "{s:?}");
+    // The first delivery of a new consumer is the whole offer; a LHÉO document.
+    let last = receivers[1].1.st().last_body.clone();
+    let f = dir.path().join("batch.xml");
+    std::fs::write(&f, &last).unwrap();
+    assert_schema_valid(&f);
+
+    // Generation 2 edits offers 1 and 2 and withdraws 3; generation 3 edits 2 again.
+    let g2 = edited(dir.path(), "g2.jsonl", &[1, 2], &[3], "g2");
+    import(&store, &g2).await;
+    let e2 = export(&store, dir.path()).await;
+    assert_eq!(e2["withdrawn"], 1, "{e2}");
+    let g3 = edited(dir.path(), "g3.jsonl", &[1, 2], &[3], "g3");
+    import(&store, &g3).await;
+    let e3 = export(&store, dir.path()).await;
+    assert_eq!(e3["updated"], 2, "{e3}");
+    let before: Vec<usize> = receivers
+        .iter()
+        .map(|(_, r)| r.st().applied.len())
+        .collect();
+    let s = push::push_once(&store, &cfg, &opts).await.unwrap();
+    let expected = published(&store).await;
+    for ((name, r), n) in receivers.iter().zip(before) {
+        check_receiver(name, r, &expected);
+        assert_eq!(
+            r.st().applied.len(),
+            n + 1,
+            "{name}: two generations' changes (3 offers) coalesced into one batch"
+        );
+    }
+    // The net change from generation 1 to 3: what each consumer must get, once.
+    let d = generation::diff(&store, 1, 3).await.unwrap();
+    let net = (
+        (d.created.len() + d.updated.len()) as u64,
+        d.withdrawn.len() as u64,
+    );
+    assert!(net.0 >= 2 && net.1 == 1, "{d:?}");
+    for c in &s.consumers {
+        assert_eq!(
+            (c.offres_delivered, c.retraits_delivered),
+            net,
+            "{}: each changed offer once, latest state; the withdrawal explicit",
+            c.name
+        );
+    }
+    assert!(String::from_utf8_lossy(&receivers[0].1.st().last_body).contains("révisés g3"));
+    let st = push::outbox::status(&store, None).await.unwrap();
+    assert!(st
+        .iter()
+        .all(|c| c.pending == 0 && c.dead == 0 && c.pending_generations == 0));
+}
+
+/// A filter applies exactly: an offer leaving it is withdrawn from that consumer only;
+/// and a 1 % change sends about 1 % of the bytes of the full snapshot.
+async fn filters_and_deltas_are_small(db: &TestDb) {
+    std::env::set_var(KEY_ENV, std::str::from_utf8(KEY).unwrap());
+    let store = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    let all = Receiver::start(Fault::None).await;
+    let only44 = Receiver::start(Fault::None).await;
+    let mut toml = push_header().to_owned();
+    toml.push_str(
+        &consumer_toml("all", &all.url, "").replace("max_offres = 4", "max_offres = 500"),
+    );
+    toml.push_str(&consumer_toml(
+        "only44",
+        &only44.url,
+        "filter = { departements = [\"44\"] }",
+    ));
+    let cfg = push::load_push_config(&toml).unwrap();
+    push::outbox::sync_consumers(&store, &cfg).await.unwrap();
+    let data = dir.path().join("gen.jsonl");
+    let text = {
+        let mut v = Vec::new();
+        lheo_feed::generate::generate(&mut v, 3000, 42).unwrap();
+        String::from_utf8(v).unwrap()
+    };
+    std::fs::write(&data, &text).unwrap();
+    import(&store, &data).await;
+    let e1 = export(&store, dir.path()).await;
+    let opts = PushOptions {
+        consumer: None,
+        max_wait: Duration::from_secs(5),
+    };
+    push::push_once(&store, &cfg, &opts).await.unwrap();
+    let full_bytes = all.st().bytes;
+    let expected = published(&store).await;
+    check_receiver("all", &all, &expected);
+    let only: usize = only44.st().offres.len();
+    assert!(
+        only > 0 && only < expected.len(),
+        "{only} of {}",
+        expected.len()
+    );
+    for frag in only44.st().offres.values() {
+        assert!(
+            frag.contains("<codepostal>44"),
+            "only offers with a place in 44"
+        );
+    }
+
+    // Edit every 100th offer (1 %).
+    let mut edited_lines = String::new();
+    let mut seen = 0;
+    for line in text.lines() {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        if let Some(o) = v.get_mut("offre") {
+            seen += 1;
+            if seen % 100 == 0 {
+                o["action"]["objectifs"] = Value::String("Objectifs révisés (1 %)".into());
+                edited_lines.push_str(&v.to_string());
+                edited_lines.push('\n');
+            }
+        }
+    }
+    let edits = dir.path().join("edits.jsonl");
+    std::fs::write(&edits, edited_lines).unwrap();
+    import(&store, &edits).await;
+    let e2 = export(&store, dir.path()).await;
+    push::push_once(&store, &cfg, &opts).await.unwrap();
+    check_receiver("all", &all, &published(&store).await);
+    let delta_bytes = all.st().bytes - full_bytes;
+    let share = delta_bytes as f64 / full_bytes as f64;
+    let changed = e2["updated"].as_f64().unwrap() / e1["published"].as_f64().unwrap();
+    eprintln!(
+        "{:?}: full {full_bytes} bytes, 1 % delta {delta_bytes} bytes ({:.2} %, {:.2} % of offers changed)",
+        db.backend,
+        100.0 * share,
+        100.0 * changed
+    );
+    assert!(
+        share < 2.0 * changed + 0.005,
+        "a {:.2} % change sent {:.2} % of the snapshot's bytes",
+        100.0 * changed,
+        100.0 * share
+    );
+}
+
+// ----- The binary: dead letters, replay, kill -9 ------------------------------------------
+
+fn bin(db: &TestDb, config: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lheo-feed"));
+    c.arg("--database-url")
+        .arg(&db.url)
+        .arg("--config")
+        .arg(config)
+        .arg("--today")
+        .arg(TODAY)
+        .args(args)
+        .env(KEY_ENV, std::str::from_utf8(KEY).unwrap())
+        .env_remove("LHEO_FEED_TEST_PAUSE_AT");
+    c
+}
+
+fn ok(mut c: std::process::Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn dead_letter_then_replay(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Receiver::start(Fault::Refuse).await;
+    let config = dir.path().join("lheo-feed.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nignored = true\n{}{}",
+            push_header(),
+            consumer_toml("kairos", &r.url, "")
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("lheo.xml");
+    let out = out.to_str().unwrap();
+    ok(bin(db, &config, &["import", FIXTURES]));
+    ok(bin(db, &config, &["export", "--out", out]));
+    let run = |args: &'static [&'static str]| {
+        let c = bin(db, &config, args);
+        async move { tokio::task::spawn_blocking(move || ok(c)).await.unwrap() }
+    };
+    run(&["push", "--once", "--max-wait", "2s"]).await;
+    let status: Value = serde_json::from_str(&run(&["deliveries", "--json"]).await).unwrap();
+    let k = &status[0];
+    assert!(k["dead"].as_u64().unwrap() >= 1, "{status:#}");
+    let dead = &k["dead_letters"][0];
+    assert_eq!(dead["status"], 400, "{dead}");
+    assert!(dead["response"].as_str().unwrap().contains("schéma refusé"));
+    let text = run(&["deliveries"]).await;
+    assert!(
+        text.contains("dead letter") && text.contains("400"),
+        "{text}"
+    );
+    assert!(r.st().offres.is_empty());
+
+    r.st().fixed = true;
+    let ids: Vec<String> = k["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].to_string())
+        .collect();
+    for id in ids {
+        let c = bin(db, &config, &["deliveries", "replay", &id]);
+        tokio::task::spawn_blocking(move || ok(c)).await.unwrap();
+    }
+    run(&["push", "--once", "--max-wait", "2s"]).await;
+    let store = db.open().await;
+    check_receiver("kairos", &r, &published(&store).await);
+    let status: Value = serde_json::from_str(&run(&["deliveries", "--json"]).await).unwrap();
+    assert_eq!(status[0]["dead"], 0, "{status:#}");
+    assert_eq!(status[0]["pending"], 0, "{status:#}");
+}
+
+async fn killed_pusher_resends_under_the_same_id(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Receiver::start(Fault::Slow(Duration::from_millis(400))).await;
+    let config = dir.path().join("lheo-feed.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}{}",
+            push_header(),
+            consumer_toml("ouiform", &r.url, "").replace("max_offres = 4", "max_offres = 2")
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("lheo.xml");
+    ok(bin(db, &config, &["import", FIXTURES]));
+    ok(bin(
+        db,
+        &config,
+        &["export", "--out", out.to_str().unwrap()],
+    ));
+    // The long-running pusher; killed while the receiver holds a request.
+    let mut child = bin(db, &config, &["push"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while r.st().requests < 3 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the pusher sends");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    child.kill().unwrap(); // SIGKILL, mid-request
+    child.wait().unwrap();
+    let applied_at_kill = r.st().applied.len();
+    let c = bin(db, &config, &["push", "--once", "--max-wait", "10s"]);
+    tokio::task::spawn_blocking(move || ok(c)).await.unwrap();
+    let store = db.open().await;
+    check_receiver("ouiform", &r, &published(&store).await);
+    let s = r.st();
+    assert!(
+        s.duplicates >= 1,
+        "the batch in flight at the kill was sent again under its id ({} applied at the kill, {} duplicates)",
+        applied_at_kill,
+        s.duplicates
+    );
+}
+
+backend_tests!(
+    faults_lose_nothing_and_apply_nothing_twice,
+    filters_and_deltas_are_small,
+    dead_letter_then_replay,
+    killed_pusher_resends_under_the_same_id
+);
+
+/// The shipped example configuration, its URLs pointed at three loopback receivers and
+/// its secret files at temporary ones, delivers the fixtures to all three consumers.
+#[tokio::test]
+async fn the_example_configuration_delivers_the_fixtures() {
+    let db = common::sqlite_db();
+    let store = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    let mut text = std::fs::read_to_string("deploy/lheo-feed.example.toml").unwrap();
+    let mut receivers = Vec::new();
+    for (name, host) in [
+        (
+            "offre-info",
+            "https://offre-info.example.invalid/api/lheo/sessions",
+        ),
+        ("kairos", "https://kairos.example.invalid/ingest/lheo"),
+        ("ouiform", "https://ouiform.example.invalid/webhooks/offre"),
+    ] {
+        let r = Receiver::start(Fault::None).await;
+        assert!(text.contains(host), "{host} in the example");
+        text = text.replace(host, &r.url);
+        receivers.push((name, r));
+    }
+    text = text.replace("/run/secrets/", &format!("{}/", secrets.display()));
+    for f in ["kairos-password", "kairos-whsec-old", "ouiform-token"] {
+        std::fs::write(secrets.join(f), "not-the-signing-key\n").unwrap();
+    }
+    // The signing key every receiver checks; whsec_ + base64, as Standard Webhooks writes it.
+    let whsec = format!(
+        "whsec_{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, KEY)
+    );
+    std::fs::write(secrets.join("kairos-whsec"), &whsec).unwrap();
+    for var in [
+        "LHEO_FEED_OFFRE_INFO_TOKEN",
+        "LHEO_FEED_OFFRE_INFO_WHSEC",
+        "LHEO_FEED_OUIFORM_WHSEC",
+    ] {
+        std::env::set_var(
+            var,
+            if var.ends_with("WHSEC") {
+                &whsec
+            } else {
+                "t0ken"
+            },
+        );
+    }
+    let cfg = push::load_push_config(&text).unwrap();
+    assert_eq!(cfg.consumers.len(), 3);
+    import(&store, Path::new(FIXTURES)).await;
+    export(&store, dir.path()).await;
+    let s = push::push_once(&store, &cfg, &PushOptions::default())
+        .await
+        .unwrap();
+    let expected = published(&store).await;
+    check_receiver("offre-info", &receivers[0].1, &expected);
+    check_receiver("kairos", &receivers[1].1, &expected);
+    let ouiform = receivers[2].1.st().offres.len();
+    assert!(
+        ouiform > 0 && ouiform <= expected.len(),
+        "ouiform's filter: {ouiform} of {}",
+        expected.len()
+    );
+    assert!(s.consumers.iter().all(|c| c.dead_letters == 0), "{s:?}");
+}
