@@ -106,17 +106,48 @@ impl RunSettings {
     }
 }
 
-/// INTEGRATION POINT (push): called after each committed generation of a run, and again
-/// for a generation found committed when an interrupted run is resumed, so it must be
-/// idempotent per generation (the pusher's outbox keyed by consumer and generation).
-/// The lead plugs the pusher's enqueue in here.
+/// Called after each committed generation of a run, and again for a generation found
+/// committed when an interrupted run is resumed. Nothing to enqueue here: the export's own
+/// transaction wrote the generation's outbox rows (`src/push`), and the pusher loop that
+/// runs beside the scheduler picks them up; this only tells the log where they went.
 pub async fn after_export(store: &Store, config: &Config, generation: i64) -> Result<()> {
-    let _ = (store, config);
-    tracing::debug!(
+    let _ = store;
+    let consumers = config
+        .consumers
+        .as_ref()
+        .and_then(|c| c.as_array())
+        .map_or(0, |a| a.len());
+    tracing::info!(
         generation,
-        "after_export: no pusher configured in this build"
+        consumers,
+        "generation committed: its changes are in the outbox for the pusher"
     );
     Ok(())
+}
+
+/// The feed server's configuration from `[serve]` (the admin key read from its variable
+/// or file, never from the configuration itself).
+pub fn serve_config(config: &Config) -> Result<crate::serve::ServeConfig> {
+    let mut s = crate::serve::ServeConfig::new(config.serve.listen);
+    s.out = Some(config.export.out.clone());
+    s.admin_key = config
+        .serve
+        .admin_key()
+        .map_err(anyhow::Error::msg)?
+        .map(|k| k.expose().to_owned())
+        .filter(|k| !k.is_empty());
+    if s.admin_key.as_ref().is_some_and(|k| k.len() < 16) {
+        anyhow::bail!(
+            "the admin key must have at least 16 characters (e.g. `openssl rand -hex 32`)"
+        );
+    }
+    Ok(s)
+}
+
+/// Completes when `shutdown` turns true (an owned receiver, for futures that outlive a
+/// borrow).
+async fn when_stopped(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// The daemon: runs until SIGTERM/SIGINT (or `shutdown` turns true).
@@ -137,16 +168,40 @@ pub async fn run(
 
     let scheduler = scheduler(store.clone(), settings.clone(), shutdown.clone())
         .instrument(tracing::info_span!("scheduler"));
-    // INTEGRATION POINT (serve): the feed server runs beside the scheduler, e.g.
-    //     let server = crate::serve::serve(store.clone(), serve_config, shutdown.clone())
-    //         .instrument(tracing::info_span!("serve"));
-    // and is added to the join below; it stops taking connections when `shutdown` turns
-    // true and lets requests in flight finish within its own deadline.
-    // INTEGRATION POINT (push): the pusher's delivery loop likewise, e.g.
-    //     let pusher = crate::push::run(store.clone(), push_config, shutdown.clone())
-    //         .instrument(tracing::info_span!("push"));
-    let (scheduled,) = tokio::join!(scheduler);
-    scheduled?;
+    // Beside the scheduler, in the same process: the feed server (every instance serves)
+    // and the pusher (instances share the outbox: a consumer is claimed under a lease).
+    // All three stop when `shutdown` turns true; the server lets requests in flight
+    // finish. An error of one (a port already taken, a lost database) stops the daemon.
+    let push_config = crate::push::config::from_raw(
+        settings.config.push.as_ref(),
+        settings.config.consumers.as_ref(),
+    )
+    .map_err(|e| anyhow::anyhow!("configuration: {e}"))?
+    .filter(|c| !c.consumers.is_empty());
+    if let Some(cfg) = &push_config {
+        // Registered before the first export, so that it fills their outbox.
+        crate::push::outbox::sync_consumers(&store, cfg).await?;
+    }
+    let serve_config = serve_config(&settings.config)?;
+    if serve_config.admin_key.is_none() {
+        tracing::warn!("no admin key ([serve] admin_key_env / admin_key_file): the status page and POST /admin/runs are off");
+    }
+    let server = crate::serve::serve(store.clone(), serve_config, when_stopped(shutdown.clone()))
+        .instrument(tracing::info_span!("serve"));
+    let pusher = {
+        let (store, shutdown) = (store.clone(), shutdown.clone());
+        async move {
+            match &push_config {
+                Some(cfg) => crate::push::run_pusher(&store, cfg, when_stopped(shutdown)).await,
+                None => {
+                    tracing::info!("no [[consumers]] configured: nothing to push");
+                    Ok(())
+                }
+            }
+        }
+        .instrument(tracing::info_span!("push"))
+    };
+    tokio::try_join!(scheduler, server, pusher)?;
     tracing::info!("lheo-feed run: stopped");
     Ok(())
 }

@@ -30,6 +30,9 @@ fn command(db: &TestDb, out: &Path, args: &[&str]) -> Command {
         .env("LHEO_FEED_SCHEDULE_CRON", NEVER)
         .env("LHEO_FEED_SCHEDULE_CATCH_UP", "false")
         .env("LHEO_FEED_SCHEDULE_POLL_SECONDS", "1")
+        // Every daemon serves the feed: on a port of its own, so that daemons of
+        // parallel tests (and two of one test) never collide.
+        .env("LHEO_FEED_SERVE_LISTEN", "127.0.0.1:0")
         .env("LHEO_FEED_LOG_FORMAT", "human")
         .env("LHEO_FEED_LOG_FILTER", "info");
     c

@@ -489,7 +489,7 @@ async fn dead_letter_then_replay(db: &TestDb) {
     std::fs::write(
         &config,
         format!(
-            "[store]\nignored = true\n{}{}",
+            "[log]\nfilter = \"info\"\n{}{}",
             push_header(),
             consumer_toml("kairos", &r.url, "")
         ),

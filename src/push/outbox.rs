@@ -738,6 +738,12 @@ pub struct ConsumerStatus {
     pub delivered: i64,
     pub offres_delivered: i64,
     pub bytes_delivered: i64,
+    /// The newest generation whose changes it has received (its last delivered batch's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_generation: Option<i64>,
+    /// The last error of a batch still pending, if its last attempt failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
     pub dead_letters: Vec<DeadLetter>,
 }
 
@@ -805,6 +811,18 @@ pub async fn status(store: &Store, only: Option<&str>) -> Result<Vec<ConsumerSta
             .fetch_all(pool)
             .await?
         });
+        let (delivered_generation, last_error): (Option<i64>, Option<String>) = pool!(store, pool => {
+            sqlx::query_as(
+                "SELECT (SELECT MAX(last_generation) FROM batches \
+                         WHERE consumer = $1 AND state = 'delivered'), \
+                        (SELECT last_error FROM batches \
+                         WHERE consumer = $1 AND state = 'pending' AND last_error IS NOT NULL \
+                         ORDER BY id LIMIT 1)",
+            )
+            .bind(&name)
+            .fetch_one(pool)
+            .await?
+        });
         out.push(ConsumerStatus {
             name,
             mode,
@@ -819,6 +837,8 @@ pub async fn status(store: &Store, only: Option<&str>) -> Result<Vec<ConsumerSta
             delivered: counts.4,
             offres_delivered: counts.5.unwrap_or(0),
             bytes_delivered: counts.6.unwrap_or(0),
+            delivered_generation,
+            last_error,
             dead_letters,
         });
     }

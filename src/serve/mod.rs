@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::store::Store;
@@ -124,6 +124,8 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/", get(status::page))
         .route("/status/rejections.csv", get(status::csv))
+        .route("/admin/runs", post(status::request_run).get(status::runs))
+        .route("/admin/runs/{id}", get(status::run))
         .fallback(http::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -22,6 +22,8 @@ use crate::store::Store;
 
 /// Generations shown.
 const GENERATIONS_SHOWN: i64 = 10;
+/// Daemon runs shown.
+const RUNS_SHOWN: i64 = 10;
 
 /// One push consumer's delivery state, as the page and `/metrics` show it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,13 +39,44 @@ pub struct ConsumerState {
     pub last_error: Option<String>,
 }
 
-/// The push consumers' state.
-///
-/// INTEGRATION POINT: the outbox of the push feature (migration 0004) is not on this
-/// branch; until it is wired here, there is no consumer and the page says so. Everything
-/// the page and `/metrics` show about consumers comes from this one function.
-pub async fn consumers(_store: &Store) -> anyhow::Result<Vec<ConsumerState>> {
-    Ok(Vec::new())
+/// The push consumers' state, from the outbox (`src/push/outbox.rs`): everything the page
+/// and `/metrics` show about consumers comes from this one function. The lag is the number
+/// of generations made since the last one it received, 0 when nothing is waiting for it.
+pub async fn consumers(store: &Store) -> anyhow::Result<Vec<ConsumerState>> {
+    let current = store.last_generation().await?.map(|g| g.id);
+    let list = crate::push::outbox::status(store, None).await?;
+    Ok(list
+        .into_iter()
+        .map(|c| {
+            let waiting = c.pending_generations > 0 || c.pending > 0 || c.dead > 0;
+            let lag = match (waiting, current) {
+                (false, _) => Some(0),
+                (true, Some(cur)) => Some(cur - c.delivered_generation.unwrap_or(0)),
+                (true, None) => None,
+            };
+            let mut deliveries = vec![
+                ("delivered".to_owned(), c.delivered.max(0) as u64),
+                ("pending".to_owned(), (c.pending - c.failed).max(0) as u64),
+                ("failed".to_owned(), c.failed.max(0) as u64),
+                ("dead".to_owned(), c.dead.max(0) as u64),
+                ("to_batch".to_owned(), c.pending_generations.max(0) as u64),
+            ];
+            if c.paused {
+                deliveries.push(("paused".to_owned(), 1));
+            }
+            ConsumerState {
+                name: c.name,
+                delivered_generation: c.delivered_generation,
+                lag,
+                deliveries,
+                last_error: c
+                    .paused_reason
+                    .map(|r| format!("en pause : {r}"))
+                    .or(c.last_error)
+                    .or_else(|| c.dead_letters.last().and_then(|d| d.error.clone())),
+            }
+        })
+        .collect())
 }
 
 /// The current rejections, grouped by organisme.
@@ -84,6 +117,58 @@ details{margin:.4em 0;padding:.3em .5em;background:#f7f7f7;border-radius:4px}\
 summary{cursor:pointer;font-weight:600}li{margin:.2em 0;overflow-wrap:anywhere}\
 .muted{color:#666}.err{color:#a00}.warn{color:#a60}code{font-size:.9em}";
 
+/// `POST /admin/runs`: queues an on-demand export (done by whichever `lheo-feed run`
+/// instance takes the export lock) and answers `202` with its id and where to follow it.
+pub async fn request_run(State(state): State<Arc<AppState>>, _admin: Admin) -> Response {
+    match state.store.request_run("admin").await {
+        Ok(id) => {
+            let body = serde_json::json!({ "run": id, "state": "queued", "href": format!("/admin/runs/{id}") });
+            let mut r = (StatusCode::ACCEPTED, body.to_string() + "\n").into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("/admin/runs/{id}")) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /admin/runs/{id}`: one run's state, progress and result (JSON).
+pub async fn run(
+    State(state): State<Arc<AppState>>,
+    _admin: Admin,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Response {
+    match state.store.run(id).await {
+        Ok(Some(run)) => json(&run),
+        Ok(None) => error(StatusCode::NOT_FOUND, "unknown_run", format!("no run {id}")),
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /admin/runs`: the last runs (JSON), newest first.
+pub async fn runs(State(state): State<Arc<AppState>>, _admin: Admin) -> Response {
+    match state.store.runs(RUNS_SHOWN).await {
+        Ok(list) => json(&list),
+        Err(e) => internal(e),
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Response {
+    let mut r = (serde_json::to_string_pretty(value).expect("serialisable") + "\n").into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 /// `GET /`.
 pub async fn page(State(state): State<Arc<AppState>>, _admin: Admin) -> Response {
     match render(&state.store).await {
@@ -105,6 +190,7 @@ async fn render(store: &Store) -> anyhow::Result<String> {
     let generations = store.generations(GENERATIONS_SHOWN).await?;
     let consumers = consumers(store).await?;
     let groups = rejections(store).await?;
+    let runs = store.runs(RUNS_SHOWN).await?;
     let mut h = String::new();
     let _ = write!(
         h,
@@ -152,6 +238,36 @@ async fn render(store: &Store) -> anyhow::Result<String> {
             }
             h.push_str("</tbody></table></div>");
         }
+    }
+
+    h.push_str("<h2>Exécutions du démon</h2>");
+    if runs.is_empty() {
+        h.push_str(
+            "<p id=\"runs\" class=\"muted\">Aucune exécution : <code>lheo-feed run</code> \
+             n'a encore rien fait (ou n'est pas lancé).</p>",
+        );
+    } else {
+        h.push_str(
+            "<div class=\"scroll\"><table id=\"runs\"><thead><tr><th>N°</th><th>Type</th>\
+             <th>Demandée (UTC)</th><th>État</th><th>Gén.</th><th>Avancement / erreur</th>\
+             </tr></thead><tbody>",
+        );
+        for r in &runs {
+            let _ = write!(
+                h,
+                "<tr data-run=\"{id}\"><td>{id}</td><td>{kind}</td><td>{at}</td>\
+                 <td class=\"state\">{state}</td><td>{generation}</td><td>{detail}</td></tr>",
+                id = r.id,
+                kind = esc(&r.kind),
+                at = r.requested_at.format("%d/%m %H:%M:%S"),
+                state = esc(&r.state),
+                generation = r
+                    .generation_id
+                    .map_or_else(|| "—".to_owned(), |g| g.to_string()),
+                detail = esc(r.error.as_deref().or(r.progress.as_deref()).unwrap_or("")),
+            );
+        }
+        h.push_str("</tbody></table></div>");
     }
 
     h.push_str("<h2>Consommateurs</h2>");
