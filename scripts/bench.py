@@ -118,7 +118,49 @@ def machine():
             f"{platform.release()}; load average at start {load[0]:.2f}")
 
 
-def bench_size(n, backends, workdir, skip_refs):
+RECEIVER = ROOT / "target" / "release" / "examples" / "receiver"
+RECEIVER_PORTS = (18801, 18802, 18803)
+SERVE_PORT = 18090
+SIGNING_ENV = "LHEO_FEED_BENCH_WHSEC"
+
+
+def start_receivers(workdir):
+    """Three loopback consumers (examples/receiver.rs) and the configuration naming them."""
+    env = dict(os.environ, LHEO_FEED_RECEIVER_KEY="bench-signing-key")
+    procs = [subprocess.Popen([RECEIVER, f"127.0.0.1:{port}"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for port in RECEIVER_PORTS]
+    config = workdir / "consumers.toml"
+    lines = ["[push]", "concurrency = 3", ""]
+    for i, port in enumerate(RECEIVER_PORTS, 1):
+        lines += ["[[consumers]]", f'name = "c{i}"', f'url = "http://127.0.0.1:{port}/lheo"',
+                  f'signing_secrets = [{{ env = "{SIGNING_ENV}" }}]', "max_offres = 500", ""]
+    config.write_text("\n".join(lines))
+    time.sleep(0.5)
+    return procs, config
+
+
+def wrk(label, url, headers, seconds):
+    cmd = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency"]
+    for h in headers:
+        cmd += ["-H", h]
+    out = subprocess.run(cmd + [url], check=True, capture_output=True, text=True).stdout
+    rps = next(l.split()[1] for l in out.splitlines() if l.startswith("Requests/sec"))
+    p99 = next(l.split()[1] for l in out.splitlines() if l.strip().startswith("99%"))
+    bad = [l for l in out.splitlines() if "Non-2xx" in l]
+    return rps, p99, (bad[0].strip() if bad else "")
+
+
+def head(url, headers):
+    cmd = ["curl", "-s", "-D", "-", "-o", "/dev/null"]
+    for h in headers:
+        cmd += ["-H", h]
+    out = subprocess.run(cmd + [url], check=True, capture_output=True, text=True).stdout
+    return {k.strip().lower(): v.strip() for k, v in
+            (l.split(":", 1) for l in out.splitlines() if ":" in l)}
+
+
+def bench_size(n, backends, workdir, skip_refs, full_push_max, wrk_seconds):
     d = workdir / f"n{n}"
     d.mkdir(parents=True, exist_ok=True)
     data = d / "data.jsonl"
@@ -129,61 +171,139 @@ def bench_size(n, backends, workdir, skip_refs):
                        check=True, stdout=subprocess.DEVNULL)
         subprocess.run([sys.executable, ROOT / "scripts" / "edit_offers.py", data, edit,
                         "--every", "100"], check=True, stdout=subprocess.DEVNULL)
-    results = []
     t = Table(f"N = {n:,} sessions".replace(",", " "),
               ["backend", "step", "wall (s)", "CPU (s)", "peak RSS (MiB)", "detail",
                "ratio"])
-    for backend in backends:
-        if backend == "sqlite":
-            db = d / "bench.sqlite"
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(db) + suffix).unlink(missing_ok=True)
-            url = f"sqlite://{db}"
-        else:
-            url = fresh_pg_db(f"lheo_bench_{n}")
-        out_dir = d / backend
-        shutil.rmtree(out_dir, ignore_errors=True)
-        out_dir.mkdir()
-        out = out_dir / "lheo.xml"
+    push_on = RECEIVER.exists() and n <= full_push_max
+    serve_on = shutil.which("wrk") is not None and shutil.which("curl") is not None
+    receivers, consumers = start_receivers(d) if push_on else ([], None)
+    os.environ[SIGNING_ENV] = "bench-signing-key"
+    try:
+        for backend in backends:
+            one_backend(t, n, backend, d, data, edit, skip_refs, consumers, serve_on,
+                        wrk_seconds)
+    finally:
+        for p in receivers:
+            p.terminate()
+    if not push_on:
+        t.lines.append("")
+        t.lines.append(f"(push not measured at this size: its first delivery is the full "
+                       f"snapshot to three consumers; `--full-push-max {n}` to include it)")
+    return t
 
-        wall, cpu, rss, _ = run_timed(lheo(url, "import", data))
-        t.row(backend, "import", fmt(wall), fmt(cpu), fmt(rss),
-              f"{n / wall:,.0f} sessions/s".replace(",", " "), "")
 
-        def export(label):
-            wall, cpu, rss, text = run_timed(
-                lheo(url, "export", "--today", TODAY, "--json", "--out", out))
-            s = json.loads(text)
-            detail = (f"{s['mode']}; {s['created']}/{s['updated']}/{s['withdrawn']}/"
-                      f"{s['unchanged']} c/u/w/=; {s['bytes'] / 1e6:,.0f} MB")
-            return wall, cpu, rss, s, detail
+def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, serve_on, wrk_seconds):
+    if backend == "sqlite":
+        db = d / "bench.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+        url = f"sqlite://{db}"
+    else:
+        url = fresh_pg_db(f"lheo_bench_{n}")
+    out_dir = d / backend
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir()
+    out = out_dir / "lheo.xml"
+    cfg = ["--config", str(consumers)] if consumers else []
 
-        full_wall, cpu, rss, s, detail = export("full")
-        t.row(backend, "full export", fmt(full_wall), fmt(cpu), fmt(rss), detail,
-              "1")
-        refs = {}
-        if not skip_refs:
-            w, c, r, _ = run_timed(["xmllint", "--noout", "--stream", "--schema", XSD, out])
-            refs["xmllint"] = w
-            t.row(backend, "ref: `xmllint --stream --schema`", fmt(w), fmt(c),
-                  fmt(r), "same file",
-                  f"export / xmllint = {full_wall / w:.2f}")
-            w, c, r, _ = run_timed(["openssl", "dgst", "-sha256", out])
-            t.row(backend, "ref: `openssl dgst -sha256`", fmt(w), fmt(c), fmt(r),
-                  "same file", f"export / openssl = {full_wall / w:.1f}")
-            with open(os.devnull, "w") as null:
-                w, c, r, _ = run_timed(["cat", out], stdout=null)
-            t.row(backend, "ref: `cat` > /dev/null", fmt(w), fmt(c), fmt(r),
-                  "same file (page cache warm)", f"export / cat = {full_wall / max(w, 0.01):.0f}")
-        wall, cpu, rss, s, detail = export("unchanged")
+    wall, cpu, rss, _ = run_timed(lheo(url, "import", data))
+    t.row(backend, "import", fmt(wall), fmt(cpu), fmt(rss),
+          f"{n / wall:,.0f} sessions/s".replace(",", " "), "")
+
+    def export():
+        wall, cpu, rss, text = run_timed(
+            lheo(url, *cfg, "export", "--today", TODAY, "--json", "--out", out))
+        s = json.loads(text)
+        detail = (f"{s['mode']}; {s['created']}/{s['updated']}/{s['withdrawn']}/"
+                  f"{s['unchanged']} c/u/w/=; {s['bytes'] / 1e6:,.0f} MB")
+        return wall, cpu, rss, s, detail
+
+    def push(label, full_bytes=None):
+        wall, cpu, rss, text = run_timed(lheo(url, *cfg, "push", "--once", "--json"))
+        s = json.loads(text)
+        offres = sum(c["offres_delivered"] for c in s["consumers"])
+        sent = sum(c["body_bytes"] for c in s["consumers"])
+        ratio = (f"{100 * sent / full_bytes:.2f} % of the full snapshot's bytes"
+                 if full_bytes else f"{offres / max(wall, 1e-9):,.0f} offers/s".replace(",", " "))
+        t.row(backend, label, fmt(wall), fmt(cpu), fmt(rss),
+              f"{offres} offers to 3 receivers, {sent / 1e6:,.1f} MB sent", ratio)
+        return sent
+
+    full_wall, cpu, rss, s, detail = export()
+    t.row(backend, "full export", fmt(full_wall), fmt(cpu), fmt(rss), detail, "1")
+    if not skip_refs:
+        w, c, r, _ = run_timed(["xmllint", "--noout", "--stream", "--schema", XSD, out])
+        t.row(backend, "ref: `xmllint --stream --schema`", fmt(w), fmt(c), fmt(r), "same file",
+              f"export / xmllint = {full_wall / w:.2f}")
+        w, c, r, _ = run_timed(["openssl", "dgst", "-sha256", out])
+        t.row(backend, "ref: `openssl dgst -sha256`", fmt(w), fmt(c), fmt(r), "same file",
+              f"export / openssl = {full_wall / w:.1f}")
+        with open(os.devnull, "w") as null:
+            w, c, r, _ = run_timed(["cat", out], stdout=null)
+        cat_wall = w
+        t.row(backend, "ref: `cat` > /dev/null", fmt(w), fmt(c), fmt(r),
+              "same file (page cache warm)", f"export / cat = {full_wall / max(w, 0.01):.0f}")
+    full_sent = push("push: full snapshot (first delivery)") if consumers else None
+
+    server = None
+    if serve_on:
+        key = json.loads(subprocess.run(lheo(url, "partner", "add", f"bench-{backend}", "--json"),
+                                        check=True, capture_output=True, text=True).stdout)["key"]
+        server = subprocess.Popen(lheo(url, "serve", "--listen", f"127.0.0.1:{SERVE_PORT}",
+                                       "--rate-limit", "0"),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{SERVE_PORT}"
+        for _ in range(100):
+            if subprocess.run(["curl", "-sf", f"{base}/health"],
+                              stdout=subprocess.DEVNULL).returncode == 0:
+                break
+            time.sleep(0.1)
+        auth = f"Authorization: Bearer {key}"
+        cursor = head(f"{base}/feed/lheo.xml", [auth]).get("lheo-feed-cursor", "")
+    try:
+        wall, cpu, rss, s, detail = export()
         t.row(backend, "unchanged re-export", fmt(wall), fmt(cpu), fmt(rss), detail,
               f"{100 * wall / full_wall:.1f} % of full")
         subprocess.run(lheo(url, "import", edit), check=True, stdout=subprocess.DEVNULL)
-        wall, cpu, rss, s, detail = export("1 %")
-        t.row(backend, "1 % change re-export", fmt(wall), fmt(cpu), fmt(rss),
-              detail, f"{100 * wall / full_wall:.1f} % of full")
-        results.append((backend, url, out))
-    return t, results
+        wall, cpu, rss, s, detail = export()
+        t.row(backend, "1 % change re-export", fmt(wall), fmt(cpu), fmt(rss), detail,
+              f"{100 * wall / full_wall:.1f} % of full")
+        if consumers:
+            push("push: the 1 % change", full_sent)
+        if server:
+            etag = head(f"{base}/feed/lheo.xml", [auth]).get("etag", "")
+            rps, p99, bad = wrk("304", f"{base}/feed/lheo.xml", [auth, f"If-None-Match: {etag}"],
+                                wrk_seconds)
+            t.row(backend, "feed: 304 path (`wrk -t2 -c16`)", "", "", "",
+                  f"{rps} requests/s, p99 {p99} {bad}", "")
+            rps, p99, bad = wrk("changes", f"{base}/feed/changes?cursor={cursor}", [auth],
+                                wrk_seconds)
+            t.row(backend, "feed: changes since the full export", "", "", "",
+                  f"{rps} requests/s, p99 {p99} {bad}", "")
+            size = out.stat().st_size
+            with open(os.devnull, "w") as null:
+                w, c, r, _ = run_timed(["cat", out], stdout=null)
+            cw = max(w, 0.01)
+            w, c, r, _ = run_timed(["curl", "-s", "-o", "/dev/null", "-H", auth,
+                                    f"{base}/feed/lheo.xml"])
+            t.row(backend, "feed: full snapshot download (`curl`)", fmt(w), fmt(c), fmt(r),
+                  f"{size / 1e6 / max(w, 0.01):,.0f} MB/s; `cat`: {size / 1e6 / cw:,.0f} MB/s",
+                  f"{100 * cw / max(w, 0.01):.0f} % of cat's rate")
+    finally:
+        if server:
+            server.terminate()
+            server.wait()
+    # Disk: the next backend needs the room (a million sessions: ~20 GB per backend).
+    shutil.rmtree(out_dir, ignore_errors=True)
+    if backend == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(d / "bench.sqlite") + suffix).unlink(missing_ok=True)
+    else:
+        env = dict(os.environ, PGOPTIONS="--client-min-messages=warning")
+        base = os.environ.get("LHEO_FEED_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+        subprocess.run(["psql", f"{base}/postgres", "-qc",
+                        f"DROP DATABASE IF EXISTS lheo_bench_{n} WITH (FORCE)"],
+                       env=env, stdout=subprocess.DEVNULL)
 
 
 def main():
@@ -192,6 +312,10 @@ def main():
     p.add_argument("--backends", default="sqlite,postgres")
     p.add_argument("--workdir", default=str(ROOT / "bench-out"))
     p.add_argument("--skip-refs", action="store_true", help="skip the reference tools")
+    p.add_argument("--full-push-max", type=int, default=100000,
+                   help="largest N for which the push is measured (its first delivery is the "
+                        "whole snapshot to three consumers)")
+    p.add_argument("--wrk-seconds", type=int, default=10)
     a = p.parse_args()
     if not BIN.exists():
         sys.exit("build first: cargo build --release")
@@ -200,7 +324,8 @@ def main():
     header = f"Machine: {machine()}. Started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}."
     print(header)
     for n in a.sizes:
-        t, _ = bench_size(n, a.backends.split(","), workdir, a.skip_refs)
+        t = bench_size(n, a.backends.split(","), workdir, a.skip_refs, a.full_push_max,
+                       a.wrk_seconds)
         (workdir / f"results-{n}.md").write_text(header + "\n\n" + t.text())
 
 
