@@ -79,6 +79,7 @@ use crate::lheo::{Fragment, WriterContext, DOCUMENT_FOOTER, FORMAT_VERSION};
 use crate::model::{ActionCode, Date, EtatWorkflow, FasCode, Offre, Organisme, Siret};
 use crate::pipeline::{self, PassCounts, PassOptions};
 use crate::rules::{self, Outcome, RuleContext, RulesConfig};
+use crate::spill::Spill;
 use crate::store::{
     ChangeRow, EvaluationWrite, GenerationRow, NewGeneration, PublishedRow, PublishedWrite, Store,
 };
@@ -551,7 +552,7 @@ impl CandidateCursor<'_> {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Op {
     Created,
     Updated,
@@ -569,6 +570,7 @@ impl Op {
 }
 
 /// One change, with where its new fragment lies in the snapshot's temporary file.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Change {
     numero: ActionCode,
     op: Op,
@@ -619,12 +621,48 @@ struct PrevFile {
     fingerprint: String,
 }
 
+/// How many offers a generation created, updated and withdrew.
+#[derive(Clone, Copy, Debug, Default)]
+struct ChangeCounts {
+    created: u64,
+    updated: u64,
+    withdrawn: u64,
+}
+
+/// The change set as it is found: spilled to disk, and counted.
+struct ChangeLog {
+    spill: Spill<Change>,
+    counted: ChangeCounts,
+}
+
+impl ChangeLog {
+    fn new() -> anyhow::Result<ChangeLog> {
+        Ok(ChangeLog {
+            spill: Spill::new().context("cannot create a temporary file")?,
+            counted: ChangeCounts::default(),
+        })
+    }
+
+    fn push(&mut self, c: Change) -> anyhow::Result<()> {
+        match c.op {
+            Op::Created => self.counted.created += 1,
+            Op::Updated => self.counted.updated += 1,
+            Op::Withdrawn => self.counted.withdrawn += 1,
+        }
+        self.spill
+            .push(&c)
+            .context("cannot write the change set to a temporary file")
+    }
+}
+
 /// What [`stream`] produced: the snapshot (not yet finished) and the change set.
 struct Streamed {
     /// `None` when nothing was streamed (the previous document is kept).
     snapshot: Option<Document>,
-    changes: Vec<Change>,
-    evaluations: Vec<EvaluationWrite>,
+    /// One per offer at most: on disk, so that memory does not grow with the offer.
+    changes: Spill<Change>,
+    counted: ChangeCounts,
+    evaluations: Spill<EvaluationWrite>,
     evaluated_keys: Vec<ActionCode>,
     totals: PassCounts,
     unchanged: u64,
@@ -678,8 +716,8 @@ async fn stream(
     };
 
     let mut snapshot = Document::create(ctx.out, &opts.horodatage_export)?;
-    let mut changes: Vec<Change> = Vec::new();
-    let mut evaluations: Vec<EvaluationWrite> = Vec::new();
+    let mut changes = ChangeLog::new()?;
+    let mut evaluations: Spill<EvaluationWrite> = Spill::new()?;
     let mut evaluated_keys: Vec<ActionCode> = Vec::new();
     let (mut unchanged, mut published) = (0u64, 0u64);
     let mut paused = false;
@@ -734,7 +772,7 @@ async fn stream(
                     at: None,
                     programmes: String::new(),
                     departements: String::new(),
-                }),
+                })?,
             }
             continue;
         };
@@ -750,14 +788,14 @@ async fn stream(
             let (outcome, fragment) = pipeline::evaluate_offre(offre, ctx.rctx, ctx.wctx);
             let share = PassCounts::of_offre(&outcome, fragment.as_ref());
             totals.add(&share);
-            evaluations.push(EvaluationWrite {
+            evaluations.push(&EvaluationWrite {
                 numero: key,
                 revision: ctx.revision,
                 next_recheck: next_recheck(offre, opts.pass.today).map(day_number),
                 counts: encode_counts(&share),
                 sirets: referenced_sirets(offre),
                 findings: crate::rejections::encode(&outcome, ctx.organismes),
-            });
+            })?;
             if let Some(f) = fragment {
                 let (p, d) = filters(offre, &outcome, ctx.organismes);
                 new = Some((f, p, d));
@@ -784,7 +822,7 @@ async fn stream(
                         at: Some((at, len)),
                         programmes,
                         departements,
-                    }),
+                    })?,
                 }
             }
             (None, Some(old)) => changes.push(Change {
@@ -794,7 +832,7 @@ async fn stream(
                 at: None,
                 programmes: String::new(),
                 departements: String::new(),
-            }),
+            })?,
             (None, None) => {}
         }
         if !paused && published > 0 {
@@ -828,7 +866,8 @@ async fn stream(
     }
     Ok(Ok(Streamed {
         snapshot: Some(snapshot),
-        changes,
+        counted: changes.counted,
+        changes: changes.spill,
         evaluations,
         evaluated_keys,
         totals,
@@ -917,8 +956,9 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         // No candidate: nothing can have changed, so the document is not even read.
         (true, Some(p)) => Streamed {
             snapshot: None,
-            changes: Vec::new(),
-            evaluations: Vec::new(),
+            changes: Spill::new().context("cannot create a temporary file")?,
+            counted: ChangeCounts::default(),
+            evaluations: Spill::new().context("cannot create a temporary file")?,
             evaluated_keys: Vec::new(),
             totals: serde_json::from_str::<PassCounts>(&p.counts)
                 .with_context(|| format!("generation {}: unreadable counts", p.id))?,
@@ -942,6 +982,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     let Streamed {
         snapshot,
         changes,
+        counted,
         evaluations,
         evaluated_keys,
         totals,
@@ -950,9 +991,12 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     } = streamed;
 
     phase("offers evaluated and snapshot streamed");
-    let count = |op: Op| changes.iter().filter(|c| c.op == op).count() as u64;
-    let (created, updated, withdrawn) =
-        (count(Op::Created), count(Op::Updated), count(Op::Withdrawn));
+    let ChangeCounts {
+        created,
+        updated,
+        withdrawn,
+    } = counted;
+    let offres_evaluees = evaluations.len();
     if published == 0 {
         return Err(ExportError::Empty {
             offres: totals.offres_lues,
@@ -1033,7 +1077,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
             rules_hash,
             store_revision: revision,
             mode: mode.as_str().to_owned(),
-            offres_evaluees: evaluations.len() as i64,
+            offres_evaluees: offres_evaluees as i64,
             created: created as i64,
             updated: updated as i64,
             withdrawn: withdrawn as i64,
@@ -1070,8 +1114,32 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     };
     let mut reader = File::open(&snapshot.path)
         .with_context(|| format!("cannot read back {}", snapshot.path.display()))?;
+    // One pass over the change set, read back from its spill file: the change rows, the
+    // created and updated offers' fragments (read back from the snapshot) for the
+    // published table and the delta document, and the withdrawals.
+    let any_change = !changes.is_empty();
+    let records = changes
+        .into_records()
+        .context("cannot read back the change set")?;
     let mut batch: Vec<PublishedWrite> = Vec::new();
-    for c in changes.iter().filter(|c| c.op != Op::Withdrawn) {
+    let mut rows: Vec<ChangeRow> = Vec::new();
+    let mut withdrawals: Vec<ActionCode> = Vec::new();
+    for c in records {
+        let c = c.context("cannot read back the change set")?;
+        rows.push(ChangeRow {
+            generation: id,
+            numero: c.numero,
+            op: c.op.as_str().to_owned(),
+            hash: c.hash.clone(),
+        });
+        if rows.len() >= 1000 {
+            tx.insert_changes(&rows).await?;
+            rows.clear();
+        }
+        if c.op == Op::Withdrawn {
+            withdrawals.push(c.numero);
+            continue;
+        }
         let (at, len) = c.at.expect("created and updated offers have a fragment");
         let fragment = read_at(&mut reader, at, len)
             .with_context(|| format!("cannot read back {}", snapshot.path.display()))?;
@@ -1080,10 +1148,10 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         }
         batch.push(PublishedWrite {
             numero: c.numero,
-            hash: c.hash.clone(),
+            hash: c.hash,
             fragment,
-            programmes: c.programmes.clone(),
-            departements: c.departements.clone(),
+            programmes: c.programmes,
+            departements: c.departements,
         });
         if batch.len() >= 200 {
             tx.write_published(id, &batch).await?;
@@ -1092,24 +1160,10 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     }
     tx.write_published(id, &batch).await?;
     drop(batch);
-    let withdrawals: Vec<ActionCode> = changes
-        .iter()
-        .filter(|c| c.op == Op::Withdrawn)
-        .map(|c| c.numero)
-        .collect();
-    tx.withdraw(id, finished_at, &withdrawals).await?;
-    let rows: Vec<ChangeRow> = changes
-        .iter()
-        .map(|c| ChangeRow {
-            generation: id,
-            numero: c.numero,
-            op: c.op.as_str().to_owned(),
-            hash: c.hash.clone(),
-        })
-        .collect();
     tx.insert_changes(&rows).await?;
     drop(rows);
-    if !changes.is_empty() {
+    tx.withdraw(id, finished_at, &withdrawals).await?;
+    if any_change {
         // The outbox (src/push): one row per registered consumer, committed with the rest.
         tx.enqueue_deliveries(id, finished_at.timestamp_millis())
             .await?;
@@ -1118,7 +1172,18 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         Mode::Full => tx.clear_evaluations().await?,
         Mode::Incremental => tx.delete_evaluations(&evaluated_keys).await?,
     }
-    tx.insert_evaluations(&evaluations).await?;
+    let mut records = evaluations
+        .into_records()
+        .context("cannot read back the evaluations")?;
+    loop {
+        let batch = records
+            .next_batch(1000)
+            .context("cannot read back the evaluations")?;
+        if batch.is_empty() {
+            break;
+        }
+        tx.insert_evaluations(&batch).await?;
+    }
     phase("published offers, changes and evaluations written");
     let retention = chrono::Duration::days(i64::from(opts.tombstone_retention_days));
     let tombstones_purged = tx.purge_tombstones(finished_at - retention).await?;
@@ -1212,7 +1277,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         previous_generation: prev.as_ref().map(|p| p.id),
         mode,
         full_reason,
-        offres_evaluees: evaluations.len() as u64,
+        offres_evaluees,
         created,
         updated,
         withdrawn,

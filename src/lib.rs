@@ -84,4 +84,5 @@ pub mod rejections;
 pub mod rules;
 pub mod schedule;
 pub mod serve;
+pub mod spill;
 pub mod store;

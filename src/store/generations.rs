@@ -137,7 +137,7 @@ pub struct EvaluationRow {
 }
 
 /// The evaluation state of one offer, to write.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct EvaluationWrite {
     pub numero: ActionCode,
     pub revision: i64,

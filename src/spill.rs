@@ -1,0 +1,114 @@
+//! Lists that grow with the offer, kept on disk instead of in memory.
+//!
+//! An export gathers one change and one evaluation record per offer before its write
+//! transaction; at national scale (a million sessions, ~285 000 offers, with each offer's
+//! rule findings in French) holding them in memory took the peak well past 300 MB. A
+//! [`Spill`] writes each record as a JSON line to an anonymous temporary file (deleted by
+//! the system when closed, even after a kill) and reads them back in order, so the
+//! export's memory no longer depends on the number of offers.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Records of type `T`, appended, then read back once in the same order.
+pub struct Spill<T> {
+    file: BufWriter<File>,
+    len: u64,
+    _records: PhantomData<T>,
+}
+
+impl<T: Serialize + DeserializeOwned> Spill<T> {
+    /// An empty list, in an anonymous file of the system's temporary folder.
+    pub fn new() -> io::Result<Spill<T>> {
+        Ok(Spill {
+            file: BufWriter::with_capacity(256 * 1024, tempfile::tempfile()?),
+            len: 0,
+            _records: PhantomData,
+        })
+    }
+
+    pub fn push(&mut self, record: &T) -> io::Result<()> {
+        serde_json::to_writer(&mut self.file, record)?;
+        self.file.write_all(b"\n")?;
+        self.len += 1;
+        Ok(())
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The records, in the order they were pushed.
+    pub fn into_records(self) -> io::Result<Records<T>> {
+        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(Records {
+            lines: BufReader::with_capacity(256 * 1024, file),
+            line: String::new(),
+            _records: PhantomData,
+        })
+    }
+}
+
+/// Reads a [`Spill`] back.
+pub struct Records<T> {
+    lines: BufReader<File>,
+    line: String,
+    _records: PhantomData<T>,
+}
+
+impl<T: DeserializeOwned> Records<T> {
+    /// Up to `n` next records (none at the end).
+    pub fn next_batch(&mut self, n: usize) -> io::Result<Vec<T>> {
+        let mut out = Vec::with_capacity(n.min(4096));
+        while out.len() < n {
+            match self.next() {
+                Some(r) => out.push(r?),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl<T: DeserializeOwned> Iterator for Records<T> {
+    type Item = io::Result<T>;
+
+    fn next(&mut self) -> Option<io::Result<T>> {
+        self.line.clear();
+        match self.lines.read_line(&mut self.line) {
+            Ok(0) => None,
+            Ok(_) => Some(serde_json::from_str(&self.line).map_err(io::Error::other)),
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_come_back_in_order_and_in_batches() {
+        let mut s: Spill<(u32, String)> = Spill::new().unwrap();
+        assert!(s.is_empty());
+        for i in 0..2500u32 {
+            s.push(&(i, format!("ligne {i} : « é »\n\"x\""))).unwrap();
+        }
+        assert_eq!(s.len(), 2500);
+        let mut r = s.into_records().unwrap();
+        let first = r.next_batch(1000).unwrap();
+        assert_eq!(first.len(), 1000);
+        assert_eq!(first[999], (999, "ligne 999 : « é »\n\"x\"".to_owned()));
+        let rest: Vec<_> = r.map(|x| x.unwrap().0).collect();
+        assert_eq!(rest, (1000..2500).collect::<Vec<_>>());
+    }
+}
