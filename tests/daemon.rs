@@ -8,7 +8,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{pg_db, sqlite_db, TestDb};
@@ -158,6 +158,65 @@ fn wait_runs(
     }
 }
 
+/// What a consumer on loopback received: per request, its `webhook-id` and the numeros
+/// of the offers in its body.
+type Received = Arc<Mutex<Vec<(String, Vec<String>)>>>;
+
+/// A consumer on loopback (its own thread and runtime, so that the blocking waits of
+/// these tests never stall it) and the configuration that makes the daemons push to it.
+fn consumer(dir: &Path) -> (PathBuf, Received) {
+    let received: Received = Arc::default();
+    let (tx, rx) = mpsc::channel();
+    let log = received.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/lheo",
+                axum::routing::post(
+                    move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                        let log = log.clone();
+                        async move {
+                            let id = headers
+                                .get("webhook-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            let text = String::from_utf8_lossy(&body);
+                            let numeros = text
+                                .split("<formation numero=\"")
+                                .skip(1)
+                                .map(|r| r[..r.find('"').unwrap()].to_owned())
+                                .collect();
+                            log.lock().unwrap().push((id, numeros));
+                            axum::http::StatusCode::NO_CONTENT
+                        }
+                    },
+                ),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let addr = rx.recv().unwrap();
+    let config = dir.join("lheo-feed.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[push]\nlease_margin = \"300ms\"\npoll_interval = \"200ms\"\n\n\
+             [[consumers]]\nname = \"kairos\"\nurl = \"http://{addr}/lheo\"\n\
+             signing_secrets = [{{ env = \"LHEO_FEED_TEST_WHSEC\" }}]\ntimeout = \"2s\"\n\
+             retry_schedule = [\"0s\", \"20ms\", \"50ms\", \"100ms\"]\n"
+        ),
+    )
+    .unwrap();
+    (config, received)
+}
+
 fn setup(db: &TestDb) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out").join("lheo.xml");
@@ -278,16 +337,23 @@ fn a_missed_slot_is_caught_up_once_at_start_up() {
 #[tokio::test]
 async fn two_daemons_on_postgres_survive_the_leader_killed_mid_export() {
     let Some(db) = pg_db().await else { return };
-    let (_dir, out) = setup(&db);
+    let (dir, out) = setup(&db);
+    // Both daemons push to one consumer: the outbox is shared.
+    let (config, received) = consumer(dir.path());
+    let with_consumer = |mut c: Command| {
+        c.env("LHEO_FEED_CONFIG", &config)
+            .env("LHEO_FEED_TEST_WHSEC", "test-signing-key");
+        c
+    };
 
     ok(&db, &out, &["runs", "request"]);
     let mut leader = Daemon::start({
-        let mut c = command(&db, &out, &[]);
+        let mut c = with_consumer(command(&db, &out, &[]));
         c.env("LHEO_FEED_TEST_PAUSE_AT", "before_commit");
         c
     });
     leader.wait_for("test hook", Duration::from_secs(30));
-    let mut other = Daemon::start(command(&db, &out, &[]));
+    let mut other = Daemon::start(with_consumer(command(&db, &out, &[])));
     other.wait_for("lheo-feed run: started", Duration::from_secs(20));
     // While the leader holds the lock, the other does not touch its run.
     std::thread::sleep(Duration::from_millis(2500));
@@ -321,6 +387,31 @@ async fn two_daemons_on_postgres_survive_the_leader_killed_mid_export() {
     assert_eq!(r[0]["generation_id"], g[0]["id"]);
     common::assert_schema_valid(&out);
     other.wait_for("resuming it", Duration::from_secs(5));
+    // The one generation reached the consumer once: every published offer, each in one
+    // request only (a retried request keeps its webhook-id; none was needed here).
+    let published = g[0]["published"].as_u64().unwrap() as usize;
+    let end = Instant::now() + Duration::from_secs(30);
+    let offers = loop {
+        let log = received.lock().unwrap().clone();
+        let mut by_id: Vec<(String, Vec<String>)> = log.clone();
+        by_id.sort();
+        by_id.dedup_by(|a, b| a.0 == b.0);
+        let offers: Vec<String> = by_id.into_iter().flat_map(|(_, n)| n).collect();
+        if offers.len() >= published || Instant::now() > end {
+            break offers;
+        }
+        drop(log);
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut distinct = offers.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), published, "every published offer delivered");
+    assert_eq!(
+        offers.len(),
+        published,
+        "no offer delivered twice: {offers:?}"
+    );
     assert!(other.sigterm().success());
 
     // Two daemons, a slot every 2 seconds, for a while.
