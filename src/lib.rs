@@ -49,7 +49,9 @@
 //!   mass withdrawals; one write transaction, so a kill leaves the previous generation
 //!   current. `docs/generations.md`.
 //! - [`export`]: the files: documents streamed to a temporary file, hashed as they go,
-//!   synced, renamed to the generation's own file, and linked to the stable name.
+//!   synced, renamed to the generation's own file (with its gzip twin), and linked to the
+//!   stable name. [`spill`] keeps the export's per-offer lists on disk, so memory does not
+//!   grow with the offer.
 //! - [`push`]: the pusher: the outbox rows the generation writes become signed, batched
 //!   HTTP deliveries to each configured consumer, retried, in order, with dead letters.
 //!   `docs/consumers.md`.
@@ -62,7 +64,7 @@
 //! - [`serve`]: `lheo-feed serve`, the partners' HTTP feed (full snapshot, changes since a
 //!   cursor, one offer) and the operator's status page; [`partners`] holds the API keys
 //!   (hashed) and scopes, [`rejections`] the findings the status page groups
-//!   (`docs/feed.md`).
+//!   (`docs/feed.md`). Inside `run`, the server and the pusher run beside the scheduler.
 //!
 //! The binary (`src/main.rs`) only parses arguments and calls these.
 
