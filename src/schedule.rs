@@ -268,7 +268,7 @@ impl Schedule {
     }
 
     /// The first firing strictly after `after`, or `None` if the expression never fires
-    /// again (within [`MAX_DAYS_AHEAD`]).
+    /// again (within 29 years).
     ///
     /// Walks the local days from `after`'s; in each matching day, the wall times in
     /// order. A wall time's earliest instant grows with the wall time, and so does its
