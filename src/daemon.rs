@@ -1,7 +1,7 @@
 //! `lheo-feed run`: the daemon. The scheduler, the export of each run under the export
 //! lock, the record of runs, and a clean stop on SIGTERM/SIGINT; the feed server and the
-//! pusher join here (see the `INTEGRATION POINT` comments). `docs/scheduling.md` is the
-//! operator's side.
+//! pusher run beside the scheduler in the same process ([`run`]). `docs/scheduling.md` is
+//! the operator's side; `tests/daemon_e2e.rs` drives all three together.
 //!
 //! # One loop, every instance alike
 //!
@@ -343,6 +343,7 @@ async fn execute(
     }
     store.set_run_progress(run.id, "export").await?;
     tracing::info!("export started");
+    let started = std::time::Instant::now();
     let options = settings.export_options();
     let grace = Duration::from_secs(u64::from(settings.config.schedule.shutdown_grace_seconds));
     // The export future lives in this block only: when it is abandoned it is dropped
@@ -381,6 +382,7 @@ async fn execute(
                 updated = summary.updated,
                 withdrawn = summary.withdrawn,
                 published = summary.published,
+                elapsed_ms = started.elapsed().as_millis() as u64,
                 "export committed"
             );
             store.set_run_progress(run.id, "push").await?;

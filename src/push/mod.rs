@@ -175,6 +175,19 @@ async fn serve(ctx: &Ctx<'_>, name: &str) -> Result<ConsumerSummary> {
             match outcome {
                 client::Outcome::Delivered { status } => {
                     outbox::mark_delivered(store, name, b.id, status).await?;
+                    // One line per request: the operator's record of what each consumer
+                    // got, by the webhook-id the consumer also sees.
+                    tracing::info!(
+                        consumer = name,
+                        batch = b.id,
+                        webhook_id = %b.webhook_id,
+                        generation = b.last_generation,
+                        offres = b.offres,
+                        retraits = b.retraits,
+                        bytes = b.body.len(),
+                        status,
+                        "batch delivered"
+                    );
                     s.batches_delivered += 1;
                     s.offres_delivered += b.offres as u64;
                     s.retraits_delivered += b.retraits as u64;

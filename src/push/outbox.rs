@@ -717,11 +717,14 @@ pub async fn next_due(store: &Store, names: &[String]) -> Result<Option<i64>> {
 }
 
 /// One consumer's outbox, for `lheo-feed deliveries`.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct ConsumerStatus {
     pub name: String,
     pub mode: String,
     pub enabled: bool,
+    /// Its next batches compare every published offer with what it holds (first
+    /// registered, or its filter or mode changed): until then it may lack any offer.
+    pub resync: bool,
     pub paused: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_reason: Option<String>,
@@ -741,6 +744,11 @@ pub struct ConsumerStatus {
     /// The newest generation whose changes it has received (its last delivered batch's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivered_generation: Option<i64>,
+    /// The oldest generation whose changes it has not received: the first of its
+    /// generations not yet batched, or of its batches pending or dead. `None`: nothing
+    /// is waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_waiting_generation: Option<i64>,
     /// The last error of a batch still pending, if its last attempt failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -770,20 +778,21 @@ pub async fn status(store: &Store, only: Option<&str>) -> Result<Vec<ConsumerSta
         String,
         String,
         i64,
+        i64,
         Option<i64>,
         Option<String>,
         Option<i64>,
     );
     let rows: Vec<Row> = pool!(store, pool => {
         sqlx::query_as(
-            "SELECT name, mode, enabled, paused_at, paused_reason, failing_since FROM consumers \
-             ORDER BY name",
+            "SELECT name, mode, enabled, resync, paused_at, paused_reason, failing_since \
+             FROM consumers ORDER BY name",
         )
         .fetch_all(pool)
         .await?
     });
     let mut out = Vec::new();
-    for (name, mode, enabled, paused_at, paused_reason, failing_since) in rows {
+    for (name, mode, enabled, resync, paused_at, paused_reason, failing_since) in rows {
         if only.is_some_and(|o| o != name) {
             continue;
         }
@@ -811,13 +820,18 @@ pub async fn status(store: &Store, only: Option<&str>) -> Result<Vec<ConsumerSta
             .fetch_all(pool)
             .await?
         });
-        let (delivered_generation, last_error): (Option<i64>, Option<String>) = pool!(store, pool => {
+        type Generations = (Option<i64>, Option<String>, Option<i64>, Option<i64>);
+        let (delivered_generation, last_error, oldest_unbatched, oldest_unsent): Generations = pool!(store, pool => {
             sqlx::query_as(
                 "SELECT (SELECT MAX(last_generation) FROM batches \
                          WHERE consumer = $1 AND state = 'delivered'), \
                         (SELECT last_error FROM batches \
                          WHERE consumer = $1 AND state = 'pending' AND last_error IS NOT NULL \
-                         ORDER BY id LIMIT 1)",
+                         ORDER BY id LIMIT 1), \
+                        (SELECT MIN(generation) FROM deliveries \
+                         WHERE consumer = $1 AND batched_at IS NULL), \
+                        (SELECT MIN(first_generation) FROM batches \
+                         WHERE consumer = $1 AND state IN ('pending', 'dead'))",
             )
             .bind(&name)
             .fetch_one(pool)
@@ -827,6 +841,7 @@ pub async fn status(store: &Store, only: Option<&str>) -> Result<Vec<ConsumerSta
             name,
             mode,
             enabled: enabled == 1,
+            resync: resync == 1,
             paused: paused_at.is_some(),
             paused_reason,
             failing_since: failing_since.map(rfc3339),
@@ -838,6 +853,10 @@ pub async fn status(store: &Store, only: Option<&str>) -> Result<Vec<ConsumerSta
             offres_delivered: counts.5.unwrap_or(0),
             bytes_delivered: counts.6.unwrap_or(0),
             delivered_generation,
+            oldest_waiting_generation: match (oldest_unbatched, oldest_unsent) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             last_error,
             dead_letters,
         });

@@ -29,9 +29,10 @@ const RUNS_SHOWN: i64 = 10;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConsumerState {
     pub name: String,
-    /// The last generation delivered to it, if any.
+    /// The newest generation it is up to date with: every change up to that generation
+    /// has reached it. `None`: it has received nothing yet.
     pub delivered_generation: Option<i64>,
-    /// Generations behind the current one.
+    /// Generations behind the current one (0: up to date).
     pub lag: Option<i64>,
     /// Deliveries by state (e.g. `pending`, `delivered`, `failed`) and how many.
     pub deliveries: Vec<(String, u64)>,
@@ -40,19 +41,19 @@ pub struct ConsumerState {
 }
 
 /// The push consumers' state, from the outbox (`src/push/outbox.rs`): everything the page
-/// and `/metrics` show about consumers comes from this one function. The lag is the number
-/// of generations made since the last one it received, 0 when nothing is waiting for it.
+/// and `/metrics` show about consumers comes from this one function.
 pub async fn consumers(store: &Store) -> anyhow::Result<Vec<ConsumerState>> {
+    // Read before the outbox: a generation committed in between only adds waiting rows,
+    // which makes the consumer look behind, never ahead.
     let current = store.last_generation().await?.map(|g| g.id);
     let list = crate::push::outbox::status(store, None).await?;
     Ok(list
         .into_iter()
         .map(|c| {
-            let waiting = c.pending_generations > 0 || c.pending > 0 || c.dead > 0;
-            let lag = match (waiting, current) {
-                (false, _) => Some(0),
-                (true, Some(cur)) => Some(cur - c.delivered_generation.unwrap_or(0)),
-                (true, None) => None,
+            let delivered = up_to_date_with(&c, current);
+            let lag = match current {
+                None => Some(0),
+                Some(cur) => Some(cur - delivered.unwrap_or(0)),
             };
             let mut deliveries = vec![
                 ("delivered".to_owned(), c.delivered.max(0) as u64),
@@ -66,7 +67,7 @@ pub async fn consumers(store: &Store) -> anyhow::Result<Vec<ConsumerState>> {
             }
             ConsumerState {
                 name: c.name,
-                delivered_generation: c.delivered_generation,
+                delivered_generation: delivered,
                 lag,
                 deliveries,
                 last_error: c
@@ -77,6 +78,23 @@ pub async fn consumers(store: &Store) -> anyhow::Result<Vec<ConsumerState>> {
             }
         })
         .collect())
+}
+
+/// The newest generation `c` is up to date with. Not simply its last delivered batch's
+/// generation: a generation that changes nothing for a consumer (nothing changed at all,
+/// or nothing within its filter) sends it no request, yet it is then up to date with that
+/// generation too. So: the generation before the oldest one still waiting for it (not yet
+/// batched, or in a batch pending or dead); the current one when nothing waits; and while a
+/// resynchronisation is due (or it is disabled, so no rows are written for it), only what
+/// its batches carried.
+fn up_to_date_with(c: &crate::push::outbox::ConsumerStatus, current: Option<i64>) -> Option<i64> {
+    if c.resync || !c.enabled {
+        return c.delivered_generation;
+    }
+    match c.oldest_waiting_generation {
+        Some(g) => Some(g - 1).filter(|g| *g > 0),
+        None => current,
+    }
 }
 
 /// The current rejections, grouped by organisme.
@@ -274,7 +292,6 @@ async fn render(store: &Store) -> anyhow::Result<String> {
     if consumers.is_empty() {
         h.push_str("<p id=\"consumers\" class=\"muted\">no consumer configured</p>");
     } else {
-        let current = generations.first().map(|g| g.id);
         h.push_str(
             "<div class=\"scroll\"><table id=\"consumers\"><thead><tr><th>Consommateur</th>\
              <th>Génération livrée</th><th>Retard</th><th>Livraisons</th><th>Dernière erreur</th>\
@@ -286,9 +303,7 @@ async fn render(store: &Store) -> anyhow::Result<String> {
                 .iter()
                 .map(|(s, n)| format!("{}: {n}", esc(s)))
                 .collect();
-            let lag = c
-                .lag
-                .or_else(|| current.zip(c.delivered_generation).map(|(a, b)| a - b));
+            let lag = c.lag;
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"err\">{}</td></tr>",
@@ -409,6 +424,29 @@ pub async fn csv(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_consumer_is_up_to_date_with_generations_that_sent_it_nothing() {
+        use crate::push::outbox::ConsumerStatus;
+        let c = |f: fn(&mut ConsumerStatus)| {
+            let mut c = ConsumerStatus {
+                enabled: true,
+                delivered_generation: Some(1),
+                ..Default::default()
+            };
+            f(&mut c);
+            up_to_date_with(&c, Some(4))
+        };
+        // Nothing waiting: generations 2–4 changed nothing it holds.
+        assert_eq!(c(|_| {}), Some(4));
+        // Generation 3 not yet sent (or dead): it has 2, not 4.
+        assert_eq!(c(|c| c.oldest_waiting_generation = Some(3)), Some(2));
+        // Its first snapshot still waiting: nothing.
+        assert_eq!(c(|c| c.oldest_waiting_generation = Some(1)), None);
+        // A resynchronisation due, or disabled: only what its batches carried.
+        assert_eq!(c(|c| c.resync = true), Some(1));
+        assert_eq!(c(|c| c.enabled = false), Some(1));
+    }
 
     #[test]
     fn escapes_html() {
