@@ -75,6 +75,21 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
         .expect("not poisoned")
         .entry((route.clone(), response.status().as_u16()))
         .or_default() += 1;
+    // An access line for what a partner actually took (a document: the snapshot, a changes
+    // page, an offer) at info, so that an operator's log shows the feed being served; the
+    // rest (304s, probes, errors) at debug, where a busy 304 path costs nothing.
+    let status = response.status();
+    let encoding = response
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .to_owned();
+    if status == StatusCode::OK && route.starts_with("/feed/") {
+        tracing::info!(%route, status = status.as_u16(), %encoding, "feed served");
+    } else {
+        tracing::debug!(%route, status = status.as_u16(), "request");
+    }
     let counter = state.metrics.bytes_counter(&route);
     let (mut parts, body) = response.into_parts();
     // The counting stream hides the body's size from hyper: say it in the header, so
