@@ -390,23 +390,13 @@ async fn import_lheo(store: &Store, files: &[PathBuf], json: bool) -> Result<(),
             }
             Ok(())
         }
-        Err(LheoImportError::Input { errors, total }) => {
-            let mut msg = String::new();
-            for e in &errors {
-                msg.push_str(&e.to_string());
-                msg.push('\n');
-            }
-            if total as usize > errors.len() {
-                msg.push_str(&format!(
-                    "… and {} more errors\n",
-                    total as usize - errors.len()
-                ));
-            }
-            msg.push_str(&format!(
-                "{total} error(s): nothing was imported. Fix the document(s) and run import-lheo again."
-            ));
-            Err(bad_input(msg))
-        }
+        Err(LheoImportError::Input { errors, total }) => Err(input_failure(
+            &errors,
+            total,
+            "errors",
+            "error(s)",
+            "Fix the document(s) and run import-lheo again.",
+        )),
         Err(LheoImportError::Other(e)) => Err(e.into()),
     }
 }
@@ -641,23 +631,13 @@ async fn dispatch(
                     }
                     Ok(())
                 }
-                Err(ImportError::Input { errors, total }) => {
-                    let mut msg = String::new();
-                    for e in &errors {
-                        msg.push_str(&e.to_string());
-                        msg.push('\n');
-                    }
-                    if total as usize > errors.len() {
-                        msg.push_str(&format!(
-                            "… and {} more bad lines\n",
-                            total as usize - errors.len()
-                        ));
-                    }
-                    msg.push_str(&format!(
-                    "{total} bad line(s): nothing was imported. Fix them and run the import again."
-                ));
-                    Err(bad_input(msg))
-                }
+                Err(ImportError::Input { errors, total }) => Err(input_failure(
+                    &errors,
+                    total,
+                    "bad lines",
+                    "bad line(s)",
+                    "Fix them and run the import again.",
+                )),
                 Err(ImportError::Other(e)) => Err(e.into()),
             }
         }
@@ -994,7 +974,13 @@ async fn dispatch(
                     }
                     Ok(())
                 }
-                Err(ImportError::Input { errors, total }) => Err(input_failure(&errors, total)),
+                Err(ImportError::Input { errors, total }) => Err(input_failure(
+                    &errors,
+                    total,
+                    "bad lines",
+                    "bad line(s)",
+                    "Fix them and run the import again.",
+                )),
                 Err(ImportError::Other(e)) => Err(e.into()),
             }
         }
@@ -1229,8 +1215,15 @@ mod lheo_feed_push {
     }
 }
 
-/// Bad input lines as the exit-2 failure every import command gives.
-fn input_failure(errors: &[lheo_feed::ingest::InputError], total: u64) -> Failure {
+/// Bad input as the exit-2 failure every import command gives: the first errors, how
+/// many more there were (`more`: "bad lines", "errors"), and that nothing was imported.
+fn input_failure<E: std::fmt::Display>(
+    errors: &[E],
+    total: u64,
+    more: &str,
+    counted: &str,
+    fix: &str,
+) -> Failure {
     let mut msg = String::new();
     for e in errors {
         msg.push_str(&e.to_string());
@@ -1238,12 +1231,10 @@ fn input_failure(errors: &[lheo_feed::ingest::InputError], total: u64) -> Failur
     }
     if total as usize > errors.len() {
         msg.push_str(&format!(
-            "… and {} more bad lines\n",
+            "… and {} more {more}\n",
             total as usize - errors.len()
         ));
     }
-    msg.push_str(&format!(
-        "{total} bad line(s): nothing was imported. Fix them and run the import again."
-    ));
+    msg.push_str(&format!("{total} {counted}: nothing was imported. {fix}"));
     bad_input(msg)
 }
