@@ -7,44 +7,16 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
-use common::{assert_schema_valid, test_databases, TestDb};
+use common::{
+    assert_schema_valid, lheo_feed as run, lheo_feed_command as command, ok, test_databases, TestDb,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const TODAY: &str = "2025-06-02";
 const FIXTURES: &str = "fixtures/offres.jsonl";
-
-fn command(db: &TestDb, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lheo-feed"));
-    c.arg("--database-url")
-        .arg(&db.url)
-        .args(args)
-        .env_remove("LHEO_FEED_TODAY")
-        .env_remove("LHEO_FEED_RULES")
-        .env_remove("LHEO_FEED_TEST_PAUSE_AT");
-    c
-}
-
-fn run(db: &TestDb, args: &[&str]) -> Output {
-    command(db, args)
-        .output()
-        .expect("the lheo-feed binary runs")
-}
-
-fn ok(db: &TestDb, args: &[&str]) -> String {
-    let out = run(db, args);
-    assert!(
-        out.status.success(),
-        "{:?} on {:?} failed ({:?}):\n{}",
-        args,
-        db.backend,
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
 
 fn json(db: &TestDb, args: &[&str]) -> Value {
     serde_json::from_str(&ok(db, args)).expect("JSON output")

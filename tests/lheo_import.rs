@@ -5,10 +5,11 @@
 
 mod common;
 
+use common::{lheo_feed, ok};
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use common::{assert_schema_valid, test_db, TestDb};
 use proptest::prelude::*;
@@ -25,30 +26,6 @@ use lheo_feed::model::{ActionCode, Date, Record};
 
 const TODAY: &str = "2025-06-02";
 const ONISEP: &str = "../shared/lheo/examples/exemple-bts-onisep";
-
-fn lheo_feed(db: &TestDb, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lheo-feed"))
-        .arg("--database-url")
-        .arg(&db.url)
-        .args(args)
-        .env_remove("LHEO_FEED_TODAY")
-        .env_remove("LHEO_FEED_RULES")
-        .output()
-        .expect("the lheo-feed binary runs")
-}
-
-fn ok(db: &TestDb, args: &[&str]) -> String {
-    let out = lheo_feed(db, args);
-    assert!(
-        out.status.success(),
-        "{:?} on {:?} failed ({:?}):\n{}",
-        args,
-        db.backend,
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
 
 fn export(db: &TestDb, today: &str, out: &Path) {
     ok(

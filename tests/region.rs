@@ -5,8 +5,9 @@
 
 mod common;
 
+use common::{lheo_feed, ok};
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use common::{test_databases, TestDb};
 use lheo_feed::model::Siret;
@@ -15,30 +16,6 @@ use serde_json::Value;
 const REGION_UTF8: &str = "fixtures/region-2025.csv";
 const REGION_1252: &str = "fixtures/region-2025-cp1252.csv";
 const OFFRES: &str = "fixtures/offres.jsonl";
-
-fn lheo_feed(db: &TestDb, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lheo-feed"))
-        .arg("--database-url")
-        .arg(&db.url)
-        .args(args)
-        .env_remove("LHEO_FEED_TODAY")
-        .env_remove("LHEO_FEED_RULES")
-        .output()
-        .expect("the lheo-feed binary runs")
-}
-
-fn ok(db: &TestDb, args: &[&str]) -> String {
-    let out = lheo_feed(db, args);
-    assert!(
-        out.status.success(),
-        "{:?} on {:?} failed ({:?}):\n{}",
-        args,
-        db.backend,
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
 
 /// Runs a command that must fail on bad input (exit 2); returns its stderr.
 fn bad(db: &TestDb, args: &[&str]) -> String {

@@ -263,6 +263,40 @@ pub fn assert_schema_valid(path: &std::path::Path) {
     );
 }
 
+/// The `lheo-feed` binary on `db`, with the variables a developer's shell may hold (day,
+/// rules, the test pause hook) removed, so that a test sees only what it passes.
+pub fn lheo_feed_command(db: &TestDb, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lheo-feed"));
+    c.arg("--database-url")
+        .arg(&db.url)
+        .args(args)
+        .env_remove("LHEO_FEED_TODAY")
+        .env_remove("LHEO_FEED_RULES")
+        .env_remove("LHEO_FEED_TEST_PAUSE_AT");
+    c
+}
+
+/// Runs the binary ([`lheo_feed_command`]) to its end.
+pub fn lheo_feed(db: &TestDb, args: &[&str]) -> std::process::Output {
+    lheo_feed_command(db, args)
+        .output()
+        .expect("the lheo-feed binary runs")
+}
+
+/// Runs the binary, which must succeed; returns its standard output.
+pub fn ok(db: &TestDb, args: &[&str]) -> String {
+    let out = lheo_feed(db, args);
+    assert!(
+        out.status.success(),
+        "{:?} on {:?} failed ({:?}):\n{}",
+        args,
+        db.backend,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
