@@ -111,6 +111,44 @@ enum Msg {
     Finish,
 }
 
+/// What the compressing thread of a [`Document`] with a gzip twin is told.
+enum TwinMsg {
+    Bytes(Vec<u8>),
+    Finish,
+}
+
+/// Compresses the bytes the writing thread has written into the twin, and gives their
+/// buffers back to the producer. A stage of its own, so that the gzip twin costs no second
+/// read of the document and runs on the core the evaluation leaves (an incremental export
+/// at a million sessions rewrites 8 GB: hashing and compressing it on one thread took as
+/// long as the rest).
+fn twin_loop(
+    twin: &Path,
+    rx: mpsc::Receiver<TwinMsg>,
+    spare: mpsc::SyncSender<Vec<u8>>,
+) -> io::Result<u64> {
+    let out = File::create(twin)?;
+    let mut gz = flate2::write::GzEncoder::new(
+        io::BufWriter::with_capacity(CHUNK, out),
+        flate2::Compression::new(TWIN_LEVEL),
+    );
+    for msg in rx {
+        match msg {
+            TwinMsg::Bytes(mut b) => {
+                gz.write_all(&b)?;
+                b.clear();
+                let _ = spare.try_send(b);
+            }
+            TwinMsg::Finish => {
+                let out = gz.finish()?.into_inner().map_err(|e| e.into_error())?;
+                out.sync_all()?;
+                return out.metadata().map(|m| m.len());
+            }
+        }
+    }
+    Err(io::Error::other("the document was abandoned"))
+}
+
 /// Bytes gathered before they go to the writing thread: large writes, and buffers that
 /// come back to be filled again, so that streaming a big document allocates nothing.
 const CHUNK: usize = 1 << 20;
@@ -123,9 +161,11 @@ const IN_FLIGHT: usize = 8;
 pub struct Document {
     tmp: PathBuf,
     tx: Option<mpsc::SyncSender<Msg>>,
-    /// Emptied buffers coming back from the writing thread.
+    /// Emptied buffers coming back from the writing (or compressing) thread.
     spare: mpsc::Receiver<Vec<u8>>,
     thread: Option<std::thread::JoinHandle<io::Result<(u64, String)>>>,
+    /// The compressing thread, when the document has a gzip twin.
+    twin: Option<std::thread::JoinHandle<io::Result<u64>>>,
     pending: Vec<u8>,
     offset: u64,
 }
@@ -136,13 +176,17 @@ pub struct Finished {
     pub tmp: PathBuf,
     pub bytes: u64,
     pub sha256: String,
+    /// The size of its gzip twin (`gzip_twin(&tmp)`), when it was made with one.
+    pub twin_bytes: Option<u64>,
 }
 
-fn write_loop(
-    mut file: File,
-    rx: mpsc::Receiver<Msg>,
-    spare: mpsc::SyncSender<Vec<u8>>,
-) -> io::Result<(u64, String)> {
+/// Where a written buffer goes next: the compressing thread, or back to the producer.
+enum Next {
+    Twin(mpsc::SyncSender<TwinMsg>),
+    Spare(mpsc::SyncSender<Vec<u8>>),
+}
+
+fn write_loop(mut file: File, rx: mpsc::Receiver<Msg>, next: Next) -> io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     for msg in rx {
@@ -151,15 +195,26 @@ fn write_loop(
                 hasher.update(&b);
                 file.write_all(&b)?;
                 bytes += b.len() as u64;
-                b.clear();
-                // The producer allocates a new one if none comes back.
-                let _ = spare.try_send(b);
+                match &next {
+                    Next::Twin(twin) => twin
+                        .send(TwinMsg::Bytes(b))
+                        .map_err(|_| io::Error::other("the gzip twin's thread stopped"))?,
+                    Next::Spare(spare) => {
+                        b.clear();
+                        // The producer allocates a new one if none comes back.
+                        let _ = spare.try_send(b);
+                    }
+                }
             }
             Msg::Flush(ack) => {
                 let _ = ack.send(file.flush());
             }
             Msg::Finish => {
                 file.sync_all()?;
+                if let Next::Twin(twin) = &next {
+                    twin.send(TwinMsg::Finish)
+                        .map_err(|_| io::Error::other("the gzip twin's thread stopped"))?;
+                }
                 return Ok((bytes, hex::encode(hasher.finalize())));
             }
         }
@@ -170,6 +225,16 @@ fn write_loop(
 impl Document {
     /// Creates the temporary file for `out` and writes the document's header.
     pub fn create(out: &Path, horodatage_export: &str) -> Result<Document> {
+        Document::create_with(out, horodatage_export, false)
+    }
+
+    /// [`Document::create`], also writing the gzip twin (`gzip_twin` of the temporary
+    /// file) as the document is written.
+    pub fn create_with_twin(out: &Path, horodatage_export: &str) -> Result<Document> {
+        Document::create_with(out, horodatage_export, true)
+    }
+
+    fn create_with(out: &Path, horodatage_export: &str, with_twin: bool) -> Result<Document> {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
@@ -177,16 +242,28 @@ impl Document {
         let tmp = sibling(out, &format!("tmp-{}", std::process::id()));
         let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         let (tx, rx) = mpsc::sync_channel(IN_FLIGHT);
-        let (spare_tx, spare) = mpsc::sync_channel(IN_FLIGHT + 2);
+        let (spare_tx, spare) = mpsc::sync_channel(2 * IN_FLIGHT + 2);
+        let (next, twin) = if with_twin {
+            let (twin_tx, twin_rx) = mpsc::sync_channel(IN_FLIGHT);
+            let path = gzip_twin(&tmp);
+            let thread = std::thread::Builder::new()
+                .name("lheo-feed-gzip".into())
+                .spawn(move || twin_loop(&path, twin_rx, spare_tx))
+                .context("cannot start the compressing thread")?;
+            (Next::Twin(twin_tx), Some(thread))
+        } else {
+            (Next::Spare(spare_tx), None)
+        };
         let thread = std::thread::Builder::new()
             .name("lheo-feed-writer".into())
-            .spawn(move || write_loop(file, rx, spare_tx))
+            .spawn(move || write_loop(file, rx, next))
             .context("cannot start the writing thread")?;
         let mut doc = Document {
             tmp,
             tx: Some(tx),
             spare,
             thread: Some(thread),
+            twin,
             pending: Vec::with_capacity(CHUNK),
             offset: 0,
         };
@@ -284,22 +361,36 @@ impl Document {
             }
             _ => return Err(anyhow::anyhow!("the writing thread panicked")),
         };
+        let twin_bytes = match self.twin.take().map(|t| t.join()) {
+            None => None,
+            Some(Ok(Ok(n))) => Some(n),
+            Some(Ok(Err(e))) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("cannot write {}", gzip_twin(&self.tmp).display())))
+            }
+            Some(Err(_)) => return Err(anyhow::anyhow!("the compressing thread panicked")),
+        };
         Ok(Finished {
             tmp: std::mem::take(&mut self.tmp),
             bytes,
             sha256,
+            twin_bytes,
         })
     }
 }
 
 impl Drop for Document {
     fn drop(&mut self) {
-        // Closing the channel without Finish stops the thread without syncing.
+        // Closing the channel without Finish stops the threads without syncing.
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        if let Some(t) = self.twin.take() {
+            let _ = t.join();
+        }
         if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(gzip_twin(&self.tmp));
             let _ = fs::remove_file(&self.tmp);
         }
     }

@@ -75,13 +75,14 @@ use chrono::{Datelike, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::export::{self, Document, Finished, FragmentReader};
-use crate::lheo::{Fragment, WriterContext, DOCUMENT_FOOTER, FORMAT_VERSION};
+use crate::lheo::{WriterContext, DOCUMENT_FOOTER, FORMAT_VERSION};
 use crate::model::{ActionCode, Date, EtatWorkflow, FasCode, Offre, Organisme, Siret};
 use crate::pipeline::{self, PassCounts, PassOptions};
 use crate::rules::{self, Outcome, RuleContext, RulesConfig};
 use crate::spill::Spill;
 use crate::store::{
-    ChangeRow, EvaluationWrite, GenerationRow, NewGeneration, PublishedRow, PublishedWrite, Store,
+    fragments, ChangeRow, EvaluationWrite, GenerationRow, GenerationTx, NewGeneration,
+    PublishedRow, PublishedWrite, Store,
 };
 
 /// Default of `--max-withdraw-share`: an export that would withdraw more than this share
@@ -479,23 +480,119 @@ impl Drop for LiveCursor {
     }
 }
 
+impl Drop for CandidateCursor<'_> {
+    fn drop(&mut self) {
+        if let Some(task) = self.next.take() {
+            task.abort();
+        }
+    }
+}
+
 /// An offer to evaluate: its record if it is stored and validated, and its previous share
-/// of the counts if it had been evaluated.
+/// of the counts if it had been evaluated; evaluated as soon as its page is read.
 struct Candidate {
     numero: ActionCode,
     offre: Option<Offre>,
     old_counts: Option<String>,
+    /// `None` when the offer is not (or no longer) validated.
+    evaluated: Option<Evaluated>,
+}
+
+/// What the rules and the writer made of a candidate: pure work on the offer and the
+/// organismes, so the offers of a page are evaluated on every core (see
+/// [`evaluate_page`]) while the walk stays in numeric order.
+struct Evaluated {
+    share: PassCounts,
+    evaluation: EvaluationWrite,
+    published: Option<Published>,
+}
+
+/// A candidate's published part: its fragment, hash and filters.
+struct Published {
+    xml: String,
+    hash: String,
+    programmes: String,
+    departements: String,
+}
+
+/// What evaluating a candidate needs besides the offer.
+#[derive(Clone, Copy)]
+struct EvalContext<'a> {
+    rctx: &'a RuleContext<'a>,
+    wctx: &'a WriterContext<'a>,
+    organismes: &'a HashMap<Siret, Organisme>,
+    revision: i64,
+    today: Date,
+}
+
+fn evaluate_candidate(offre: &Offre, ctx: EvalContext<'_>) -> Evaluated {
+    let (outcome, fragment) = pipeline::evaluate_offre(offre, ctx.rctx, ctx.wctx);
+    let share = PassCounts::of_offre(&outcome, fragment.as_ref());
+    let evaluation = EvaluationWrite {
+        numero: offre.numero,
+        revision: ctx.revision,
+        next_recheck: next_recheck(offre, ctx.today).map(day_number),
+        counts: encode_counts(&share),
+        sirets: referenced_sirets(offre),
+        findings: crate::rejections::encode(&outcome, ctx.organismes),
+    };
+    let published = fragment.map(|f| {
+        let (programmes, departements) = filters(offre, &outcome, ctx.organismes);
+        Published {
+            hash: offre_hash(&f.xml),
+            xml: f.xml,
+            programmes,
+            departements,
+        }
+    });
+    Evaluated {
+        share,
+        evaluation,
+        published,
+    }
+}
+
+/// Evaluates a page of candidates on every core: the export's main cost (rules, writer,
+/// SHA-256 of each fragment) is independent per offer, and a full pass at a million
+/// sessions spends most of its time here. Small pages are evaluated inline.
+fn evaluate_page(page: &mut [Candidate], ctx: EvalContext<'_>) {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_worker = page.len().div_ceil(workers.max(1)).max(1);
+    let run = |part: &mut [Candidate]| {
+        for c in part {
+            c.evaluated = c.offre.as_ref().map(|o| evaluate_candidate(o, ctx));
+        }
+    };
+    if workers <= 1 || page.len() < 16 {
+        run(page);
+        return;
+    }
+    std::thread::scope(|s| {
+        let mut parts = page.chunks_mut(per_worker);
+        let first = parts.next();
+        for part in parts {
+            s.spawn(|| run(part));
+        }
+        if let Some(part) = first {
+            run(part);
+        }
+    });
 }
 
 /// The candidates, read in numeric order: every validated offer (full pass), or the
 /// listed keys (incremental).
 struct CandidateCursor<'s> {
     store: &'s Store,
+    eval: EvalContext<'s>,
     buf: VecDeque<Candidate>,
     page: u32,
     /// Full pass: the last key read, and whether the end was reached.
     after: Option<ActionCode>,
     done: bool,
+    /// Full pass: the next page, read while this one is evaluated (reading and decoding
+    /// a page of offers is a tenth of a full pass, on a core the evaluation leaves idle
+    /// between pages).
+    next: Option<tokio::task::JoinHandle<anyhow::Result<Vec<Offre>>>>,
     /// Incremental: the keys, sorted, and how many were read.
     keys: Option<Vec<ActionCode>>,
     pos: usize,
@@ -506,15 +603,25 @@ impl CandidateCursor<'_> {
         if self.buf.is_empty() && !self.done {
             match &self.keys {
                 None => {
-                    let page = self.store.offres_page(self.after, self.page, true).await?;
+                    let page = match self.next.take() {
+                        Some(task) => task.await.context("reading the offers")??,
+                        None => self.store.offres_page(self.after, self.page, true).await?,
+                    };
                     match page.last() {
-                        Some(last) => self.after = Some(last.numero),
+                        Some(last) => {
+                            self.after = Some(last.numero);
+                            let (store, after, limit) = (self.store.clone(), self.after, self.page);
+                            self.next = Some(tokio::spawn(async move {
+                                store.offres_page(after, limit, true).await
+                            }));
+                        }
                         None => self.done = true,
                     }
                     self.buf.extend(page.into_iter().map(|o| Candidate {
                         numero: o.numero,
                         offre: Some(o),
                         old_counts: None,
+                        evaluated: None,
                     }));
                 }
                 Some(keys) => {
@@ -543,10 +650,13 @@ impl CandidateCursor<'_> {
                             numero: *k,
                             offre: offres.remove(k),
                             old_counts: evals.remove(k),
+                            evaluated: None,
                         }));
                     }
                 }
             }
+            // The buffer was empty: it holds exactly the page just read.
+            evaluate_page(self.buf.make_contiguous(), self.eval);
         }
         Ok(self.buf.front().map(|c| c.numero))
     }
@@ -707,15 +817,25 @@ async fn stream(
     let mut live = LiveCursor::new(store, opts.pass.page_size, fragments);
     let mut cands = CandidateCursor {
         store,
+        eval: EvalContext {
+            rctx: ctx.rctx,
+            wctx: ctx.wctx,
+            organismes: ctx.organismes,
+            revision: ctx.revision,
+            today: opts.pass.today,
+        },
         buf: VecDeque::new(),
         page: opts.pass.page_size,
         after: None,
         done: false,
+        next: None,
         keys,
         pos: 0,
     };
 
-    let mut snapshot = Document::create(ctx.out, &opts.horodatage_export)?;
+    // With its gzip twin, compressed as it is written (served to partners that accept
+    // gzip).
+    let mut snapshot = Document::create_with_twin(ctx.out, &opts.horodatage_export)?;
     let mut changes = ChangeLog::new()?;
     let mut evaluations: Spill<EvaluationWrite> = Spill::new()?;
     let mut evaluated_keys: Vec<ActionCode> = Vec::new();
@@ -783,30 +903,25 @@ async fn stream(
         if let Some(c) = &cand.old_counts {
             totals.subtract(&decode_counts(c)?);
         }
-        let mut new: Option<(Fragment, String, String)> = None;
-        if let Some(offre) = &cand.offre {
-            let (outcome, fragment) = pipeline::evaluate_offre(offre, ctx.rctx, ctx.wctx);
-            let share = PassCounts::of_offre(&outcome, fragment.as_ref());
-            totals.add(&share);
-            evaluations.push(&EvaluationWrite {
-                numero: key,
-                revision: ctx.revision,
-                next_recheck: next_recheck(offre, opts.pass.today).map(day_number),
-                counts: encode_counts(&share),
-                sirets: referenced_sirets(offre),
-                findings: crate::rejections::encode(&outcome, ctx.organismes),
-            })?;
-            if let Some(f) = fragment {
-                let (p, d) = filters(offre, &outcome, ctx.organismes);
-                new = Some((f, p, d));
-            }
+        let mut new: Option<Published> = None;
+        if let Some(e) = cand.evaluated {
+            totals.add(&e.share);
+            evaluations.push(&e.evaluation)?;
+            new = e.published;
         }
         match (new, old) {
-            (Some((fragment, programmes, departements)), old) => {
-                let hash = offre_hash(&fragment.xml);
+            (
+                Some(Published {
+                    xml,
+                    hash,
+                    programmes,
+                    departements,
+                }),
+                old,
+            ) => {
                 let at = snapshot.offset();
-                let len = fragment.xml.len();
-                snapshot.write(fragment.xml.as_bytes())?;
+                let len = xml.len();
+                snapshot.write(xml.as_bytes())?;
                 published += 1;
                 let op = match old {
                     Some(o) if o.hash == hash => None,
@@ -1053,8 +1168,8 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     };
     phase("snapshot synced");
     // From here until the commit, the files written are ours to delete on failure.
-    // The gzip twin (served to partners that accept gzip): compressed while the
-    // transaction writes; a kept document keeps its twin too (made now if it had none).
+    // A new document's gzip twin was written with it; a kept document keeps its twin
+    // too (made now, while the transaction writes, if it had none).
     let twin_kept = snapshot.kept && export::gzip_twin(&snapshot.path).exists();
     let mut guard = TempGuard(match (snapshot.kept, twin_kept) {
         (false, _) => vec![snapshot.path.clone(), export::gzip_twin(&snapshot.path)],
@@ -1062,7 +1177,8 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         (true, true) => Vec::new(),
     });
     // Declared after the guard, so dropped, and joined, before it deletes the files.
-    let twin_task = (!twin_kept).then(|| export::GzipTwinTask::start(&snapshot.path));
+    let twin_task =
+        (snapshot.kept && !twin_kept).then(|| export::GzipTwinTask::start(&snapshot.path));
 
     // ----- The write transaction -----
     let finished_at = Utc::now().trunc_subsecs(0);
@@ -1121,7 +1237,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     let records = changes
         .into_records()
         .context("cannot read back the change set")?;
-    let mut batch: Vec<PublishedWrite> = Vec::new();
+    let mut batch: Vec<(Change, String)> = Vec::new();
     let mut rows: Vec<ChangeRow> = Vec::new();
     let mut withdrawals: Vec<ActionCode> = Vec::new();
     for c in records {
@@ -1146,19 +1262,12 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         if let Some(d) = &mut delta {
             d.write(fragment.as_bytes())?;
         }
-        batch.push(PublishedWrite {
-            numero: c.numero,
-            hash: c.hash,
-            fragment,
-            programmes: c.programmes,
-            departements: c.departements,
-        });
+        batch.push((c, fragment));
         if batch.len() >= 200 {
-            tx.write_published(id, &batch).await?;
-            batch.clear();
+            write_published(&mut tx, id, &mut batch).await?;
         }
     }
-    tx.write_published(id, &batch).await?;
+    write_published(&mut tx, id, &mut batch).await?;
     drop(batch);
     tx.insert_changes(&rows).await?;
     drop(rows);
@@ -1317,6 +1426,29 @@ impl Drop for TempGuard {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+/// Stores created and updated offers (`batch`, emptied), their fragments compressed on
+/// every core first (src/store/fragments.rs).
+async fn write_published(
+    tx: &mut GenerationTx,
+    id: i64,
+    batch: &mut Vec<(Change, String)>,
+) -> anyhow::Result<()> {
+    let xmls: Vec<&[u8]> = batch.iter().map(|(_, x)| x.as_bytes()).collect();
+    let stored = fragments::compress_all(&xmls);
+    let rows: Vec<PublishedWrite> = batch
+        .drain(..)
+        .zip(stored)
+        .map(|((c, _), fragment_lz4)| PublishedWrite {
+            numero: c.numero,
+            hash: c.hash,
+            fragment_lz4,
+            programmes: c.programmes,
+            departements: c.departements,
+        })
+        .collect();
+    tx.write_published(id, &rows).await
 }
 
 fn read_at(reader: &mut File, at: u64, len: usize) -> anyhow::Result<String> {

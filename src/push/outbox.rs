@@ -25,7 +25,7 @@ use sqlx::QueryBuilder;
 use super::config::{ConsumerConfig, Filter, Mode, PushConfig};
 use super::wire::{self, BatchInfo, DOCUMENT_OVERHEAD, RETRAIT_BYTES};
 use crate::model::ActionCode;
-use crate::store::Store;
+use crate::store::{fragments, Store};
 
 /// Offers read per statement while forming batches.
 const PAGE: usize = 500;
@@ -439,10 +439,11 @@ async fn form_with(store: &Store, c: &ConsumerConfig, which: Candidates) -> Resu
             };
             let send_all = replay || c.mode == Mode::Snapshot;
             for chunk in keys.chunks(PAGE) {
-                let mut qb = QueryBuilder::new(
+                let mut qb = QueryBuilder::new(format!(
                     "SELECT formation_no, action_no, hash, withdrawn_generation IS NULL, programmes, \
-                     departements, fragment FROM published WHERE (formation_no, action_no) IN (VALUES ",
-                );
+                     departements, {} FROM published WHERE (formation_no, action_no) IN (VALUES ",
+                    fragments::select_columns("fragment", "TRUE")
+                ));
                 let mut l = qb.separated(", ");
                 for (f, a) in chunk {
                     l.push("(");
@@ -452,14 +453,15 @@ async fn form_with(store: &Store, c: &ConsumerConfig, which: Candidates) -> Resu
                     l.push_unseparated(")");
                 }
                 qb.push(")");
-                let rows: Vec<(i64, i64, String, bool, String, String, String)> =
-                    qb.build_query_as().fetch_all(&mut *conn).await?;
+                type Row = (i64, i64, String, bool, String, String, Option<Vec<u8>>, Option<String>);
+                let rows: Vec<Row> = qb.build_query_as().fetch_all(&mut *conn).await?;
                 let latest: HashMap<(i64, i64), Latest> = rows
                     .into_iter()
-                    .map(|(f, a, hash, live, programmes, departements, fragment)| {
-                        ((f, a), Latest { live, hash, programmes, departements, fragment })
+                    .map(|(f, a, hash, live, programmes, departements, lz4, plain)| {
+                        let fragment = fragments::decode_text(lz4, plain)?.unwrap_or_default();
+                        Ok(((f, a), Latest { live, hash, programmes, departements, fragment }))
                     })
-                    .collect();
+                    .collect::<anyhow::Result<_>>()?;
                 let mut qb = QueryBuilder::new(
                     "SELECT formation_no, action_no, hash FROM consumer_offres WHERE consumer = ",
                 );

@@ -7,7 +7,7 @@
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::{action_code, action_key, Store};
+use super::{action_code, action_key, fragments, Store};
 use crate::model::ActionCode;
 
 /// A partner as stored (never the key itself).
@@ -58,6 +58,7 @@ type FeedTuple = (
     Option<DateTime<Utc>>,
     String,
     String,
+    Option<Vec<u8>>,
     Option<String>,
 );
 
@@ -138,11 +139,14 @@ impl Store {
         limit: u32,
         fragments: bool,
     ) -> Result<Vec<FeedRow>> {
-        let fragment = if fragments {
-            "CASE WHEN withdrawn_generation IS NULL THEN fragment END"
-        } else {
-            "NULL"
-        };
+        let fragment = fragments::select_columns(
+            "fragment",
+            if fragments {
+                "withdrawn_generation IS NULL"
+            } else {
+                "FALSE"
+            },
+        );
         let sql = format!(
             "SELECT generation, formation_no, action_no, hash, withdrawn_at, programmes, \
              departements, {fragment} FROM published \
@@ -161,7 +165,7 @@ impl Store {
         });
         rows.into_iter()
             .map(
-                |(g, f, a, hash, withdrawn_at, programmes, departements, fragment)| {
+                |(g, f, a, hash, withdrawn_at, programmes, departements, lz4, plain)| {
                     Ok(FeedRow {
                         generation: g,
                         numero: action_code(f, a)?,
@@ -169,7 +173,7 @@ impl Store {
                         withdrawn_at,
                         programmes,
                         departements,
-                        fragment,
+                        fragment: fragments::decode_text(lz4, plain)?,
                     })
                 },
             )
@@ -196,29 +200,40 @@ impl Store {
     /// One published offer or tombstone.
     pub async fn published_offer(&self, numero: ActionCode) -> Result<Option<OfferRow>> {
         let (f, a) = action_key(numero)?;
-        type Row = (i64, String, Option<i64>, String, String, String);
+        type Row = (
+            i64,
+            String,
+            Option<i64>,
+            String,
+            String,
+            Option<Vec<u8>>,
+            Option<String>,
+        );
+        let sql = format!(
+            "SELECT generation, hash, withdrawn_generation, programmes, departements, {} \
+             FROM published WHERE formation_no = $1 AND action_no = $2",
+            fragments::select_columns("fragment", "TRUE")
+        );
         let row: Option<Row> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT generation, hash, withdrawn_generation, programmes, departements, fragment \
-                 FROM published WHERE formation_no = $1 AND action_no = $2",
-            )
+            sqlx::query_as(&sql)
             .bind(f)
             .bind(a)
             .fetch_optional(pool)
             .await?
         });
-        Ok(row.map(
-            |(generation, hash, withdrawn_generation, programmes, departements, fragment)| {
-                OfferRow {
+        row.map(
+            |(generation, hash, withdrawn_generation, programmes, departements, lz4, plain)| {
+                Ok(OfferRow {
                     generation,
                     hash,
                     withdrawn_generation,
                     programmes,
                     departements,
-                    fragment,
-                }
+                    fragment: fragments::decode_text(lz4, plain)?.unwrap_or_default(),
+                })
             },
-        ))
+        )
+        .transpose()
     }
 
     /// Every live published offer's key and filter values, in numeric order (a scoped

@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
 use super::{
-    action_code, action_key, push_key_list, Store, Tx, MAX_BINDS_POSTGRES, MAX_BINDS_SQLITE,
+    action_code, action_key, fragments, push_key_list, Store, Tx, MAX_BINDS_POSTGRES,
+    MAX_BINDS_SQLITE,
 };
 use crate::model::{ActionCode, Siret};
 
@@ -111,7 +112,8 @@ pub struct PublishedRow {
 pub struct PublishedWrite {
     pub numero: ActionCode,
     pub hash: String,
-    pub fragment: String,
+    /// The fragment as stored: [`super::fragments::compress`].
+    pub fragment_lz4: Vec<u8>,
     /// JSON arrays.
     pub programmes: String,
     pub departements: String,
@@ -205,25 +207,26 @@ impl Store {
         // Fragments come back as bytes: no UTF-8 check nor terminator copy for what is only
         // copied to a file. SQLite hands TEXT out as a blob; PostgreSQL converts (a copy in
         // a UTF-8 database).
-        let fragment = match (fragments, self) {
-            (false, _) => "NULL",
-            (true, Store::Sqlite(_)) => "fragment",
-            (true, Store::Postgres(_)) => "convert_to(fragment, 'UTF8')",
+        let plain = match self {
+            Store::Sqlite(_) => "fragment",
+            Store::Postgres(_) => "convert_to(fragment, 'UTF8')",
         };
+        let columns = fragments::select_columns(plain, if fragments { "TRUE" } else { "FALSE" });
         let sql = format!(
-            "SELECT formation_no, action_no, hash, {fragment} FROM published \
+            "SELECT formation_no, action_no, hash, {columns} FROM published \
              WHERE withdrawn_generation IS NULL AND (formation_no, action_no) > ($1, $2) \
              ORDER BY formation_no, action_no LIMIT $3"
         );
-        let rows: Vec<(i64, i64, String, Option<Vec<u8>>)> = on_pool!(self, pool => {
+        type Row = (i64, i64, String, Option<Vec<u8>>, Option<Vec<u8>>);
+        let rows: Vec<Row> = on_pool!(self, pool => {
             sqlx::query_as(&sql).bind(f).bind(a).bind(i64::from(limit)).fetch_all(pool).await?
         });
         rows.into_iter()
-            .map(|(f, a, hash, fragment)| {
+            .map(|(f, a, hash, lz4, plain)| {
                 Ok(PublishedRow {
                     numero: action_code(f, a)?,
                     hash,
-                    fragment,
+                    fragment: fragments::decode(lz4, plain)?,
                 })
             })
             .collect()
@@ -432,19 +435,20 @@ impl GenerationTx {
             .iter()
             .map(|r| action_key(r.numero).map(|k| (k, r)))
             .collect::<Result<Vec<_>>>()?;
-        let per = self.rows_per_statement(8, PUBLISHED_ROWS_PER_STATEMENT);
+        let per = self.rows_per_statement(9, PUBLISHED_ROWS_PER_STATEMENT);
         for chunk in keyed.chunks(per) {
             on_tx!(&mut self.tx, conn => {
                 let mut qb = QueryBuilder::new(
                     "INSERT INTO published (formation_no, action_no, numero, hash, fragment, \
-                     generation, programmes, departements) ",
+                     fragment_lz4, generation, programmes, departements) ",
                 );
                 qb.push_values(chunk, |mut b, ((f, a), r)| {
                     b.push_bind(*f)
                         .push_bind(*a)
                         .push_bind(r.numero.to_string())
                         .push_bind(r.hash.as_str())
-                        .push_bind(r.fragment.as_str())
+                        .push_bind("")
+                        .push_bind(r.fragment_lz4.as_slice())
                         .push_bind(generation)
                         .push_bind(r.programmes.as_str())
                         .push_bind(r.departements.as_str());
@@ -452,6 +456,7 @@ impl GenerationTx {
                 qb.push(
                     " ON CONFLICT (formation_no, action_no) DO UPDATE SET numero = excluded.numero, \
                      hash = excluded.hash, fragment = excluded.fragment, \
+                     fragment_lz4 = excluded.fragment_lz4, \
                      generation = excluded.generation, withdrawn_generation = NULL, \
                      withdrawn_at = NULL, programmes = excluded.programmes, \
                      departements = excluded.departements",

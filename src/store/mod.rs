@@ -181,6 +181,7 @@ macro_rules! read_tx {
 
 // Declared after the macros above, which they use (macro_rules! scope is textual).
 mod feed;
+pub mod fragments;
 mod generations;
 mod referentiel;
 mod runs;
