@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::lheo::document_header;
 use crate::model::ActionCode;
+use crate::twin;
 
 /// `DIR/.NAME.SUFFIX` for `DIR/NAME`.
 fn sibling(out: &Path, suffix: &str) -> PathBuf {
@@ -47,6 +48,36 @@ pub fn gzip_twin(file: &Path) -> PathBuf {
     let mut name = file.file_name().unwrap_or_default().to_os_string();
     name.push(".gz");
     file.with_file_name(name)
+}
+
+/// The gzip twin of a document and its index (`crate::twin`); a twin made by
+/// [`write_gzip_twin`] has no index.
+pub fn twin_paths(file: &Path) -> [PathBuf; 2] {
+    let twin = gzip_twin(file);
+    let index = twin::index_path(&twin);
+    [twin, index]
+}
+
+/// Gives document `from`'s twin, and its index when there is one, the names of document
+/// `to`'s: renamed, or hard-linked when `link`. Returns the names given.
+pub fn twin_into_place(from: &Path, to: &Path, link: bool) -> Result<Vec<PathBuf>> {
+    let mut placed = Vec::new();
+    let [twin, index] = twin_paths(from);
+    let [to_twin, to_index] = twin_paths(to);
+    for (a, b) in [(twin, to_twin), (index, to_index)] {
+        if placed.len() == 1 && !a.exists() {
+            // No index: none must be left under the new name either.
+            let _ = fs::remove_file(&b);
+            continue;
+        }
+        if link {
+            hard_link_into_place(&a, &b)?;
+        } else {
+            rename_into_place(&a, &b)?;
+        }
+        placed.push(b);
+    }
+    Ok(placed)
 }
 
 /// Compression level of the twin: flate2's level 1. The export pays it once per
@@ -105,48 +136,18 @@ impl Drop for GzipTwinTask {
 
 /// What the writing thread of a [`Document`] is told.
 enum Msg {
-    Bytes(Vec<u8>),
+    /// Bytes of the document, and of its twin and the twin's index when it has one.
+    Chunk {
+        plain: Vec<u8>,
+        twin: Vec<u8>,
+        index: Vec<u8>,
+    },
     Flush(mpsc::SyncSender<io::Result<()>>),
-    /// Sync, and return the size and hash.
-    Finish,
-}
-
-/// What the compressing thread of a [`Document`] with a gzip twin is told.
-enum TwinMsg {
-    Bytes(Vec<u8>),
-    Finish,
-}
-
-/// Compresses the bytes the writing thread has written into the twin, and gives their
-/// buffers back to the producer. A stage of its own, so that the gzip twin costs no second
-/// read of the document and runs on the core the evaluation leaves (an incremental export
-/// at a million sessions rewrites 8 GB: hashing and compressing it on one thread took as
-/// long as the rest).
-fn twin_loop(
-    twin: &Path,
-    rx: mpsc::Receiver<TwinMsg>,
-    spare: mpsc::SyncSender<Vec<u8>>,
-) -> io::Result<u64> {
-    let out = File::create(twin)?;
-    let mut gz = flate2::write::GzEncoder::new(
-        io::BufWriter::with_capacity(CHUNK, out),
-        flate2::Compression::new(TWIN_LEVEL),
-    );
-    for msg in rx {
-        match msg {
-            TwinMsg::Bytes(mut b) => {
-                gz.write_all(&b)?;
-                b.clear();
-                let _ = spare.try_send(b);
-            }
-            TwinMsg::Finish => {
-                let out = gz.finish()?.into_inner().map_err(|e| e.into_error())?;
-                out.sync_all()?;
-                return out.metadata().map(|m| m.len());
-            }
-        }
-    }
-    Err(io::Error::other("the document was abandoned"))
+    /// Sync, and return the size and hash; with a twin, first end its index (the twin's
+    /// size is given, the document's SHA-256 is the thread's).
+    Finish {
+        twin_size: Option<u64>,
+    },
 }
 
 /// Bytes gathered before they go to the writing thread: large writes, and buffers that
@@ -156,18 +157,26 @@ const CHUNK: usize = 1 << 20;
 const IN_FLIGHT: usize = 8;
 
 /// A LHÉO document being written to a temporary file beside its target, by a thread of its
-/// own that hashes and writes while the caller reads and evaluates the next offers.
-/// Dropped without [`Document::finish`], it deletes the temporary file.
+/// own that hashes and writes while the caller reads and evaluates the next offers; with
+/// its gzip twin and the twin's index (`crate::twin`) when made with
+/// [`Document::create_with_twin`]. Dropped without [`Document::finish`], it deletes its
+/// temporary files.
 pub struct Document {
     tmp: PathBuf,
     tx: Option<mpsc::SyncSender<Msg>>,
-    /// Emptied buffers coming back from the writing (or compressing) thread.
+    /// Emptied buffers coming back from the writing thread.
     spare: mpsc::Receiver<Vec<u8>>,
     thread: Option<std::thread::JoinHandle<io::Result<(u64, String)>>>,
-    /// The compressing thread, when the document has a gzip twin.
-    twin: Option<std::thread::JoinHandle<io::Result<u64>>>,
     pending: Vec<u8>,
+    twin: Option<TwinState>,
     offset: u64,
+}
+
+/// The twin being assembled on the producer's side.
+struct TwinState {
+    assembler: twin::Assembler,
+    pending: Vec<u8>,
+    index: Vec<u8>,
 }
 
 /// A complete, synced document in its temporary file.
@@ -180,42 +189,50 @@ pub struct Finished {
     pub twin_bytes: Option<u64>,
 }
 
-/// Where a written buffer goes next: the compressing thread, or back to the producer.
-enum Next {
-    Twin(mpsc::SyncSender<TwinMsg>),
-    Spare(mpsc::SyncSender<Vec<u8>>),
+/// The twin and index files a writing thread appends to.
+struct TwinFiles {
+    twin: File,
+    index: File,
 }
 
-fn write_loop(mut file: File, rx: mpsc::Receiver<Msg>, next: Next) -> io::Result<(u64, String)> {
+fn write_loop(
+    mut file: File,
+    mut twin: Option<TwinFiles>,
+    rx: mpsc::Receiver<Msg>,
+    spare: mpsc::SyncSender<Vec<u8>>,
+) -> io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     for msg in rx {
         match msg {
-            Msg::Bytes(mut b) => {
+            Msg::Chunk {
+                plain: mut b,
+                twin: z,
+                index,
+            } => {
                 hasher.update(&b);
                 file.write_all(&b)?;
                 bytes += b.len() as u64;
-                match &next {
-                    Next::Twin(twin) => twin
-                        .send(TwinMsg::Bytes(b))
-                        .map_err(|_| io::Error::other("the gzip twin's thread stopped"))?,
-                    Next::Spare(spare) => {
-                        b.clear();
-                        // The producer allocates a new one if none comes back.
-                        let _ = spare.try_send(b);
-                    }
+                if let Some(t) = &mut twin {
+                    t.twin.write_all(&z)?;
+                    t.index.write_all(&index)?;
                 }
+                b.clear();
+                // The producer allocates a new one if none comes back.
+                let _ = spare.try_send(b);
             }
             Msg::Flush(ack) => {
                 let _ = ack.send(file.flush());
             }
-            Msg::Finish => {
+            Msg::Finish { twin_size } => {
+                let sha256 = hex::encode(hasher.finalize());
                 file.sync_all()?;
-                if let Next::Twin(twin) = &next {
-                    twin.send(TwinMsg::Finish)
-                        .map_err(|_| io::Error::other("the gzip twin's thread stopped"))?;
+                if let (Some(t), Some(size)) = (&mut twin, twin_size) {
+                    t.index.write_all(&twin::index_trailer(size, &sha256))?;
+                    t.twin.sync_all()?;
+                    t.index.sync_all()?;
                 }
-                return Ok((bytes, hex::encode(hasher.finalize())));
+                return Ok((bytes, sha256));
             }
         }
     }
@@ -229,7 +246,7 @@ impl Document {
     }
 
     /// [`Document::create`], also writing the gzip twin (`gzip_twin` of the temporary
-    /// file) as the document is written.
+    /// file) and its index as the document is written (see [`Document::write_offer`]).
     pub fn create_with_twin(out: &Path, horodatage_export: &str) -> Result<Document> {
         Document::create_with(out, horodatage_export, true)
     }
@@ -241,30 +258,39 @@ impl Document {
         }
         let tmp = sibling(out, &format!("tmp-{}", std::process::id()));
         let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        let (tx, rx) = mpsc::sync_channel(IN_FLIGHT);
-        let (spare_tx, spare) = mpsc::sync_channel(2 * IN_FLIGHT + 2);
-        let (next, twin) = if with_twin {
-            let (twin_tx, twin_rx) = mpsc::sync_channel(IN_FLIGHT);
+        let (files, state) = if with_twin {
             let path = gzip_twin(&tmp);
-            let thread = std::thread::Builder::new()
-                .name("lheo-feed-gzip".into())
-                .spawn(move || twin_loop(&path, twin_rx, spare_tx))
-                .context("cannot start the compressing thread")?;
-            (Next::Twin(twin_tx), Some(thread))
+            let twin =
+                File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+            let index_path = twin::index_path(&path);
+            let index = File::create(&index_path)
+                .with_context(|| format!("cannot write {}", index_path.display()))?;
+            let (mut pending, mut idx) = (Vec::with_capacity(CHUNK / 4), Vec::new());
+            let assembler = twin::Assembler::new(&mut pending, &mut idx);
+            (
+                Some(TwinFiles { twin, index }),
+                Some(TwinState {
+                    assembler,
+                    pending,
+                    index: idx,
+                }),
+            )
         } else {
-            (Next::Spare(spare_tx), None)
+            (None, None)
         };
+        let (tx, rx) = mpsc::sync_channel(IN_FLIGHT);
+        let (spare_tx, spare) = mpsc::sync_channel(IN_FLIGHT + 2);
         let thread = std::thread::Builder::new()
             .name("lheo-feed-writer".into())
-            .spawn(move || write_loop(file, rx, next))
+            .spawn(move || write_loop(file, files, rx, spare_tx))
             .context("cannot start the writing thread")?;
         let mut doc = Document {
             tmp,
             tx: Some(tx),
             spare,
             thread: Some(thread),
-            twin,
             pending: Vec::with_capacity(CHUNK),
+            twin: state,
             offset: 0,
         };
         doc.write(document_header(horodatage_export).as_bytes())?;
@@ -284,33 +310,76 @@ impl Document {
 
     /// Hands what is gathered to the writing thread.
     fn send_pending(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.twin.as_ref().is_none_or(|t| t.pending.is_empty()) {
             return Ok(());
         }
         let next = self
             .spare
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
-        let full = std::mem::replace(&mut self.pending, next);
+        let plain = std::mem::replace(&mut self.pending, next);
+        let (twin, index) = match &mut self.twin {
+            Some(t) => (
+                std::mem::replace(&mut t.pending, Vec::with_capacity(CHUNK / 4)),
+                std::mem::take(&mut t.index),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         let sent = self
             .tx
             .as_ref()
             .expect("not finished")
-            .send(Msg::Bytes(full));
+            .send(Msg::Chunk { plain, twin, index });
         if sent.is_err() {
             return Err(self.failure());
         }
         Ok(())
     }
 
-    /// Appends bytes.
-    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
         self.pending.extend_from_slice(bytes);
         self.offset += bytes.len() as u64;
         if self.pending.len() >= CHUNK {
             self.send_pending()?;
         }
         Ok(())
+    }
+
+    /// Appends bytes that are not an offer (the document's head and tail).
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        if let Some(t) = &mut self.twin {
+            t.assembler
+                .push(&twin::segment(bytes), None, &mut t.pending, &mut t.index);
+        }
+        self.append(bytes)
+    }
+
+    /// Appends an offer's fragment, with its twin segment when the caller has it (else,
+    /// with a twin, it is compressed here).
+    pub fn write_offer(
+        &mut self,
+        numero: ActionCode,
+        bytes: &[u8],
+        segment: Option<&twin::Segment>,
+    ) -> Result<()> {
+        if let Some(t) = &mut self.twin {
+            let made;
+            let seg = match segment {
+                Some(s) => s,
+                None => {
+                    made = twin::segment(bytes);
+                    &made
+                }
+            };
+            t.assembler
+                .push(seg, Some(numero), &mut t.pending, &mut t.index);
+        }
+        self.append(bytes)
+    }
+
+    /// Whether the document is written with a twin (so that segments are worth making).
+    pub fn has_twin(&self) -> bool {
+        self.twin.is_some()
     }
 
     /// The offset of the next byte.
@@ -339,15 +408,19 @@ impl Document {
         &self.tmp
     }
 
-    /// Writes `tail` (the end of the document), then has the file synced.
+    /// Writes `tail` (the end of the document), then has the files synced.
     pub fn finish(mut self, tail: &str) -> Result<Finished> {
         self.write(tail.as_bytes())?;
+        let twin_size = self
+            .twin
+            .as_mut()
+            .map(|t| t.assembler.finish(&mut t.pending));
         self.send_pending()?;
         if self
             .tx
             .take()
             .expect("not finished")
-            .send(Msg::Finish)
+            .send(Msg::Finish { twin_size })
             .is_err()
         {
             return Err(self.failure());
@@ -361,36 +434,28 @@ impl Document {
             }
             _ => return Err(anyhow::anyhow!("the writing thread panicked")),
         };
-        let twin_bytes = match self.twin.take().map(|t| t.join()) {
-            None => None,
-            Some(Ok(Ok(n))) => Some(n),
-            Some(Ok(Err(e))) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("cannot write {}", gzip_twin(&self.tmp).display())))
-            }
-            Some(Err(_)) => return Err(anyhow::anyhow!("the compressing thread panicked")),
-        };
         Ok(Finished {
             tmp: std::mem::take(&mut self.tmp),
             bytes,
             sha256,
-            twin_bytes,
+            twin_bytes: twin_size,
         })
     }
 }
 
 impl Drop for Document {
     fn drop(&mut self) {
-        // Closing the channel without Finish stops the threads without syncing.
+        // Closing the channel without Finish stops the thread without syncing.
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        if let Some(t) = self.twin.take() {
-            let _ = t.join();
-        }
         if !self.tmp.as_os_str().is_empty() {
-            let _ = fs::remove_file(gzip_twin(&self.tmp));
+            if self.twin.is_some() {
+                let twin = gzip_twin(&self.tmp);
+                let _ = fs::remove_file(twin::index_path(&twin));
+                let _ = fs::remove_file(twin);
+            }
             let _ = fs::remove_file(&self.tmp);
         }
     }
@@ -501,7 +566,8 @@ pub fn remove_leftovers(out: &Path, keep: &[i64]) -> Vec<PathBuf> {
         let Some(rest) = name.strip_prefix(&prefix) else {
             continue;
         };
-        // A file's gzip twin goes with it.
+        // A file's gzip twin and the twin's index go with it.
+        let rest = rest.strip_suffix(".gz.idx").unwrap_or(rest);
         let rest = rest.strip_suffix(".gz").unwrap_or(rest);
         let stale = if let Some(id) = rest.strip_prefix("generation-") {
             id.parse::<i64>().is_ok_and(|id| !keep.contains(&id))

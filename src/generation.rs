@@ -84,6 +84,7 @@ use crate::store::{
     fragments, ChangeRow, EvaluationWrite, GenerationRow, GenerationTx, NewGeneration,
     PublishedRow, PublishedWrite, Store,
 };
+use crate::twin;
 
 /// Default of `--max-withdraw-share`: an export that would withdraw more than this share
 /// of the published offers stops unless forced.
@@ -507,9 +508,10 @@ struct Evaluated {
     published: Option<Published>,
 }
 
-/// A candidate's published part: its fragment, hash and filters.
+/// A candidate's published part: its fragment, its gzip twin segment, hash and filters.
 struct Published {
     xml: String,
+    segment: twin::Segment,
     hash: String,
     programmes: String,
     departements: String,
@@ -540,6 +542,7 @@ fn evaluate_candidate(offre: &Offre, ctx: EvalContext<'_>) -> Evaluated {
         let (programmes, departements) = filters(offre, &outcome, ctx.organismes);
         Published {
             hash: offre_hash(&f.xml),
+            segment: twin::segment(f.xml.as_bytes()),
             xml: f.xml,
             programmes,
             departements,
@@ -806,6 +809,11 @@ async fn stream(
         }
         None => None,
     };
+    // The previous document's gzip twin, read in step with it (src/twin.rs).
+    let mut twin_reader = match (&reader, &prev_file) {
+        (Some(_), Some(f)) => twin::Reader::open(&export::gzip_twin(&f.path), &f.sha256),
+        _ => None,
+    };
     let mut totals = match (ctx.prev, mode) {
         (Some(p), Mode::Incremental) => serde_json::from_str::<PassCounts>(&p.counts)
             .with_context(|| format!("generation {}: unreadable counts", p.id))?,
@@ -881,7 +889,17 @@ async fn stream(
             let old = old.expect("a key comes from one side at least");
             match (mode, old_bytes, old.fragment.as_deref()) {
                 (Mode::Incremental, Some(bytes), _) | (Mode::Incremental, None, Some(bytes)) => {
-                    snapshot.write(bytes)?;
+                    // Its twin segment too, from the previous twin when it has it.
+                    let segment = match twin_reader.as_mut().map(|t| t.next(key)) {
+                        Some(Ok(Some(seg))) => Some(seg),
+                        Some(Ok(None)) | Some(Err(_)) => {
+                            tracing::debug!(numero = %key, "the previous twin's index no longer matches: compressing");
+                            twin_reader = None;
+                            None
+                        }
+                        None => None,
+                    };
+                    snapshot.write_offer(key, bytes, segment.as_ref())?;
                     unchanged += 1;
                     published += 1;
                 }
@@ -913,6 +931,7 @@ async fn stream(
             (
                 Some(Published {
                     xml,
+                    segment,
                     hash,
                     programmes,
                     departements,
@@ -921,7 +940,7 @@ async fn stream(
             ) => {
                 let at = snapshot.offset();
                 let len = xml.len();
-                snapshot.write(xml.as_bytes())?;
+                snapshot.write_offer(key, xml.as_bytes(), Some(&segment))?;
                 published += 1;
                 let op = match old {
                     Some(o) if o.hash == hash => None,
@@ -1172,7 +1191,11 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     // too (made now, while the transaction writes, if it had none).
     let twin_kept = snapshot.kept && export::gzip_twin(&snapshot.path).exists();
     let mut guard = TempGuard(match (snapshot.kept, twin_kept) {
-        (false, _) => vec![snapshot.path.clone(), export::gzip_twin(&snapshot.path)],
+        (false, _) => [
+            vec![snapshot.path.clone()],
+            export::twin_paths(&snapshot.path).to_vec(),
+        ]
+        .concat(),
         (true, false) => vec![export::gzip_twin(&snapshot.path)],
         (true, true) => Vec::new(),
     });
@@ -1353,13 +1376,11 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         export::rename_into_place(&snapshot.path, &generation_file)?;
     }
     guard.0.push(generation_file.clone());
-    let twin = export::gzip_twin(&generation_file);
-    if twin_kept {
-        export::hard_link_into_place(&export::gzip_twin(&snapshot.path), &twin)?;
-    } else {
-        export::rename_into_place(&export::gzip_twin(&snapshot.path), &twin)?;
-    }
-    guard.0.push(twin);
+    guard.0.extend(export::twin_into_place(
+        &snapshot.path,
+        &generation_file,
+        twin_kept,
+    )?);
     if let (Some(f), Some(path)) = (&delta_file, &delta_out) {
         export::rename_into_place(&f.tmp, path)?;
         guard.0.push(path.clone());
@@ -1376,7 +1397,9 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         let old = PathBuf::from(&p.file_path);
         if old != generation_file {
             let _ = std::fs::remove_file(&old);
-            let _ = std::fs::remove_file(export::gzip_twin(&old));
+            for twin in export::twin_paths(&old) {
+                let _ = std::fs::remove_file(twin);
+            }
         }
     }
 

@@ -50,8 +50,11 @@
 //!   current. `docs/generations.md`.
 //! - [`export`]: the files: documents streamed to a temporary file, hashed as they go,
 //!   synced, renamed to the generation's own file (with its gzip twin), and linked to the
-//!   stable name. [`spill`] keeps the export's per-offer lists on disk, so memory does not
-//!   grow with the offer.
+//!   stable name. [`twin`] assembles the gzip twin from one deflate segment per offer,
+//!   so the next export copies the segments of unchanged offers instead of compressing
+//!   them again. [`spill`] keeps the export's per-offer lists on disk, so memory does not
+//!   grow with the offer. The offers of a page are evaluated on every core
+//!   ([`generation`]), and the stored fragments are LZ4-compressed (`store::fragments`).
 //! - [`push`]: the pusher: the outbox rows the generation writes become signed, batched
 //!   HTTP deliveries to each configured consumer, retried, in order, with dead letters.
 //!   `docs/consumers.md`.
@@ -88,3 +91,4 @@ pub mod schedule;
 pub mod serve;
 pub mod spill;
 pub mod store;
+pub mod twin;

@@ -154,8 +154,10 @@ async fn fixtures_exported_twice_report_no_change_the_second_time() {
             BTreeSet::from([
                 "lheo.xml".to_owned(),
                 gen_file.file_name().unwrap().to_string_lossy().into_owned(),
-                // Its gzip twin, served to partners that accept gzip (docs/feed.md).
+                // Its gzip twin, served to partners that accept gzip (docs/feed.md), and
+                // the twin's index (src/twin.rs).
                 format!("{}.gz", gen_file.file_name().unwrap().to_string_lossy()),
+                format!("{}.gz.idx", gen_file.file_name().unwrap().to_string_lossy()),
             ]),
             "only the current generation's file is kept"
         );
@@ -379,8 +381,8 @@ async fn mass_withdrawal_is_refused_without_force() {
         assert_eq!(sha256_of(&p.out), before, "the published file is untouched");
         assert_eq!(
             dir_names(p.out.parent().unwrap()).len(),
-            3,
-            "no file left behind: {:?}",
+            4,
+            "no file left behind (document, stable name, twin, twin index): {:?}",
             dir_names(p.out.parent().unwrap())
         );
 
@@ -637,8 +639,10 @@ async fn an_export_killed_at_any_point_leaves_a_current_complete_generation() {
             BTreeSet::from([
                 "lheo.xml".to_owned(),
                 gen_file.file_name().unwrap().to_string_lossy().into_owned(),
-                // Its gzip twin, served to partners that accept gzip (docs/feed.md).
+                // Its gzip twin, served to partners that accept gzip (docs/feed.md), and
+                // the twin's index (src/twin.rs).
                 format!("{}.gz", gen_file.file_name().unwrap().to_string_lossy()),
+                format!("{}.gz.idx", gen_file.file_name().unwrap().to_string_lossy()),
             ]),
             "the leftovers of the killed runs are gone"
         );
