@@ -7,6 +7,8 @@
 //! - `DIR/.NAME.tmp-PID`: a document being written by process PID;
 //! - `DIR/.NAME.generation-N`: the complete document of generation N, recorded in the
 //!   database (`generations.file_path`) and kept while N is the current generation;
+//! - `DIR/.NAME.generation-N.gz` and `.gz.idx`: its gzip twin and the twin's index
+//!   (`crate::twin`), which go wherever the document goes;
 //! - `DIR/NAME`: the stable name consumers read, a hard link to the current generation's
 //!   file (a copy where the file system has no hard links), replaced by rename;
 //! - `DIR/.NAME.link-PID`: that link, just before its rename.
