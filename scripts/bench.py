@@ -243,6 +243,15 @@ def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, serve_on, wr
         cat_wall = w
         t.row(backend, "ref: `cat` > /dev/null", fmt(w), fmt(c), fmt(r),
               "same file (page cache warm)", f"export / cat = {full_wall / max(w, 0.01):.0f}")
+        # The durable-write floor: the export must fsync a document of this size (and its
+        # twin) before it commits; on a slow disk that, not the CPU, bounds it.
+        copy = out_dir / "dd-copy"
+        w, c, r, _ = run_timed(["dd", f"if={out}", f"of={copy}", "bs=4M", "conv=fsync",
+                                "status=none"])
+        copy.unlink(missing_ok=True)
+        t.row(backend, "ref: `dd bs=4M conv=fsync` copy", fmt(w), fmt(c), fmt(r),
+              f"same file, {out.stat().st_size / 1e6 / max(w, 0.01):,.0f} MB/s to disk",
+              f"export / dd = {full_wall / max(w, 0.01):.2f}")
     full_sent = push("push: full snapshot (first delivery)") if consumers else None
 
     server = None
