@@ -19,8 +19,13 @@ use crate::lheo::{document_header, DOCUMENT_FOOTER};
 use crate::model::ActionCode;
 use crate::store::GenerationRow;
 
-/// Read size when streaming a snapshot file.
+/// Read size when streaming a snapshot file (a scoped partner's filtered copy, and a full
+/// snapshot whose file could not be mapped).
 const STREAM_CHUNK: usize = 256 * 1024;
+/// Size of the slices of a mapped snapshot handed to hyper: each is written into the socket
+/// as far as its buffer takes it, and at a few MiB the per-slice costs (a poll of the body,
+/// a frame) vanish beside the copy.
+const MAPPED_CHUNK: usize = 4 * 1024 * 1024;
 /// Attempts to open the current generation's file: an export may delete the previous
 /// one between reading the generation and opening its file.
 const OPEN_ATTEMPTS: usize = 3;
@@ -76,17 +81,13 @@ pub async fn snapshot(
                 generation_headers(r.headers_mut(), g.id);
                 return r;
             }
-            let file = if use_twin { &twin } else { &path };
-            match tokio::fs::File::open(file).await {
-                Ok(f) => {
-                    let len = f.metadata().await.map(|m| m.len()).ok();
-                    let stream = tokio_util::io::ReaderStream::with_capacity(f, STREAM_CHUNK);
-                    let mut r = Body::from_stream(stream).into_response();
+            let file = if use_twin { twin } else { path };
+            match file_body(file).await {
+                Ok((body, len)) => {
+                    let mut r = body.into_response();
                     let h = r.headers_mut();
                     http::document_headers(h, &etag, last_modified, http::XML, use_twin);
-                    if let Some(len) = len {
-                        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-                    }
+                    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
                     Ok(r)
                 }
                 Err(e) => Err(e),
@@ -126,6 +127,82 @@ pub async fn snapshot(
         "busy",
         "exports are replacing the snapshot faster than it can be opened: retry in a minute",
     )
+}
+
+/// A whole snapshot file (the document or its gzip twin) as a body, and its length.
+///
+/// The file is mapped and the body is made of slices of the mapping: hyper writes them
+/// straight from the page cache into the socket, one copy as `cat` makes one, where reading
+/// it (`tokio::fs`) cost a blocking-pool round trip and a copy into a buffer per chunk and
+/// served a third of `cat`'s rate. If the file cannot be mapped (a file system without
+/// `mmap`, no address space left), it is read in chunks as before.
+async fn file_body(path: PathBuf) -> io::Result<(Body, u64)> {
+    // Opening and mapping are system calls that may wait for the disk: off the runtime's
+    // threads, once per request.
+    let opened = tokio::task::spawn_blocking(move || -> io::Result<_> {
+        let file = std::fs::File::open(&path)?;
+        let mapped = map_file(&file);
+        if let Err(e) = &mapped {
+            warn_unmapped(&path, e);
+        }
+        Ok((file, mapped))
+    })
+    .await
+    .map_err(io::Error::other)??;
+    match opened {
+        (_, Ok(bytes)) => {
+            let len = bytes.len() as u64;
+            Ok((mapped_body(bytes, MAPPED_CHUNK), len))
+        }
+        (file, Err(_)) => streamed_body(tokio::fs::File::from_std(file)).await,
+    }
+}
+
+/// The whole file, mapped read-only, as one `Bytes` whose slices share the mapping (it is
+/// unmapped when the last slice is dropped, after hyper has written it).
+fn map_file(file: &std::fs::File) -> io::Result<Bytes> {
+    // SAFETY: a mapping is only sound while nobody truncates or rewrites the file under it
+    // (a read past a truncation is a SIGBUS, a write in place would change bytes already
+    // promised by the ETag). Generation files are never modified in place: an export
+    // writes a new document to a temporary file, renames it to its own
+    // `.NAME.generation-N` (its gzip twin likewise, `.gz`), and after the next generation
+    // commits, unlinks the previous one; a kept document gets a second hard link, not a
+    // rewrite (`crate::export`, `crate::generation`). Unlinking leaves the inode, and this
+    // mapping, intact until it is unmapped. Only someone editing the export folder by hand
+    // could break this, which would break the recorded SHA-256 and the ETags too.
+    let map = unsafe { memmap2::Mmap::map(file)? };
+    // Read ahead far and early when the pages are not in memory yet (a cold cache): the
+    // copy into the socket faults them in. Advice only: a refusal changes nothing.
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(Bytes::from_owner(map))
+}
+
+/// Slices of `all` of `chunk` bytes each (the last one shorter), without copying.
+fn mapped_body(all: Bytes, chunk: usize) -> Body {
+    let len = all.len();
+    let slices = (0..len)
+        .step_by(chunk.max(1))
+        .map(move |at| Ok::<_, io::Error>(all.slice(at..len.min(at + chunk))));
+    Body::from_stream(futures_util::stream::iter(slices))
+}
+
+/// The file read in chunks of [`STREAM_CHUNK`] on the blocking pool: the fallback when it
+/// cannot be mapped.
+async fn streamed_body(f: tokio::fs::File) -> io::Result<(Body, u64)> {
+    let len = f.metadata().await?.len();
+    let stream = tokio_util::io::ReaderStream::with_capacity(f, STREAM_CHUNK);
+    Ok((Body::from_stream(stream), len))
+}
+
+/// Says once per process that snapshots are read instead of mapped (the slower path: the
+/// operator may want to know why), then only at debug.
+fn warn_unmapped(path: &std::path::Path, e: &io::Error) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(file = %path.display(), "cannot map the snapshot ({e}): reading it instead");
+    } else {
+        tracing::debug!(file = %path.display(), "cannot map the snapshot ({e}): reading it instead");
+    }
 }
 
 /// A scoped partner's snapshot: the generation's file, streamed through a filter that
@@ -277,4 +354,93 @@ pub async fn offer(
         &row.hash[..row.hash.len().min(16)]
     );
     http::document(&headers, &base, g.finished_at, http::XML, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn collect(body: Body) -> Vec<u8> {
+        axum::body::to_bytes(body, usize::MAX)
+            .await
+            .expect("the body reads")
+            .to_vec()
+    }
+
+    /// Bytes that show a misplaced or repeated slice (no period of a chunk's length).
+    fn text(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn a_mapping_is_sliced_into_the_whole_file() {
+        // Lengths around the chunk size: shorter, equal, one more, several and a rest.
+        for (len, chunk) in [(0, 4), (3, 4), (4, 4), (5, 4), (1000, 7), (1000, 1000)] {
+            let bytes = text(len);
+            let mut slices = 0;
+            let body = mapped_body(Bytes::from(bytes.clone()), chunk);
+            let mut stream = body.into_data_stream();
+            let mut got = Vec::new();
+            while let Some(s) = futures_util::StreamExt::next(&mut stream).await {
+                let s = s.unwrap();
+                assert!(
+                    !s.is_empty() && s.len() <= chunk,
+                    "{len}/{chunk}: {}",
+                    s.len()
+                );
+                got.extend_from_slice(&s);
+                slices += 1;
+            }
+            assert_eq!(got, bytes, "{len} bytes in slices of {chunk}");
+            assert_eq!(slices, len.div_ceil(chunk), "{len}/{chunk}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_is_served_mapped_or_read_with_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".lheo.xml.generation-1");
+        let bytes = text(MAPPED_CHUNK * 2 + 12_345);
+        std::fs::write(&path, &bytes).unwrap();
+
+        let mapped = map_file(&std::fs::File::open(&path).unwrap()).unwrap();
+        assert_eq!(&mapped[..], &bytes[..]);
+        let (body, len) = file_body(path.clone()).await.unwrap();
+        assert_eq!(len, bytes.len() as u64);
+        assert_eq!(collect(body).await, bytes);
+        // The fallback, for a file that cannot be mapped.
+        let f = tokio::fs::File::open(&path).await.unwrap();
+        let (body, len) = streamed_body(f).await.unwrap();
+        assert_eq!(len, bytes.len() as u64);
+        assert_eq!(collect(body).await, bytes);
+
+        // An empty file (no export writes one): an empty body either way.
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        let (body, len) = file_body(empty).await.unwrap();
+        assert_eq!((len, collect(body).await), (0, Vec::new()));
+
+        let missing = file_body(dir.path().join("gone")).await.err().unwrap();
+        assert_eq!(
+            missing.kind(),
+            io::ErrorKind::NotFound,
+            "the caller retries on this"
+        );
+    }
+
+    /// What the mapping's safety rests on: the next export unlinks the previous generation's
+    /// file, and a download in progress keeps reading the mapping, whole and unchanged.
+    #[tokio::test]
+    async fn an_unlinked_generation_file_is_still_served_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".lheo.xml.generation-1");
+        let bytes = text(MAPPED_CHUNK + 999);
+        std::fs::write(&path, &bytes).unwrap();
+        let (body, _) = file_body(path.clone()).await.unwrap();
+        // The next generation: a new file renamed over the stable name, this one unlinked
+        // (here a new file at the same path too, which a mapping must not see).
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"generation 2").unwrap();
+        assert_eq!(collect(body).await, bytes);
+    }
 }
