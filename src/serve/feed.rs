@@ -82,7 +82,7 @@ pub async fn snapshot(
                 return r;
             }
             let file = if use_twin { twin } else { path };
-            match file_body(file).await {
+            match state.mapped.body(file).await {
                 Ok((body, len)) => {
                     let mut r = body.into_response();
                     let h = r.headers_mut();
@@ -129,32 +129,164 @@ pub async fn snapshot(
     )
 }
 
-/// A whole snapshot file (the document or its gzip twin) as a body, and its length.
+/// The mappings of the snapshot files served last (the current generation's document and
+/// its gzip twin), kept from one download to the next.
 ///
-/// The file is mapped and the body is made of slices of the mapping: hyper writes them
-/// straight from the page cache into the socket, one copy as `cat` makes one, where reading
-/// it (`tokio::fs`) cost a blocking-pool round trip and a copy into a buffer per chunk and
-/// served a third of `cat`'s rate. If the file cannot be mapped (a file system without
-/// `mmap`, no address space left), it is read in chunks as before.
-async fn file_body(path: PathBuf) -> io::Result<(Body, u64)> {
-    // Opening and mapping are system calls that may wait for the disk: off the runtime's
-    // threads, once per request.
-    let opened = tokio::task::spawn_blocking(move || -> io::Result<_> {
-        let file = std::fs::File::open(&path)?;
-        let mapped = map_file(&file);
-        if let Err(e) = &mapped {
-            warn_unmapped(&path, e);
+/// Mapping an 8 GB file costs little, but each download through a new mapping faults every
+/// page into it and tears it all down at the end: a quarter of the server's CPU time in a
+/// download, measured. Partners download the same generation's files many times, so a
+/// mapping is kept while its file is among the last two served, and found again by the
+/// file's path and [`export::fingerprint`] (a new file at the same path is mapped anew).
+/// A mapping's pages are the page cache's, shared and reclaimable: they count in the
+/// process's RSS (as file pages) but are not allocated memory.
+///
+/// A kept mapping also keeps its file's disk space after the next export unlinks it, so
+/// mappings whose path no longer names their file are dropped every [`SWEEP_EVERY`] (and
+/// whenever another file is mapped): the previous generation's space comes back within
+/// that time once the downloads still reading it end.
+pub struct MappedFiles {
+    /// Most recently used last.
+    maps: std::sync::Mutex<Vec<MappedFile>>,
+    sweeping: std::sync::atomic::AtomicBool,
+    sweep_every: std::time::Duration,
+}
+
+impl Default for MappedFiles {
+    fn default() -> MappedFiles {
+        MappedFiles {
+            maps: Default::default(),
+            sweeping: Default::default(),
+            sweep_every: SWEEP_EVERY,
         }
-        Ok((file, mapped))
-    })
-    .await
-    .map_err(io::Error::other)??;
-    match opened {
-        (_, Ok(bytes)) => {
-            let len = bytes.len() as u64;
-            Ok((mapped_body(bytes, MAPPED_CHUNK), len))
+    }
+}
+
+struct MappedFile {
+    path: PathBuf,
+    fingerprint: String,
+    bytes: Bytes,
+}
+
+/// How many mappings are kept: a generation's document and its gzip twin.
+const KEPT_MAPPINGS: usize = 2;
+/// How often kept mappings of unlinked or replaced files are dropped.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl MappedFiles {
+    /// A whole snapshot file (the document or its gzip twin) as a body, and its length.
+    ///
+    /// The body is made of slices of the file's mapping: hyper writes them straight from
+    /// the page cache into the socket, one copy as `cat` makes one, where reading the file
+    /// (`tokio::fs`) cost a blocking-pool round trip and a copy into a buffer per chunk and
+    /// served a third of `cat`'s rate. If the file cannot be mapped (a file system without
+    /// `mmap`, no address space left), it is read in chunks as before.
+    pub async fn body(self: &Arc<Self>, path: PathBuf) -> io::Result<(Body, u64)> {
+        // stat, open and mmap are system calls that may wait for the disk: off the
+        // runtime's threads, once per request.
+        let this = self.clone();
+        let opened = tokio::task::spawn_blocking(move || this.mapped(&path))
+            .await
+            .map_err(io::Error::other)??;
+        if !self
+            .sweeping
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tokio::spawn(sweep(Arc::downgrade(self)));
         }
-        (file, Err(_)) => streamed_body(tokio::fs::File::from_std(file)).await,
+        match opened {
+            Ok(bytes) => {
+                let len = bytes.len() as u64;
+                Ok((mapped_body(bytes, MAPPED_CHUNK), len))
+            }
+            Err(file) => streamed_body(tokio::fs::File::from_std(file)).await,
+        }
+    }
+
+    /// The file's mapping, kept or new; the open file when it cannot be mapped. A missing
+    /// file is `NotFound` (the caller reads the generation again).
+    fn mapped(&self, path: &std::path::Path) -> io::Result<Result<Bytes, std::fs::File>> {
+        let fingerprint = export::fingerprint(path)?;
+        if let Some(bytes) = self.find(path, &fingerprint) {
+            return Ok(Ok(bytes));
+        }
+        let file = std::fs::File::open(path)?;
+        // The open file's own fingerprint: the path may have changed files since.
+        let fingerprint = export::fingerprint_of(&file.metadata()?)?;
+        match map_file(&file) {
+            Ok(bytes) => {
+                self.keep(MappedFile {
+                    path: path.to_path_buf(),
+                    fingerprint,
+                    bytes: bytes.clone(),
+                });
+                Ok(Ok(bytes))
+            }
+            Err(e) => {
+                warn_unmapped(path, &e);
+                Ok(Err(file))
+            }
+        }
+    }
+
+    fn find(&self, path: &std::path::Path, fingerprint: &str) -> Option<Bytes> {
+        let mut maps = self.maps.lock().expect("not poisoned");
+        let i = maps
+            .iter()
+            .position(|m| m.path == path && m.fingerprint == fingerprint)?;
+        let m = maps.remove(i);
+        let bytes = m.bytes.clone();
+        maps.push(m);
+        Some(bytes)
+    }
+
+    fn keep(&self, m: MappedFile) {
+        self.drop_stale();
+        let mut maps = self.maps.lock().expect("not poisoned");
+        maps.retain(|old| old.path != m.path);
+        maps.push(m);
+        // The oldest goes: it is unmapped when the downloads still reading it end.
+        while maps.len() > KEPT_MAPPINGS {
+            maps.remove(0);
+        }
+    }
+
+    /// Drops the mappings whose path no longer names their file (unlinked by the next
+    /// export, or replaced).
+    fn drop_stale(&self) {
+        let kept: Vec<(PathBuf, String)> = {
+            let maps = self.maps.lock().expect("not poisoned");
+            maps.iter()
+                .map(|m| (m.path.clone(), m.fingerprint.clone()))
+                .collect()
+        };
+        // stat without the lock: requests go on meanwhile.
+        let stale: Vec<(PathBuf, String)> = kept
+            .into_iter()
+            .filter(|(path, fp)| export::fingerprint(path).ok().as_ref() != Some(fp))
+            .collect();
+        if !stale.is_empty() {
+            let mut maps = self.maps.lock().expect("not poisoned");
+            maps.retain(|m| {
+                !stale
+                    .iter()
+                    .any(|(path, fp)| *path == m.path && *fp == m.fingerprint)
+            });
+        }
+    }
+}
+
+/// Every [`SWEEP_EVERY`], [`MappedFiles::drop_stale`], until the server's state is gone.
+async fn sweep(files: std::sync::Weak<MappedFiles>) {
+    let Some(every) = files.upgrade().map(|f| f.sweep_every) else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(files) = files.upgrade() else {
+            return;
+        };
+        // A stat per kept file: may wait for the disk.
+        let _ = tokio::task::spawn_blocking(move || files.drop_stale()).await;
     }
 }
 
@@ -405,7 +537,8 @@ mod tests {
 
         let mapped = map_file(&std::fs::File::open(&path).unwrap()).unwrap();
         assert_eq!(&mapped[..], &bytes[..]);
-        let (body, len) = file_body(path.clone()).await.unwrap();
+        let files = Arc::new(MappedFiles::default());
+        let (body, len) = files.body(path.clone()).await.unwrap();
         assert_eq!(len, bytes.len() as u64);
         assert_eq!(collect(body).await, bytes);
         // The fallback, for a file that cannot be mapped.
@@ -417,10 +550,10 @@ mod tests {
         // An empty file (no export writes one): an empty body either way.
         let empty = dir.path().join("empty");
         std::fs::write(&empty, b"").unwrap();
-        let (body, len) = file_body(empty).await.unwrap();
+        let (body, len) = files.body(empty).await.unwrap();
         assert_eq!((len, collect(body).await), (0, Vec::new()));
 
-        let missing = file_body(dir.path().join("gone")).await.err().unwrap();
+        let missing = files.body(dir.path().join("gone")).await.err().unwrap();
         assert_eq!(
             missing.kind(),
             io::ErrorKind::NotFound,
@@ -436,11 +569,96 @@ mod tests {
         let path = dir.path().join(".lheo.xml.generation-1");
         let bytes = text(MAPPED_CHUNK + 999);
         std::fs::write(&path, &bytes).unwrap();
-        let (body, _) = file_body(path.clone()).await.unwrap();
+        let files = Arc::new(MappedFiles::default());
+        let (body, _) = files.body(path.clone()).await.unwrap();
         // The next generation: a new file renamed over the stable name, this one unlinked
         // (here a new file at the same path too, which a mapping must not see).
         std::fs::remove_file(&path).unwrap();
         std::fs::write(&path, b"generation 2").unwrap();
         assert_eq!(collect(body).await, bytes);
+        // The kept mapping is not the file at that path any more: the new file is served.
+        let (body, len) = files.body(path.clone()).await.unwrap();
+        assert_eq!((len, collect(body).await), (12, b"generation 2".to_vec()));
+    }
+
+    /// A file served again is served from the same mapping (no new faults nor teardown);
+    /// a file replaced at its path, or pushed out by two others, is mapped anew.
+    #[tokio::test]
+    async fn mappings_are_kept_for_the_last_two_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let p = dir.path().join(name);
+            // As an export does: a new file renamed into place.
+            let tmp = dir.path().join(format!("{name}.tmp"));
+            std::fs::write(&tmp, bytes).unwrap();
+            std::fs::rename(&tmp, &p).unwrap();
+            p
+        };
+        let files = MappedFiles::default();
+        let map = |p: &PathBuf| files.mapped(p).unwrap().unwrap();
+        let doc = write(".lheo.xml.generation-1", b"document 1");
+        let twin = write(".lheo.xml.generation-1.gz", b"twin 1");
+        let (a, b) = (map(&doc), map(&twin));
+        assert_eq!(map(&doc).as_ptr(), a.as_ptr(), "the same mapping");
+        assert_eq!(map(&twin).as_ptr(), b.as_ptr(), "the same mapping");
+
+        let doc_again = write(".lheo.xml.generation-1", b"document 1 bis");
+        assert_eq!(doc_again, doc);
+        let c = map(&doc);
+        assert_eq!(&c[..], b"document 1 bis");
+        assert_eq!(
+            &a[..],
+            b"document 1",
+            "the old mapping still reads its file"
+        );
+
+        // A third file pushes out the least recently used (the twin).
+        let next = write(".lheo.xml.generation-2", b"document 2");
+        map(&next);
+        let kept: Vec<PathBuf> = files
+            .maps
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.path.clone())
+            .collect();
+        assert_eq!(kept, vec![doc.clone(), next.clone()]);
+        assert_eq!(map(&doc).as_ptr(), c.as_ptr());
+        assert_ne!(map(&twin).as_ptr(), b.as_ptr(), "mapped anew");
+    }
+
+    fn kept(files: &MappedFiles) -> usize {
+        files.maps.lock().unwrap().len()
+    }
+
+    /// The previous generation's files, unlinked by the next export, are not kept mapped
+    /// (which would keep their disk space): gone at the next sweep.
+    #[tokio::test]
+    async fn mappings_of_unlinked_files_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (doc, twin) = (dir.path().join("doc"), dir.path().join("doc.gz"));
+        std::fs::write(&doc, b"document").unwrap();
+        std::fs::write(&twin, b"twin").unwrap();
+        let every = std::time::Duration::from_millis(50);
+        let files = Arc::new(MappedFiles {
+            sweep_every: every,
+            ..MappedFiles::default()
+        });
+        for p in [&doc, &twin] {
+            let (body, _) = files.body(p.clone()).await.unwrap();
+            collect(body).await;
+        }
+        assert_eq!(kept(&files), 2);
+        files.drop_stale();
+        assert_eq!(kept(&files), 2, "both files are still there");
+
+        std::fs::remove_file(&doc).unwrap();
+        // The sweeper (started by the first download) drops it at its next round.
+        let t0 = std::time::Instant::now();
+        while kept(&files) == 2 {
+            assert!(t0.elapsed() < every * 100, "still mapped");
+            tokio::time::sleep(every / 5).await;
+        }
+        assert_eq!(files.maps.lock().unwrap()[0].path, twin);
     }
 }
