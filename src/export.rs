@@ -627,7 +627,11 @@ pub fn remove_leftovers(out: &Path, keep: &[i64]) -> Vec<PathBuf> {
 /// bytes it was written with, as `make` and `git` take an unchanged file (a rename or a
 /// hard link keeps all three).
 pub fn fingerprint(path: &Path) -> io::Result<String> {
-    let m = fs::metadata(path)?;
+    fingerprint_of(&fs::metadata(path)?)
+}
+
+/// [`fingerprint`] from metadata already read (of a file held open, say).
+pub fn fingerprint_of(m: &fs::Metadata) -> io::Result<String> {
     let mtime = m
         .modified()?
         .duration_since(std::time::UNIX_EPOCH)

@@ -1010,6 +1010,81 @@ async fn chromium_renders(base: &str, g: &Value, totals: &Value) {
     assert!(bytes.len() > 10_000, "a blank page? {} bytes", bytes.len());
 }
 
+/// A snapshot of several megabytes (the server hands it out in slices of its mapping): the
+/// file's bytes exactly, and the gzip twin's; a `Range` header is ignored (the feed serves
+/// whole documents, as it always has); and a download in progress while the next export
+/// replaces and unlinks the file still gets the whole document it started.
+async fn a_large_snapshot_is_served_whole(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("generated.jsonl");
+    // About 8 kB a session: two of the server's 4 MiB slices and a rest.
+    ok(
+        db,
+        &[
+            "generate",
+            "--sessions",
+            "1500",
+            "--seed",
+            "7",
+            "--out",
+            data.to_str().unwrap(),
+        ],
+    )
+    .await;
+    ok(db, &["import", data.to_str().unwrap()]).await;
+    let out = dir.path().join("lheo.xml");
+    assert_eq!(export(db, &out, &[]).await["generation"], 1);
+    let file = std::fs::read(&out).unwrap();
+    assert!(file.len() > 8 << 20, "{} bytes only", file.len());
+    let generation_1 = dir.path().join(".lheo.xml.generation-1");
+    let twin = std::fs::read(dir.path().join(".lheo.xml.generation-1.gz")).unwrap();
+    let key = add_partner(db, "bulk", &[]).await;
+    let server = start(db, |_| {}).await;
+    let url = server.url("/feed/lheo.xml");
+
+    let r = get(&url, Some(&key), &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(h(r.headers(), "content-length"), file.len().to_string());
+    let body = r.bytes().await.unwrap();
+    assert_eq!((body.len(), sha256(&body)), (file.len(), sha256(&file)));
+
+    let r = get(&url, Some(&key), &[("accept-encoding", "gzip")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(h(r.headers(), "content-encoding"), "gzip");
+    assert_eq!(h(r.headers(), "content-length"), twin.len().to_string());
+    let zipped = r.bytes().await.unwrap();
+    assert_eq!(sha256(&zipped), sha256(&twin));
+    assert_eq!(sha256(&gunzip(&zipped)), sha256(&file));
+
+    let r = get(&url, Some(&key), &[("range", "bytes=0-99")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("content-range").is_none());
+    assert_eq!(sha256(&r.bytes().await.unwrap()), sha256(&file));
+
+    // A download started, then a new generation (the fixtures' offers added): generation
+    // 1's file is unlinked under it.
+    let mut r = get(&url, Some(&key), &[]).await;
+    assert_eq!(h(r.headers(), "lheo-feed-generation"), "1");
+    let mut got = r.chunk().await.unwrap().unwrap().to_vec();
+    ok(db, &["import", FIXTURES]).await;
+    assert_eq!(export(db, &out, &[]).await["generation"], 2);
+    assert!(
+        !generation_1.exists(),
+        "the export removed generation 1's file"
+    );
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        got.extend_from_slice(&chunk);
+    }
+    assert_eq!((got.len(), sha256(&got)), (file.len(), sha256(&file)));
+    let r = get(&url, Some(&key), &[]).await;
+    assert_eq!(h(r.headers(), "lheo-feed-generation"), "2");
+    assert_eq!(
+        sha256(&r.bytes().await.unwrap()),
+        sha256(&std::fs::read(&out).unwrap())
+    );
+    server.stop().await;
+}
+
 /// Before any generation: /ready says so and the feed answers 503.
 async fn not_ready_before_the_first_generation(db: &TestDb) {
     let key = add_partner(db, "early", &[]).await;
@@ -1032,4 +1107,5 @@ backend_tests!(
     a_partner_never_sees_half_a_generation,
     the_status_page_shows_the_cli_numbers,
     not_ready_before_the_first_generation,
+    a_large_snapshot_is_served_whole,
 );

@@ -99,6 +99,8 @@ pub struct AppState {
     pub config: ServeConfig,
     pub auth: auth::Auth,
     pub metrics: metrics::Metrics,
+    /// The snapshot files' mappings, kept between downloads.
+    pub mapped: Arc<feed::MappedFiles>,
 }
 
 /// Largest request URI (path and query): cursors and numeros are short.
@@ -111,6 +113,7 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
     let state = Arc::new(AppState {
         auth: auth::Auth::new(&config),
         metrics: metrics::Metrics::default(),
+        mapped: Arc::default(),
         store,
         config,
     });
