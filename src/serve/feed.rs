@@ -152,8 +152,8 @@ pub async fn snapshot(
 /// process's RSS (as file pages) but are not allocated memory.
 ///
 /// A kept mapping also keeps its file's disk space after the next export unlinks it, so
-/// mappings whose path no longer names their file are dropped every [`SWEEP_EVERY`] (and
-/// whenever another file is mapped): the previous generation's space comes back within
+/// mappings whose path no longer names their file are dropped every 10 s (`SWEEP_EVERY`)
+/// and whenever another file is mapped: the previous generation's space comes back within
 /// that time once the downloads still reading it end.
 pub struct MappedFiles {
     /// Most recently used last.
