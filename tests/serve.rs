@@ -1085,6 +1085,76 @@ async fn a_large_snapshot_is_served_whole(db: &TestDb) {
     server.stop().await;
 }
 
+/// The snapshot's conditional requests are answered without reading the generation from
+/// the database each time, and still for the new generation as soon as an export has
+/// finished: after one that kept the previous document (the same file under a second
+/// name) and after one that wrote a new document; plain and gzip.
+async fn a_new_generation_is_seen_by_the_next_conditional_request(db: &TestDb) {
+    use std::os::unix::fs::MetadataExt;
+    let s = setup(db).await;
+    let key = add_partner(db, "poller", &[]).await;
+    let server = start(db, |_| {}).await;
+    let url = server.url("/feed/lheo.xml");
+    let gz = ("accept-encoding", "gzip");
+    let etag = |r: &reqwest::Response| h(r.headers(), "etag").to_owned();
+    let generation = |r: &reqwest::Response| h(r.headers(), "lheo-feed-generation").to_owned();
+
+    let (e1, e1_gz) = (
+        etag(&get(&url, Some(&key), &[]).await),
+        etag(&get(&url, Some(&key), &[gz]).await),
+    );
+    for _ in 0..3 {
+        let r = get(&url, Some(&key), &[("if-none-match", &e1)]).await;
+        assert_eq!(
+            (r.status(), generation(&r)),
+            (StatusCode::NOT_MODIFIED, "1".into())
+        );
+        let r = get(&url, Some(&key), &[gz, ("if-none-match", &e1_gz)]).await;
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    }
+
+    // Nothing changed: generation 2 keeps generation 1's document (a second name for the
+    // same file), and generation 1's name goes.
+    let inode = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    let dir = s.dir.path();
+    let file_1 = inode(&dir.join(".lheo.xml.generation-1"));
+    assert_eq!(export(db, &s.out, &[]).await["generation"], 2);
+    assert_eq!(inode(&dir.join(".lheo.xml.generation-2")), file_1, "kept");
+    let r = get(&url, Some(&key), &[("if-none-match", &e1)]).await;
+    assert_eq!((r.status(), generation(&r)), (StatusCode::OK, "2".into()));
+    let e2 = etag(&r);
+    assert_eq!(r.bytes().await.unwrap(), std::fs::read(&s.out).unwrap());
+    let r = get(&url, Some(&key), &[gz, ("if-none-match", &e1_gz)]).await;
+    assert_eq!((r.status(), generation(&r)), (StatusCode::OK, "2".into()));
+    let e2_gz = etag(&r);
+    let r = get(&url, Some(&key), &[("if-none-match", &e2)]).await;
+    assert_eq!(
+        (r.status(), generation(&r)),
+        (StatusCode::NOT_MODIFIED, "2".into())
+    );
+
+    // An offer changed: a new document.
+    let first = formations(&std::fs::read_to_string(&s.out).unwrap())[0].clone();
+    import_edits(db, dir, &[edited_offer(&first, retitled)]).await;
+    assert_eq!(export(db, &s.out, &[]).await["generation"], 3);
+    let r = get(&url, Some(&key), &[("if-none-match", &e2)]).await;
+    assert_eq!((r.status(), generation(&r)), (StatusCode::OK, "3".into()));
+    let e3 = etag(&r);
+    assert_eq!(r.bytes().await.unwrap(), std::fs::read(&s.out).unwrap());
+    let r = get(&url, Some(&key), &[gz, ("if-none-match", &e2_gz)]).await;
+    assert_eq!((r.status(), generation(&r)), (StatusCode::OK, "3".into()));
+    assert_eq!(
+        gunzip(&r.bytes().await.unwrap()),
+        std::fs::read(&s.out).unwrap()
+    );
+    let r = get(&url, Some(&key), &[("if-none-match", &e3)]).await;
+    assert_eq!(
+        (r.status(), generation(&r)),
+        (StatusCode::NOT_MODIFIED, "3".into())
+    );
+    server.stop().await;
+}
+
 /// Before any generation: /ready says so and the feed answers 503.
 async fn not_ready_before_the_first_generation(db: &TestDb) {
     let key = add_partner(db, "early", &[]).await;
@@ -1108,4 +1178,5 @@ backend_tests!(
     the_status_page_shows_the_cli_numbers,
     not_ready_before_the_first_generation,
     a_large_snapshot_is_served_whole,
+    a_new_generation_is_seen_by_the_next_conditional_request,
 );

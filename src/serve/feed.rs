@@ -63,18 +63,29 @@ pub async fn snapshot(
     headers: HeaderMap,
 ) -> Response {
     for _ in 0..OPEN_ATTEMPTS {
-        let g = match state.store.last_generation().await {
-            Ok(Some(g)) => g,
+        // Kept between requests while its file is there (`current`): no query per request.
+        let current = state
+            .current
+            .get(
+                || state.store.last_generation(),
+                |g| generation_path(&state, g),
+            )
+            .await;
+        let current = match current {
+            Ok(Some(c)) => c,
             Ok(None) => return no_generation(),
             Err(e) => return internal(e),
         };
-        let path = generation_path(&state, &g);
+        let g = &current.row;
+        let path = current.path.clone();
         let twin = export::gzip_twin(&path);
         let gz = http::accepts_gzip(&headers);
         let last_modified = g.finished_at;
         let sha = &g.file_sha256[..g.file_sha256.len().min(16)];
         let outcome = if caller.scope.is_all() {
-            let use_twin = gz && tokio::fs::metadata(&twin).await.is_ok();
+            // A stat: microseconds, cheaper here than through the blocking pool (this is
+            // the 304 path of every partner that accepts gzip).
+            let use_twin = gz && std::fs::metadata(&twin).is_ok();
             let etag = http::etag_for(&format!("g{}-{sha}", g.id), use_twin);
             if http::not_modified(&headers, &etag, last_modified) {
                 let mut r = http::not_modified_response(&etag, last_modified);
@@ -99,7 +110,7 @@ pub async fn snapshot(
                 generation_headers(r.headers_mut(), g.id);
                 return r;
             }
-            match scoped(&state, &caller, &g, path, gz).await {
+            match scoped(&state, &caller, g, path, gz).await {
                 Ok(Ok(body)) => {
                     let mut r = body.into_response();
                     http::document_headers(r.headers_mut(), &etag, last_modified, http::XML, gz);
@@ -141,8 +152,8 @@ pub async fn snapshot(
 /// process's RSS (as file pages) but are not allocated memory.
 ///
 /// A kept mapping also keeps its file's disk space after the next export unlinks it, so
-/// mappings whose path no longer names their file are dropped every [`SWEEP_EVERY`] (and
-/// whenever another file is mapped): the previous generation's space comes back within
+/// mappings whose path no longer names their file are dropped every 10 s (`SWEEP_EVERY`)
+/// and whenever another file is mapped: the previous generation's space comes back within
 /// that time once the downloads still reading it end.
 pub struct MappedFiles {
     /// Most recently used last.

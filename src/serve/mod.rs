@@ -20,6 +20,7 @@
 
 pub mod auth;
 pub mod changes;
+pub mod current;
 pub mod feed;
 mod http;
 pub mod metrics;
@@ -101,6 +102,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// The snapshot files' mappings, kept between downloads.
     pub mapped: Arc<feed::MappedFiles>,
+    /// The current generation, kept between snapshot requests.
+    pub current: current::Kept<crate::store::GenerationRow>,
 }
 
 /// Largest request URI (path and query): cursors and numeros are short.
@@ -114,6 +117,7 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
         auth: auth::Auth::new(&config),
         metrics: metrics::Metrics::default(),
         mapped: Arc::default(),
+        current: current::Kept::default(),
         store,
         config,
     });

@@ -1,0 +1,179 @@
+//! The current generation as the snapshot handler needs it, without a database query per
+//! request.
+//!
+//! A conditional GET of the snapshot (`If-None-Match`, the question partners ask most)
+//! needs only the current generation's id, hash and date; reading them from the database
+//! on every request held PostgreSQL's 304 path near 10 000 requests/s on two cores, the
+//! round trip costing more than the rest of the request. So the generation read last is
+//! kept, with the path of its file, and trusted while that file is still there:
+//!
+//! - an export unlinks the previous generation's file right after it commits the next
+//!   (`crate::generation`, step 4; a generation that keeps the previous document gets a
+//!   second name for it, and the previous name still goes). A `stat` of the kept
+//!   generation's file (a few microseconds, no database) therefore says whether it is
+//!   still current, and once an export has finished, the very next request reads the new
+//!   generation: no waiting, and tests that export and then ask stay deterministic.
+//! - between an export's commit and that unlink (milliseconds: the stable name is linked
+//!   first), a request may still get the previous generation, as it would a moment
+//!   earlier; an export killed in between leaves the file, and so does a network file
+//!   system's attribute cache for a while: whatever the files say, the generation is read
+//!   again once it is [`RECHECK`] old. That is the staleness bound.
+//!
+//! The file being there is what lets the generation be served at all, so this costs
+//! nothing in correctness a query per request had: a file missing makes the next request
+//! read the database again.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The longest a kept generation is trusted without reading the database again, whatever
+/// its file says (one query a second at most, whatever the request rate).
+pub const RECHECK: Duration = Duration::from_secs(1);
+
+/// A generation (`T`: its row) and the path of its file, read at `read_at`.
+pub struct Current<T> {
+    pub row: T,
+    pub path: PathBuf,
+    read_at: Instant,
+}
+
+/// The current generation, kept between requests.
+pub struct Kept<T> {
+    current: Mutex<Option<Arc<Current<T>>>>,
+    recheck: Duration,
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Kept<T> {
+        Kept::new(RECHECK)
+    }
+}
+
+impl<T> Kept<T> {
+    pub fn new(recheck: Duration) -> Kept<T> {
+        Kept {
+            current: Mutex::new(None),
+            recheck,
+        }
+    }
+
+    /// The current generation: the kept one while its file is there and it is younger than
+    /// the recheck time, else what `load` reads (kept, with `path_of` its file). `None`
+    /// when there is no generation yet (not kept: the first export is then seen at once).
+    pub async fn get<F, Fut>(
+        &self,
+        load: F,
+        path_of: impl FnOnce(&T) -> PathBuf,
+    ) -> anyhow::Result<Option<Arc<Current<T>>>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = anyhow::Result<Option<T>>>,
+    {
+        let kept = self.current.lock().expect("not poisoned").clone();
+        if let Some(c) = kept {
+            if c.read_at.elapsed() < self.recheck && exists(&c.path) {
+                return Ok(Some(c));
+            }
+        }
+        let Some(row) = load().await? else {
+            *self.current.lock().expect("not poisoned") = None;
+            return Ok(None);
+        };
+        let path = path_of(&row);
+        let c = Arc::new(Current {
+            row,
+            path,
+            read_at: Instant::now(),
+        });
+        // Two requests reading at once may store in either order: the older one is then
+        // read again as soon as its file goes, as above.
+        *self.current.lock().expect("not poisoned") = Some(c.clone());
+        Ok(Some(c))
+    }
+}
+
+/// Whether `path` names a file. A `stat` of a local file takes microseconds: cheaper done
+/// here than handed to the blocking pool, and no more blocking than the logging.
+fn exists(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+    /// A database whose last generation is `last`, counting its reads.
+    struct Db {
+        last: AtomicI64,
+        reads: AtomicUsize,
+    }
+
+    impl Db {
+        async fn last(&self) -> anyhow::Result<Option<i64>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            let g = self.last.load(Ordering::SeqCst);
+            Ok((g > 0).then_some(g))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_generation_is_read_again_once_its_file_is_gone_or_it_is_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |g: i64| dir.path().join(format!(".lheo.xml.generation-{g}"));
+        let db = Db {
+            last: AtomicI64::new(0),
+            reads: AtomicUsize::new(0),
+        };
+        let recheck = Duration::from_millis(300);
+        let kept = Kept::new(recheck);
+        let get = || async {
+            kept.get(|| db.last(), |g| file(*g))
+                .await
+                .unwrap()
+                .map(|c| c.row)
+        };
+        let reads = || db.reads.load(Ordering::SeqCst);
+
+        // No generation yet: asked every time, so that the first one is seen at once.
+        assert_eq!(get().await, None);
+        assert_eq!(get().await, None);
+        assert_eq!(reads(), 2);
+
+        // Generation 1 and its file: read once, then trusted.
+        std::fs::write(file(1), "1").unwrap();
+        db.last.store(1, Ordering::SeqCst);
+        assert_eq!(get().await, Some(1));
+        for _ in 0..100 {
+            assert_eq!(get().await, Some(1));
+        }
+        assert_eq!(reads(), 3, "no query while the file is there");
+
+        // An export commits generation 2, then unlinks generation 1's file: the next
+        // request reads generation 2.
+        std::fs::write(file(2), "2").unwrap();
+        db.last.store(2, Ordering::SeqCst);
+        std::fs::remove_file(file(1)).unwrap();
+        assert_eq!(get().await, Some(2));
+        assert_eq!(reads(), 4);
+
+        // An export killed between its commit and the unlink: generation 2's file stays,
+        // and generation 3 is read once the kept one is `recheck` old.
+        let t2 = Instant::now();
+        std::fs::write(file(3), "3").unwrap();
+        db.last.store(3, Ordering::SeqCst);
+        let mut seen = 2;
+        while seen == 2 {
+            seen = get().await.unwrap();
+            assert!(t2.elapsed() < recheck * 3, "generation 3 still not seen");
+            tokio::time::sleep(recheck / 10).await;
+        }
+        assert_eq!(seen, 3);
+        assert!(
+            t2.elapsed() >= recheck / 2,
+            "generation 2 was not kept at all"
+        );
+    }
+}
