@@ -559,25 +559,9 @@ fn evaluate_candidate(offre: &Offre, ctx: EvalContext<'_>) -> Evaluated {
 /// SHA-256 of each fragment) is independent per offer, and a full pass at a million
 /// sessions spends most of its time here. Small pages are evaluated inline.
 fn evaluate_page(page: &mut [Candidate], ctx: EvalContext<'_>) {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_worker = page.len().div_ceil(workers.max(1)).max(1);
-    let run = |part: &mut [Candidate]| {
+    crate::parallel::on_every_core(page, 16, |part| {
         for c in part {
             c.evaluated = c.offre.as_ref().map(|o| evaluate_candidate(o, ctx));
-        }
-    };
-    if workers <= 1 || page.len() < 16 {
-        run(page);
-        return;
-    }
-    std::thread::scope(|s| {
-        let mut parts = page.chunks_mut(per_worker);
-        let first = parts.next();
-        for part in parts {
-            s.spawn(|| run(part));
-        }
-        if let Some(part) = first {
-            run(part);
         }
     });
 }

@@ -81,6 +81,7 @@ pub mod lheo;
 pub mod lock;
 pub mod logging;
 pub mod model;
+pub mod parallel;
 pub mod partners;
 pub mod pipeline;
 pub mod progress;

@@ -23,21 +23,13 @@ pub fn compress(xml: &[u8]) -> Vec<u8> {
 /// Compresses fragments on every core, keeping their order: the full export stores every
 /// published offer's fragment (8 GB at a million sessions) in its write transaction.
 pub fn compress_all(xmls: &[&[u8]]) -> Vec<Vec<u8>> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if workers <= 1 || xmls.len() < 8 {
-        return xmls.iter().map(|x| compress(x)).collect();
-    }
-    let per_worker = xmls.len().div_ceil(workers);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = xmls
-            .chunks(per_worker)
-            .map(|part| s.spawn(move || part.iter().map(|x| compress(x)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("compression does not panic"))
-            .collect()
-    })
+    let mut out: Vec<(&[u8], Vec<u8>)> = xmls.iter().map(|x| (*x, Vec::new())).collect();
+    crate::parallel::on_every_core(&mut out, 8, |part| {
+        for (xml, stored) in part {
+            *stored = compress(xml);
+        }
+    });
+    out.into_iter().map(|(_, stored)| stored).collect()
 }
 
 /// The plain bytes of a stored fragment.
