@@ -19,9 +19,8 @@
 //!   system's attribute cache for a while: whatever the files say, the generation is read
 //!   again once it is [`RECHECK`] old. That is the staleness bound.
 //!
-//! The file being there is what lets the generation be served at all, so this costs
-//! nothing in correctness a query per request had: a file missing makes the next request
-//! read the database again.
+//! A current generation whose file is missing (deleted by hand, say) is read from the
+//! database at every request, as before: it cannot be served anyway.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
