@@ -747,6 +747,22 @@ async fn the_gzip_twin_is_always_the_document() {
     }
 }
 
+/// Runs `$body` with `$pool` connected to the test database, whichever its backend.
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db.backend {
+            common::Backend::Sqlite => {
+                let $pool = sqlx::SqlitePool::connect(&$db.url).await.unwrap();
+                $body
+            }
+            common::Backend::Postgres => {
+                let $pool = sqlx::PgPool::connect(&$db.url).await.unwrap();
+                $body
+            }
+        }
+    };
+}
+
 /// Published fragments are stored LZ4-compressed (migration 0007); rows written before it
 /// hold plain text, and are still read (here by an export that copies unchanged offers
 /// from the database).
@@ -755,31 +771,12 @@ async fn fragments_are_stored_compressed_and_plain_rows_still_read() {
     for db in test_databases().await {
         let p = publish_generated(&db, 200, 9);
         let good = without_timestamp(&p.out);
-        let (plain_total, stored_total, legacy): (i64, i64, i64) = match db.backend {
-            common::Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-                let sums: (i64, i64, i64) = sqlx::query_as(
-                    "SELECT SUM(length(CAST(fragment AS BLOB))), SUM(length(fragment_lz4)), \
-                     SUM(fragment_lz4 IS NULL) FROM published",
-                )
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-                sums
-            }
-            common::Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-                let sums: (i64, i64, i64) = sqlx::query_as(
-                    "SELECT SUM(octet_length(fragment))::BIGINT, \
-                     SUM(octet_length(fragment_lz4))::BIGINT, \
-                     COUNT(*) FILTER (WHERE fragment_lz4 IS NULL) FROM published",
-                )
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-                sums
-            }
-        };
+        // One statement for both databases (octet_length and FILTER exist in both).
+        let sums = "SELECT CAST(SUM(octet_length(fragment)) AS BIGINT), \
+                    CAST(SUM(octet_length(fragment_lz4)) AS BIGINT), \
+                    COUNT(*) FILTER (WHERE fragment_lz4 IS NULL) FROM published";
+        let (plain_total, stored_total, legacy): (i64, i64, i64) =
+            with_pool!(db, pool => sqlx::query_as(sums).fetch_one(&pool).await.unwrap());
         assert_eq!(
             plain_total, 0,
             "no plain copy is kept beside the compressed one"
@@ -807,30 +804,11 @@ async fn fragments_are_stored_compressed_and_plain_rows_still_read() {
             .collect();
         assert_eq!(fragments.len(), p.numeros.len());
         let sql = "UPDATE published SET fragment = $1, fragment_lz4 = NULL WHERE numero = $2";
-        match db.backend {
-            common::Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-                for (numero, f) in &fragments {
-                    sqlx::query(sql)
-                        .bind(f)
-                        .bind(numero)
-                        .execute(&pool)
-                        .await
-                        .unwrap();
-                }
+        with_pool!(db, pool => {
+            for (numero, f) in &fragments {
+                sqlx::query(sql).bind(f).bind(numero).execute(&pool).await.unwrap();
             }
-            common::Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-                for (numero, f) in &fragments {
-                    sqlx::query(sql)
-                        .bind(f)
-                        .bind(numero)
-                        .execute(&pool)
-                        .await
-                        .unwrap();
-                }
-            }
-        }
+        });
         // Without the previous file, the next export copies every unchanged offer from
         // the database: the plain rows.
         std::fs::remove_file(PathBuf::from(p.first["generation_file"].as_str().unwrap())).unwrap();
