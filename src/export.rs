@@ -187,8 +187,6 @@ pub struct Finished {
     pub tmp: PathBuf,
     pub bytes: u64,
     pub sha256: String,
-    /// The size of its gzip twin (`gzip_twin(&tmp)`), when it was made with one.
-    pub twin_bytes: Option<u64>,
 }
 
 /// The twin and index files a writing thread appends to.
@@ -412,11 +410,6 @@ impl Document {
         self.append(bytes)
     }
 
-    /// Whether the document is written with a twin (so that segments are worth making).
-    pub fn has_twin(&self) -> bool {
-        self.twin.is_some()
-    }
-
     /// The offset of the next byte.
     pub fn offset(&self) -> u64 {
         self.offset
@@ -473,7 +466,6 @@ impl Document {
             tmp: std::mem::take(&mut self.tmp),
             bytes,
             sha256,
-            twin_bytes: twin_size,
         })
     }
 }
