@@ -196,7 +196,8 @@ enum Command {
         /// Only this consumer.
         #[arg(long, value_name = "NAME")]
         consumer: Option<String>,
-        #[arg(long)]
+        /// JSON output (also after `replay` and `baseline`).
+        #[arg(long, global = true)]
         json: bool,
     },
     /// Import the Conseil régional's CSV extraction (programmes, lots, organismes
@@ -277,6 +278,17 @@ enum DeliveriesAction {
         id: Option<i64>,
         #[arg(long, value_name = "NAME")]
         consumer: Option<String>,
+    },
+    /// Record that a consumer loaded the current generation's full snapshot by other means
+    /// (`GET /feed/lheo.xml`, or the export's file): its next batches then carry only what
+    /// changes after it, instead of a first delivery of every offer through HTTP batches.
+    Baseline {
+        #[arg(long, value_name = "NAME")]
+        consumer: String,
+        /// The generation it loaded (the feed's `Lheo-Feed-Generation` header, or
+        /// `lheo-feed generations`); must be the current one.
+        #[arg(long, value_name = "N")]
+        generation: i64,
     },
 }
 
@@ -1160,6 +1172,30 @@ mod lheo_feed_push {
                                 r.batches,
                                 r.offres,
                                 r.retraits
+                            );
+                        }
+                        Ok(())
+                    }
+                    Some(DeliveriesAction::Baseline {
+                        consumer,
+                        generation,
+                    }) => {
+                        let b = outbox::baseline(store, cfg, consumer, *generation)
+                            .await?
+                            .map_err(bad_input)?;
+                        if *json {
+                            outln!(
+                                "{}",
+                                serde_json::to_string_pretty(&b).expect("serialisable")
+                            );
+                        } else {
+                            outln!(
+                                "{}: baseline at generation {}: holds {} offres, {} outbox row(s) \
+                                 closed without a request; its next batches carry what changes after it",
+                                b.consumer,
+                                b.generation,
+                                b.offres,
+                                b.deliveries
                             );
                         }
                         Ok(())

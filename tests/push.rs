@@ -583,8 +583,213 @@ async fn killed_pusher_resends_under_the_same_id(db: &TestDb) {
     );
 }
 
+/// `deliveries baseline`: consumers that loaded the snapshot by file (here: preloaded with
+/// exactly what twin consumers received over HTTP) get no request for it, and after a 1 %
+/// change they end with the same offers as the twins, having received only the change.
+/// Refused, with what to do, for a stale generation, batches waiting, a pusher's lease.
+async fn a_baseline_skips_the_first_delivery(db: &TestDb) {
+    std::env::set_var(KEY_ENV, std::str::from_utf8(KEY).unwrap());
+    let store = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("gen.jsonl");
+    let text = {
+        let mut v = Vec::new();
+        lheo_feed::generate::generate(&mut v, 3000, 7).unwrap();
+        String::from_utf8(v).unwrap()
+    };
+    std::fs::write(&data, &text).unwrap();
+    import(&store, &data).await;
+    // Three filters (none, a département, a lot), each with a consumer fed over HTTP and
+    // one fed by file.
+    let filters = [
+        ("all", String::new()),
+        ("dep", "filter = { departements = [\"44\"] }".to_owned()),
+        // The generator draws lots LOT2025_1 to LOT2025_60.
+        (
+            "lot",
+            "filter = { dispositifs = [\"LOT2025_4\", \"LOT2025_24\"] }".to_owned(),
+        ),
+    ];
+    let mut toml = push_header().to_owned();
+    let mut http = Vec::new();
+    let mut file = Vec::new();
+    for (name, filter) in &filters {
+        let h = Receiver::start(Fault::None).await;
+        let f = Receiver::start(Fault::None).await;
+        for (n, r) in [(format!("{name}-http"), &h), (format!("{name}-file"), &f)] {
+            toml.push_str(
+                &consumer_toml(&n, &r.url, filter).replace("max_offres = 4", "max_offres = 200"),
+            );
+        }
+        http.push(h);
+        file.push(f);
+    }
+    let config = dir.path().join("lheo-feed.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let cfg = push::load_push_config(&toml).unwrap();
+    push::outbox::sync_consumers(&store, &cfg).await.unwrap();
+    let e1 = export(&store, dir.path()).await;
+    let g1 = e1["generation"].as_i64().unwrap();
+
+    // Refusals: no change made by any of them.
+    let name = |i: usize, kind: &str| format!("{}-{kind}", filters[i].0);
+    let refused = push::outbox::baseline(&store, &cfg, "nobody", g1)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(refused.contains("not in the configuration"), "{refused}");
+    let out = bin(
+        db,
+        &config,
+        &[
+            "deliveries",
+            "baseline",
+            "--consumer",
+            &name(0, "file"),
+            "--generation",
+            &(g1 + 1).to_string(),
+        ],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("current one ({g1})")), "{err}");
+    let lease = std::collections::HashMap::new();
+    let owner = push::outbox::claim(&store, &[name(1, "file")], "test-pusher", &lease)
+        .await
+        .unwrap();
+    assert_eq!(owner.as_deref(), Some(name(1, "file").as_str()));
+    let refused = push::outbox::baseline(&store, &cfg, &name(1, "file"), g1)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(refused.contains("test-pusher"), "{refused}");
+    push::outbox::release(&store, &name(1, "file"), "test-pusher")
+        .await
+        .unwrap();
+
+    // Baselines, by the command line for one, by the library for the others.
+    let b: Value = serde_json::from_str(&ok(bin(
+        db,
+        &config,
+        &[
+            "deliveries",
+            "baseline",
+            "--consumer",
+            &name(0, "file"),
+            "--generation",
+            &g1.to_string(),
+            "--json",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(b["generation"], g1, "{b}");
+    assert_eq!(b["offres"], e1["published"], "{b}");
+    assert_eq!(b["deliveries"], 1, "{b}");
+    for i in 1..filters.len() {
+        let b = push::outbox::baseline(&store, &cfg, &name(i, "file"), g1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            b.offres > 0 && b.offres < e1["published"].as_u64().unwrap(),
+            "{b:?}"
+        );
+    }
+    let opts = PushOptions {
+        consumer: None,
+        max_wait: Duration::from_secs(5),
+    };
+    push::push_once(&store, &cfg, &opts).await.unwrap();
+    for (i, (h, f)) in http.iter().zip(&file).enumerate() {
+        assert_eq!(
+            f.st().requests,
+            0,
+            "{}: nothing sent for the baseline",
+            name(i, "file")
+        );
+        let held = h.st().offres.clone();
+        assert!(!held.is_empty(), "{}", name(i, "http"));
+        let b = push::outbox::baseline(&store, &cfg, &name(i, "file"), g1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            b.offres as usize,
+            held.len(),
+            "{}: holds what its twin received",
+            name(i, "file")
+        );
+        // What the consumer loaded from the file.
+        f.st().offres = held;
+    }
+    let status = push::outbox::status(&store, None).await.unwrap();
+    for c in status.iter().filter(|c| c.name.ends_with("-file")) {
+        assert_eq!(c.delivered_generation, Some(g1), "{c:?}");
+        assert!(
+            !c.resync && c.pending_generations == 0 && c.pending == 0,
+            "{c:?}"
+        );
+    }
+
+    // A 1 % change: each file consumer gets the change only, and ends like its twin.
+    let mut edits = String::new();
+    for (seen, line) in text.lines().filter(|l| l.contains("\"offre\"")).enumerate() {
+        if seen % 100 == 0 {
+            let mut v: Value = serde_json::from_str(line).unwrap();
+            v["offre"]["action"]["objectifs"] = Value::String("Objectifs révisés (base)".into());
+            edits.push_str(&v.to_string());
+            edits.push('\n');
+        }
+    }
+    let edits_path = dir.path().join("edits.jsonl");
+    std::fs::write(&edits_path, edits).unwrap();
+    import(&store, &edits_path).await;
+    let e2 = export(&store, dir.path()).await;
+    assert!(e2["updated"].as_u64().unwrap() > 0, "{e2}");
+    // Batches formed but not sent yet: a baseline now would lose them from the record.
+    let c0 = cfg.consumer(&name(0, "file")).unwrap();
+    let formed = push::outbox::form(&store, c0).await.unwrap();
+    assert!(formed.batches > 0, "{formed:?}");
+    let refused = push::outbox::baseline(
+        &store,
+        &cfg,
+        &name(0, "file"),
+        e2["generation"].as_i64().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert!(refused.contains("waiting to be sent"), "{refused}");
+    let before: Vec<u64> = http.iter().map(|h| h.st().bytes).collect();
+    push::push_once(&store, &cfg, &opts).await.unwrap();
+    let expected = published(&store).await;
+    check_receiver(&name(0, "http"), &http[0], &expected);
+    for (i, (h, f)) in http.iter().zip(&file).enumerate() {
+        let (h, f) = (h.st(), f.st());
+        assert!(
+            f.offres == h.offres,
+            "{}: the same offers as its twin",
+            name(i, "file")
+        );
+        assert_eq!(
+            f.bytes,
+            h.bytes - before[i],
+            "{}: only the change was sent",
+            name(i, "file")
+        );
+        assert!(
+            f.requests > 0 || h.bytes == before[i],
+            "{}",
+            name(i, "file")
+        );
+    }
+}
+
 backend_tests!(
     faults_lose_nothing_and_apply_nothing_twice,
+    a_baseline_skips_the_first_delivery,
     filters_and_deltas_are_small,
     dead_letter_then_replay,
     killed_pusher_resends_under_the_same_id

@@ -956,3 +956,197 @@ pub async fn replay(
     }
     Ok(Ok(done))
 }
+
+/// What a baseline recorded.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Baselined {
+    pub consumer: String,
+    /// The generation the consumer loaded: its next batches carry the changes after it.
+    pub generation: i64,
+    /// Offers it now holds (the live offers of that generation passing its filter).
+    pub offres: u64,
+    /// Outbox rows closed without a request (generations up to the baseline).
+    pub deliveries: u64,
+}
+
+/// Live offers read per statement by a filtered baseline, and rows per `INSERT`.
+const BASELINE_PAGE: i64 = 2000;
+
+/// Records that a consumer loaded the full snapshot of `generation` by other means (the
+/// feed's `/feed/lheo.xml`, or the export's file): it now holds every live offer of that
+/// generation that passes its filter, its outbox rows up to it are closed without a request,
+/// and its resynchronisation is cancelled, so its next batches carry only what changes
+/// after it. At national scale this replaces a first delivery of gigabytes through HTTP
+/// batches (each stored before it is sent) by one file transfer.
+///
+/// Only the current generation can be a baseline: `published` holds each offer's latest
+/// state, so what the consumer holds is known exactly only for it. Refused (with what to do)
+/// while a pusher holds the consumer's lease or batches are waiting to be sent, since those
+/// would then be sent on top of the baseline, or be lost from the record.
+pub async fn baseline(
+    store: &Store,
+    cfg: &PushConfig,
+    consumer: &str,
+    generation: i64,
+) -> Result<std::result::Result<Baselined, String>> {
+    let Some(c) = cfg.consumer(consumer) else {
+        return Ok(Err(format!(
+            "consumer {consumer} is not in the configuration: add its [[consumers]] entry \
+             (and give --config) before recording what it holds"
+        )));
+    };
+    let now = now_ms();
+    let pg = matches!(store, Store::Postgres(_));
+    // REPEATABLE READ: the current generation and the published offers as of one moment
+    // (an export committing meanwhile makes the check below fail rather than slip by).
+    let out = write_tx!(store, "BEGIN ISOLATION LEVEL REPEATABLE READ", conn => 'tx: {
+        let row: Option<(i64, Option<String>, Option<i64>)> = sqlx::query_as(&format!(
+            "SELECT enabled, lease_owner, lease_until FROM consumers WHERE name = $1{}",
+            if pg { " FOR UPDATE" } else { "" }
+        ))
+        .bind(&c.name)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((enabled, owner, until)) = row else {
+            break 'tx Err(format!("consumer {} is not registered yet: run this command with --config", c.name));
+        };
+        if enabled == 0 {
+            break 'tx Err(format!(
+                "consumer {} is disabled: enable it in the configuration first (enabling it \
+                 later would start a resynchronisation and undo the baseline)",
+                c.name
+            ));
+        }
+        if let (Some(owner), Some(until)) = (owner, until) {
+            if until >= now {
+                break 'tx Err(format!(
+                    "a pusher ({owner}) is working on {} until {}: stop the pushers (or the \
+                     daemon), then record the baseline",
+                    c.name,
+                    rfc3339(until)
+                ));
+            }
+        }
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(id) FROM generations").fetch_one(&mut *conn).await?;
+        let Some(current) = current else {
+            break 'tx Err("nothing exported yet: run `lheo-feed export` first".to_owned());
+        };
+        if current != generation {
+            break 'tx Err(format!(
+                "generation {generation} is not the current one ({current}): load the current \
+                 snapshot (GET /feed/lheo.xml answers `Lheo-Feed-Generation: {current}`) and \
+                 record that generation"
+            ));
+        }
+        let (waiting, first): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(first_generation) FROM batches WHERE consumer = $1 \
+             AND state = 'pending'",
+        )
+        .bind(&c.name)
+        .fetch_one(&mut *conn)
+        .await?;
+        if waiting > 0 {
+            break 'tx Err(format!(
+                "{} has {waiting} batch(es) waiting to be sent (from generation {}): deliver \
+                 them first (`lheo-feed push --once --consumer {}`), then record the baseline",
+                c.name,
+                first.unwrap_or(0),
+                c.name
+            ));
+        }
+        sqlx::query("DELETE FROM consumer_offres WHERE consumer = $1")
+            .bind(&c.name)
+            .execute(&mut *conn)
+            .await?;
+        let f = &c.filter;
+        let offres = if f.programmes.is_empty() && f.departements.is_empty() && f.dispositifs.is_empty() {
+            // No filter: one statement, the database copies the live hashes itself.
+            sqlx::query(
+                "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) \
+                 SELECT $1, formation_no, action_no, hash FROM published \
+                 WHERE withdrawn_generation IS NULL",
+            )
+            .bind(&c.name)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        } else {
+            // The filter is applied here exactly as forming applies it; the fragment is read
+            // only when the lots are asked for.
+            let wanted = if f.dispositifs.is_empty() { "FALSE" } else { "TRUE" };
+            let fragment = fragments::select_columns("fragment", wanted);
+            let mut after = (-1_i64, -1_i64);
+            let mut held = 0_u64;
+            loop {
+                type Row = (i64, i64, String, String, String, Option<Vec<u8>>, Option<String>);
+                let rows: Vec<Row> = sqlx::query_as(&format!(
+                    "SELECT formation_no, action_no, hash, programmes, departements, {fragment} \
+                     FROM published WHERE withdrawn_generation IS NULL AND (formation_no > $1 \
+                     OR (formation_no = $1 AND action_no > $2)) ORDER BY formation_no, action_no \
+                     LIMIT $3"
+                ))
+                .bind(after.0)
+                .bind(after.1)
+                .bind(BASELINE_PAGE)
+                .fetch_all(&mut *conn)
+                .await?;
+                let Some(last) = rows.last() else { break };
+                after = (last.0, last.1);
+                let mut keep = Vec::with_capacity(rows.len());
+                for (fo, ac, hash, programmes, departements, lz4, plain) in rows {
+                    let fragment = fragments::decode_text(lz4, plain)?.unwrap_or_default();
+                    let l = Latest { live: true, hash, programmes, departements, fragment };
+                    if f.matches(&l) {
+                        keep.push((fo, ac, l.hash));
+                    }
+                }
+                if keep.is_empty() {
+                    continue;
+                }
+                held += keep.len() as u64;
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) ",
+                );
+                qb.push_values(keep, |mut b, (fo, ac, hash)| {
+                    b.push_bind(&c.name).push_bind(fo).push_bind(ac).push_bind(hash);
+                });
+                qb.build().execute(&mut *conn).await?;
+            }
+            held
+        };
+        let deliveries = sqlx::query(
+            "UPDATE deliveries SET batched_at = $1 WHERE consumer = $2 AND batched_at IS NULL \
+             AND generation <= $3",
+        )
+        .bind(now)
+        .bind(&c.name)
+        .bind(generation)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        sqlx::query("UPDATE consumers SET resync = 0 WHERE name = $1")
+            .bind(&c.name)
+            .execute(&mut *conn)
+            .await?;
+        // The record, as a delivered batch of kind 'baseline' with no body: `deliveries`
+        // and the status page then show the consumer at this generation.
+        sqlx::query(
+            "INSERT INTO batches (consumer, webhook_id, first_generation, last_generation, kind, \
+             offres, retraits, numeros, raw_bytes, content_encoding, body, state, attempts, \
+             next_attempt_at, created_at, delivered_at) VALUES ($1, $2, $3, $3, 'baseline', $4, \
+             0, '[]', 0, NULL, $5, 'delivered', 0, $6, $6, $6)",
+        )
+        .bind(&c.name)
+        .bind(wire::new_webhook_id())
+        .bind(generation)
+        .bind(offres as i64)
+        .bind(Vec::<u8>::new())
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .context("cannot record the baseline")?;
+        Ok(Baselined { consumer: c.name.clone(), generation, offres, deliveries })
+    });
+    Ok(out)
+}
