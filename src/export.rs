@@ -145,10 +145,11 @@ enum Msg {
         index: Vec<u8>,
     },
     Flush(mpsc::SyncSender<io::Result<()>>),
-    /// Sync, and return the size and hash; with a twin, first end its index (the twin's
-    /// size is given, the document's SHA-256 is the thread's).
+    /// Sync, and return the size and hash; with a twin, first end its index. The producer
+    /// gives the twin's size; the hashing thread fills in the document's SHA-256.
     Finish {
         twin_size: Option<u64>,
+        sha256: String,
     },
 }
 
@@ -158,8 +159,9 @@ const CHUNK: usize = 1 << 20;
 /// Chunks in flight between the producer and the writing thread.
 const IN_FLIGHT: usize = 8;
 
-/// A LHÉO document being written to a temporary file beside its target, by a thread of its
-/// own that hashes and writes while the caller reads and evaluates the next offers; with
+/// A LHÉO document being written to a temporary file beside its target, by two threads of
+/// its own, one hashing and one writing, while the caller reads and evaluates the next
+/// offers; with
 /// its gzip twin and the twin's index (`crate::twin`) when made with
 /// [`Document::create_with_twin`]. Dropped without [`Document::finish`], it deletes its
 /// temporary files.
@@ -169,6 +171,8 @@ pub struct Document {
     /// Emptied buffers coming back from the writing thread.
     spare: mpsc::Receiver<Vec<u8>>,
     thread: Option<std::thread::JoinHandle<io::Result<(u64, String)>>>,
+    /// The hashing stage in front of it ([`hash_loop`]).
+    hashing: Option<std::thread::JoinHandle<()>>,
     pending: Vec<u8>,
     twin: Option<TwinState>,
     offset: u64,
@@ -221,13 +225,33 @@ fn start_writeback(file: &File, offset: u64, len: usize) {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &File, _offset: u64, _len: usize) {}
 
+/// The hashing stage, between the producer and the writing thread: SHA-256 of the document
+/// on a core of its own. In the same thread as the writes it was the critical path of a
+/// re-export that copies most offers (a 1 % change at a million sessions: 8 GB hashed and
+/// written, `docs/BENCHMARKS.md`); here it runs while the previous chunk is written.
+fn hash_loop(rx: mpsc::Receiver<Msg>, tx: mpsc::SyncSender<Msg>) {
+    let mut hasher = Sha256::new();
+    for mut msg in rx {
+        match &mut msg {
+            Msg::Chunk { plain, .. } => hasher.update(plain.as_slice()),
+            Msg::Flush(_) => {}
+            Msg::Finish { sha256, .. } => {
+                *sha256 = hex::encode(std::mem::take(&mut hasher).finalize());
+            }
+        }
+        // The writing thread stopped (an error it reports itself): stop too.
+        if tx.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
 fn write_loop(
     mut file: File,
     mut twin: Option<TwinFiles>,
     rx: mpsc::Receiver<Msg>,
     spare: mpsc::SyncSender<Vec<u8>>,
 ) -> io::Result<(u64, String)> {
-    let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     for msg in rx {
         match msg {
@@ -236,7 +260,6 @@ fn write_loop(
                 twin: z,
                 index,
             } => {
-                hasher.update(&b);
                 file.write_all(&b)?;
                 start_writeback(&file, bytes, b.len());
                 bytes += b.len() as u64;
@@ -253,8 +276,7 @@ fn write_loop(
             Msg::Flush(ack) => {
                 let _ = ack.send(file.flush());
             }
-            Msg::Finish { twin_size } => {
-                let sha256 = hex::encode(hasher.finalize());
+            Msg::Finish { twin_size, sha256 } => {
                 file.sync_all()?;
                 if let (Some(t), Some(size)) = (&mut twin, twin_size) {
                     t.index.write_all(&twin::index_trailer(size, &sha256))?;
@@ -311,17 +333,34 @@ impl Document {
         } else {
             (None, None)
         };
+        Document::start(tmp, file, files, state, horodatage_export)
+    }
+
+    /// Starts the hashing and writing threads on opened files, and writes the header.
+    fn start(
+        tmp: PathBuf,
+        file: File,
+        files: Option<TwinFiles>,
+        state: Option<TwinState>,
+        horodatage_export: &str,
+    ) -> Result<Document> {
         let (tx, rx) = mpsc::sync_channel(IN_FLIGHT);
-        let (spare_tx, spare) = mpsc::sync_channel(IN_FLIGHT + 2);
+        let (hashed_tx, hashed_rx) = mpsc::sync_channel(IN_FLIGHT);
+        let (spare_tx, spare) = mpsc::sync_channel(2 * IN_FLIGHT + 2);
         let thread = std::thread::Builder::new()
             .name("lheo-feed-writer".into())
-            .spawn(move || write_loop(file, files, rx, spare_tx))
+            .spawn(move || write_loop(file, files, hashed_rx, spare_tx))
             .context("cannot start the writing thread")?;
+        let hashing = std::thread::Builder::new()
+            .name("lheo-feed-hasher".into())
+            .spawn(move || hash_loop(rx, hashed_tx))
+            .context("cannot start the hashing thread")?;
         let mut doc = Document {
             tmp,
             tx: Some(tx),
             spare,
             thread: Some(thread),
+            hashing: Some(hashing),
             pending: Vec::with_capacity(CHUNK),
             twin: state,
             offset: 0,
@@ -330,9 +369,18 @@ impl Document {
         Ok(doc)
     }
 
+    /// Waits for the hashing stage to end (once the producer's channel is closed, or after
+    /// it forwarded Finish); it only stops early when the writing thread did.
+    fn join_hashing(&mut self) {
+        if let Some(h) = self.hashing.take() {
+            let _ = h.join();
+        }
+    }
+
     /// The writing thread's error, once it has stopped.
     fn failure(&mut self) -> anyhow::Error {
         self.tx = None;
+        self.join_hashing();
         let why = match self.thread.take().map(|t| t.join()) {
             Some(Ok(Err(e))) => e.to_string(),
             Some(Err(_)) => "the writing thread panicked".to_owned(),
@@ -448,11 +496,15 @@ impl Document {
             .tx
             .take()
             .expect("not finished")
-            .send(Msg::Finish { twin_size })
+            .send(Msg::Finish {
+                twin_size,
+                sha256: String::new(),
+            })
             .is_err()
         {
             return Err(self.failure());
         }
+        self.join_hashing();
         let (bytes, sha256) = match self.thread.take().map(|t| t.join()) {
             Some(Ok(Ok(done))) => done,
             Some(Ok(Err(e))) => {
@@ -472,8 +524,9 @@ impl Document {
 
 impl Drop for Document {
     fn drop(&mut self) {
-        // Closing the channel without Finish stops the thread without syncing.
+        // Closing the channel without Finish stops the threads without syncing.
         self.tx = None;
+        self.join_hashing();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -760,5 +813,54 @@ impl FragmentReader {
             }
         }
         Ok((self.bytes, self.hasher.map(|h| hex::encode(h.finalize()))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failing disk stops both threads and reaches the producer as an error naming the
+    /// file, instead of a hang (the hashing stage sits between the producer and the writes).
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_write_error_reaches_the_producer_through_the_hashing_stage() {
+        let full = File::options().write(true).open("/dev/full").unwrap();
+        // The name the errors give; never /dev/full itself, which drop would delete.
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("lheo.xml.tmp");
+        let mut doc =
+            Document::start(tmp.clone(), full, None, None, "2025-06-02T03:00:00+02:00").unwrap();
+        let fragment = vec![b'x'; 64 << 10];
+        let mut error = None;
+        // More than the chunks the channels can hold: the producer must see the failure.
+        for _ in 0..(4 * IN_FLIGHT * CHUNK / fragment.len()) {
+            if let Err(e) = doc.write(&fragment) {
+                error = Some(e);
+                break;
+            }
+        }
+        let e = format!("{:#}", error.expect("the producer is told"));
+        assert!(
+            e.contains(&tmp.display().to_string()) && e.contains("space"),
+            "{e}"
+        );
+        drop(doc);
+    }
+
+    /// The SHA-256 the hashing stage gives is the one of the bytes written.
+    #[test]
+    fn the_hash_is_of_the_bytes_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut doc =
+            Document::create(&dir.path().join("d.xml"), "2025-06-02T03:00:00+02:00").unwrap();
+        for i in 0..3000 {
+            doc.write(format!("<!-- {i} {} -->\n", "é".repeat(i % 700)).as_bytes())
+                .unwrap();
+        }
+        let f = doc.finish("</lheo>\n").unwrap();
+        let bytes = fs::read(&f.tmp).unwrap();
+        assert_eq!(f.bytes, bytes.len() as u64);
+        assert_eq!(f.sha256, hex::encode(Sha256::digest(&bytes)));
     }
 }
