@@ -633,25 +633,29 @@ async fn a_baseline_skips_the_first_delivery(db: &TestDb) {
 
     // Refusals: no change made by any of them.
     let name = |i: usize, kind: &str| format!("{}-{kind}", filters[i].0);
-    let refused = push::outbox::baseline(&store, &cfg, "nobody", g1)
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert!(refused.contains("not in the configuration"), "{refused}");
-    let out = bin(
-        db,
-        &config,
-        &[
+    let baseline = |name: String, generation: i64| {
+        let (store, cfg) = (&store, &cfg);
+        async move {
+            push::outbox::baseline(store, cfg, &name, generation)
+                .await
+                .unwrap()
+        }
+    };
+    let command = |generation: i64| {
+        let g = generation.to_string();
+        let args = [
             "deliveries",
             "baseline",
             "--consumer",
-            &name(0, "file"),
+            "all-file",
             "--generation",
-            &(g1 + 1).to_string(),
-        ],
-    )
-    .output()
-    .unwrap();
+            &g,
+        ];
+        bin(db, &config, &[&args[..], &["--json"]].concat())
+    };
+    let refused = baseline("nobody".into(), g1).await.unwrap_err();
+    assert!(refused.contains("not in the configuration"), "{refused}");
+    let out = command(g1 + 1).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(&format!("current one ({g1})")), "{err}");
@@ -660,38 +664,19 @@ async fn a_baseline_skips_the_first_delivery(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(owner.as_deref(), Some(name(1, "file").as_str()));
-    let refused = push::outbox::baseline(&store, &cfg, &name(1, "file"), g1)
-        .await
-        .unwrap()
-        .unwrap_err();
+    let refused = baseline(name(1, "file"), g1).await.unwrap_err();
     assert!(refused.contains("test-pusher"), "{refused}");
     push::outbox::release(&store, &name(1, "file"), "test-pusher")
         .await
         .unwrap();
 
     // Baselines, by the command line for one, by the library for the others.
-    let b: Value = serde_json::from_str(&ok(bin(
-        db,
-        &config,
-        &[
-            "deliveries",
-            "baseline",
-            "--consumer",
-            &name(0, "file"),
-            "--generation",
-            &g1.to_string(),
-            "--json",
-        ],
-    )))
-    .unwrap();
+    let b: Value = serde_json::from_str(&ok(command(g1))).unwrap();
     assert_eq!(b["generation"], g1, "{b}");
     assert_eq!(b["offres"], e1["published"], "{b}");
     assert_eq!(b["deliveries"], 1, "{b}");
     for i in 1..filters.len() {
-        let b = push::outbox::baseline(&store, &cfg, &name(i, "file"), g1)
-            .await
-            .unwrap()
-            .unwrap();
+        let b = baseline(name(i, "file"), g1).await.unwrap();
         assert!(
             b.offres > 0 && b.offres < e1["published"].as_u64().unwrap(),
             "{b:?}"
@@ -711,10 +696,7 @@ async fn a_baseline_skips_the_first_delivery(db: &TestDb) {
         );
         let held = h.st().offres.clone();
         assert!(!held.is_empty(), "{}", name(i, "http"));
-        let b = push::outbox::baseline(&store, &cfg, &name(i, "file"), g1)
-            .await
-            .unwrap()
-            .unwrap();
+        let b = baseline(name(i, "file"), g1).await.unwrap();
         assert_eq!(
             b.offres as usize,
             held.len(),
@@ -752,15 +734,9 @@ async fn a_baseline_skips_the_first_delivery(db: &TestDb) {
     let c0 = cfg.consumer(&name(0, "file")).unwrap();
     let formed = push::outbox::form(&store, c0).await.unwrap();
     assert!(formed.batches > 0, "{formed:?}");
-    let refused = push::outbox::baseline(
-        &store,
-        &cfg,
-        &name(0, "file"),
-        e2["generation"].as_i64().unwrap(),
-    )
-    .await
-    .unwrap()
-    .unwrap_err();
+    let refused = baseline(name(0, "file"), e2["generation"].as_i64().unwrap())
+        .await
+        .unwrap_err();
     assert!(refused.contains("waiting to be sent"), "{refused}");
     let before: Vec<u64> = http.iter().map(|h| h.st().bytes).collect();
     push::push_once(&store, &cfg, &opts).await.unwrap();
