@@ -1006,6 +1006,10 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     if let Some(p) = &prev {
         repair_output(p);
     }
+    let analysed = store.refresh_statistics().await?;
+    if !analysed.is_empty() {
+        tracing::info!(tables = ?analysed, "planner statistics refreshed (many rows changed since the last ANALYZE)");
+    }
     // Read before any offer: whatever an import commits from now on is looked at again by
     // the next export (see Store::current_revision).
     let revision = store.current_revision().await?;

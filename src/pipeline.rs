@@ -237,6 +237,8 @@ pub async fn run<F>(
 where
     F: FnMut(&Offre, &Outcome, Option<&Fragment>) -> anyhow::Result<()>,
 {
+    // A whole pass reads every page: fresh planner statistics first (PostgreSQL).
+    store.refresh_statistics().await?;
     let organismes: HashMap<Siret, Organisme> = store.organismes().await?;
     let rctx = RuleContext {
         today: opts.today,
