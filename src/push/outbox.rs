@@ -357,6 +357,29 @@ macro_rules! insert_batch_body {
     };
 }
 
+/// Marks the consumer's outbox rows up to generation `$upto` batched and cancels its
+/// resynchronisation: it is caught up to `$upto` (by the batches just formed, or by a
+/// baseline). Evaluates to the number of rows closed.
+macro_rules! caught_up {
+    ($conn:expr, $name:expr, $upto:expr, $now:expr) => {{
+        let closed = sqlx::query(
+            "UPDATE deliveries SET batched_at = $1 WHERE consumer = $2 AND batched_at IS NULL \
+             AND generation <= $3",
+        )
+        .bind($now)
+        .bind($name)
+        .bind($upto)
+        .execute(&mut *$conn)
+        .await?
+        .rows_affected();
+        sqlx::query("UPDATE consumers SET resync = 0 WHERE name = $1")
+            .bind($name)
+            .execute(&mut *$conn)
+            .await?;
+        closed
+    }};
+}
+
 /// Turns the consumer's pending outbox rows into stored batches (see the module's docs).
 pub async fn form(store: &Store, c: &ConsumerConfig) -> Result<Formed> {
     form_with(store, c, Candidates::Pending).await
@@ -546,21 +569,8 @@ async fn form_with(store: &Store, c: &ConsumerConfig, which: Candidates) -> Resu
                 insert_batch_body!(&mut *conn, c, nb, b.kind, first, last, now);
                 formed.batches += 1;
             }
-            formed.deliveries = if replay { 0 } else { sqlx::query(
-                "UPDATE deliveries SET batched_at = $1 WHERE consumer = $2 AND batched_at IS NULL \
-                 AND generation <= $3",
-            )
-            .bind(now)
-            .bind(&c.name)
-            .bind(last)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected() };
             if !replay {
-                sqlx::query("UPDATE consumers SET resync = 0 WHERE name = $1")
-                    .bind(&c.name)
-                    .execute(&mut *conn)
-                    .await?;
+                formed.deliveries = caught_up!(conn, &c.name, last, now);
             }
         }
         formed
@@ -1115,20 +1125,7 @@ pub async fn baseline(
             }
             held
         };
-        let deliveries = sqlx::query(
-            "UPDATE deliveries SET batched_at = $1 WHERE consumer = $2 AND batched_at IS NULL \
-             AND generation <= $3",
-        )
-        .bind(now)
-        .bind(&c.name)
-        .bind(generation)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        sqlx::query("UPDATE consumers SET resync = 0 WHERE name = $1")
-            .bind(&c.name)
-            .execute(&mut *conn)
-            .await?;
+        let deliveries = caught_up!(conn, &c.name, generation, now);
         // The record, as a delivered batch of kind 'baseline' with no body: `deliveries`
         // and the status page then show the consumer at this generation.
         sqlx::query(
