@@ -1006,7 +1006,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     if let Some(p) = &prev {
         repair_output(p);
     }
-    let analysed = store.refresh_statistics().await?;
+    let analysed = store.refresh_statistics().await;
     if !analysed.is_empty() {
         tracing::info!(tables = ?analysed, "planner statistics refreshed (many rows changed since the last ANALYZE)");
     }

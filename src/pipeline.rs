@@ -238,7 +238,7 @@ where
     F: FnMut(&Offre, &Outcome, Option<&Fragment>) -> anyhow::Result<()>,
 {
     // A whole pass reads every page: fresh planner statistics first (PostgreSQL).
-    store.refresh_statistics().await?;
+    store.refresh_statistics().await;
     let organismes: HashMap<Siret, Organisme> = store.organismes().await?;
     let rctx = RuleContext {
         today: opts.today,

@@ -499,11 +499,8 @@ pub async fn import_files(store: &Store, paths: &[PathBuf]) -> Result<ImportSumm
     let summary = w.summary.clone();
     w.tx.commit().await?;
     // The next import and export read by lists of keys (PostgreSQL: plans need
-    // statistics). Committed already: a failure here only costs speed, so it is not the
-    // import's.
-    if let Err(e) = store.refresh_statistics().await {
-        tracing::warn!("imported, but the planner statistics could not be refreshed: {e:#}");
-    }
+    // statistics).
+    store.refresh_statistics().await;
     Ok(summary)
 }
 
