@@ -222,6 +222,34 @@ async fn import(store: &Store, path: &Path) {
         .unwrap_or_else(|e| panic!("import of {} failed: {e:?}", path.display()));
 }
 
+/// Imports `generate --sessions N --seed S`; returns its lines.
+async fn import_generated(store: &Store, dir: &Path, sessions: u64, seed: u64) -> String {
+    let mut v = Vec::new();
+    lheo_feed::generate::generate(&mut v, sessions, seed).unwrap();
+    let text = String::from_utf8(v).unwrap();
+    let data = dir.join("gen.jsonl");
+    std::fs::write(&data, &text).unwrap();
+    import(store, &data).await;
+    text
+}
+
+/// Imports every 100th offer of `text` (1 %) with new objectives naming `tag`.
+async fn import_one_percent_edit(store: &Store, dir: &Path, text: &str, tag: &str) {
+    let mut edited = String::new();
+    let offres = text.lines().filter_map(|l| {
+        let v: Value = serde_json::from_str(l).unwrap();
+        v.get("offre").is_some().then_some(v)
+    });
+    for mut v in offres.skip(99).step_by(100) {
+        v["offre"]["action"]["objectifs"] = Value::String(format!("Objectifs révisés ({tag})"));
+        edited.push_str(&v.to_string());
+        edited.push('\n');
+    }
+    let path = dir.join("edits.jsonl");
+    std::fs::write(&path, edited).unwrap();
+    import(store, &path).await;
+}
+
 fn consumer_toml(name: &str, url: &str, extra: &str) -> String {
     format!(
         "[[consumers]]\nname = \"{name}\"\nurl = \"{url}\"\nsigning_secrets = [{{ env = \"{KEY_ENV}\" }}]\n\
@@ -389,14 +417,7 @@ async fn filters_and_deltas_are_small(db: &TestDb) {
     ));
     let cfg = push::load_push_config(&toml).unwrap();
     push::outbox::sync_consumers(&store, &cfg).await.unwrap();
-    let data = dir.path().join("gen.jsonl");
-    let text = {
-        let mut v = Vec::new();
-        lheo_feed::generate::generate(&mut v, 3000, 42).unwrap();
-        String::from_utf8(v).unwrap()
-    };
-    std::fs::write(&data, &text).unwrap();
-    import(&store, &data).await;
+    let text = import_generated(&store, dir.path(), 3000, 42).await;
     let e1 = export(&store, dir.path()).await;
     let opts = PushOptions {
         consumer: None,
@@ -419,23 +440,7 @@ async fn filters_and_deltas_are_small(db: &TestDb) {
         );
     }
 
-    // Edit every 100th offer (1 %).
-    let mut edited_lines = String::new();
-    let mut seen = 0;
-    for line in text.lines() {
-        let mut v: Value = serde_json::from_str(line).unwrap();
-        if let Some(o) = v.get_mut("offre") {
-            seen += 1;
-            if seen % 100 == 0 {
-                o["action"]["objectifs"] = Value::String("Objectifs révisés (1 %)".into());
-                edited_lines.push_str(&v.to_string());
-                edited_lines.push('\n');
-            }
-        }
-    }
-    let edits = dir.path().join("edits.jsonl");
-    std::fs::write(&edits, edited_lines).unwrap();
-    import(&store, &edits).await;
+    import_one_percent_edit(&store, dir.path(), &text, "1 %").await;
     let e2 = export(&store, dir.path()).await;
     push::push_once(&store, &cfg, &opts).await.unwrap();
     check_receiver("all", &all, &published(&store).await);
@@ -591,14 +596,7 @@ async fn a_baseline_skips_the_first_delivery(db: &TestDb) {
     std::env::set_var(KEY_ENV, std::str::from_utf8(KEY).unwrap());
     let store = db.open().await;
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("gen.jsonl");
-    let text = {
-        let mut v = Vec::new();
-        lheo_feed::generate::generate(&mut v, 3000, 7).unwrap();
-        String::from_utf8(v).unwrap()
-    };
-    std::fs::write(&data, &text).unwrap();
-    import(&store, &data).await;
+    let text = import_generated(&store, dir.path(), 3000, 7).await;
     // Three filters (none, a département, a lot), each with a consumer fed over HTTP and
     // one fed by file.
     let filters = [
@@ -716,18 +714,7 @@ async fn a_baseline_skips_the_first_delivery(db: &TestDb) {
     }
 
     // A 1 % change: each file consumer gets the change only, and ends like its twin.
-    let mut edits = String::new();
-    for (seen, line) in text.lines().filter(|l| l.contains("\"offre\"")).enumerate() {
-        if seen % 100 == 0 {
-            let mut v: Value = serde_json::from_str(line).unwrap();
-            v["offre"]["action"]["objectifs"] = Value::String("Objectifs révisés (base)".into());
-            edits.push_str(&v.to_string());
-            edits.push('\n');
-        }
-    }
-    let edits_path = dir.path().join("edits.jsonl");
-    std::fs::write(&edits_path, edits).unwrap();
-    import(&store, &edits_path).await;
+    import_one_percent_edit(&store, dir.path(), &text, "base").await;
     let e2 = export(&store, dir.path()).await;
     assert!(e2["updated"].as_u64().unwrap() > 0, "{e2}");
     // Batches formed but not sent yet: a baseline now would lose them from the record.
