@@ -582,7 +582,32 @@ mod tests {
 
     #[test]
     fn reads_the_onisep_examples_and_the_shared_samples() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lheo/examples");
+        // The shared LHÉO files sit beside the official XSD (README, "Tests").
+        let xsd = std::env::var_os("LHEO_FEED_XSD")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lheo/lheo-2.3.xsd")
+            });
+        let dir = xsd.parent().unwrap_or(Path::new(".")).join("examples");
+        if !dir.is_dir() {
+            // Straight to stderr, which the test harness does not capture, so it is seen.
+            assert!(
+                std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+                "under CI nothing may be skipped, but {} is missing",
+                dir.display()
+            );
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!(
+                    "\n##  SKIPPED: reading the shared LHÉO examples: {} is missing \
+                     (set LHEO_FEED_XSD); under CI this fails.\n",
+                    dir.display()
+                )
+                .as_bytes(),
+            );
+            return;
+        }
         for (name, version) in [
             ("exemple-bts-onisep-2.2.xml", Version::V2_2),
             ("exemple-bts-onisep-2.3.xml", Version::V2_3),
