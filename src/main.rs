@@ -200,8 +200,6 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
-    /// Import the Conseil régional's CSV extraction (programmes, lots, organismes
-    /// mandataires and formateurs) that seeds a campaign: all or nothing.
     /// The daemon: exports on the schedule (`[schedule]`, Europe/Paris wall time), runs
     /// on-demand requests, catches up a missed slot; stops cleanly on SIGTERM/SIGINT.
     Run,
@@ -221,6 +219,8 @@ enum Command {
         #[command(subcommand)]
         action: ConfigCommand,
     },
+    /// Import the Conseil régional's CSV extraction (programmes, lots, organismes
+    /// mandataires and formateurs) that seeds a campaign: all or nothing (docs/region-file.md).
     ImportRegion {
         /// Region CSV files (`;` or `,`, UTF-8 or Windows-1252), in order.
         #[arg(required = true)]

@@ -280,3 +280,36 @@ async fn empty_store_publishes_nothing_and_keeps_the_previous_file() {
         assert_eq!(leftovers.len(), 1, "no temporary file left behind");
     }
 }
+
+/// Every command's one-line description in `--help` is its own: `import-region` used to
+/// have none, and its text was shown under `run`.
+#[test]
+fn help_describes_each_command_under_its_own_name() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lheo-feed"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    let line = |command: &str| {
+        help.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{command} ")))
+            .unwrap_or_else(|| panic!("no line for {command} in:\n{help}"))
+            .to_owned()
+    };
+    assert!(line("import-region").contains("Conseil régional"), "{help}");
+    assert!(!line("run").contains("Conseil régional"), "{help}");
+    assert!(line("run").contains("daemon"), "{help}");
+    // No command is listed without a description.
+    let commands = help
+        .split("Commands:")
+        .nth(1)
+        .and_then(|rest| rest.split("Options:").next())
+        .unwrap();
+    for l in commands.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            l.trim().split_once(char::is_whitespace).is_some(),
+            "a command without a description: {l:?}"
+        );
+    }
+}
