@@ -69,7 +69,9 @@
 //!   (hashed) and scopes, [`rejections`] the findings the status page groups
 //!   (`docs/feed.md`). Inside `run`, the server and the pusher run beside the scheduler.
 //!
-//! The binary (`src/main.rs`) only parses arguments and calls these.
+//! The binary (`src/main.rs`) parses the global flags, opens the store and hands each command
+//! to its module in `src/cli/` (part of the binary, not of this library): one module per
+//! command group, owning its arguments and its text / JSON output.
 
 pub mod config;
 pub mod daemon;
