@@ -60,12 +60,13 @@
 //!   `docs/consumers.md`.
 //! - [`generate`]: deterministic synthetic data for load tests and benchmarks.
 //! - [`config`]: the one TOML configuration file, environment overrides, masked secrets.
-//! - [`schedule`]: cron expressions in Europe/Paris wall time, with cronie's DST rules.
 //! - [`daemon`]: `lheo-feed run`: scheduled, caught-up and on-demand runs under the
-//!   [`lock`] (PostgreSQL advisory lock / SQLite lock files), recorded in `runs`;
+//!   [`daemon::lock`] (PostgreSQL advisory lock / SQLite lock files), recorded in `runs`;
+//!   [`daemon::schedule`] evaluates cron expressions in Europe/Paris wall time, with
+//!   cronie's DST rules;
 //!   [`logging`] sets up human or JSON logs.
 //! - [`serve`]: `lheo-feed serve`, the partners' HTTP feed (full snapshot, changes since a
-//!   cursor, one offer) and the operator's status page; [`partners`] holds the API keys
+//!   cursor, one offer) and the operator's status page; [`serve::partners`] holds the API keys
 //!   (hashed) and scopes, [`rejections`] the findings the status page groups
 //!   (`docs/feed.md`). Inside `run`, the server and the pusher run beside the scheduler.
 //!
@@ -80,17 +81,14 @@ pub mod generate;
 pub mod generation;
 pub mod ingest;
 pub mod lheo;
-pub mod lock;
 pub mod logging;
 pub mod model;
 pub mod parallel;
-pub mod partners;
 pub mod pipeline;
 pub mod progress;
 pub mod push;
 pub mod rejections;
 pub mod rules;
-pub mod schedule;
 pub mod serve;
 pub mod spill;
 pub mod store;

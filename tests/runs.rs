@@ -6,7 +6,7 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use common::TestDb;
-use lheo_feed::lock::ExportLock;
+use lheo_feed::daemon::lock::ExportLock;
 use lheo_feed::store::RunKind;
 
 fn slot(s: &str) -> DateTime<Utc> {

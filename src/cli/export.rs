@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use lheo_feed::daemon::lock::ExportLock;
 use lheo_feed::generation::{self, ExportError, ExportOptions, ExportSummary};
-use lheo_feed::lock::ExportLock;
 
 use super::{bad_input, Ctx, Failure};
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use lheo_feed::partners::{self, PartnerError};
+use lheo_feed::serve::partners::{self, PartnerError};
 
 use super::{bad_input, Ctx, Failure};
 

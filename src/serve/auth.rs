@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 
 use super::http::{error, internal};
 use super::{AppState, ServeConfig};
-use crate::partners::{key_hash, Scope};
+use crate::serve::partners::{key_hash, Scope};
 
 /// A partner, as the server knows it.
 #[derive(Clone, Debug)]

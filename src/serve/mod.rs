@@ -24,6 +24,7 @@ pub mod current;
 pub mod feed;
 mod http;
 pub mod metrics;
+pub mod partners;
 pub mod status;
 
 use std::future::Future;

@@ -2,7 +2,7 @@
 //! their hashed keys, the published offers by the generation that last changed them (the
 //! changes feed), one offer, and the findings the status page groups.
 //!
-//! The logic (keys, scopes, cursors, HTTP) is in `crate::partners` and `crate::serve`.
+//! The logic (keys, scopes, cursors, HTTP) is in `crate::serve::partners` and `crate::serve`.
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
@@ -18,7 +18,7 @@ pub struct PartnerRow {
     pub key_prefix: String,
     /// hex(SHA-256(key)).
     pub key_sha256: String,
-    /// JSON (`crate::partners::Scope`).
+    /// JSON (`crate::serve::partners::Scope`).
     pub scope: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,

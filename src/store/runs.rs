@@ -1,5 +1,5 @@
 //! The `runs` table: the daemon's scheduled, caught-up and on-demand exports
-//! (`migrations/*/0006_runs.sql`). The logic is in `src/daemon.rs`; `docs/scheduling.md`
+//! (`migrations/*/0006_runs.sql`). The logic is in `src/daemon/mod.rs`; `docs/scheduling.md`
 //! explains the states.
 //!
 //! A run moves `queued` → `running` → `succeeded` | `failed`. A run found `running` by an

@@ -33,11 +33,15 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::generation::{self, ExportError, ExportOptions, ExportSummary};
-use crate::lock::{ExportLock, InstanceLock};
 use crate::model::Date;
 use crate::pipeline::PassOptions;
 use crate::rules::RulesConfig;
 use crate::store::{RunKind, RunRow, Store};
+
+pub mod lock;
+pub mod schedule;
+
+use lock::{ExportLock, InstanceLock};
 
 /// Who this process is, in the `runs` table: `HOST:PID`.
 pub fn instance_name() -> String {
