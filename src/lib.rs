@@ -47,14 +47,15 @@
 //!   generation (created, updated, withdrawn, unchanged), tombstones, and the evaluation
 //!   state that lets the next export redo only what may have changed. Guards against
 //!   mass withdrawals; one write transaction, so a kill leaves the previous generation
-//!   current. `docs/generations.md`.
-//! - [`export`]: the files: documents streamed to a temporary file, hashed as they go,
-//!   synced, renamed to the generation's own file (with its gzip twin), and linked to the
-//!   stable name. [`twin`] assembles the gzip twin from one deflate segment per offer,
-//!   so the next export copies the segments of unchanged offers instead of compressing
-//!   them again. [`spill`] keeps the export's per-offer lists on disk, so memory does not
-//!   grow with the offer. The offers of a page are evaluated on every core
-//!   ([`generation`]), and the stored fragments are LZ4-compressed (`store::fragments`).
+//!   current. `docs/generations.md`. One module per step of [`generation::export`]: the
+//!   plan and the candidates, their evaluation (on every core), the walk that streams the
+//!   snapshot, the transaction, the files. [`generation::files`]: documents streamed to a
+//!   temporary file, hashed as they go, synced, renamed to the generation's own file (with
+//!   its gzip twin), and linked to the stable name; [`generation::twin`] assembles the gzip
+//!   twin from one deflate segment per offer, so the next export copies the segments of
+//!   unchanged offers; [`generation::spill`] keeps the per-offer lists on disk, so memory
+//!   does not grow with the offer; [`generation::rejections`] keeps each offer's findings
+//!   for the status page. The stored fragments are LZ4-compressed (`store::fragments`).
 //! - [`push`]: the pusher: the outbox rows the generation writes become signed, batched
 //!   HTTP deliveries to each configured consumer, retried, in order, with dead letters.
 //!   `docs/consumers.md`.
@@ -67,7 +68,7 @@
 //!   [`logging`] sets up human or JSON logs.
 //! - [`serve`]: `lheo-feed serve`, the partners' HTTP feed (full snapshot, changes since a
 //!   cursor, one offer) and the operator's status page; [`serve::partners`] holds the API keys
-//!   (hashed) and scopes, [`rejections`] the findings the status page groups
+//!   (hashed) and scopes; the status page groups the findings the export kept
 //!   (`docs/feed.md`). Inside `run`, the server and the pusher run beside the scheduler.
 //!
 //! The binary (`src/main.rs`) parses the global flags, opens the store and hands each command
@@ -76,7 +77,6 @@
 
 pub mod config;
 pub mod daemon;
-pub mod export;
 pub mod generate;
 pub mod generation;
 pub mod ingest;
@@ -87,9 +87,6 @@ pub mod parallel;
 pub mod pipeline;
 pub mod progress;
 pub mod push;
-pub mod rejections;
 pub mod rules;
 pub mod serve;
-pub mod spill;
 pub mod store;
-pub mod twin;

@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
 
-use lheo_feed::export::FragmentReader;
+use lheo_feed::generation::files::FragmentReader;
 use lheo_feed::generation::offre_hash;
 use lheo_feed::ingest::jsonl::parse_record;
 use lheo_feed::lheo::import::map_formation;

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use super::changes::Cursor;
 use super::http::{self, error, internal};
 use super::{auth::Caller, AppState};
-use crate::export::{self, FragmentReader};
+use crate::generation::files::{self, FragmentReader};
 use crate::lheo::{document_header, DOCUMENT_FOOTER};
 use crate::model::ActionCode;
 use crate::store::GenerationRow;
@@ -34,7 +34,7 @@ const OPEN_ATTEMPTS: usize = 3;
 /// generation: the file and the generation number must agree).
 fn generation_path(state: &AppState, g: &GenerationRow) -> PathBuf {
     match &state.config.out {
-        Some(out) => export::generation_file(out, g.id),
+        Some(out) => files::generation_file(out, g.id),
         None => PathBuf::from(&g.file_path),
     }
 }
@@ -78,7 +78,7 @@ pub async fn snapshot(
         };
         let g = &current.row;
         let path = current.path.clone();
-        let twin = export::gzip_twin(&path);
+        let twin = files::gzip_twin(&path);
         let gz = http::accepts_gzip(&headers);
         let last_modified = g.finished_at;
         let sha = &g.file_sha256[..g.file_sha256.len().min(16)];
@@ -147,7 +147,7 @@ pub async fn snapshot(
 /// page into it and tears it all down at the end: a quarter of the server's CPU time in a
 /// download, measured. Partners download the same generation's files many times, so a
 /// mapping is kept while its file is among the last two served, and found again by the
-/// file's path and [`export::fingerprint`] (a new file at the same path is mapped anew).
+/// file's path and [`files::fingerprint`] (a new file at the same path is mapped anew).
 /// A mapping's pages are the page cache's, shared and reclaimable: they count in the
 /// process's RSS (as file pages) but are not allocated memory.
 ///
@@ -216,13 +216,13 @@ impl MappedFiles {
     /// The file's mapping, kept or new; the open file when it cannot be mapped. A missing
     /// file is `NotFound` (the caller reads the generation again).
     fn mapped(&self, path: &std::path::Path) -> io::Result<Result<Bytes, std::fs::File>> {
-        let fingerprint = export::fingerprint(path)?;
+        let fingerprint = files::fingerprint(path)?;
         if let Some(bytes) = self.find(path, &fingerprint) {
             return Ok(Ok(bytes));
         }
         let file = std::fs::File::open(path)?;
         // The open file's own fingerprint: the path may have changed files since.
-        let fingerprint = export::fingerprint_of(&file.metadata()?)?;
+        let fingerprint = files::fingerprint_of(&file.metadata()?)?;
         match map_file(&file) {
             Ok(bytes) => {
                 self.keep(MappedFile {
@@ -273,7 +273,7 @@ impl MappedFiles {
         // stat without the lock: requests go on meanwhile.
         let stale: Vec<(PathBuf, String)> = kept
             .into_iter()
-            .filter(|(path, fp)| export::fingerprint(path).ok().as_ref() != Some(fp))
+            .filter(|(path, fp)| files::fingerprint(path).ok().as_ref() != Some(fp))
             .collect();
         if !stale.is_empty() {
             let mut maps = self.maps.lock().expect("not poisoned");
@@ -310,7 +310,7 @@ fn map_file(file: &std::fs::File) -> io::Result<Bytes> {
     // writes a new document to a temporary file, renames it to its own
     // `.NAME.generation-N` (its gzip twin likewise, `.gz`), and after the next generation
     // commits, unlinks the previous one; a kept document gets a second hard link, not a
-    // rewrite (`crate::export`, `crate::generation`). Unlinking leaves the inode, and this
+    // rewrite (`crate::generation`, its `files`). Unlinking leaves the inode, and this
     // mapping, intact until it is unmapped. Only someone editing the export folder by hand
     // could break this, which would break the recorded SHA-256 and the ETags too.
     let map = unsafe { memmap2::Mmap::map(file)? };

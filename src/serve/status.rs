@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::auth::Admin;
 use super::http::{error, internal};
 use super::AppState;
-use crate::rejections::{self, OrganismeFindings, StoredFindings};
+use crate::generation::rejections::{self, OrganismeFindings, StoredFindings};
 use crate::store::Store;
 
 /// Generations shown.

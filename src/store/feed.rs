@@ -252,7 +252,7 @@ impl Store {
             .collect()
     }
 
-    /// The stored findings of the current generation (`crate::rejections`), in numeric
+    /// The stored findings of the current generation (`crate::generation::rejections`), in numeric
     /// order of the offers.
     pub async fn evaluation_findings(&self) -> Result<Vec<String>> {
         Ok(on_pool!(self, pool => {

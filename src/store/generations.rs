@@ -147,7 +147,7 @@ pub struct EvaluationWrite {
     pub next_recheck: Option<i64>,
     pub counts: String,
     pub sirets: Vec<Siret>,
-    /// The offer's rule findings for the status page (`crate::rejections`), if any.
+    /// The offer's rule findings for the status page (`crate::generation::rejections`), if any.
     pub findings: Option<String>,
 }
 

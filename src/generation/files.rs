@@ -8,7 +8,7 @@
 //! - `DIR/.NAME.generation-N`: the complete document of generation N, recorded in the
 //!   database (`generations.file_path`) and kept while N is the current generation;
 //! - `DIR/.NAME.generation-N.gz` and `.gz.idx`: its gzip twin and the twin's index
-//!   (`crate::twin`), which go wherever the document goes;
+//!   (`crate::generation::twin`), which go wherever the document goes;
 //! - `DIR/NAME`: the stable name consumers read, a hard link to the current generation's
 //!   file (a copy where the file system has no hard links), replaced by rename;
 //! - `DIR/.NAME.link-PID`: that link, just before its rename.
@@ -24,9 +24,9 @@ use std::sync::mpsc;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::generation::twin;
 use crate::lheo::document_header;
 use crate::model::ActionCode;
-use crate::twin;
 
 /// `DIR/.NAME.SUFFIX` for `DIR/NAME`.
 fn sibling(out: &Path, suffix: &str) -> PathBuf {
@@ -52,7 +52,7 @@ pub fn gzip_twin(file: &Path) -> PathBuf {
     file.with_file_name(name)
 }
 
-/// The gzip twin of a document and its index (`crate::twin`); a twin made by
+/// The gzip twin of a document and its index (`crate::generation::twin`); a twin made by
 /// [`write_gzip_twin`] has no index.
 pub fn twin_paths(file: &Path) -> [PathBuf; 2] {
     let twin = gzip_twin(file);
@@ -162,7 +162,7 @@ const IN_FLIGHT: usize = 8;
 /// A LHÉO document being written to a temporary file beside its target, by two threads of
 /// its own, one hashing and one writing, while the caller reads and evaluates the next
 /// offers; with
-/// its gzip twin and the twin's index (`crate::twin`) when made with
+/// its gzip twin and the twin's index (`crate::generation::twin`) when made with
 /// [`Document::create_with_twin`]. Dropped without [`Document::finish`], it deletes its
 /// temporary files.
 pub struct Document {

@@ -1,0 +1,470 @@
+//! Step 1 of an export, the walk. The previous generation's published offers and the
+//! candidates are merged in numeric `F-A` order; each candidate is compared with what was
+//! published (created, updated, unchanged, withdrawn) and every published offer is
+//! streamed to the new snapshot, unchanged ones copied from the previous file (or the
+//! database) with their gzip twin segments.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::candidates::{Candidate, CandidateCursor, LiveCursor, Plan};
+use super::evaluate::{decode_counts, EvalContext, Published};
+use super::files::{self, Document, FragmentReader};
+use super::spill::Spill;
+use super::{pause_at, twin, ExportOptions, Mode};
+use crate::lheo::WriterContext;
+use crate::model::{ActionCode, Organisme, Siret};
+use crate::pipeline::PassCounts;
+use crate::rules::RuleContext;
+use crate::store::{EvaluationWrite, GenerationRow, PublishedRow, Store};
+
+/// Evaluates the candidates and streams the snapshot; when no candidate is left and the
+/// previous document is intact, streams nothing (the document is kept). Unchanged offers
+/// are copied from the previous generation's file when it is there with its recorded size
+/// (and fingerprint, else its SHA-256 is checked as it is read); otherwise, or if that
+/// check fails, from the database.
+pub(super) async fn evaluate_and_stream(
+    store: &Store,
+    opts: &ExportOptions,
+    plan: &Plan,
+    organismes: &HashMap<Siret, Organisme>,
+) -> anyhow::Result<Streamed> {
+    let rctx = RuleContext {
+        today: opts.pass.today,
+        config: &opts.pass.rules,
+        organismes,
+    };
+    let wctx = WriterContext {
+        organismes,
+        today: opts.pass.today,
+    };
+    let ctx = StreamContext {
+        store,
+        opts,
+        out: &plan.out,
+        mode: plan.mode,
+        prev: plan.prev.as_ref(),
+        rctx: &rctx,
+        wctx: &wctx,
+        organismes,
+        revision: plan.revision,
+    };
+    if let (true, Some(p)) = (plan.nothing_to_evaluate(), plan.intact_prev()) {
+        // No candidate: nothing can have changed, so the document is not even read.
+        return Ok(Streamed {
+            snapshot: None,
+            changes: Spill::new().context("cannot create a temporary file")?,
+            counted: ChangeCounts::default(),
+            evaluations: Spill::new().context("cannot create a temporary file")?,
+            evaluated_keys: Vec::new(),
+            totals: serde_json::from_str::<PassCounts>(&p.counts)
+                .with_context(|| format!("generation {}: unreadable counts", p.id))?,
+            unchanged: p.published.max(0) as u64,
+            published: p.published.max(0) as u64,
+        });
+    }
+    let prev_file = plan
+        .prev
+        .as_ref()
+        .filter(|_| plan.mode == Mode::Incremental)
+        .map(|p| PrevFile {
+            path: PathBuf::from(&p.file_path),
+            bytes: p.file_bytes,
+            sha256: p.file_sha256.clone(),
+            fingerprint: p.file_fingerprint.clone(),
+        })
+        .filter(|f| std::fs::metadata(&f.path).is_ok_and(|m| m.len() == f.bytes as u64));
+    match stream(&ctx, plan.keys.clone(), prev_file).await? {
+        Ok(s) => Ok(s),
+        Err(why) => {
+            tracing::warn!(
+                "the previous generation's file cannot be reused ({why}): reading the \
+                 published offers from the database"
+            );
+            stream(&ctx, plan.keys.clone(), None)
+                .await?
+                .map_err(|why| anyhow::anyhow!("cannot write the snapshot: {why}"))
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(super) enum Op {
+    Created,
+    Updated,
+    Withdrawn,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Created => "created",
+            Op::Updated => "updated",
+            Op::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// One change, with where its new fragment lies in the snapshot's temporary file.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct Change {
+    pub numero: ActionCode,
+    pub op: Op,
+    pub hash: String,
+    /// Offset and length in the snapshot (created and updated).
+    pub at: Option<(u64, usize)>,
+    pub programmes: String,
+    pub departements: String,
+}
+
+impl Change {
+    /// A withdrawal: the offer keeps the hash it was last published with.
+    fn withdrawn(numero: ActionCode, hash: String) -> Change {
+        Change {
+            numero,
+            op: Op::Withdrawn,
+            hash,
+            at: None,
+            programmes: String::new(),
+            departements: String::new(),
+        }
+    }
+}
+
+/// What [`stream`] needs.
+pub(super) struct StreamContext<'a> {
+    pub store: &'a Store,
+    pub opts: &'a ExportOptions,
+    pub out: &'a Path,
+    pub mode: Mode,
+    pub prev: Option<&'a GenerationRow>,
+    pub rctx: &'a RuleContext<'a>,
+    pub wctx: &'a WriterContext<'a>,
+    pub organismes: &'a HashMap<Siret, Organisme>,
+    pub revision: i64,
+}
+
+/// The previous generation's file, as recorded.
+pub(super) struct PrevFile {
+    pub path: PathBuf,
+    pub bytes: i64,
+    sha256: String,
+    fingerprint: String,
+}
+
+/// How many offers a generation created, updated and withdrew.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct ChangeCounts {
+    pub created: u64,
+    pub updated: u64,
+    pub withdrawn: u64,
+}
+
+/// The change set as it is found: spilled to disk, and counted.
+pub(super) struct ChangeLog {
+    pub spill: Spill<Change>,
+    pub counted: ChangeCounts,
+}
+
+impl ChangeLog {
+    fn new() -> anyhow::Result<ChangeLog> {
+        Ok(ChangeLog {
+            spill: Spill::new().context("cannot create a temporary file")?,
+            counted: ChangeCounts::default(),
+        })
+    }
+
+    fn push(&mut self, c: Change) -> anyhow::Result<()> {
+        match c.op {
+            Op::Created => self.counted.created += 1,
+            Op::Updated => self.counted.updated += 1,
+            Op::Withdrawn => self.counted.withdrawn += 1,
+        }
+        self.spill
+            .push(&c)
+            .context("cannot write the change set to a temporary file")
+    }
+}
+
+/// What [`stream`] produced: the snapshot (not yet finished) and the change set.
+pub(super) struct Streamed {
+    /// `None` when nothing was streamed (the previous document is kept).
+    pub snapshot: Option<Document>,
+    /// One per offer at most: on disk, so that memory does not grow with the offer.
+    pub changes: Spill<Change>,
+    pub counted: ChangeCounts,
+    pub evaluations: Spill<EvaluationWrite>,
+    pub evaluated_keys: Vec<ActionCode>,
+    pub totals: PassCounts,
+    pub unchanged: u64,
+    pub published: u64,
+}
+
+/// Walks the previous generation's published offers and the candidates in numeric order,
+/// evaluating the candidates and streaming the snapshot. Unchanged offers' fragments come
+/// from `prev_file` when given, else from the database; `Ok(Err(why))` when that file
+/// turns out not to be what the database recorded (the caller then streams again from the
+/// database). The file is hashed as it is read unless its fingerprint (size, modification
+/// time, inode) is the one recorded when it was written.
+async fn stream(
+    ctx: &StreamContext<'_>,
+    keys: Option<Vec<ActionCode>>,
+    prev_file: Option<PrevFile>,
+) -> anyhow::Result<Result<Streamed, String>> {
+    let (store, opts, mode) = (ctx.store, ctx.opts, ctx.mode);
+    let (mut reader, prev_twin) = match open_previous(prev_file.as_ref()) {
+        Ok(r) => r,
+        Err(why) => return Ok(Err(why)),
+    };
+    let totals = match (ctx.prev, mode) {
+        (Some(p), Mode::Incremental) => serde_json::from_str::<PassCounts>(&p.counts)
+            .with_context(|| format!("generation {}: unreadable counts", p.id))?,
+        _ => PassCounts::default(),
+    };
+    // A full pass only compares hashes; an incremental one copies the fragments of the
+    // offers it does not evaluate (from the database when not from the file).
+    let fragments = mode == Mode::Incremental && reader.is_none();
+    let mut live = LiveCursor::new(store, opts.pass.page_size, fragments);
+    let mut cands = CandidateCursor {
+        store,
+        eval: EvalContext {
+            rctx: ctx.rctx,
+            wctx: ctx.wctx,
+            organismes: ctx.organismes,
+            revision: ctx.revision,
+            today: opts.pass.today,
+        },
+        buf: VecDeque::new(),
+        page: opts.pass.page_size,
+        after: None,
+        done: false,
+        next: None,
+        keys,
+        pos: 0,
+    };
+    let mut walk = Walk {
+        // With its gzip twin, compressed as it is written (served to partners that accept
+        // gzip).
+        snapshot: Document::create_with_twin(ctx.out, &opts.horodatage_export)?,
+        changes: ChangeLog::new()?,
+        evaluations: Spill::new()?,
+        evaluated_keys: Vec::new(),
+        totals,
+        unchanged: 0,
+        published: 0,
+        prev_twin,
+    };
+    let mut paused = false;
+
+    loop {
+        let old_key = live.front().await?;
+        let cand_key = cands.front().await?;
+        let key = match (old_key, cand_key) {
+            (None, None) => break,
+            (Some(o), None) => o,
+            (None, Some(c)) => c,
+            (Some(o), Some(c)) => o.min(c),
+        };
+        let old = if old_key == Some(key) {
+            live.buf.pop_front()
+        } else {
+            None
+        };
+        let cand = if cand_key == Some(key) {
+            cands.buf.pop_front()
+        } else {
+            None
+        };
+        let old_bytes = match (&mut reader, &old) {
+            (Some(r), Some(_)) => match previous_fragment(r, key) {
+                Ok(bytes) => Some(bytes),
+                Err(why) => return Ok(Err(why)),
+            },
+            _ => None,
+        };
+        let Some(cand) = cand else {
+            let old = old.expect("a key comes from one side at least");
+            walk.not_a_candidate(mode, key, old, old_bytes)?;
+            continue;
+        };
+        walk.candidate(key, cand, old)?;
+        if !paused && walk.published > 0 {
+            paused = true;
+            walk.snapshot.flush()?;
+            pause_at("mid_write").await;
+        }
+    }
+    if let (Some(r), Some(f)) = (reader, &prev_file) {
+        if let Err(why) = check_previous_end(r, f) {
+            return Ok(Err(why));
+        }
+    }
+    if !paused && walk.published > 0 {
+        walk.snapshot.flush()?;
+        pause_at("mid_write").await;
+    }
+    Ok(Ok(Streamed {
+        snapshot: Some(walk.snapshot),
+        counted: walk.changes.counted,
+        changes: walk.changes.spill,
+        evaluations: walk.evaluations,
+        evaluated_keys: walk.evaluated_keys,
+        totals: walk.totals,
+        unchanged: walk.unchanged,
+        published: walk.published,
+    }))
+}
+
+/// Opens the previous generation's file for copying unchanged offers, hashing it as it is
+/// read unless its fingerprint is the one recorded, and its gzip twin (src/generation/twin.rs)
+/// to copy their compressed segments.
+fn open_previous(
+    prev_file: Option<&PrevFile>,
+) -> Result<(Option<FragmentReader>, Option<twin::Reader>), String> {
+    let Some(f) = prev_file else {
+        return Ok((None, None));
+    };
+    let verify = files::fingerprint(&f.path).ok().as_ref() != Some(&f.fingerprint);
+    tracing::debug!(
+        file = %f.path.display(),
+        verify,
+        "unchanged offers copied from the previous generation's file"
+    );
+    let reader =
+        FragmentReader::open(&f.path, verify).map_err(|e| format!("{}: {e}", f.path.display()))?;
+    let twin = twin::Reader::open(&files::gzip_twin(&f.path), &f.sha256);
+    Ok((Some(reader), twin))
+}
+
+/// The previous file holds the previous generation's offers in the same order: its next
+/// fragment must be `key`'s.
+fn previous_fragment(reader: &mut FragmentReader, key: ActionCode) -> Result<&[u8], String> {
+    match reader.next_fragment() {
+        Ok(Some((k, bytes))) if k == key => Ok(bytes),
+        Ok(other) => Err(format!(
+            "expected offer {key}, found {:?}",
+            other.map(|(k, _)| k.to_string())
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// After the walk: the previous file holds no further offer and is the file recorded
+/// (size, and SHA-256 when it was hashed as it was read).
+fn check_previous_end(mut reader: FragmentReader, f: &PrevFile) -> Result<(), String> {
+    match reader.next_fragment() {
+        Ok(None) => {}
+        Ok(Some((k, _))) => return Err(format!("{}: unexpected offer {k}", f.path.display())),
+        Err(e) => return Err(e.to_string()),
+    }
+    match reader.finish() {
+        Ok((b, sha)) if b == f.bytes as u64 && sha.as_ref().is_none_or(|s| *s == f.sha256) => {
+            Ok(())
+        }
+        Ok(_) => Err(format!(
+            "{} is not the file recorded (size or SHA-256)",
+            f.path.display()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The snapshot and the change set as the walk builds them.
+struct Walk {
+    snapshot: Document,
+    changes: ChangeLog,
+    evaluations: Spill<EvaluationWrite>,
+    evaluated_keys: Vec<ActionCode>,
+    totals: PassCounts,
+    unchanged: u64,
+    published: u64,
+    /// The previous document's gzip twin, read in step with it while its index matches.
+    prev_twin: Option<twin::Reader>,
+}
+
+impl Walk {
+    /// An offer published before that is not a candidate: unchanged by construction
+    /// (incremental), copied with its twin segment; or no longer validated (a full pass
+    /// has every validated offer as a candidate), withdrawn.
+    fn not_a_candidate(
+        &mut self,
+        mode: Mode,
+        key: ActionCode,
+        old: PublishedRow,
+        old_bytes: Option<&[u8]>,
+    ) -> anyhow::Result<()> {
+        match (mode, old_bytes, old.fragment.as_deref()) {
+            (Mode::Incremental, Some(bytes), _) | (Mode::Incremental, None, Some(bytes)) => {
+                let segment = match self.prev_twin.as_mut().map(|t| t.next(key)) {
+                    Some(Ok(Some(seg))) => Some(seg),
+                    Some(Ok(None)) | Some(Err(_)) => {
+                        tracing::debug!(numero = %key, "the previous twin's index no longer matches: compressing");
+                        self.prev_twin = None;
+                        None
+                    }
+                    None => None,
+                };
+                self.snapshot.write_offer(key, bytes, segment.as_ref())?;
+                self.unchanged += 1;
+                self.published += 1;
+                Ok(())
+            }
+            _ => self.changes.push(Change::withdrawn(key, old.hash)),
+        }
+    }
+
+    /// A candidate: its share of the counts replaces its old one, and its new fragment,
+    /// if it has one, is compared with what was published.
+    fn candidate(
+        &mut self,
+        key: ActionCode,
+        cand: Candidate,
+        old: Option<PublishedRow>,
+    ) -> anyhow::Result<()> {
+        self.evaluated_keys.push(key);
+        if let Some(c) = &cand.old_counts {
+            self.totals.subtract(&decode_counts(c)?);
+        }
+        let mut new: Option<Published> = None;
+        if let Some(e) = cand.evaluated {
+            self.totals.add(&e.share);
+            self.evaluations.push(&e.evaluation)?;
+            new = e.published;
+        }
+        let Some(Published {
+            xml,
+            segment,
+            hash,
+            programmes,
+            departements,
+        }) = new
+        else {
+            return match old {
+                Some(old) => self.changes.push(Change::withdrawn(key, old.hash)),
+                None => Ok(()),
+            };
+        };
+        let at = self.snapshot.offset();
+        self.snapshot
+            .write_offer(key, xml.as_bytes(), Some(&segment))?;
+        self.published += 1;
+        let op = match old {
+            Some(o) if o.hash == hash => {
+                self.unchanged += 1;
+                return Ok(());
+            }
+            Some(_) => Op::Updated,
+            None => Op::Created,
+        };
+        self.changes.push(Change {
+            numero: key,
+            op,
+            hash,
+            at: Some((at, xml.len())),
+            programmes,
+            departements,
+        })
+    }
+}
