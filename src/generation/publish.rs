@@ -1,5 +1,6 @@
-//! The files of an export (end of step 1, steps 3 and 4). The new snapshot is finished (synced, hashed),
-//! or the previous generation's document kept byte for byte when no offer changed; until
+//! The files of an export (end of step 1, steps 3 and 4). The new snapshot is finished
+//! (synced, hashed), or the previous generation's document kept byte for byte when no
+//! offer changed; until
 //! the commit every file written is deleted if the export stops ([`Staged`]). Before the
 //! commit the snapshot, its gzip twin and the delta document move to their names; after
 //! it, the stable output name is pointed at the generation's file and the previous

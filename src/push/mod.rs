@@ -172,7 +172,8 @@ async fn serve(ctx: &Ctx<'_>, name: &str) -> Result<ConsumerSummary> {
             };
             let outcome = client::send(&ctx.http, target, &out).await;
             test_pause("push_after_send").await;
-            match outcome {
+            // A failed request: (status, error, response, when to retry; none: dead letter).
+            let (status, error, response, retry_at) = match outcome {
                 client::Outcome::Delivered { status } => {
                     outbox::mark_delivered(store, name, b.id, status).await?;
                     // One line per request: the operator's record of what each consumer
@@ -193,6 +194,7 @@ async fn serve(ctx: &Ctx<'_>, name: &str) -> Result<ConsumerSummary> {
                     s.retraits_delivered += b.retraits as u64;
                     s.document_bytes += b.raw_bytes as u64;
                     s.body_bytes += b.body.len() as u64;
+                    continue;
                 }
                 client::Outcome::Retry {
                     status,
@@ -217,26 +219,8 @@ async fn serve(ctx: &Ctx<'_>, name: &str) -> Result<ConsumerSummary> {
                         attempts,
                         "delivery failed: {error}"
                     );
-                    s.failed_attempts += 1;
-                    if delay.is_none() {
-                        s.dead_letters += 1;
-                    }
-                    let paused = outbox::mark_failed(
-                        store,
-                        name,
-                        b.id,
-                        status,
-                        &error,
-                        &response,
-                        delay.map(|d| now_ms() + d.as_millis() as i64),
-                        policy.pause_after.as_millis() as i64,
-                    )
-                    .await?;
-                    if paused {
-                        tracing::error!(consumer = name, "consumer paused: failing for too long");
-                        s.paused = true;
-                        break;
-                    }
+                    let retry_at = delay.map(|d| now_ms() + d.as_millis() as i64);
+                    (status, error, response, retry_at)
                 }
                 client::Outcome::Dead { status, response } => {
                     tracing::error!(
@@ -245,24 +229,29 @@ async fn serve(ctx: &Ctx<'_>, name: &str) -> Result<ConsumerSummary> {
                         status,
                         "refused by the consumer: dead letter"
                     );
-                    s.failed_attempts += 1;
-                    s.dead_letters += 1;
-                    let paused = outbox::mark_failed(
-                        store,
-                        name,
-                        b.id,
-                        Some(status),
-                        &format!("HTTP {status}: refused, not retried"),
-                        &response,
-                        None,
-                        policy.pause_after.as_millis() as i64,
-                    )
-                    .await?;
-                    if paused {
-                        s.paused = true;
-                        break;
-                    }
+                    let error = format!("HTTP {status}: refused, not retried");
+                    (Some(status), error, response, None)
                 }
+            };
+            s.failed_attempts += 1;
+            if retry_at.is_none() {
+                s.dead_letters += 1;
+            }
+            let paused = outbox::mark_failed(
+                store,
+                name,
+                b.id,
+                status,
+                &error,
+                &response,
+                retry_at,
+                policy.pause_after.as_millis() as i64,
+            )
+            .await?;
+            if paused {
+                tracing::error!(consumer = name, "consumer paused: failing for too long");
+                s.paused = true;
+                break;
             }
         }
         Ok::<(), anyhow::Error>(())

@@ -25,50 +25,44 @@ use sqlx::QueryBuilder;
 use super::config::{ConsumerConfig, Filter, Mode, PushConfig};
 use super::wire::{self, BatchInfo, DOCUMENT_OVERHEAD, RETRAIT_BYTES};
 use crate::model::ActionCode;
-use crate::store::{fragments, Store};
+use crate::store::{fragments, in_tx, on_pool, Store};
 
 /// Offers read per statement while forming batches.
 const PAGE: usize = 500;
 
-/// Runs `$body` inside the pusher's write transaction, `$conn` bound to its connection.
+/// Runs `$body` inside the pusher's write transaction, `$conn` bound to its connection:
+/// `BEGIN IMMEDIATE` on SQLite (the write lock at once, not at the first write, so two
+/// pushers never deadlock upgrading), `$pg_begin` on PostgreSQL (plain `BEGIN` unless given).
 macro_rules! write_tx {
     ($store:expr, $conn:ident => $body:expr) => {
         write_tx!($store, "BEGIN", $conn => $body)
     };
     ($store:expr, $pg_begin:expr, $conn:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite(pool) => {
-                let mut tx = pool
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .context("cannot start the pusher's write transaction")?;
-                let $conn: &mut sqlx::SqliteConnection = &mut *tx;
-                let out = $body;
-                tx.commit().await?;
-                out
-            }
-            Store::Postgres(pool) => {
-                let mut tx = pool
-                    .begin_with($pg_begin)
-                    .await
-                    .context("cannot start the pusher's write transaction")?;
-                let $conn: &mut sqlx::PgConnection = &mut *tx;
-                let out = $body;
-                tx.commit().await?;
-                out
-            }
-        }
+        in_tx!(
+            $store,
+            "BEGIN IMMEDIATE",
+            $pg_begin,
+            "the pusher's write transaction",
+            $conn => $body
+        )
     };
 }
 
-/// Runs `$body` with `$pool` bound to the store's pool.
-macro_rules! pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
-        }
-    };
+/// Ends a query's `IN (VALUES ` with the offers' keys as bound `(formation, action)` pairs
+/// and the closing parenthesis.
+fn push_keys<'a, DB: sqlx::Database>(qb: &mut QueryBuilder<'a, DB>, keys: &[(i64, i64)])
+where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut l = qb.separated(", ");
+    for (f, a) in keys {
+        l.push("(");
+        l.push_bind_unseparated(*f);
+        l.push_unseparated(", ");
+        l.push_bind_unseparated(*a);
+        l.push_unseparated(")");
+    }
+    qb.push(")");
 }
 
 pub fn now_ms() -> i64 {
@@ -163,7 +157,7 @@ pub async fn claim(
 
 /// Extends a lease; false when it was lost (expired and taken by another pusher).
 pub async fn renew(store: &Store, name: &str, owner: &str, lease_ms: i64) -> Result<bool> {
-    let n = pool!(store, pool => {
+    let n = on_pool!(store, pool => {
         sqlx::query("UPDATE consumers SET lease_until = $1 WHERE name = $2 AND lease_owner = $3")
             .bind(now_ms() + lease_ms)
             .bind(name)
@@ -176,7 +170,7 @@ pub async fn renew(store: &Store, name: &str, owner: &str, lease_ms: i64) -> Res
 }
 
 pub async fn release(store: &Store, name: &str, owner: &str) -> Result<()> {
-    pool!(store, pool => {
+    on_pool!(store, pool => {
         sqlx::query(
             "UPDATE consumers SET lease_owner = NULL, lease_until = NULL \
              WHERE name = $1 AND lease_owner = $2",
@@ -467,15 +461,7 @@ async fn form_with(store: &Store, c: &ConsumerConfig, which: Candidates) -> Resu
                      departements, {} FROM published WHERE (formation_no, action_no) IN (VALUES ",
                     fragments::select_columns("fragment", "TRUE")
                 ));
-                let mut l = qb.separated(", ");
-                for (f, a) in chunk {
-                    l.push("(");
-                    l.push_bind_unseparated(*f);
-                    l.push_unseparated(", ");
-                    l.push_bind_unseparated(*a);
-                    l.push_unseparated(")");
-                }
-                qb.push(")");
+                push_keys(&mut qb, chunk);
                 type Row = (i64, i64, String, bool, String, String, Option<Vec<u8>>, Option<String>);
                 let rows: Vec<Row> = qb.build_query_as().fetch_all(&mut *conn).await?;
                 let latest: HashMap<(i64, i64), Latest> = rows
@@ -490,15 +476,7 @@ async fn form_with(store: &Store, c: &ConsumerConfig, which: Candidates) -> Resu
                 );
                 qb.push_bind(&c.name);
                 qb.push(" AND (formation_no, action_no) IN (VALUES ");
-                let mut l = qb.separated(", ");
-                for (f, a) in chunk {
-                    l.push("(");
-                    l.push_bind_unseparated(*f);
-                    l.push_unseparated(", ");
-                    l.push_bind_unseparated(*a);
-                    l.push_unseparated(")");
-                }
-                qb.push(")");
+                push_keys(&mut qb, chunk);
                 let held: HashMap<(i64, i64), String> = qb
                     .build_query_as::<(i64, i64, String)>()
                     .fetch_all(&mut *conn)
@@ -597,7 +575,7 @@ pub struct BatchRow {
 /// The consumer's oldest undelivered batch (order is per consumer: nothing after it is
 /// sent before it).
 pub async fn head(store: &Store, consumer: &str) -> Result<Option<BatchRow>> {
-    Ok(pool!(store, pool => {
+    Ok(on_pool!(store, pool => {
         sqlx::query_as(
             "SELECT id, webhook_id, first_generation, last_generation, offres, retraits, raw_bytes, \
              content_encoding, body, attempts, next_attempt_at FROM batches \
@@ -691,7 +669,7 @@ pub async fn mark_failed(
 pub async fn next_due(store: &Store, names: &[String]) -> Result<Option<i64>> {
     let mut best: Option<i64> = None;
     for n in names {
-        let row: Option<(i64, i64, Option<i64>, Option<i64>)> = pool!(store, pool => {
+        let row: Option<(i64, i64, Option<i64>, Option<i64>)> = on_pool!(store, pool => {
             sqlx::query_as(
                 "SELECT enabled, resync, paused_at, lease_until \
                  FROM consumers WHERE name = $1",
@@ -706,7 +684,7 @@ pub async fn next_due(store: &Store, names: &[String]) -> Result<Option<i64>> {
         if enabled == 0 || paused.is_some() {
             continue;
         }
-        let (unbatched, next_batch): (i64, Option<i64>) = pool!(store, pool => {
+        let (unbatched, next_batch): (i64, Option<i64>) = on_pool!(store, pool => {
             sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM deliveries WHERE consumer = $1 AND batched_at IS NULL), \
                  (SELECT MIN(next_attempt_at) FROM batches WHERE consumer = $1 AND state = 'pending')",
@@ -795,7 +773,7 @@ pub async fn status(store: &Store, only: Option<&str>) -> Result<Vec<ConsumerSta
         Option<String>,
         Option<i64>,
     );
-    let rows: Vec<Row> = pool!(store, pool => {
+    let rows: Vec<Row> = on_pool!(store, pool => {
         sqlx::query_as(
             "SELECT name, mode, enabled, resync, paused_at, paused_reason, failing_since \
              FROM consumers ORDER BY name",
@@ -808,7 +786,7 @@ pub async fn status(store: &Store, only: Option<&str>) -> Result<Vec<ConsumerSta
         if only.is_some_and(|o| o != name) {
             continue;
         }
-        let counts: (i64, i64, i64, i64, i64, Option<i64>, Option<i64>) = pool!(store, pool => {
+        let counts: (i64, i64, i64, i64, i64, Option<i64>, Option<i64>) = on_pool!(store, pool => {
             sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM deliveries WHERE consumer = $1 AND batched_at IS NULL), \
                  (SELECT COUNT(*) FROM batches WHERE consumer = $1 AND state = 'pending'), \
@@ -822,7 +800,7 @@ pub async fn status(store: &Store, only: Option<&str>) -> Result<Vec<ConsumerSta
             .fetch_one(pool)
             .await?
         });
-        let dead_letters: Vec<DeadLetter> = pool!(store, pool => {
+        let dead_letters: Vec<DeadLetter> = on_pool!(store, pool => {
             sqlx::query_as(
                 "SELECT id, webhook_id, offres, retraits, attempts, last_status AS status, \
                  last_error AS error, last_response AS response FROM batches \
@@ -833,7 +811,7 @@ pub async fn status(store: &Store, only: Option<&str>) -> Result<Vec<ConsumerSta
             .await?
         });
         type Generations = (Option<i64>, Option<String>, Option<i64>, Option<i64>);
-        let (delivered_generation, last_error, oldest_unbatched, oldest_unsent): Generations = pool!(store, pool => {
+        let (delivered_generation, last_error, oldest_unbatched, oldest_unsent): Generations = on_pool!(store, pool => {
             sqlx::query_as(
                 "SELECT (SELECT MAX(last_generation) FROM batches \
                          WHERE consumer = $1 AND state = 'delivered'), \
@@ -895,7 +873,7 @@ pub async fn replay(
     id: Option<i64>,
     consumer: Option<&str>,
 ) -> Result<std::result::Result<Replayed, String>> {
-    let rows: Vec<(i64, String, String)> = pool!(store, pool => {
+    let rows: Vec<(i64, String, String)> = on_pool!(store, pool => {
         match (id, consumer) {
             (Some(id), _) => sqlx::query_as(
                 "SELECT id, consumer, numeros FROM batches WHERE id = $1 AND state = 'dead'",

@@ -148,34 +148,52 @@ macro_rules! on_tx {
     };
 }
 
-/// Runs `$body` in a read-only snapshot, so that the queries of one call (an offer and
-/// its sessions) see the same committed imports. SQLite in WAL mode gives a deferred
-/// transaction a snapshot at its first read; PostgreSQL's default (READ COMMITTED) would
-/// take a new snapshot per statement, hence REPEATABLE READ.
-macro_rules! read_tx {
-    ($store:expr, $conn:ident => $body:expr) => {
+/// Runs `$body` in a transaction begun with `$sqlite` on SQLite and `$pg` on PostgreSQL
+/// (each backend's `BEGIN` statement), `$conn` bound to its connection, and commits it.
+/// `$what` names the transaction in the error when it cannot start.
+macro_rules! in_tx {
+    ($store:expr, $sqlite:expr, $pg:expr, $what:expr, $conn:ident => $body:expr) => {
         match $store {
-            Store::Sqlite(pool) => {
+            $crate::store::Store::Sqlite(pool) => {
                 let mut tx = pool
-                    .begin()
+                    .begin_with($sqlite)
                     .await
-                    .context("cannot start a read transaction")?;
+                    .with_context(|| format!("cannot start {}", $what))?;
                 let $conn: &mut sqlx::SqliteConnection = &mut *tx;
                 let out = $body;
                 tx.commit().await?;
                 out
             }
-            Store::Postgres(pool) => {
+            $crate::store::Store::Postgres(pool) => {
                 let mut tx = pool
-                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .begin_with($pg)
                     .await
-                    .context("cannot start a read transaction")?;
+                    .with_context(|| format!("cannot start {}", $what))?;
                 let $conn: &mut sqlx::PgConnection = &mut *tx;
                 let out = $body;
                 tx.commit().await?;
                 out
             }
         }
+    };
+}
+// For the pusher's outbox (src/push/outbox.rs), which keeps its SQL beside its logic.
+pub(crate) use in_tx;
+pub(crate) use on_pool;
+
+/// Runs `$body` in a read-only snapshot, so that the queries of one call (an offer and
+/// its sessions) see the same committed imports. SQLite in WAL mode gives a deferred
+/// transaction a snapshot at its first read; PostgreSQL's default (READ COMMITTED) would
+/// take a new snapshot per statement, hence REPEATABLE READ.
+macro_rules! read_tx {
+    ($store:expr, $conn:ident => $body:expr) => {
+        in_tx!(
+            $store,
+            "BEGIN",
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            "a read transaction",
+            $conn => $body
+        )
     };
 }
 
