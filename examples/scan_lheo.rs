@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use lheo_feed::lheo::reader::{open, Element, Limits};
+use lheo_feed::ingest::lines;
+use lheo_feed::lheo::reader::{Element, LheoReader, Limits};
 
 fn count_sessions(e: &Element) -> u64 {
     let own = u64::from(e.name == "session");
@@ -16,15 +17,19 @@ fn count_sessions(e: &Element) -> u64 {
 fn main() -> std::process::ExitCode {
     for file in std::env::args().skip(1) {
         let start = Instant::now();
-        let mut reader = match open(Path::new(&file), Limits::default()) {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                eprintln!("{file}:{e}");
-                return std::process::ExitCode::from(2);
-            }
+        // Plain or gzip, by magic bytes, as `import-lheo` opens it.
+        let input = match lines::open(Path::new(&file)) {
+            Ok(input) => input,
             Err(e) => {
                 eprintln!("{file}: {e}");
                 return std::process::ExitCode::FAILURE;
+            }
+        };
+        let mut reader = match LheoReader::new(input, Limits::default()) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{file}:{e}");
+                return std::process::ExitCode::from(2);
             }
         };
         let (mut formations, mut sessions) = (0u64, 0u64);

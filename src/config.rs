@@ -35,9 +35,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::daemon::schedule::{Cron, Schedule, DEFAULT_CRON, DEFAULT_TIMEZONE};
 use crate::generation::{DEFAULT_MAX_WITHDRAW_SHARE, DEFAULT_TOMBSTONE_RETENTION_DAYS};
 use crate::model::Date;
+use crate::schedule::{Cron, Schedule, DEFAULT_CRON, DEFAULT_TIMEZONE};
 
 /// The environment variable naming the configuration file.
 pub const CONFIG_ENV: &str = "LHEO_FEED_CONFIG";

@@ -63,8 +63,8 @@
 //! - [`config`]: the one TOML configuration file, environment overrides, masked secrets.
 //! - [`daemon`]: `lheo-feed run`: scheduled, caught-up and on-demand runs under the
 //!   [`daemon::lock`] (PostgreSQL advisory lock / SQLite lock files), recorded in `runs`;
-//!   [`daemon::schedule`] evaluates cron expressions in Europe/Paris wall time, with
-//!   cronie's DST rules;
+//!   [`schedule`] (below [`config`], which validates the cron) evaluates cron expressions
+//!   in Europe/Paris wall time, with cronie's DST rules;
 //!   [`logging`] sets up human or JSON logs.
 //! - [`serve`]: `lheo-feed serve`, the partners' HTTP feed (full snapshot, changes since a
 //!   cursor, one offer) and the operator's status page; [`serve::partners`] holds the API keys
@@ -88,5 +88,6 @@ pub mod pipeline;
 pub mod progress;
 pub mod push;
 pub mod rules;
+pub mod schedule;
 pub mod serve;
 pub mod store;

@@ -39,7 +39,6 @@ use crate::rules::RulesConfig;
 use crate::store::{RunKind, RunRow, Store};
 
 pub mod lock;
-pub mod schedule;
 
 use lock::{ExportLock, InstanceLock};
 

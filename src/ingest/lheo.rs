@@ -245,12 +245,11 @@ impl Errors {
 
 type Reader = reader::LheoReader<Box<dyn std::io::BufRead + Send>>;
 
+/// Opens a document file, plain or gzip (by magic bytes, as every import does).
 fn open(path: &Path) -> Result<Reader, (u64, u64, String)> {
-    match reader::open(path, Limits::default()) {
-        Err(e) => Err((0, 0, format!("cannot read the file: {e}"))),
-        Ok(Err(e)) => Err((e.line, e.column, e.reason)),
-        Ok(Ok(r)) => Ok(r),
-    }
+    let input =
+        super::lines::open(path).map_err(|e| (0, 0, format!("cannot read the file: {e}")))?;
+    reader::LheoReader::new(input, Limits::default()).map_err(|e| (e.line, e.column, e.reason))
 }
 
 /// Imports LHÉO documents into `store` in one transaction.

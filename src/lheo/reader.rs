@@ -19,7 +19,6 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, BufRead, Read};
-use std::path::Path;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -196,14 +195,6 @@ pub struct LheoReader<R: BufRead> {
     event_start: u64,
     /// (line, column) of the last `<formation>` start tag returned.
     formation_start: (u64, u64),
-}
-
-/// Opens a document file, plain or gzip (by magic bytes).
-pub fn open(
-    path: &Path,
-    limits: Limits,
-) -> io::Result<Result<LheoReader<Box<dyn BufRead + Send>>, ReadError>> {
-    Ok(LheoReader::new(crate::ingest::lines::open(path)?, limits))
 }
 
 impl<R: BufRead> LheoReader<R> {
@@ -526,6 +517,7 @@ fn resolved(ns: &ResolveResult) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn reader(doc: &str) -> Result<LheoReader<&[u8]>, ReadError> {
         LheoReader::new(doc.as_bytes(), Limits::default())
@@ -614,9 +606,9 @@ mod tests {
             ("lheo-2.3-example-complete.xml", Version::V2_3),
             ("lheo-2.3-example-sofi.xml", Version::V2_3),
         ] {
-            let mut r = open(&dir.join(name), Limits::default())
-                .unwrap()
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let file = std::io::BufReader::new(std::fs::File::open(dir.join(name)).unwrap());
+            let mut r =
+                LheoReader::new(file, Limits::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(r.version(), version, "{name}");
             let mut n = 0;
             while let Some(f) = r.next_formation().unwrap_or_else(|e| panic!("{name}: {e}")) {
