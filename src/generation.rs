@@ -56,9 +56,10 @@
 //! a full pass (`--full`), as a change of rules does.
 //!
 //! and everything when there is no previous generation, when [`FORMAT_VERSION`] or the
-//! [`rules_hash`] (rules configuration and program version) differ from the previous
-//! generation's, when the day is earlier than the previous generation's, or on `--full`.
-//! Campaign years are configuration, not dates: they are in the rules hash.
+//! [`rules_hash`] (rules configuration, Region referential and program version) differ
+//! from the previous generation's, when the day is earlier than the previous generation's,
+//! or on `--full`. Campaign years are configuration and referential, not dates: they are
+//! in the rules hash.
 //!
 //! The totals of the rule outcome stay exact without re-evaluating everything: each
 //! evaluated offer's share of [`PassCounts`] is stored with it, and a generation's totals
@@ -78,7 +79,7 @@ use crate::export::{self, Document, Finished, FragmentReader};
 use crate::lheo::{WriterContext, DOCUMENT_FOOTER, FORMAT_VERSION};
 use crate::model::{ActionCode, Date, EtatWorkflow, FasCode, Offre, Organisme, Siret};
 use crate::pipeline::{self, PassCounts, PassOptions};
-use crate::rules::{self, Outcome, RuleContext, RulesConfig};
+use crate::rules::{self, Outcome, Referentiel, RuleContext, RulesConfig};
 use crate::spill::Spill;
 use crate::store::{
     fragments, ChangeRow, EvaluationWrite, GenerationRow, GenerationTx, NewGeneration,
@@ -111,12 +112,15 @@ pub fn offre_hash(fragment_xml: &str) -> String {
 }
 
 /// What besides an offer's record decides its outcome, apart from the day: the rules
-/// configuration, the rule registry and the program version. A generation made under
-/// another value is not a basis for an incremental export.
-pub fn rules_hash(config: &RulesConfig) -> String {
+/// configuration, the Region referential (programmes, lots), the rule registry and the
+/// program version. A generation made under another value is not a basis for an
+/// incremental export: a new Region file re-judges every offer.
+pub fn rules_hash(config: &RulesConfig, referentiel: &Referentiel) -> String {
     let mut h = Sha256::new();
     h.update(b"rules-config\n");
     h.update(serde_json::to_vec(config).expect("serialisable"));
+    h.update(b"\nreferentiel\n");
+    h.update(serde_json::to_vec(referentiel).expect("serialisable"));
     h.update(b"\nprogram\n");
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update(b"\nregistry\n");
@@ -136,7 +140,9 @@ pub fn day_number(d: Date) -> i64 {
 
 /// The first day after `today` on which the offer's outcome or fragment may change with
 /// no change to its records: the day after one of its sessions ends (the session becomes
-/// inactive) or after one of its information collectives (it leaves `date-information`).
+/// inactive) or after one of its information collectives (it leaves `date-information`,
+/// and may leave the session with past ones only: IC_PASSEES), or the day a session
+/// starts (IC_PASSEES no longer applies).
 /// `None`: never (everything has ended). Earlier than needed is harmless (an evaluation
 /// that changes nothing); later would be a bug, which the property test looks for.
 pub fn next_recheck(offre: &Offre, today: Date) -> Option<Date> {
@@ -144,6 +150,8 @@ pub fn next_recheck(offre: &Offre, today: Date) -> Option<Date> {
     for s in &offre.sessions {
         days.extend(s.date_fin);
         days.extend(s.informations_collectives.iter().filter_map(|ic| ic.date));
+        // The eve of the start, so that the start day itself is a recheck.
+        days.extend(s.date_debut.and_then(|d| d.0.pred_opt()).map(Date));
     }
     days.into_iter()
         .filter(|d| *d >= today)
@@ -411,7 +419,8 @@ fn full_pass_reason(
     }
     if prev.rules_hash != rules_hash {
         return Ok(Some(
-            "the rules configuration or the program version changed".into(),
+            "the rules configuration, the Region referential or the program version changed"
+                .into(),
         ));
     }
     let prev_today =
@@ -1013,7 +1022,8 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     // Read before any offer: whatever an import commits from now on is looked at again by
     // the next export (see Store::current_revision).
     let revision = store.current_revision().await?;
-    let rules_hash = rules_hash(&opts.pass.rules);
+    let referentiel = pipeline::referentiel(store).await?;
+    let rules_hash = rules_hash(&opts.pass.rules, &referentiel);
     let full_reason = full_pass_reason(prev.as_ref(), opts, &rules_hash)?;
     let mode = if full_reason.is_some() {
         Mode::Full
@@ -1034,6 +1044,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     let rctx = RuleContext {
         today: opts.pass.today,
         config: &opts.pass.rules,
+        referentiel: &referentiel,
         organismes: &organismes,
     };
     let wctx = WriterContext {

@@ -422,8 +422,8 @@ fn the_csv_report_has_one_row_per_finding() {
             "offre",
             "session",
             "code",
-            "severity",
-            "field",
+            "gravité",
+            "champ",
             "message"
         ]
     );
@@ -444,11 +444,17 @@ fn the_csv_report_has_one_row_per_finding() {
                 .flat_map(|s| s["findings"].as_array().unwrap()),
         );
         for f in all {
-            from_json.push(
-                ["offre", "session", "code", "severity", "field", "message"]
-                    .map(|k| f[k].as_str().unwrap_or("").to_owned())
-                    .to_vec(),
-            );
+            // The CSV gives the severity as the French label organisations read.
+            let libelle = match f["severity"].as_str().unwrap() {
+                "reject_session" => "session non diffusée",
+                "reject_offer" => "action non diffusée",
+                _ => "à corriger",
+            };
+            let mut row = ["offre", "session", "code", "severity", "field", "message"]
+                .map(|k| f[k].as_str().unwrap_or("").to_owned())
+                .to_vec();
+            row[3] = libelle.to_owned();
+            from_json.push(row);
         }
     }
     let mut from_csv: Vec<Vec<String>> = rows

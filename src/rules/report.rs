@@ -17,6 +17,10 @@ use crate::model::{ActionCode, FasCode, Organisme, Siret};
 
 use super::{registry, Finding, Outcome, Severity};
 
+/// The CSV header of `check --format csv` and of the status page's CSV: French, for the
+/// people who open it in a spreadsheet. The severity column holds [`Severity::libelle`].
+pub const CSV_HEADER: &str = "siret,raison_sociale,offre,session,code,gravité,champ,message\r\n";
+
 /// Version of the JSON shape (`schemas/report.schema.json`); bumped on incompatible change.
 pub const REPORT_VERSION: u32 = 1;
 
@@ -281,25 +285,12 @@ impl Report {
         serde_json::to_value(self).expect("a report always serialises to JSON")
     }
 
-    /// One CSV row per finding, with a header row: siret, raison_sociale, offre, session,
-    /// code, severity, field, message. RFC 4180: comma-separated, CRLF line ends, fields
+    /// One CSV row per finding, with the header row [`CSV_HEADER`] (severity as its French
+    /// label). RFC 4180: comma-separated, CRLF line ends, fields
     /// holding a comma, quote or line break quoted with `"` and inner quotes doubled.
     pub fn write_csv<W: io::Write>(&self, mut w: W) -> io::Result<()> {
         let mut line = String::new();
-        csv_row(
-            &mut line,
-            &[
-                "siret",
-                "raison_sociale",
-                "offre",
-                "session",
-                "code",
-                "severity",
-                "field",
-                "message",
-            ],
-        );
-        w.write_all(line.as_bytes())?;
+        w.write_all(CSV_HEADER.as_bytes())?;
         for org in &self.organismes {
             let siret = org.siret.as_str();
             let raison = org.raison_sociale.as_deref().unwrap_or("");
@@ -319,7 +310,7 @@ impl Report {
                             &f.offre.to_string(),
                             &session,
                             f.code,
-                            f.severity.as_str(),
+                            f.severity.libelle(),
                             &f.field,
                             &f.message,
                         ],

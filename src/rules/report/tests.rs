@@ -167,6 +167,8 @@ fn sample() -> (Vec<Outcome>, Fixture) {
     for s in &mut c.offre.sessions {
         s.code.action = c.offre.numero;
         s.organisme_responsable.siret = siret(AUTRE_OF);
+        // The lot the Region gave this mandataire.
+        s.dispositif.numero_lot_cr = Some(text("1E1F2025_9"));
     }
     // A message with a comma, quotes and a line break in what it quotes.
     c.offre.action.url_action = Some(text("lien, \"cité\"\nsuite"));
@@ -273,7 +275,7 @@ fn an_empty_run_has_zero_totals() {
     r.write_csv(&mut csv).unwrap();
     assert_eq!(
         String::from_utf8(csv).unwrap(),
-        "siret,raison_sociale,offre,session,code,severity,field,message\r\n"
+        "siret,raison_sociale,offre,session,code,gravité,champ,message\r\n"
     );
     assert!(r.to_text().contains("Actions contrôlées : 0"));
 }
@@ -296,13 +298,13 @@ fn csv_has_one_row_per_finding_and_quotes_by_rfc_4180() {
             "19482-89393",
             "",
             "URL_INVALIDE",
-            "warning",
+            "à corriger",
             "action.url_pdf"
         ]
     );
     assert_eq!(rows[2][3], "19482-89393-143843");
     assert_eq!(rows[2][4], "IC_ABSENTE");
-    assert_eq!(rows[2][5], "reject_session");
+    assert_eq!(rows[2][5], "session non diffusée");
     let autre = &rows[3];
     assert_eq!(autre[1], "FORMATION OUEST, SARL \"Le Quai\"");
     assert!(csv.contains("\"FORMATION OUEST, SARL \"\"Le Quai\"\"\""));
