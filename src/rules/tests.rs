@@ -551,6 +551,11 @@ fn every_rule_is_documented() {
             r.code,
             r.severity.as_str()
         );
+        assert!(
+            section.contains("- Programmes:") && section.contains("- Message"),
+            "docs/rules.md does not say which programmes {} applies to, or its message",
+            r.code
+        );
     }
 }
 
