@@ -1,6 +1,7 @@
 //! The entry rules on the shared fixtures, through the binary, as the Cariforef runs it.
 //!
-//! `fixtures/offres.jsonl` is imported into a fresh SQLite database, then `check` (JSON and
+//! `fixtures/region-2025.csv` then `fixtures/offres.jsonl` are imported into a fresh SQLite
+//! database, then `check` (JSON and
 //! CSV) and `export` are run as of the fixtures' reference date. The report must say, for
 //! every offer and session, exactly what `fixtures/expectations.json` promises (status,
 //! blocking codes, warnings); `check` and `export` must count the same things; the LHÉO
@@ -59,6 +60,8 @@ fn run() -> &'static Run {
         let dir = tempfile::tempdir().unwrap();
         let db = format!("sqlite://{}", dir.path().join("fixtures.sqlite").display());
         let out = dir.path().join("lheo.xml");
+        // The Region file first: it says which lots exist and whose they are.
+        lheo_feed(&db, &["import-region", "fixtures/region-2025.csv"]);
         lheo_feed(&db, &["import", "fixtures/offres.jsonl"]);
         let check = lheo_feed(&db, &["check", "--today", &today, "--format", "json"]);
         let csv = lheo_feed(&db, &["check", "--today", &today, "--format", "csv"]);
