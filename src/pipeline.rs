@@ -178,9 +178,7 @@ pub fn rubrique_sofi(field: &str) -> (&'static str, &'static str) {
         ("action", "contact") => ("la fiche Action", "Contact"),
         ("action", "site_dispensateur") => ("la fiche Action", "Site dispensateur"),
         ("action", _) => ("la fiche Action", "Description"),
-        ("session", "informations_collectives") => {
-            ("la fiche Session", "Informations collectives")
-        }
+        ("session", "informations_collectives") => ("la fiche Session", "Informations collectives"),
         ("session", "periodes_formation") => ("la fiche Session", "Périodes de formation"),
         ("session", "periodes_inscription" | "adresse_inscription") => {
             ("la fiche Session", "Périodes d'inscription")
@@ -201,9 +199,11 @@ pub fn rubrique_sofi(field: &str) -> (&'static str, &'static str) {
         ("session", "commentaire_duree") => ("la fiche Session", "Commentaire durée"),
         ("session", "date_debut" | "date_fin") => ("la fiche Session", "Date début, Date fin"),
         ("session", "dispositif") | ("dispositif", _) => match parts.next().unwrap_or(name) {
-            "frais_ht" | "frais_ttc" | "taux_tva" | "frais_additionnels" | "frais_certification" => {
-                ("la fiche Dispositif", "Frais pédagogiques")
-            }
+            "frais_ht"
+            | "frais_ttc"
+            | "taux_tva"
+            | "frais_additionnels"
+            | "frais_certification" => ("la fiche Dispositif", "Frais pédagogiques"),
             "publics" => ("la fiche Dispositif", "Publics"),
             _ => ("la fiche Dispositif", "Description"),
         },

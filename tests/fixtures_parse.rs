@@ -425,7 +425,11 @@ fn session_defects(o: &Offre, s: &Session, organismes: &[Organisme]) -> BTreeSet
     // The fixtures' reference date: a session yet to start, recruiting, whose every
     // information collective is before it.
     let reference = Date::parse("2025-06-02").unwrap();
-    let derniere_ic = s.informations_collectives.iter().filter_map(|ic| ic.date).max();
+    let derniere_ic = s
+        .informations_collectives
+        .iter()
+        .filter_map(|ic| ic.date)
+        .max();
     if s.date_debut.is_some_and(|x| x > reference)
         && s.recrutement == Some(EtatRecrutement::Ouvert)
         && derniere_ic.is_some_and(|x| x < reference)

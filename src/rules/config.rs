@@ -240,7 +240,10 @@ mod tests {
     #[test]
     fn default_is_five_regional_programmes_with_no_year_in_the_code() {
         let c = RulesConfig::default();
-        assert!(c.campagnes.is_empty(), "the year comes from the Region file");
+        assert!(
+            c.campagnes.is_empty(),
+            "the year comes from the Region file"
+        );
         assert_eq!(c.programmes_regionaux.len(), 5);
         assert!(c.problems().is_empty(), "{:?}", c.problems());
         for p in PROGRAMMES_REGION {
@@ -250,9 +253,14 @@ mod tests {
         assert!(!c.est_regional("Contrat d'apprentissage"));
         assert!(!c.est_regional(DISPOSITIF_IMPORT_LHEO));
         assert!(c.programmes().any(|p| p == DISPOSITIF_IMPORT_LHEO));
-        let v = c.valeurs_admises("programme region - 1 EMPLOI = 1 formation").unwrap();
+        let v = c
+            .valeurs_admises("programme region - 1 EMPLOI = 1 formation")
+            .unwrap();
         assert_eq!(v.entrees_sorties, [EntreesSorties::DatesFixes]);
-        assert_eq!(v.types_parcours, [TypeParcours::Mixte, TypeParcours::Modularise]);
+        assert_eq!(
+            v.types_parcours,
+            [TypeParcours::Mixte, TypeParcours::Modularise]
+        );
         assert!(c.valeurs_admises(PROGRAMMES_REGION[1]).is_none());
     }
 

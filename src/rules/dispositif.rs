@@ -64,8 +64,7 @@ fn programme_inconnu(offre: &Offre, ctx: &RuleContext) -> Vec<Finding> {
 
 /// The lot of a session of a regional programme, when the referential can judge it.
 fn lot_regional<'a>(ctx: &RuleContext<'a>, s: &'a Session) -> Option<&'a str> {
-    if !ctx.config.est_regional(s.dispositif.programme.as_str()) || !ctx.referentiel.a_des_lots()
-    {
+    if !ctx.config.est_regional(s.dispositif.programme.as_str()) || !ctx.referentiel.a_des_lots() {
         return None;
     }
     s.dispositif.numero_lot_cr.as_ref().map(|l| l.as_str())

@@ -45,8 +45,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::{ActionCode, Date, FasCode, Offre, Organisme, Session, Siret};
 
 pub use config::{Campagne, RulesConfig, ValeursAdmises, PROGRAMMES_REGION};
-pub use referentiel::Referentiel;
 pub(crate) use dispositif::RENVOYER;
+pub use referentiel::Referentiel;
 pub use report::Report;
 
 /// What a finding does to the export.

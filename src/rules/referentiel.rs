@@ -95,14 +95,23 @@ mod tests {
     fn lots_by_code_and_the_year_of_a_programme() {
         let r = Referentiel::new(
             vec!["B".into(), "A".into()],
-            vec![lot("L1", "A", 2025), lot("L2", "A", 2025), lot("M1", "C", 2025), lot("M2", "C", 2026)],
+            vec![
+                lot("L1", "A", 2025),
+                lot("L2", "A", 2025),
+                lot("M1", "C", 2025),
+                lot("M2", "C", 2026),
+            ],
         );
         assert!(!r.is_empty() && r.a_des_lots());
         assert_eq!(r.lot(" l1 ").map(|l| l.code.as_str()), Some("L1"));
         assert!(r.lot("L3").is_none());
         assert_eq!(r.annee_programme("a"), Some(2025));
         assert_eq!(r.annee_programme("B"), None, "no lot: no year");
-        assert_eq!(r.annee_programme("C"), None, "two years: none is the programme's");
+        assert_eq!(
+            r.annee_programme("C"),
+            None,
+            "two years: none is the programme's"
+        );
         assert!(r.programmes().any(|p| p == "C"));
         assert!(Referentiel::default().is_empty());
     }

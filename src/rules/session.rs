@@ -581,7 +581,10 @@ fn type_parcours_non_admis(offre: &Offre, ctx: &RuleContext) -> Vec<Finding> {
                 la_session(s),
                 libelle_parcours(s.type_parcours),
                 extrait(s.dispositif.programme.as_str(), 120),
-                ou(v.types_parcours.iter().map(|t| libelle_parcours(*t)).collect())
+                ou(v.types_parcours
+                    .iter()
+                    .map(|t| libelle_parcours(*t))
+                    .collect())
             ))
         },
     )
@@ -602,8 +605,7 @@ fn module_ran_sans_dates(offre: &Offre, _: &RuleContext) -> Vec<Finding> {
         "session.commentaire_duree",
         |s| {
             if s.module_remise_a_niveau != Some(true)
-                || s
-                    .commentaire_duree
+                || s.commentaire_duree
                     .as_ref()
                     .is_some_and(|c| contient_une_date(c.as_str()))
             {

@@ -154,7 +154,10 @@ pub fn referentiel() -> Referentiel {
         mandataire: siret(mandataire),
     };
     Referentiel::new(
-        super::PROGRAMMES_REGION.iter().map(|p| (*p).to_owned()).collect(),
+        super::PROGRAMMES_REGION
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect(),
         vec![lot("1E1F2025_4", CARIFOREF), lot("1E1F2025_9", AUTRE_OF)],
     )
 }

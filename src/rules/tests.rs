@@ -223,19 +223,15 @@ fn cases() -> Vec<Case> {
             },
             |fx| {
                 fx.s0().module_remise_a_niveau = Some(true);
-                fx.s0().commentaire_duree =
-                    Some(text("Remise à niveau contextualisée du 1er au 5 septembre 2025"));
+                fx.s0().commentaire_duree = Some(text(
+                    "Remise à niveau contextualisée du 1er au 5 septembre 2025",
+                ));
             },
         ),
         case(
             "PROGRAMME_INCONNU",
-            |fx| {
-                fx.s0().dispositif.programme =
-                    text("PROGRAMME REGION - 1 emploi = 1 formations")
-            },
-            |fx| {
-                fx.s0().dispositif.programme = text("programme region -  1 EMPLOI = 1 formation")
-            },
+            |fx| fx.s0().dispositif.programme = text("PROGRAMME REGION - 1 emploi = 1 formations"),
+            |fx| fx.s0().dispositif.programme = text("programme region -  1 EMPLOI = 1 formation"),
         ),
         case(
             "LOT_ABSENT",

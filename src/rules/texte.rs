@@ -261,8 +261,18 @@ pub fn distance(a: &str, b: &str) -> usize {
 
 /// French month names, folded (see [`plier`]).
 const MOIS: [&str; 12] = [
-    "janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre",
-    "octobre", "novembre", "decembre",
+    "janvier",
+    "fevrier",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "aout",
+    "septembre",
+    "octobre",
+    "novembre",
+    "decembre",
 ];
 
 /// Whether `s` gives at least one calendar date, as an organisme writes it in a comment:
@@ -391,7 +401,13 @@ mod tests {
     #[test]
     fn distance_counts_edits_on_folded_labels() {
         assert_eq!(distance("abc", "abc"), 0);
-        assert_eq!(distance("PROGRAMME REGION - PREPA Clés Avenir", "programme region - prepa cles avenir"), 0);
+        assert_eq!(
+            distance(
+                "PROGRAMME REGION - PREPA Clés Avenir",
+                "programme region - prepa cles avenir"
+            ),
+            0
+        );
         assert_eq!(
             distance(
                 "PROGRAMME REGION - 1 emploi = 1 formations",

@@ -46,7 +46,10 @@ impl Store {
         let programmes: Vec<String> = on_pool!(self, pool => {
             sqlx::query_scalar(ALL_PROGRAMMES).fetch_all(pool).await?
         });
-        Ok(crate::rules::Referentiel::new(programmes, self.lots().await?))
+        Ok(crate::rules::Referentiel::new(
+            programmes,
+            self.lots().await?,
+        ))
     }
 
     /// Every lot, by code.
