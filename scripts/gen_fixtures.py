@@ -2325,6 +2325,50 @@ expect("20403-91234-146901", "rejected", "IC_PASSEES", "session.informations_col
 
 
 # ---------------------------------------------------------------------------------------
+# fixtures/brouillons.jsonl: a draft as the procedure's screenshot shows one (Fiche Session
+# with « ESP * » blank, « type de parcours inconnu », no périodes, modalités, durée en
+# entreprise, modalité de recrutement nor information collective). The model cannot hold
+# it (entrees_sorties is required), so it lives apart from offres.jsonl, which stays
+# valid against schemas/fasd.schema.json. It imports (never exported) and `check` lists
+# what it lacks, for its organisme (the mandataire).
+
+BROUILLONS = [{
+    "numero": "20303-91215", "etat": "en_cours_de_saisie", "mandataire": CAE,
+    "formation": {
+        "intitule": "Piloter sa coopérative d’activité et d’emploi",
+        "objectif_general": "creation_entreprise", "type_certification": "attestation",
+        "formacodes": ["32047"], "validation": "totale",
+    },
+    "action": {
+        "site_dispensateur": cae_nantes_ref,
+        "objectifs": "Tester son activité dans le cadre d’une coopérative d’activité et d’emploi.",
+        "niveau_entree": 1,
+    },
+    "sessions": [{
+        "code": "20303-91215-146502", "site_lieu": cae_nantes_ref,
+        "date_debut": "2026-02-10", "date_fin": "2026-02-10",
+        "rythmes": "temps plein", "type_parcours": "inconnu", "modalites_enseignement": "presentiel",
+        "duree_centre_heures": 200, "organisme_responsable": cae_nantes_ref, "recrutement": "ouvert",
+        "referent_pmr": cae_pmr, "referent_mobilite": cae_mob,
+        "dispositif": pass_d("7091", 5),
+    }],
+}]
+# What `check` must list for it, in its order: the field the line lacks, then the empty
+# starred fields of the Fiche Session.
+BROUILLON_CHAMPS = {
+    "20303-91215": [
+        "offre.sessions[0].entrees_sorties",
+        "offre.sessions[0].periodes_formation",
+        "offre.sessions[0].type_parcours",
+        "offre.sessions[0].modalites_pedagogiques",
+        "offre.sessions[0].duree_entreprise_heures",
+        "offre.sessions[0].modalites_recrutement",
+        "offre.sessions[0].informations_collectives",
+    ],
+}
+
+
+# ---------------------------------------------------------------------------------------
 # A standalone {"session": …} line: adds a fourth CACES session to 20150-91002.
 
 SESSION_LINES = [caces_session("20150-91002-145604", "2025-11-17", "2025-11-28", "2804", "71304", "2025-11-04")]
@@ -2398,6 +2442,8 @@ def main():
     lines += [dump({"session": s}) for s in SESSION_LINES]
     with open(os.path.join(ROOT, "fixtures", "offres.jsonl"), "w", encoding="utf-8", newline="\n") as f:
         f.write("\n".join(lines) + "\n")
+    with open(os.path.join(ROOT, "fixtures", "brouillons.jsonl"), "w", encoding="utf-8", newline="\n") as f:
+        f.write("\n".join(dump({"offre": o}) for o in BROUILLONS) + "\n")
 
     sessions_of = {n: [] for n in numeros}
     for c in sorted(codes, key=numkey):
@@ -2442,6 +2488,10 @@ def main():
         },
         "offres": offres,
         "sessions": sessions,
+        "brouillons": {
+            b["numero"]: {"etat": b["etat"], "organisme": b["mandataire"], "champs": BROUILLON_CHAMPS[b["numero"]]}
+            for b in BROUILLONS
+        },
     }
     with open(os.path.join(ROOT, "fixtures", "expectations.json"), "w", encoding="utf-8", newline="\n") as f:
         f.write(json.dumps(expectations, ensure_ascii=False, indent=2) + "\n")

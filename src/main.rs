@@ -640,6 +640,15 @@ async fn dispatch(
                         summary.sessions.changed,
                         summary.sessions.unchanged,
                     );
+                        let b = &summary.brouillons;
+                        if b.created + b.changed + b.unchanged > 0 {
+                            outln!(
+                                "drafts with required fields still missing (never exported;                                  `check` lists them): {} new, {} changed, {} unchanged",
+                                b.created,
+                                b.changed,
+                                b.unchanged
+                            );
+                        }
                     }
                     Ok(())
                 }
@@ -896,7 +905,8 @@ async fn dispatch(
                 Ok(())
             })
             .await?;
-            let mut report = Report::new(&all, &organismes);
+            let mut report = Report::new(&all, &organismes)
+                .with_saisies(pipeline::saisies_incompletes(store).await?, &organismes);
             report.mark_published(&lheo_feed::generation::published_sessions(store).await?);
             match format {
                 Format::Text => out!("{}", report.to_text()),

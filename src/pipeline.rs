@@ -341,6 +341,41 @@ pub async fn referentiel(store: &Store) -> anyhow::Result<Referentiel> {
     Ok(r)
 }
 
+/// The offers not yet validated that `check` lists with their missing required fields,
+/// each with its organisme (the mandataire): the drafts the model could not hold, then
+/// the complete offers still en cours de saisie or en attente de validation.
+pub async fn saisies_incompletes(
+    store: &Store,
+) -> anyhow::Result<Vec<(Siret, rules::report::SaisieIncomplete)>> {
+    let mut out: Vec<(Siret, rules::report::SaisieIncomplete)> = store
+        .brouillons()
+        .await?
+        .into_iter()
+        .map(|b| {
+            (
+                b.mandataire,
+                rules::report::SaisieIncomplete {
+                    offre: b.numero,
+                    etat: b.etat,
+                    champs: b.manquants,
+                },
+            )
+        })
+        .collect();
+    for o in store.offres_non_validees().await? {
+        let champs = rules::saisie::champs_manquants(&o, &[]);
+        out.push((
+            o.mandataire.clone(),
+            rules::report::SaisieIncomplete {
+                offre: o.numero,
+                etat: o.etat,
+                champs,
+            },
+        ));
+    }
+    Ok(out)
+}
+
 /// Runs the pass, calling `sink` with every offer's outcome and fragment (None when
 /// nothing of it is published). Outcomes with findings, rejections or inactive sessions
 /// are returned for the report; clean ones are only counted, to keep memory flat.

@@ -63,6 +63,8 @@ fn run() -> &'static Run {
         // The Region file first: it says which lots exist and whose they are.
         lheo_feed(&db, &["import-region", "fixtures/region-2025.csv"]);
         lheo_feed(&db, &["import", "fixtures/offres.jsonl"]);
+        // A draft with starred fields still empty: it imports, and `check` lists them.
+        lheo_feed(&db, &["import", "fixtures/brouillons.jsonl"]);
         let check = lheo_feed(&db, &["check", "--today", &today, "--format", "json"]);
         let csv = lheo_feed(&db, &["check", "--today", &today, "--format", "csv"]);
         let export = lheo_feed(
@@ -411,6 +413,45 @@ fn csv_records(text: &str) -> Vec<Vec<String>> {
         "the last record ends with CRLF"
     );
     records
+}
+
+#[test]
+fn drafts_are_listed_with_their_missing_fields_and_never_exported() {
+    let r = run();
+    let brouillons = r.expectations["brouillons"].as_object().unwrap();
+    assert!(!brouillons.is_empty());
+    for (numero, e) in brouillons {
+        let org = r.check["organismes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["siret"] == e["organisme"])
+            .unwrap_or_else(|| panic!("{numero}: no entry for its organisme"));
+        let saisie = org["saisies_incompletes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["offre"] == numero.as_str())
+            .unwrap_or_else(|| panic!("{numero} is not listed"));
+        assert_eq!(saisie["etat"], e["etat"]);
+        let champs: Vec<&str> = saisie["champs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["champ"].as_str().unwrap())
+            .collect();
+        assert_eq!(champs, strs(&e["champs"]), "{numero}");
+        assert!(
+            !r.xml.contains(numero.as_str()),
+            "{numero} is never exported"
+        );
+    }
+    // The complete unvalidated offers lack nothing, so they are not listed.
+    for org in r.check["organismes"].as_array().unwrap() {
+        for s in org["saisies_incompletes"].as_array().unwrap() {
+            assert!(brouillons.contains_key(s["offre"].as_str().unwrap()), "{s}");
+        }
+    }
 }
 
 #[test]

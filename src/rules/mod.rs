@@ -29,6 +29,7 @@ mod offre;
 mod organismes;
 pub mod referentiel;
 pub mod report;
+pub mod saisie;
 mod session;
 pub mod texte;
 pub mod url;

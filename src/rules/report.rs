@@ -13,8 +13,9 @@ use std::io;
 
 use serde::Serialize;
 
-use crate::model::{ActionCode, FasCode, Organisme, Siret};
+use crate::model::{ActionCode, EtatWorkflow, FasCode, Organisme, Siret};
 
+use super::saisie::ChampManquant;
 use super::{registry, Finding, Outcome, Severity};
 
 /// The CSV header of `check --format csv` and of the status page's CSV: French, for the
@@ -75,6 +76,17 @@ pub struct OrganismeReport {
     pub totals: Totals,
     /// In numero order.
     pub offres: Vec<OffreReport>,
+    /// Offers not yet validated with required fields still empty, in numero order
+    /// ([`Report::with_saisies`]). Not in the totals: they are never exported.
+    pub saisies_incompletes: Vec<SaisieIncomplete>,
+}
+
+/// An offer not yet validated and what it still lacks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SaisieIncomplete {
+    pub offre: ActionCode,
+    pub etat: EtatWorkflow,
+    pub champs: Vec<ChampManquant>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -214,6 +226,7 @@ impl Report {
                         .map(|o| o.raison_sociale.as_str().to_owned()),
                     totals: counter.finish(),
                     offres,
+                    saisies_incompletes: Vec::new(),
                 }
             })
             .collect();
@@ -222,6 +235,40 @@ impl Report {
             totals: all.finish(),
             organismes,
         }
+    }
+
+    /// Adds the offers not yet validated that lack required fields, each to its
+    /// organisme (the mandataire), creating the organisme's entry when it has no
+    /// validated offer. Offers that lack nothing are left out.
+    pub fn with_saisies(
+        mut self,
+        saisies: Vec<(Siret, SaisieIncomplete)>,
+        organismes: &HashMap<Siret, Organisme>,
+    ) -> Report {
+        for (siret, saisie) in saisies.into_iter().filter(|(_, s)| !s.champs.is_empty()) {
+            let i = match self.organismes.binary_search_by(|o| o.siret.cmp(&siret)) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.organismes.insert(
+                        i,
+                        OrganismeReport {
+                            raison_sociale: organismes
+                                .get(&siret)
+                                .map(|o| o.raison_sociale.as_str().to_owned()),
+                            siret,
+                            totals: Totals::default(),
+                            offres: Vec::new(),
+                            saisies_incompletes: Vec::new(),
+                        },
+                    );
+                    i
+                }
+            };
+            let list = &mut self.organismes[i].saisies_incompletes;
+            list.push(saisie);
+            list.sort_by_key(|s| s.offre);
+        }
+        self
     }
 
     /// The report in French, for people.
@@ -273,6 +320,21 @@ impl Report {
                     for f in &s.findings {
                         constat_texte(&mut out, f, "      ");
                     }
+                }
+            }
+            for saisie in &org.saisies_incompletes {
+                let etat = match saisie.etat {
+                    EtatWorkflow::EnAttenteDeValidation => "en attente de validation",
+                    _ => "en cours de saisie",
+                };
+                let _ = writeln!(
+                    out,
+                    "\n  Action {} ({etat}) : champs obligatoires à compléter avant l'envoi \
+                     en validation au Cariforef",
+                    saisie.offre
+                );
+                for c in &saisie.champs {
+                    let _ = writeln!(out, "    - {}", c.libelle);
                 }
             }
         }
