@@ -643,7 +643,7 @@ async fn dispatch(
                         let b = &summary.brouillons;
                         if b.created + b.changed + b.unchanged > 0 {
                             outln!(
-                                "drafts with required fields still missing (never exported;                                  `check` lists them): {} new, {} changed, {} unchanged",
+                                "drafts with required fields still missing (never exported; `check` lists them): {} new, {} changed, {} unchanged",
                                 b.created,
                                 b.changed,
                                 b.unchanged
