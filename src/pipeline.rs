@@ -439,6 +439,48 @@ mod tests {
     }
 
     #[test]
+    fn every_writer_field_has_a_fiche_and_a_rubrique() {
+        for (field, expected) in [
+            (
+                "formation.blocs.intitule",
+                ("la fiche Formation", "Blocs de compétences"),
+            ),
+            (
+                "action.equipements.commentaire",
+                ("la fiche Action", "Équipements"),
+            ),
+            (
+                "session.referents",
+                ("la fiche Session", "Contacts référents"),
+            ),
+            (
+                "session.informations_collectives[2].lieu",
+                ("la fiche Session", "Informations collectives"),
+            ),
+            (
+                "dispositif.frais_ttc",
+                ("la fiche Dispositif", "Frais pédagogiques"),
+            ),
+            (
+                "session.dispositif.publics",
+                ("la fiche Dispositif", "Publics"),
+            ),
+            (
+                "organisme.web",
+                ("les informations de votre organisme", "Site web"),
+            ),
+            // A field the writer may add one day still gets its fiche.
+            ("session.nouveau_champ", ("la fiche Session", "Description")),
+            (
+                "",
+                ("les informations de votre organisme", "Identification"),
+            ),
+        ] {
+            assert_eq!(rubrique_sofi(field), expected, "{field}");
+        }
+    }
+
+    #[test]
     fn lheo_invalide_passes_on_the_baseline() {
         let (outcome, fragment) = run(&Fixture::new());
         assert!(outcome.findings.is_empty(), "{:?}", outcome.findings);
@@ -460,7 +502,15 @@ mod tests {
         assert_eq!(f.len(), 1, "{:?}", outcome.findings);
         assert_eq!(f[0].severity, Severity::RejectSession);
         assert_eq!(f[0].session, Some(fx.offre.sessions[1].code));
-        assert!(f[0].message.contains("501 caractères"), "{}", f[0].message);
+        assert_eq!(
+            f[0].message,
+            "La session 19482-89393-143843 ne peut pas être diffusée : le contenu de la \
+             rubrique « Informations collectives » de la fiche Session compte 501 caractères \
+             (ou éléments), pour 500 au plus sur les sites de diffusion : raccourcissez-le, \
+             puis renvoyez l'action en validation au Cariforef (bouton d'envoi en bas de la \
+             fiche Dispositif)."
+        );
+        assert_eq!(f[0].field, "session.informations_collectives.commentaire");
         assert_eq!(outcome.rejected, vec![fx.offre.sessions[1].code]);
         let xml = fragment.expect("the other session is published").xml;
         assert!(xml.contains(&fx.offre.sessions[0].code.to_string()));

@@ -258,4 +258,81 @@ mod tests {
         }
         assert!(parse_brouillon("f", 3, "{not json").is_none());
     }
+
+    use proptest::prelude::*;
+
+    /// Every path of `v` to a field of an object (not to array elements).
+    fn field_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    out.push(p.clone());
+                    field_paths(x, &p, out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    field_paths(x, &format!("{prefix}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Any line never panics the draft decoder.
+        #[test]
+        fn any_text_is_handled(text in ".{0,300}") {
+            let _ = parse_brouillon("p", 1, &text);
+        }
+
+        /// Removing any set of fields from a draft, or putting any text in one: it
+        /// decodes, listing exactly what was removed, or it is refused; never a panic,
+        /// and never a draft that silently lost a field.
+        #[test]
+        fn removed_fields_are_listed_or_the_line_refused(
+            picks in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+            replace in proptest::option::of(("[0-9]{0,20}|.{0,20}", any::<prop::sample::Index>())),
+        ) {
+            let mut v: Value = serde_json::from_str(&draft(|_| {})).unwrap();
+            let mut paths = Vec::new();
+            field_paths(&v, "", &mut paths);
+            let mut removed = Vec::new();
+            for pick in &picks {
+                let path = pick.get(&paths).clone();
+                let (parent, name) = path.rsplit_once('.').unwrap_or(("", &path));
+                if let Some(obj) = at_mut(&mut v, parent).and_then(Value::as_object_mut) {
+                    if obj.remove(name).is_some() {
+                        removed.push(path);
+                    }
+                }
+            }
+            if let Some((text, pick)) = &replace {
+                let path = pick.get(&paths);
+                if let Some(x) = at_mut(&mut v, path) {
+                    *x = Value::String(text.clone());
+                }
+            }
+            match parse_brouillon("p", 1, &v.to_string()) {
+                Some(Ok(b)) => {
+                    for m in &b.manquants {
+                        prop_assert!(
+                            removed.iter().any(|r| m == r || m.starts_with(&format!("{r}."))
+                                || r.starts_with(&format!("{m}."))),
+                            "{m} listed but not removed ({removed:?})"
+                        );
+                    }
+                }
+                Some(Err(e)) => prop_assert!(!e.reason.is_empty()),
+                None => {}
+            }
+        }
+    }
 }

@@ -439,4 +439,18 @@ mod tests {
             assert!(!contient_une_date(no), "{no}");
         }
     }
+
+    proptest::proptest! {
+        /// Any text: no panic, a distance to itself of 0, symmetric, and a date found in
+        /// a text stays found when more text is added.
+        #[test]
+        fn helpers_take_any_text(a in ".{0,60}", b in ".{0,60}") {
+            proptest::prop_assert_eq!(distance(&a, &a), 0);
+            proptest::prop_assert_eq!(distance(&a, &b), distance(&b, &a));
+            if contient_une_date(&a) {
+                let plus = format!("{} {}", a, b);
+                proptest::prop_assert!(contient_une_date(&plus), "{:?}", plus);
+            }
+        }
+    }
 }
