@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 
 use crate::model::{
-    Dispositif, EntreesSorties, EtatRecrutement, InformationCollective, Offre, TypeParcours,
+    Dispositif, EntreesSorties, EtatRecrutement, InformationCollective, Offre, Session,
+    TypeParcours,
 };
 
+use super::config::ValeursAdmises;
 use super::dispositif::RENVOYER;
 use super::texte::{contient_une_date, date_fr, extrait};
 use super::url::parse_http;
@@ -510,6 +512,21 @@ fn libelle_parcours(t: TypeParcours) -> &'static str {
     }
 }
 
+/// The programme's allowed values of one kind, when `valeur` is not among them (an empty
+/// list allows everything; a programme without an entry is not restricted).
+fn non_admis<'a, T: PartialEq>(
+    ctx: &RuleContext<'a>,
+    s: &Session,
+    liste: fn(&'a ValeursAdmises) -> &'a [T],
+    valeur: &T,
+) -> Option<&'a [T]> {
+    let admises = liste(
+        ctx.config
+            .valeurs_admises(s.dispositif.programme.as_str())?,
+    );
+    (!admises.is_empty() && !admises.contains(valeur)).then_some(admises)
+}
+
 /// "a ou b" from the allowed labels.
 fn ou(labels: Vec<&str>) -> String {
     match labels.split_last() {
@@ -533,19 +550,14 @@ fn entrees_sorties_non_admises(offre: &Offre, ctx: &RuleContext) -> Vec<Finding>
         offre,
         "session.entrees_sorties",
         |s| {
-            let v = ctx
-                .config
-                .valeurs_admises(s.dispositif.programme.as_str())?;
-            if v.entrees_sorties.is_empty() || v.entrees_sorties.contains(&s.entrees_sorties) {
-                return None;
-            }
+            let admises = non_admis(ctx, s, |v| &v.entrees_sorties, &s.entrees_sorties)?;
             Some(format!(
                 "{} a des entrées/sorties {}, que le programme « {} » n'admet pas : choisissez \
                  l'« ESP » {} dans la fiche Session, {RENVOYER}.",
                 la_session(s),
                 libelle_es(s.entrees_sorties),
                 extrait(s.dispositif.programme.as_str(), 120),
-                ou(v.entrees_sorties.iter().map(|e| libelle_es(*e)).collect())
+                ou(admises.iter().map(|e| libelle_es(*e)).collect())
             ))
         },
     )
@@ -569,22 +581,14 @@ fn type_parcours_non_admis(offre: &Offre, ctx: &RuleContext) -> Vec<Finding> {
             if s.type_parcours == TypeParcours::Inconnu {
                 return None;
             }
-            let v = ctx
-                .config
-                .valeurs_admises(s.dispositif.programme.as_str())?;
-            if v.types_parcours.is_empty() || v.types_parcours.contains(&s.type_parcours) {
-                return None;
-            }
+            let admises = non_admis(ctx, s, |v| &v.types_parcours, &s.type_parcours)?;
             Some(format!(
                 "{} a le type de parcours « {} », que le programme « {} » n'admet pas : \
                  choisissez le « Type de parcours » {} dans la fiche Session, {RENVOYER}.",
                 la_session(s),
                 libelle_parcours(s.type_parcours),
                 extrait(s.dispositif.programme.as_str(), 120),
-                ou(v.types_parcours
-                    .iter()
-                    .map(|t| libelle_parcours(*t))
-                    .collect())
+                ou(admises.iter().map(|t| libelle_parcours(*t)).collect())
             ))
         },
     )
