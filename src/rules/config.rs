@@ -225,16 +225,17 @@ mod tests {
     /// The default with a 2025 campaign entry per regional programme, as an operator
     /// would write to override the referential.
     fn campagne_2025() -> RulesConfig {
-        let mut c = RulesConfig::default();
-        c.campagnes = PROGRAMMES_REGION
-            .iter()
-            .map(|p| Campagne {
-                programme: Some((*p).to_owned()),
-                lot: None,
-                annee: 2025,
-            })
-            .collect();
-        c
+        RulesConfig {
+            campagnes: PROGRAMMES_REGION
+                .iter()
+                .map(|p| Campagne {
+                    programme: Some((*p).to_owned()),
+                    lot: None,
+                    annee: 2025,
+                })
+                .collect(),
+            ..RulesConfig::default()
+        }
     }
 
     #[test]
