@@ -137,6 +137,49 @@ async fn a_lot_must_be_there_and_the_mandataire_s(db: &TestDb) {
     );
 }
 
+/// A new Region file re-judges every offer, although no offer changed: the referential is
+/// part of the rules hash, so the next export is a full pass.
+async fn a_new_region_file_rejudges_unchanged_offers(db: &TestDb) {
+    setup(db);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lheo.xml");
+    let export_to = |out: &std::path::Path| {
+        ok(
+            db,
+            &[
+                "export",
+                "--today",
+                "2025-06-02",
+                "--force",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        std::fs::read_to_string(out).unwrap()
+    };
+    let first = export_to(&out);
+    assert!(!first.contains("20402-91227-146801") && first.contains("19633-90102-144101"));
+    // The Region gives lot 1E1F2025_9 to BTP Formation Atlantique instead of AFLO.
+    let region = std::fs::read_to_string("fixtures/region-2025.csv")
+        .unwrap()
+        .replace(
+            "lot,1E1F2025_9,PROGRAMME REGION - 1 emploi = 1 formation,2025,78451203000189",
+            "lot,1E1F2025_9,PROGRAMME REGION - 1 emploi = 1 formation,2025,30298712800667",
+        );
+    let path = dir.path().join("region-2025-avenant.csv");
+    std::fs::write(&path, region).unwrap();
+    ok(db, &["import-region", path.to_str().unwrap()]);
+    let second = export_to(&out);
+    assert!(second.contains("20402-91227-146801"), "now BTPA's lot");
+    assert!(
+        !second.contains("19633-90102-144101"),
+        "no longer AFLO's lot"
+    );
+    let f = findings(db, "2025-06-02", "19633-90102-144101");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, "LOT_AUTRE_MANDATAIRE");
+}
+
 async fn past_information_collectives_stop_a_session_not_yet_started(db: &TestDb) {
     setup(db);
     // The fixture planted for it.
@@ -247,6 +290,7 @@ async fn messages_and_csv_are_french(db: &TestDb) {
 backend_tests!(
     a_misspelt_programme_is_stopped_with_the_closest_label,
     a_lot_must_be_there_and_the_mandataire_s,
+    a_new_region_file_rejudges_unchanged_offers,
     past_information_collectives_stop_a_session_not_yet_started,
     values_the_procedure_excludes_for_1e1f_are_stopped,
     messages_and_csv_are_french,

@@ -417,7 +417,7 @@ pub async fn csv(
             return error(
                 StatusCode::NOT_FOUND,
                 "unknown_siret",
-                "no rejection for this SIRET in the current generation",
+                "aucun rejet pour ce SIRET dans la génération courante",
             );
         }
     }
