@@ -281,6 +281,23 @@ async fn messages_and_csv_are_french(db: &TestDb) {
             )
         )]
     );
+    // LHEO_INVALIDE names the fiche and the rubrique the organisme sees, not an element.
+    let file = edited("19482-89393", |o| {
+        o["sessions"][0]["informations_collectives"][0]["commentaire"] = "é".repeat(501).into();
+    });
+    ok(db, &["import", file.path().to_str().unwrap()]);
+    assert_eq!(
+        findings(db, "2025-06-02", "19482-89393-143842"),
+        [(
+            "LHEO_INVALIDE".to_owned(),
+            format!(
+                "La session 19482-89393-143842 ne peut pas être diffusée : le contenu de la \
+                 rubrique « Informations collectives » de la fiche Session compte 501 caractères \
+                 (ou éléments), pour 500 au plus sur les sites de diffusion : raccourcissez-le, \
+                 {RENVOYER}"
+            )
+        )]
+    );
     let csv = ok(db, &["check", "--today", "2025-06-02", "--format", "csv"]);
     assert!(csv.starts_with("siret,raison_sociale,offre,session,code,gravité,champ,message\r\n"));
     assert!(csv.contains(",IC_ABSENTE,session non diffusée,"));

@@ -217,7 +217,8 @@ fn ic_incomplete(offre: &Offre, _: &RuleContext) -> Vec<Finding> {
                 format!("session.informations_collectives[{i}]{field}"),
                 format!(
                     "{} de la session {} {} : {} dans la fiche Session, rubrique « Informations \
-                     collectives » ({IC_COMPLETE}), {RENVOYER}.",
+                     collectives », {RENVOYER}. Une information collective complète a une date, \
+                     des heures de début et de fin, et un lieu ou un lien de connexion.",
                     l_ic(ic, i),
                     s.code,
                     manques.join(" et "),
