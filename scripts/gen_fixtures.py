@@ -382,6 +382,9 @@ SEVERITY = {
     "URL_VIDEO_FORMAT": "warning",
     "URL_INVALIDE": "warning",
     "CERTIFINFO_ABSENT": "warning",
+    "PROGRAMME_INCONNU": "reject_session",
+    "LOT_AUTRE_MANDATAIRE": "reject_session",
+    "IC_PASSEES": "reject_session",
 }
 
 EXPECT = {}  # FAS code -> {"status": accepted|rejected|inactive|not_validated, "codes", "warnings", …}
@@ -1695,7 +1698,7 @@ offre(
             "20045-90850-145401", vaf_lry_ref, vaf_lry_ref, "2025-09-15", "2026-02-13",
             dispositif(P_1E1F, "1E1F2025_18", "3150", "518", 14, publics=("80006",), ht="5985.00", tva=0,
                        ttc="5985.00"),
-            rythmes="Temps plein à distance, 35 heures par semaine", parcours="groupe",
+            rythmes="Temps plein à distance, 35 heures par semaine", parcours="mixte",
             modalites=["96130", "96133"], modalites_texte="Classe virtuelle le matin, mises en situation tutorées l’après-midi.",
             enseignement="distance", centre=595, entreprise=140, hebdo=35,
             periodes=avec_stages("2025-09-15", "2026-02-13", ("2026-01-19", "2026-02-13")),
@@ -1708,7 +1711,7 @@ offre(
             "20045-90850-145402", vaf_chal_ref, vaf_lry_ref, "2025-10-06", "2026-03-13",
             dispositif(P_1E1F, "1E1F2025_18", "3151", "518", 12, publics=("80006",), ht="5985.00", tva=0,
                        ttc="5985.00"),
-            rythmes="Temps plein, 35 heures par semaine", parcours="groupe", modalites=["96414"],
+            rythmes="Temps plein, 35 heures par semaine", parcours="mixte", modalites=["96414"],
             enseignement="presentiel", centre=595, entreprise=140, hebdo=35,
             periodes=avec_stages("2025-10-06", "2026-03-13", ("2026-02-16", "2026-03-13")),
             modalites_recrutement=["simulation", "entretien"],
@@ -1719,7 +1722,7 @@ offre(
             "20045-90850-145403", vaf_lry_ref, vaf_lry_ref, "2025-11-17", "2026-04-17",
             dispositif(P_1E1F, "1E1F2025_18", "3152", "518", 14, publics=("80006",), ht="5985.00", tva=0,
                        ttc="5985.00"),
-            rythmes="Temps plein, 35 heures par semaine", parcours="groupe", modalites=["96414"],
+            rythmes="Temps plein, 35 heures par semaine", parcours="mixte", modalites=["96414"],
             enseignement="presentiel", centre=595, entreprise=140,
             periodes=avec_stages("2025-11-17", "2026-04-17", ("2026-03-23", "2026-04-17")),
             modalites_recrutement=["simulation", "entretien"],
@@ -1809,7 +1812,7 @@ caces = lambda id_cr, places: dispositif(P_1E1F, "1E1F2025_12", id_cr, "733", pl
                                          publics=("80006",), ht="1150", tva=20, ttc="1380")
 caces_session = lambda code, debut, fin, id_cr, ic_code, ic_date: session(  # noqa: E731
     code, btpa_sh_ref, btpa_reze_ref, debut, fin, caces(id_cr, 8),
-    rythmes="Temps plein, 35 heures par semaine sur deux semaines", parcours="groupe", centre=70, entreprise=0,
+    rythmes="Temps plein, 35 heures par semaine sur deux semaines", parcours="modularise", centre=70, entreprise=0,
     hebdo=35, periodes=en_centre(debut, fin), modalites=["96414"],
     modalites_texte="Théorie en salle, puis conduite encadrée sur l’aire d’évolution de l’entrepôt pédagogique.",
     modalites_recrutement=["tests_pratiques"],
@@ -2255,6 +2258,117 @@ offre(
 )
 
 # ---------------------------------------------------------------------------------------
+# What the Region referential and the day of the run decide (rules of issue 16): three
+# BTP Formation Atlantique offers, each with one session carrying one defect. They need
+# the Region file imported first (region-2025.csv).
+
+
+def btpa_offre(numero, intitule, session_):
+    return offre(
+        numero, BTPA,
+        {
+            "intitule": intitule, "objectif_general": "professionnalisation", "type_certification": "attestation",
+            "description": "Lecture de plans, implantation, sécurité sur chantier, gestes et postures.",
+            "formacodes": ["22454"], "codes_nsf": ["232"], "codes_rome": ["F1703"], "validation": "totale",
+        },
+        {
+            "site_dispensateur": btpa_reze_ref,
+            "objectifs": "Acquérir les gestes professionnels du chantier et les règles de sécurité.",
+            "resultats_attendus": "Attestation de fin de formation et attestation de compétences.",
+            "niveau_entree": 1,
+            "prerequis": "Aptitude au travail en hauteur.",
+            "public_vise": "Demandeurs d’emploi souhaitant travailler dans le bâtiment.",
+        },
+        [session_],
+    )
+
+
+def btpa_session(code, disp, ics):
+    return session(
+        code, btpa_reze_ref, btpa_reze_ref, "2025-09-22", "2025-12-19", disp,
+        periodes=avec_stages("2025-09-22", "2025-12-19", ("2025-11-24", "2025-12-05")),
+        modalites=["96414"], centre=350, entreprise=70, hebdo=35,
+        modalites_recrutement=["tests_pratiques", "entretien"], ics=ics,
+        pmr=btpa_pmr, mobilite=btpa_mob,
+    )
+
+
+# A programme misspelt by one letter: no regional rule would apply to it.
+btpa_offre("20401-91220", "Coffreur bancheur", btpa_session(
+    "20401-91220-146701",
+    dispositif("PROGRAMME REGION - 1 emploi = 1 formations", "1E1F2025_11", "2731", "733", 10,
+               ht="3920.00", tva=0, ttc="3920.00"),
+    [ic("71221", "2025-09-04", lieu=site_addr("btpa", "43001"), places=12)],
+))
+expect("20401-91220-146701", "rejected", "PROGRAMME_INCONNU", "session.dispositif.programme",
+       "dispositif inconnu du référentiel de la Région ; « Vouliez-vous dire … ? »")
+
+# The lot of another mandataire (1E1F2025_9 is AFLO Formation's in the Region file).
+btpa_offre("20402-91227", "Canalisateur", btpa_session(
+    "20402-91227-146801",
+    dispositif(P_1E1F, "1E1F2025_9", "2732", "733", 10, ht="3920.00", tva=0, ttc="3920.00"),
+    [ic("71222", "2025-09-04", lieu=site_addr("btpa", "43001"), places=12)],
+))
+expect("20402-91227-146801", "rejected", "LOT_AUTRE_MANDATAIRE", "session.dispositif.numero_lot_cr",
+       "lot 1E1F2025_9 attribué par la Région à un autre mandataire")
+
+# Information collectives all in May 2025, before the reference date, for a session that
+# starts in September with its recruitment open: no meeting left for a candidate.
+btpa_offre("20403-91234", "Façadier peintre", btpa_session(
+    "20403-91234-146901",
+    dispositif(P_1E1F, "1E1F2025_12", "2733", "733", 10, ht="3920.00", tva=0, ttc="3920.00"),
+    [ic("71223", "2025-05-13", lieu=site_addr("btpa", "43001"), places=12),
+     ic("71224", "2025-05-27", lieu=site_addr("btpa", "43001"), places=12)],
+))
+expect("20403-91234-146901", "rejected", "IC_PASSEES", "session.informations_collectives",
+       "informations collectives toutes passées : une nouvelle date à ajouter")
+
+
+# ---------------------------------------------------------------------------------------
+# fixtures/brouillons.jsonl: a draft as the procedure's screenshot shows one (Fiche Session
+# with « ESP * » blank, « type de parcours inconnu », no périodes, modalités, durée en
+# entreprise, modalité de recrutement nor information collective). The model cannot hold
+# it (entrees_sorties is required), so it lives apart from offres.jsonl, which stays
+# valid against schemas/fasd.schema.json. It imports (never exported) and `check` lists
+# what it lacks, for its organisme (the mandataire).
+
+BROUILLONS = [{
+    "numero": "20303-91215", "etat": "en_cours_de_saisie", "mandataire": CAE,
+    "formation": {
+        "intitule": "Piloter sa coopérative d’activité et d’emploi",
+        "objectif_general": "creation_entreprise", "type_certification": "attestation",
+        "formacodes": ["32047"], "validation": "totale",
+    },
+    "action": {
+        "site_dispensateur": cae_nantes_ref,
+        "objectifs": "Tester son activité dans le cadre d’une coopérative d’activité et d’emploi.",
+        "niveau_entree": 1,
+    },
+    "sessions": [{
+        "code": "20303-91215-146502", "site_lieu": cae_nantes_ref,
+        "date_debut": "2026-02-10", "date_fin": "2026-02-10",
+        "rythmes": "temps plein", "type_parcours": "inconnu", "modalites_enseignement": "presentiel",
+        "duree_centre_heures": 200, "organisme_responsable": cae_nantes_ref, "recrutement": "ouvert",
+        "referent_pmr": cae_pmr, "referent_mobilite": cae_mob,
+        "dispositif": pass_d("7091", 5),
+    }],
+}]
+# What `check` must list for it, in its order: the field the line lacks, then the empty
+# starred fields of the Fiche Session.
+BROUILLON_CHAMPS = {
+    "20303-91215": [
+        "offre.sessions[0].entrees_sorties",
+        "offre.sessions[0].periodes_formation",
+        "offre.sessions[0].type_parcours",
+        "offre.sessions[0].modalites_pedagogiques",
+        "offre.sessions[0].duree_entreprise_heures",
+        "offre.sessions[0].modalites_recrutement",
+        "offre.sessions[0].informations_collectives",
+    ],
+}
+
+
+# ---------------------------------------------------------------------------------------
 # A standalone {"session": …} line: adds a fourth CACES session to 20150-91002.
 
 SESSION_LINES = [caces_session("20150-91002-145604", "2025-11-17", "2025-11-28", "2804", "71304", "2025-11-04")]
@@ -2328,6 +2442,8 @@ def main():
     lines += [dump({"session": s}) for s in SESSION_LINES]
     with open(os.path.join(ROOT, "fixtures", "offres.jsonl"), "w", encoding="utf-8", newline="\n") as f:
         f.write("\n".join(lines) + "\n")
+    with open(os.path.join(ROOT, "fixtures", "brouillons.jsonl"), "w", encoding="utf-8", newline="\n") as f:
+        f.write("\n".join(dump({"offre": o}) for o in BROUILLONS) + "\n")
 
     sessions_of = {n: [] for n in numeros}
     for c in sorted(codes, key=numkey):
@@ -2372,6 +2488,10 @@ def main():
         },
         "offres": offres,
         "sessions": sessions,
+        "brouillons": {
+            b["numero"]: {"etat": b["etat"], "organisme": b["mandataire"], "champs": BROUILLON_CHAMPS[b["numero"]]}
+            for b in BROUILLONS
+        },
     }
     with open(os.path.join(ROOT, "fixtures", "expectations.json"), "w", encoding="utf-8", newline="\n") as f:
         f.write(json.dumps(expectations, ensure_ascii=False, indent=2) + "\n")

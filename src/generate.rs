@@ -432,12 +432,16 @@ fn offre(
             ModalitesEnseignement::Distance,
         ]);
         let alternance = rng.chance(10);
+        let un_emploi = programme == PROGRAMMES[0];
         sessions.push(Session {
             code,
             site_lieu: lieu,
             date_debut: Some(Date(start)),
             date_fin: Some(Date(end)),
-            entrees_sorties: if rng.chance(20) {
+            // 1 emploi = 1 formation admits only dates fixes and mixte or modulaire
+            // parcours (the procedure, rules::config): the same draws, mapped, so that the
+            // rest of the data stays as it was for a seed.
+            entrees_sorties: if rng.chance(20) && !un_emploi {
                 EntreesSorties::Permanentes
             } else {
                 EntreesSorties::DatesFixes
@@ -448,11 +452,16 @@ fn offre(
                 "temps partiel"
             })),
             periodes_formation: Vec::new(),
-            type_parcours: *rng.pick(&[
+            type_parcours: match *rng.pick(&[
                 TypeParcours::Groupe,
                 TypeParcours::Mixte,
                 TypeParcours::Individualise,
-            ]),
+            ]) {
+                TypeParcours::Groupe | TypeParcours::Individualise if un_emploi => {
+                    TypeParcours::Modularise
+                }
+                t => t,
+            },
             modalites_pedagogiques: vec![Formacode::parse("96133").expect("valid")],
             modalites_pedagogiques_texte: None,
             modalites_enseignement: Some(enseignement),

@@ -27,12 +27,17 @@
 //!   and writes in batches inside one transaction: any bad line and nothing is written.
 //!   [`ingest::region`] reads the Conseil régional's CSV referential (programmes, lots,
 //!   organismes) that seeds a campaign; once lots are known, offers must name one.
+//!   [`ingest::brouillon`] lets a draft with starred fields still empty import as
+//!   received (never exported), where a validated offer would refuse the file.
 //! - [`store`]: sqlx over SQLite (the embedded default, WAL) or PostgreSQL, behind one enum;
 //!   offers are kept as JSON documents with a revision per change, read back in pages in
 //!   numeric `F-A` order.
 //! - [`rules`]: the SOFI entry rules, each a pure function with a stable code, a severity
 //!   and a French message for the organisme; the headline one rejects a session with no
-//!   *information collective*. [`rules::report`] groups the findings by organisme.
+//!   *information collective*. The Region referential ([`rules::Referentiel`]: programmes,
+//!   lots, their mandataire and campaign year) is read with the offers' rules, so a
+//!   misspelt programme or another mandataire's lot is stopped. [`rules::report`] groups
+//!   the findings by organisme, with the drafts' missing fields ([`rules::saisie`]).
 //! - [`lheo`]: the LHÉO 2.3 writer. [`lheo::xml`] is a strict emitter that checks every
 //!   length limit as it writes (never truncating); [`lheo::writer`] is the mapping
 //!   (`docs/mapping.md`), grouping sessions into LHÉO actions by their rendered values.

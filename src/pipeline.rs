@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::lheo::{write_formation, Fragment, Violation, ViolationKind, WriterContext};
 use crate::model::*;
-use crate::rules::{self, Finding, Outcome, Rule, RuleContext, RulesConfig, Severity};
+use crate::rules::{self, Finding, Outcome, Referentiel, Rule, RuleContext, RulesConfig, Severity};
 use crate::store::Store;
 
 /// The code of findings made from writer violations.
@@ -136,25 +136,125 @@ impl PassCounts {
     }
 }
 
-/// Turns a writer violation into a finding for the organisme.
+/// Where the organisme finds a SOFI field: the fiche (or its organisme's information) and
+/// the rubrique as SOFI labels them. `field` is the writer's FASD path
+/// (`session.informations_collectives.commentaire`); an unlisted field still gets its
+/// fiche from its first segment, so a new writer field never yields a bare path.
+pub fn rubrique_sofi(field: &str) -> (&'static str, &'static str) {
+    // Segments without their index (`[0]`) or anything after the name.
+    let mut parts = field.split('.').map(|p| {
+        let end = p
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(p.len());
+        &p[..end]
+    });
+    let root = parts.next().unwrap_or_default();
+    let name = parts.next().unwrap_or_default();
+    match (root, name) {
+        ("formation", "intitule" | "") => ("la fiche Formation", "Intitulé"),
+        ("formation", "objectif") => ("la fiche Formation", "Objectif"),
+        ("formation", "resultats_attendus") => ("la fiche Formation", "Résultats attendus"),
+        ("formation", "description") => ("la fiche Formation", "Description"),
+        ("formation", "blocs" | "blocs_valides" | "validation") => {
+            ("la fiche Formation", "Blocs de compétences")
+        }
+        ("formation", "certifinfo" | "rncp" | "type_certification") => {
+            ("la fiche Formation", "Référence Certifinfo")
+        }
+        ("formation", _) => ("la fiche Formation", "Description"),
+        ("action", "complement_intitule") => ("la fiche Action", "Complément intitulé"),
+        ("action", "complement_programme") => ("la fiche Action", "Complément programme"),
+        ("action", "objectifs") => ("la fiche Action", "Objectifs"),
+        ("action", "resultats_attendus") => ("la fiche Action", "Résultats attendus"),
+        ("action", "le_plus_formation") => ("la fiche Action", "Mon + formation"),
+        ("action", "url_video") => ("la fiche Action", "URL Vidéo"),
+        ("action", "url_pdf") => ("la fiche Action", "URL PDF"),
+        ("action", "url_action") => ("la fiche Action", "URL Action"),
+        ("action", "equipements") => ("la fiche Action", "Équipements"),
+        ("action", "prerequis" | "commentaire_prerequis" | "niveau_entree") => {
+            ("la fiche Action", "Pré-requis")
+        }
+        ("action", "public_vise") => ("la fiche Action", "Public visé"),
+        ("action", "contact") => ("la fiche Action", "Contact"),
+        ("action", "site_dispensateur") => ("la fiche Action", "Site dispensateur"),
+        ("action", _) => ("la fiche Action", "Description"),
+        ("session", "informations_collectives") => ("la fiche Session", "Informations collectives"),
+        ("session", "periodes_formation") => ("la fiche Session", "Périodes de formation"),
+        ("session", "periodes_inscription" | "adresse_inscription") => {
+            ("la fiche Session", "Périodes d'inscription")
+        }
+        ("session", "referents" | "referent_pmr" | "referent_prf" | "referent_mobilite")
+        | ("session", "mail_liaison") => ("la fiche Session", "Contacts référents"),
+        ("session", "rythmes") => ("la fiche Session", "Rythmes"),
+        ("session", "type_parcours") => ("la fiche Session", "Type de parcours"),
+        ("session", "modalites_pedagogiques" | "modalites_pedagogiques_texte") => {
+            ("la fiche Session", "Modalités pédagogiques")
+        }
+        ("session", "modalites_enseignement") => ("la fiche Session", "Modalités d'enseignement"),
+        ("session", "modalites_recrutement" | "modalites_recrutement_texte" | "recrutement") => {
+            ("la fiche Session", "Recrutement")
+        }
+        ("session", "organisme_responsable") => ("la fiche Session", "Organisme responsable"),
+        ("session", "site_lieu") => ("la fiche Session", "Site lieu"),
+        ("session", "commentaire_duree") => ("la fiche Session", "Commentaire durée"),
+        ("session", "date_debut" | "date_fin") => ("la fiche Session", "Date début, Date fin"),
+        ("session", "dispositif") | ("dispositif", _) => match parts.next().unwrap_or(name) {
+            "frais_ht"
+            | "frais_ttc"
+            | "taux_tva"
+            | "frais_additionnels"
+            | "frais_certification" => ("la fiche Dispositif", "Frais pédagogiques"),
+            "publics" => ("la fiche Dispositif", "Publics"),
+            _ => ("la fiche Dispositif", "Description"),
+        },
+        ("session", _) => ("la fiche Session", "Description"),
+        ("organisme", "adresse") => ("les informations de votre organisme", "Adresse"),
+        ("organisme", "contacts") => ("les informations de votre organisme", "Contacts"),
+        ("organisme", "web") => ("les informations de votre organisme", "Site web"),
+        ("organisme", "courriel" | "telephone") => {
+            ("les informations de votre organisme", "Coordonnées")
+        }
+        (_, _) => ("les informations de votre organisme", "Identification"),
+    }
+}
+
+/// Turns a writer violation into a finding for the organisme: what is wrong, in the fiche
+/// and rubrique where SOFI shows the field (the LHÉO element stays in the log's field
+/// path, for the Cariforef, not in the organisme's message).
 pub fn violation_finding(offre: &Offre, v: &Violation) -> Finding {
+    use crate::rules::texte::nombre_fr;
     let what = match &v.kind {
-        ViolationKind::Missing => "est absent alors que LHÉO l'exige".to_owned(),
-        ViolationKind::TooLong { max, actual } => {
-            format!("est trop long pour LHÉO : {actual} caractères (ou éléments) pour {max} au plus ; raccourcissez-le")
+        ViolationKind::Missing => {
+            "est vide alors que les sites de diffusion l'exigent : renseignez-le".to_owned()
         }
-        ViolationKind::TooShort { min, actual } => {
-            format!("est trop court pour LHÉO : {actual} caractères pour {min} au moins")
-        }
-        ViolationKind::Differs { from } => {
-            format!(
-                "diffère de celui de la session {from}, alors que LHÉO n'en admet qu'un par offre"
-            )
-        }
+        ViolationKind::TooLong { max, actual } => format!(
+            "compte {} caractères (ou éléments), pour {} au plus sur les sites de diffusion : \
+             raccourcissez-le",
+            nombre_fr(*actual),
+            nombre_fr(*max)
+        ),
+        ViolationKind::TooShort { min, actual } => format!(
+            "compte {} caractères, pour {} au moins sur les sites de diffusion : complétez-le",
+            nombre_fr(*actual),
+            nombre_fr(*min)
+        ),
+        ViolationKind::Differs { from } => format!(
+            "diffère de celui de la session {from}, alors qu'une action n'en diffuse qu'un : \
+             donnez-leur la même valeur"
+        ),
     };
     let whom = match v.session {
         Some(s) => format!("La session {s}"),
-        None => format!("L'offre {}", offre.numero),
+        None => format!("L'action {}", offre.numero),
+    };
+    let ou = if v.field.contains("complement_intitule") && v.field.starts_with("formation") {
+        // The published title is the formation's intitulé followed by the complément.
+        "l'« Intitulé » de la fiche Formation suivi du « Complément intitulé » de la fiche \
+         Action"
+            .to_owned()
+    } else {
+        let (fiche, rubrique) = rubrique_sofi(v.field);
+        format!("la rubrique « {rubrique} » de {fiche}")
     };
     Finding {
         code: LHEO_INVALIDE,
@@ -167,8 +267,8 @@ pub fn violation_finding(offre: &Offre, v: &Violation) -> Finding {
         session: v.session,
         field: v.field.to_owned(),
         message: format!(
-            "{whom} ne peut pas être publiée en LHÉO : le champ {} (élément {}) {what}.",
-            v.field, v.element
+            "{whom} ne peut pas être diffusée : le contenu de {ou} {what}, {}.",
+            crate::rules::RENVOYER
         ),
     }
 }
@@ -226,6 +326,56 @@ pub fn evaluate_offre(
     (outcome, fragment)
 }
 
+/// The Region referential the rules judge by. Without one (no `import-region` yet), lots
+/// cannot be checked and campaign years come from the configuration only: the operator
+/// is told on every run, since no organisme can fix that.
+pub async fn referentiel(store: &Store) -> anyhow::Result<Referentiel> {
+    let r = store.referentiel().await?;
+    if !r.a_des_lots() {
+        tracing::warn!(
+            "no lot in the Region referential: lots (numero_lot_cr) are not checked and \
+             campaign years come only from the rules configuration; run `lheo-feed \
+             import-region FILE` with the Region's file"
+        );
+    }
+    Ok(r)
+}
+
+/// The offers not yet validated that `check` lists with their missing required fields,
+/// each with its organisme (the mandataire): the drafts the model could not hold, then
+/// the complete offers still en cours de saisie or en attente de validation.
+pub async fn saisies_incompletes(
+    store: &Store,
+) -> anyhow::Result<Vec<(Siret, rules::report::SaisieIncomplete)>> {
+    let mut out: Vec<(Siret, rules::report::SaisieIncomplete)> = store
+        .brouillons()
+        .await?
+        .into_iter()
+        .map(|b| {
+            (
+                b.mandataire,
+                rules::report::SaisieIncomplete {
+                    offre: b.numero,
+                    etat: b.etat,
+                    champs: b.manquants,
+                },
+            )
+        })
+        .collect();
+    for o in store.offres_non_validees().await? {
+        let champs = rules::saisie::champs_manquants(&o, &[]);
+        out.push((
+            o.mandataire.clone(),
+            rules::report::SaisieIncomplete {
+                offre: o.numero,
+                etat: o.etat,
+                champs,
+            },
+        ));
+    }
+    Ok(out)
+}
+
 /// Runs the pass, calling `sink` with every offer's outcome and fragment (None when
 /// nothing of it is published). Outcomes with findings, rejections or inactive sessions
 /// are returned for the report; clean ones are only counted, to keep memory flat.
@@ -240,9 +390,11 @@ where
     // A whole pass reads every page: fresh planner statistics first (PostgreSQL).
     store.refresh_statistics().await;
     let organismes: HashMap<Siret, Organisme> = store.organismes().await?;
+    let referentiel = referentiel(store).await?;
     let rctx = RuleContext {
         today: opts.today,
         config: &opts.rules,
+        referentiel: &referentiel,
         organismes: &organismes,
     };
     let wctx = WriterContext {
@@ -287,6 +439,48 @@ mod tests {
     }
 
     #[test]
+    fn every_writer_field_has_a_fiche_and_a_rubrique() {
+        for (field, expected) in [
+            (
+                "formation.blocs.intitule",
+                ("la fiche Formation", "Blocs de compétences"),
+            ),
+            (
+                "action.equipements.commentaire",
+                ("la fiche Action", "Équipements"),
+            ),
+            (
+                "session.referents",
+                ("la fiche Session", "Contacts référents"),
+            ),
+            (
+                "session.informations_collectives[2].lieu",
+                ("la fiche Session", "Informations collectives"),
+            ),
+            (
+                "dispositif.frais_ttc",
+                ("la fiche Dispositif", "Frais pédagogiques"),
+            ),
+            (
+                "session.dispositif.publics",
+                ("la fiche Dispositif", "Publics"),
+            ),
+            (
+                "organisme.web",
+                ("les informations de votre organisme", "Site web"),
+            ),
+            // A field the writer may add one day still gets its fiche.
+            ("session.nouveau_champ", ("la fiche Session", "Description")),
+            (
+                "",
+                ("les informations de votre organisme", "Identification"),
+            ),
+        ] {
+            assert_eq!(rubrique_sofi(field), expected, "{field}");
+        }
+    }
+
+    #[test]
     fn lheo_invalide_passes_on_the_baseline() {
         let (outcome, fragment) = run(&Fixture::new());
         assert!(outcome.findings.is_empty(), "{:?}", outcome.findings);
@@ -308,7 +502,15 @@ mod tests {
         assert_eq!(f.len(), 1, "{:?}", outcome.findings);
         assert_eq!(f[0].severity, Severity::RejectSession);
         assert_eq!(f[0].session, Some(fx.offre.sessions[1].code));
-        assert!(f[0].message.contains("501 caractères"), "{}", f[0].message);
+        assert_eq!(
+            f[0].message,
+            "La session 19482-89393-143843 ne peut pas être diffusée : le contenu de la \
+             rubrique « Informations collectives » de la fiche Session compte 501 caractères \
+             (ou éléments), pour 500 au plus sur les sites de diffusion : raccourcissez-le, \
+             puis renvoyez l'action en validation au Cariforef (bouton d'envoi en bas de la \
+             fiche Dispositif)."
+        );
+        assert_eq!(f[0].field, "session.informations_collectives.commentaire");
         assert_eq!(outcome.rejected, vec![fx.offre.sessions[1].code]);
         let xml = fragment.expect("the other session is published").xml;
         assert!(xml.contains(&fx.offre.sessions[0].code.to_string()));
@@ -330,7 +532,14 @@ mod tests {
             .expect("a finding");
         assert_eq!(f.severity, Severity::RejectOffer);
         assert_eq!(f.session, None);
-        assert!(f.message.contains("intitule-formation"), "{}", f.message);
+        // The organisme reads the fiche and the rubrique of SOFI, not an LHÉO element.
+        assert!(!f.message.contains("intitule-formation"), "{}", f.message);
+        assert!(
+            f.message
+                .contains("le contenu de l'« Intitulé » de la fiche Formation suivi du « Complément intitulé » de la fiche Action compte"),
+            "{}",
+            f.message
+        );
     }
 
     #[test]

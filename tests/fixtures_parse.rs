@@ -112,7 +112,7 @@ fn every_fixture_line_parses_into_the_model() {
             sessions,
             f.session_lines.len()
         ),
-        (10, 28, 54, 1)
+        (10, 31, 57, 1)
     );
 
     // Organismes first, then offers in numero order, then session lines.
@@ -192,6 +192,8 @@ fn every_fixture_line_parses_into_the_model() {
         .flat_map(|o| o.sessions.iter())
         .chain(f.session_lines.iter())
         .map(|s| s.dispositif.programme.as_str())
+        // The one misspelt label is a planted defect (PROGRAMME_INCONNU), not a programme.
+        .filter(|p| *p != "PROGRAMME REGION - 1 emploi = 1 formations")
         .collect();
     let expected: BTreeSet<&str> = exp["programmes"]
         .as_array()
@@ -419,6 +421,49 @@ fn session_defects(o: &Offre, s: &Session, organismes: &[Organisme]) -> BTreeSet
     let apostrophe = |t: &Text| t.as_str().replace('’', "'").to_lowercase();
     if s.informations_collectives.is_empty() {
         d.insert("IC_ABSENTE");
+    }
+    // The fixtures' reference date: a session yet to start, recruiting, whose every
+    // information collective is before it.
+    let reference = Date::parse("2025-06-02").unwrap();
+    let derniere_ic = s
+        .informations_collectives
+        .iter()
+        .filter_map(|ic| ic.date)
+        .max();
+    if s.date_debut.is_some_and(|x| x > reference)
+        && s.recrutement == Some(EtatRecrutement::Ouvert)
+        && derniere_ic.is_some_and(|x| x < reference)
+    {
+        d.insert("IC_PASSEES");
+    }
+    const PROGRAMMES: [&str; 5] = [
+        "PROGRAMME REGION - 1 emploi = 1 formation",
+        "PROGRAMME REGION - PREPA Avenir Sup",
+        "PROGRAMME REGION - PREPA Clés Avenir",
+        "PROGRAMME REGION - PASS Entreprendre en Pays de la Loire - Formation",
+        "PROGRAMME REGION - PREPA Sanitaire et social",
+    ];
+    if !PROGRAMMES.contains(&s.dispositif.programme.as_str()) {
+        d.insert("PROGRAMME_INCONNU");
+    }
+    // The lot's mandataire, as the Region file says.
+    let region = std::fs::read_to_string(root().join("fixtures/region-2025.csv")).unwrap();
+    let lot = s.dispositif.numero_lot_cr.as_ref().map(|l| l.as_str());
+    let mandataire_du_lot = region.lines().find_map(|l| {
+        let cols: Vec<&str> = l.split(',').collect();
+        (cols[0] == "lot" && Some(cols[1]) == lot).then(|| cols[4].to_owned())
+    });
+    if mandataire_du_lot.is_some_and(|m| m != o.mandataire.as_str()) {
+        d.insert("LOT_AUTRE_MANDATAIRE");
+    }
+    if s.dispositif.programme.as_str() == PROGRAMMES[0]
+        && (s.entrees_sorties != EntreesSorties::DatesFixes
+            || !matches!(
+                s.type_parcours,
+                TypeParcours::Mixte | TypeParcours::Modularise | TypeParcours::Inconnu
+            ))
+    {
+        d.insert("VALEUR_NON_ADMISE_1E1F");
     }
     if s.informations_collectives
         .iter()
@@ -686,16 +731,17 @@ fn fixtures_carry_exactly_the_defects_they_are_documented_with() {
         records.iter().all(|p| p.len() == 1),
         "one defect per record"
     );
-    assert_eq!(records.len(), 23, "broken records");
+    assert_eq!(records.len(), 26, "broken records");
     let rules: BTreeSet<&str> = records.into_iter().flatten().collect();
-    assert_eq!(rules.len(), 22, "{rules:?}");
+    assert_eq!(rules.len(), 25, "{rules:?}");
     for r in &rules {
         assert!(
             readme.contains(&format!("`{r}`")),
             "fixtures/README.md does not document {r}"
         );
     }
-    // One offer whose every session is rejected, each for its own reason.
+    // Offers whose every session is rejected: one with two sessions, each rejected for its
+    // own reason, and the three one-session offers of the Region referential's rules.
     let all_rejected = f.offres.iter().filter(|o| {
         let numero = o.numero.to_string();
         o.etat == EtatWorkflow::Validee
@@ -708,7 +754,7 @@ fn fixtures_carry_exactly_the_defects_they_are_documented_with() {
         all_rejected
             .map(|o| o.numero.to_string())
             .collect::<Vec<_>>(),
-        ["20208-91150"]
+        ["20208-91150", "20401-91220", "20402-91227", "20403-91234"]
     );
 }
 

@@ -1,6 +1,7 @@
 //! The entry rules on the shared fixtures, through the binary, as the Cariforef runs it.
 //!
-//! `fixtures/offres.jsonl` is imported into a fresh SQLite database, then `check` (JSON and
+//! `fixtures/region-2025.csv` then `fixtures/offres.jsonl` are imported into a fresh SQLite
+//! database, then `check` (JSON and
 //! CSV) and `export` are run as of the fixtures' reference date. The report must say, for
 //! every offer and session, exactly what `fixtures/expectations.json` promises (status,
 //! blocking codes, warnings); `check` and `export` must count the same things; the LHÉO
@@ -59,7 +60,11 @@ fn run() -> &'static Run {
         let dir = tempfile::tempdir().unwrap();
         let db = format!("sqlite://{}", dir.path().join("fixtures.sqlite").display());
         let out = dir.path().join("lheo.xml");
+        // The Region file first: it says which lots exist and whose they are.
+        lheo_feed(&db, &["import-region", "fixtures/region-2025.csv"]);
         lheo_feed(&db, &["import", "fixtures/offres.jsonl"]);
+        // A draft with starred fields still empty: it imports, and `check` lists them.
+        lheo_feed(&db, &["import", "fixtures/brouillons.jsonl"]);
         let check = lheo_feed(&db, &["check", "--today", &today, "--format", "json"]);
         let csv = lheo_feed(&db, &["check", "--today", &today, "--format", "csv"]);
         let export = lheo_feed(
@@ -411,6 +416,45 @@ fn csv_records(text: &str) -> Vec<Vec<String>> {
 }
 
 #[test]
+fn drafts_are_listed_with_their_missing_fields_and_never_exported() {
+    let r = run();
+    let brouillons = r.expectations["brouillons"].as_object().unwrap();
+    assert!(!brouillons.is_empty());
+    for (numero, e) in brouillons {
+        let org = r.check["organismes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["siret"] == e["organisme"])
+            .unwrap_or_else(|| panic!("{numero}: no entry for its organisme"));
+        let saisie = org["saisies_incompletes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["offre"] == numero.as_str())
+            .unwrap_or_else(|| panic!("{numero} is not listed"));
+        assert_eq!(saisie["etat"], e["etat"]);
+        let champs: Vec<&str> = saisie["champs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["champ"].as_str().unwrap())
+            .collect();
+        assert_eq!(champs, strs(&e["champs"]), "{numero}");
+        assert!(
+            !r.xml.contains(numero.as_str()),
+            "{numero} is never exported"
+        );
+    }
+    // The complete unvalidated offers lack nothing, so they are not listed.
+    for org in r.check["organismes"].as_array().unwrap() {
+        for s in org["saisies_incompletes"].as_array().unwrap() {
+            assert!(brouillons.contains_key(s["offre"].as_str().unwrap()), "{s}");
+        }
+    }
+}
+
+#[test]
 fn the_csv_report_has_one_row_per_finding() {
     let r = run();
     let records = csv_records(&r.csv);
@@ -422,8 +466,8 @@ fn the_csv_report_has_one_row_per_finding() {
             "offre",
             "session",
             "code",
-            "severity",
-            "field",
+            "gravité",
+            "champ",
             "message"
         ]
     );
@@ -444,11 +488,17 @@ fn the_csv_report_has_one_row_per_finding() {
                 .flat_map(|s| s["findings"].as_array().unwrap()),
         );
         for f in all {
-            from_json.push(
-                ["offre", "session", "code", "severity", "field", "message"]
-                    .map(|k| f[k].as_str().unwrap_or("").to_owned())
-                    .to_vec(),
-            );
+            // The CSV gives the severity as the French label organisations read.
+            let libelle = match f["severity"].as_str().unwrap() {
+                "reject_session" => "session non diffusée",
+                "reject_offer" => "action non diffusée",
+                _ => "à corriger",
+            };
+            let mut row = ["offre", "session", "code", "severity", "field", "message"]
+                .map(|k| f[k].as_str().unwrap_or("").to_owned())
+                .to_vec();
+            row[3] = libelle.to_owned();
+            from_json.push(row);
         }
     }
     let mut from_csv: Vec<Vec<String>> = rows

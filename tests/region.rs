@@ -76,7 +76,7 @@ async fn region_cp1252_semicolon_sample_seeds_lots_then_the_fixtures_import() {
 
         // The offers' lots are all known: the FASD fixtures import on top.
         ok(&db, &["import", OFFRES]);
-        assert_eq!(status(&db)["offres"], 28);
+        assert_eq!(status(&db)["offres"], 31);
         // The Region file again, in UTF-8 this time: the same referential, nothing changes
         // (and the sites and contacts the FASD file added are kept).
         let again = region_summary(&db, REGION_UTF8);

@@ -40,9 +40,18 @@ fn the_campaign_year_is_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("s.sqlite").display());
     let rules = dir.path().join("rules.toml");
+    // The operator's override: a 2026 campaign for every regional programme.
+    let campagnes: Vec<String> = lheo_feed::rules::PROGRAMMES_REGION
+        .iter()
+        .map(|p| format!("{{ programme = \"{p}\", annee = 2026 }}"))
+        .collect();
     let text = std::fs::read_to_string("deploy/rules.example.toml")
         .unwrap()
-        .replace("annee = 2025", "annee = 2026");
+        .replace(
+            "campagnes = []",
+            &format!("campagnes = [{}]", campagnes.join(", ")),
+        );
+    assert!(text.contains("annee = 2026"));
     std::fs::write(&rules, text).unwrap();
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_lheo-feed"))

@@ -888,7 +888,7 @@ async fn the_status_page_shows_the_cli_numbers(db: &TestDb) {
         "id=\"sessions-rejetees\">{}<",
         totals["sessions_rejected"]
     )));
-    assert!(html.contains("no consumer configured"));
+    assert!(html.contains("Aucun consommateur configuré."));
     // A French message of the report, escaped.
     let first_message = check["organismes"]
         .as_array()

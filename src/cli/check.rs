@@ -39,7 +39,8 @@ pub async fn check(args: &CheckArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
         Ok(())
     })
     .await?;
-    let mut report = Report::new(&all, &organismes);
+    let mut report = Report::new(&all, &organismes)
+        .with_saisies(pipeline::saisies_incompletes(ctx.store).await?, &organismes);
     report.mark_published(&lheo_feed::generation::published_sessions(ctx.store).await?);
     match args.format {
         Format::Text => out!("{}", report.to_text()),

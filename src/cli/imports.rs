@@ -59,6 +59,13 @@ pub async fn jsonl(args: &ImportArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
             s.sessions_in_offres,
             counts(&s.sessions),
         );
+        let b = &s.brouillons;
+        if b.created + b.changed + b.unchanged > 0 {
+            outln!(
+                "drafts with required fields still missing (never exported; `check` lists them): {}",
+                counts(b)
+            );
+        }
     }
     Ok(())
 }

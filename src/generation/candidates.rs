@@ -12,6 +12,7 @@ use super::evaluate::{evaluate_page, EvalContext, Evaluated};
 use super::{day_number, files, publish, rules_hash, ExportOptions, Mode};
 use crate::lheo::FORMAT_VERSION;
 use crate::model::{ActionCode, Date, EtatWorkflow, Offre, Organisme, Siret};
+use crate::rules::Referentiel;
 use crate::store::{GenerationRow, PublishedRow, Store};
 
 /// What an export will do, decided before any offer is read.
@@ -22,6 +23,8 @@ pub(super) struct Plan {
     /// The store revision read before any offer: whatever an import commits from then on
     /// is looked at again by the next export (see `Store::current_revision`).
     pub revision: i64,
+    /// The Region referential (programmes, lots) the rules judge with.
+    pub referentiel: Referentiel,
     pub rules_hash: String,
     pub mode: Mode,
     /// Why the pass is full, when it is.
@@ -68,7 +71,8 @@ pub(super) async fn plan(store: &Store, opts: &ExportOptions) -> anyhow::Result<
         tracing::info!(tables = ?analysed, "planner statistics refreshed (many rows changed since the last ANALYZE)");
     }
     let revision = store.current_revision().await?;
-    let rules_hash = rules_hash(&opts.pass.rules);
+    let referentiel = crate::pipeline::referentiel(store).await?;
+    let rules_hash = rules_hash(&opts.pass.rules, &referentiel);
     let full_reason = full_pass_reason(prev.as_ref(), opts, &rules_hash)?;
     let mode = if full_reason.is_some() {
         Mode::Full
@@ -88,6 +92,7 @@ pub(super) async fn plan(store: &Store, opts: &ExportOptions) -> anyhow::Result<
         out,
         prev,
         revision,
+        referentiel,
         rules_hash,
         mode,
         full_reason,
@@ -116,7 +121,8 @@ fn full_pass_reason(
     }
     if prev.rules_hash != rules_hash {
         return Ok(Some(
-            "the rules configuration or the program version changed".into(),
+            "the rules configuration, the Region referential or the program version changed"
+                .into(),
         ));
     }
     let prev_today =

@@ -63,9 +63,10 @@
 //! a full pass (`--full`), as a change of rules does.
 //!
 //! and everything when there is no previous generation, when [`FORMAT_VERSION`] or the
-//! [`rules_hash`] (rules configuration and program version) differ from the previous
-//! generation's, when the day is earlier than the previous generation's, or on `--full`.
-//! Campaign years are configuration, not dates: they are in the rules hash.
+//! [`rules_hash`] (rules configuration, Region referential and program version) differ
+//! from the previous generation's, when the day is earlier than the previous generation's,
+//! or on `--full`. Campaign years are configuration and referential, not dates: they are
+//! in the rules hash.
 //!
 //! The totals of the rule outcome stay exact without re-evaluating everything: each
 //! evaluated offer's share of [`PassCounts`] is stored with it, and a generation's totals
@@ -80,7 +81,7 @@ use sha2::{Digest, Sha256};
 use crate::lheo::FORMAT_VERSION;
 use crate::model::{Date, Offre, Siret};
 use crate::pipeline::{PassCounts, PassOptions};
-use crate::rules::{self, RulesConfig};
+use crate::rules::{self, Referentiel, RulesConfig};
 use crate::store::Store;
 
 mod candidates;
@@ -121,12 +122,15 @@ pub fn offre_hash(fragment_xml: &str) -> String {
 }
 
 /// What besides an offer's record decides its outcome, apart from the day: the rules
-/// configuration, the rule registry and the program version. A generation made under
-/// another value is not a basis for an incremental export.
-pub fn rules_hash(config: &RulesConfig) -> String {
+/// configuration, the Region referential (programmes, lots), the rule registry and the
+/// program version. A generation made under another value is not a basis for an
+/// incremental export: a new Region file re-judges every offer.
+pub fn rules_hash(config: &RulesConfig, referentiel: &Referentiel) -> String {
     let mut h = Sha256::new();
     h.update(b"rules-config\n");
     h.update(serde_json::to_vec(config).expect("serialisable"));
+    h.update(b"\nreferentiel\n");
+    h.update(serde_json::to_vec(referentiel).expect("serialisable"));
     h.update(b"\nprogram\n");
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update(b"\nregistry\n");
@@ -146,7 +150,9 @@ pub fn day_number(d: Date) -> i64 {
 
 /// The first day after `today` on which the offer's outcome or fragment may change with
 /// no change to its records: the day after one of its sessions ends (the session becomes
-/// inactive) or after one of its information collectives (it leaves `date-information`).
+/// inactive) or after one of its information collectives (it leaves `date-information`,
+/// and may leave the session with past ones only: IC_PASSEES), or the day a session
+/// starts (IC_PASSEES no longer applies).
 /// `None`: never (everything has ended). Earlier than needed is harmless (an evaluation
 /// that changes nothing); later would be a bug, which the property test looks for.
 pub fn next_recheck(offre: &Offre, today: Date) -> Option<Date> {
@@ -154,6 +160,8 @@ pub fn next_recheck(offre: &Offre, today: Date) -> Option<Date> {
     for s in &offre.sessions {
         days.extend(s.date_fin);
         days.extend(s.informations_collectives.iter().filter_map(|ic| ic.date));
+        // The eve of the start, so that the start day itself is a recheck.
+        days.extend(s.date_debut.and_then(|d| d.0.pred_opt()).map(Date));
     }
     days.into_iter()
         .filter(|d| *d >= today)

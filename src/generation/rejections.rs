@@ -112,9 +112,15 @@ pub fn group(rows: Vec<StoredFindings>) -> Vec<OrganismeFindings> {
     by.into_values().collect()
 }
 
-/// RFC 4180 CSV of findings, with the columns of `check --format csv`: siret,
-/// raison_sociale, offre, session, code, severity, field, message.
+/// RFC 4180 CSV of findings, with the columns of `check --format csv`
+/// ([`crate::rules::report::CSV_HEADER`]), the severity as its French label.
 pub fn write_csv<W: std::io::Write>(groups: &[OrganismeFindings], mut w: W) -> std::io::Result<()> {
+    fn gravite(code: &str) -> &str {
+        match crate::rules::Severity::parse(code) {
+            Some(s) => s.libelle(),
+            None => code,
+        }
+    }
     fn field(out: &mut String, v: &str) {
         if v.contains([',', '"', '\r', '\n']) {
             out.push('"');
@@ -125,7 +131,7 @@ pub fn write_csv<W: std::io::Write>(groups: &[OrganismeFindings], mut w: W) -> s
         }
     }
     let mut line = String::new();
-    w.write_all(b"siret,raison_sociale,offre,session,code,severity,field,message\r\n")?;
+    w.write_all(crate::rules::report::CSV_HEADER.as_bytes())?;
     for g in groups {
         for o in &g.offres {
             for c in &o.constats {
@@ -136,7 +142,7 @@ pub fn write_csv<W: std::io::Write>(groups: &[OrganismeFindings], mut w: W) -> s
                     o.offre.as_str(),
                     c.session.as_deref().unwrap_or(""),
                     c.code.as_str(),
-                    c.severity.as_str(),
+                    gravite(&c.severity),
                     c.field.as_str(),
                     c.message.as_str(),
                 ];

@@ -34,6 +34,7 @@ pub(super) async fn evaluate_and_stream(
     let rctx = RuleContext {
         today: opts.pass.today,
         config: &opts.pass.rules,
+        referentiel: &plan.referentiel,
         organismes,
     };
     let wctx = WriterContext {

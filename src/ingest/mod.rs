@@ -15,6 +15,7 @@
 //! sessions it does not list are removed); a session line adds or replaces one session
 //! of an action defined earlier in the input or already stored.
 
+pub mod brouillon;
 pub mod jsonl;
 pub mod lheo;
 pub mod lines;
@@ -27,7 +28,7 @@ pub use jsonl::InputError;
 use lines::{Line, Lines};
 
 use crate::model::*;
-use crate::store::{ImportTx, Store, UpsertCounts};
+use crate::store::{BrouillonRow, ImportTx, Store, UpsertCounts};
 
 /// How many bad lines are listed; the rest are counted.
 pub const MAX_REPORTED_ERRORS: usize = 200;
@@ -46,6 +47,9 @@ pub struct ImportSummary {
     pub sessions_in_offres: u64,
     /// Standalone session lines for actions already stored.
     pub sessions: UpsertCounts,
+    /// Drafts imported with required fields still missing (`ingest::brouillon`): never
+    /// exported, listed by `check`.
+    pub brouillons: UpsertCounts,
 }
 
 /// Why an import wrote nothing.
@@ -269,6 +273,26 @@ impl Checker {
         Ok(())
     }
 
+    /// A draft the model cannot hold: its identity is checked like an offer's.
+    async fn brouillon(
+        &mut self,
+        tx: &mut ImportTx,
+        at: (usize, u64),
+        b: &brouillon::Brouillon,
+    ) -> anyhow::Result<()> {
+        if !self.seen_offres.insert(b.numero) {
+            self.error(
+                at.0,
+                at.1,
+                "offre.numero",
+                format!("offre {} appears twice in this import", b.numero),
+            );
+            return Ok(());
+        }
+        self.reference(tx, at, "offre.mandataire".into(), &b.mandataire, None)
+            .await
+    }
+
     async fn session(
         &mut self,
         tx: &mut ImportTx,
@@ -339,6 +363,8 @@ fn check_site(
 /// One decoded line, or why it could not be decoded.
 enum Decoded {
     Record(Record),
+    /// A draft with required fields still missing.
+    Brouillon(Box<brouillon::Brouillon>),
     Skip,
     Bad(InputError),
 }
@@ -405,7 +431,12 @@ impl<'a> Decoder<'a> {
             Line::Text(t) if t.trim().is_empty() => Decoded::Skip,
             Line::Text(t) => match jsonl::parse_record(self.file, n, &t) {
                 Ok(r) => Decoded::Record(r),
-                Err(e) => Decoded::Bad(e),
+                // A draft may still lack required fields; anything else is refused.
+                Err(e) => match brouillon::parse_brouillon(self.file, n, &t) {
+                    Some(Ok(b)) => Decoded::Brouillon(Box::new(b)),
+                    Some(Err(e)) => Decoded::Bad(e),
+                    None => Decoded::Bad(e),
+                },
             },
             Line::TooLong => Decoder::bad_line(
                 self.file,
@@ -447,6 +478,7 @@ pub async fn import_files(store: &Store, paths: &[PathBuf]) -> Result<ImportSumm
                 Decoded::Record(Record::Session(s)) => {
                     checker.session(&mut tx, (fi, n), s.0).await?
                 }
+                Decoded::Brouillon(b) => checker.brouillon(&mut tx, (fi, n), &b).await?,
             }
         }
         checker.lines += decoder.count;
@@ -467,8 +499,10 @@ pub async fn import_files(store: &Store, paths: &[PathBuf]) -> Result<ImportSumm
 
     // Pass 2: write, in input order, in batches.
     let merged_codes = checker.merged.values().flatten().map(|s| s.code).collect();
+    let brouillons_stockes = tx.brouillon_numeros().await?;
     let mut w = Writer {
         tx,
+        brouillons_stockes,
         merged: checker.merged,
         merged_codes,
         summary: ImportSummary {
@@ -479,12 +513,14 @@ pub async fn import_files(store: &Store, paths: &[PathBuf]) -> Result<ImportSumm
         organismes: Vec::new(),
         offres: Vec::new(),
         sessions: Vec::new(),
+        brouillons: Vec::new(),
     };
     for (fi, path) in paths.iter().enumerate() {
         let mut decoder = Decoder::open(&files[fi], path);
         while let Some((_, decoded)) = decoder.next() {
             match decoded {
                 Decoded::Record(r) => w.record(r).await?,
+                Decoded::Brouillon(b) => w.brouillon(*b).await?,
                 // The file changed between the passes: refuse rather than half-write.
                 Decoded::Bad(e) => {
                     return Err(ImportError::Other(anyhow::anyhow!(
@@ -514,6 +550,9 @@ struct Writer {
     organismes: Vec<Organisme>,
     offres: Vec<Offre>,
     sessions: Vec<Session>,
+    brouillons: Vec<BrouillonRow>,
+    /// Numeros of the drafts stored before this import.
+    brouillons_stockes: HashSet<String>,
 }
 
 fn add(total: &mut UpsertCounts, c: UpsertCounts) {
@@ -523,6 +562,22 @@ fn add(total: &mut UpsertCounts, c: UpsertCounts) {
 }
 
 impl Writer {
+    /// A draft: stored as received, with what it still lacks.
+    async fn brouillon(&mut self, b: brouillon::Brouillon) -> anyhow::Result<()> {
+        let manquants = crate::rules::saisie::champs_manquants(&b.complete, &b.manquants);
+        self.brouillons.push(BrouillonRow {
+            numero: b.numero,
+            mandataire: b.mandataire,
+            etat: b.etat,
+            manquants,
+            doc: b.doc,
+        });
+        if self.brouillons.len() >= BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
     async fn record(&mut self, r: Record) -> anyhow::Result<()> {
         // Keep input order across kinds: flush the other kinds' batches first.
         match r {
@@ -573,7 +628,22 @@ impl Writer {
                 &mut self.summary.offres,
                 self.tx.upsert_offres(&self.offres).await?,
             );
+            // A complete line supersedes the draft of the same action.
+            let numeros: Vec<ActionCode> = self
+                .offres
+                .iter()
+                .map(|o| o.numero)
+                .filter(|n| self.brouillons_stockes.contains(&n.to_string()))
+                .collect();
+            self.tx.delete_brouillons(&numeros).await?;
             self.offres.clear();
+        }
+        if !self.brouillons.is_empty() {
+            add(
+                &mut self.summary.brouillons,
+                self.tx.upsert_brouillons(&self.brouillons).await?,
+            );
+            self.brouillons.clear();
         }
         if !self.sessions.is_empty() {
             add(

@@ -1,17 +1,22 @@
-//! What the rules need to know about the current Region order: which campaign year each
-//! programme (or lot) belongs to, and which programmes are regional. This is data, read
-//! from the configuration file, so that a new campaign is a config change, not a release.
+//! What the rules need to know about the current Region order besides its referential
+//! (`import-region`, see [`super::Referentiel`]): which programmes are regional, which
+//! other programmes are known, the values the procedure allows per programme, and, when
+//! the operator wants to override the referential, the campaign year of a programme or a
+//! lot. This is data, read from the configuration file, so that a new campaign is a
+//! config change (or a new Region file), not a release: no year is written in the code.
 //!
 //! TOML form (field names are the serde names):
 //!
 //! ```toml
 //! programmes_regionaux = ["PROGRAMME REGION - 1 emploi = 1 formation"]
+//! programmes_autres = ["Import LHÉO : dispositif non renseigné"]
 //!
-//! [[campagnes]]
+//! [[valeurs_admises]]
 //! programme = "PROGRAMME REGION - 1 emploi = 1 formation"
-//! annee = 2025
+//! entrees_sorties = ["dates_fixes"]
+//! types_parcours = ["mixte", "modularise"]
 //!
-//! [[campagnes]]            # a lot of the previous order, still running
+//! [[campagnes]]            # optional: the Region file's lots give the year
 //! lot = "1E1F2024_12"
 //! annee = 2024
 //! ```
@@ -21,7 +26,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Dispositif;
+use crate::model::{Dispositif, EntreesSorties, TypeParcours};
 
 use super::texte::plier;
 
@@ -37,8 +42,9 @@ pub const PROGRAMMES_REGION: [&str; 5] = [
     "PROGRAMME REGION - PREPA Sanitaire et social",
 ];
 
-/// The campaign of [`RulesConfig::default`].
-pub const ANNEE_CAMPAGNE_PAR_DEFAUT: i32 = 2025;
+/// The dispositif label that `import-lheo` gives an offer whose LHÉO document names
+/// none: known (no typo to report), and regional rules do not apply to it.
+pub const DISPOSITIF_IMPORT_LHEO: &str = "Import LHÉO : dispositif non renseigné";
 
 /// The campaign year of a programme, or of one lot (`numero_lot_cr`). An entry with a
 /// `lot` applies to that lot only (and, if it also names a `programme`, only within that
@@ -54,31 +60,65 @@ pub struct Campagne {
     pub annee: i32,
 }
 
+/// The values of the Fiche Session that the procedure allows for one programme. An empty
+/// list allows every value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValeursAdmises {
+    pub programme: String,
+    /// "ESP" (entrées/sorties).
+    #[serde(default)]
+    pub entrees_sorties: Vec<EntreesSorties>,
+    /// "Type de parcours".
+    #[serde(default)]
+    pub types_parcours: Vec<TypeParcours>,
+}
+
 /// Configuration of the entry rules.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesConfig {
-    /// Campaign year per programme label or per lot (numero_lot_cr); a lot entry wins over
-    /// its programme. A session whose programme and lot have no entry has no year check.
+    /// Campaign year per programme label or per lot (numero_lot_cr), overriding the Region
+    /// referential's; a lot entry wins over its programme. Usually empty: the lots of the
+    /// Region file carry their year.
     pub campagnes: Vec<Campagne>,
-    /// Programmes for which "prise en charge des frais pédagogiques" must be oui and the
-    /// organisme responsable must be the mandataire.
+    /// Programmes for which "prise en charge des frais pédagogiques" must be oui, the lot
+    /// is mandatory and the organisme responsable must be the mandataire.
     pub programmes_regionaux: Vec<String>,
+    /// Other programmes that are not typos although neither the Region referential nor
+    /// the lists above name them (other funders, the LHÉO import's placeholder).
+    #[serde(default = "programmes_autres_par_defaut")]
+    pub programmes_autres: Vec<String>,
+    /// Per programme, the ESP and types de parcours the procedure allows. Missing: the
+    /// procedure's for 1 emploi = 1 formation; an empty list: no restriction.
+    #[serde(default = "valeurs_admises_par_defaut")]
+    pub valeurs_admises: Vec<ValeursAdmises>,
+}
+
+fn programmes_autres_par_defaut() -> Vec<String> {
+    vec![DISPOSITIF_IMPORT_LHEO.to_owned()]
+}
+
+/// The procedure, Fiche Session of 1 emploi = 1 formation: « ESP : entrée/sortie
+/// cadencées ou séquencées OU entrée/sortie à dates fixes » (both are LHÉO's dates fixes)
+/// and « Type de parcours : mixte, modulaire ».
+fn valeurs_admises_par_defaut() -> Vec<ValeursAdmises> {
+    vec![ValeursAdmises {
+        programme: PROGRAMMES_REGION[0].to_owned(),
+        entrees_sorties: vec![EntreesSorties::DatesFixes],
+        types_parcours: vec![TypeParcours::Mixte, TypeParcours::Modularise],
+    }]
 }
 
 impl Default for RulesConfig {
-    /// The 2025 campaign for the five regional programmes, all regional.
+    /// The five regional programmes of the procedure and its allowed values for 1 emploi
+    /// = 1 formation; no campaign year (it comes from the Region referential's lots).
     fn default() -> Self {
         RulesConfig {
-            campagnes: PROGRAMMES_REGION
-                .iter()
-                .map(|p| Campagne {
-                    programme: Some((*p).to_owned()),
-                    lot: None,
-                    annee: ANNEE_CAMPAGNE_PAR_DEFAUT,
-                })
-                .collect(),
+            campagnes: Vec::new(),
             programmes_regionaux: PROGRAMMES_REGION.iter().map(|p| (*p).to_owned()).collect(),
+            programmes_autres: programmes_autres_par_defaut(),
+            valeurs_admises: valeurs_admises_par_defaut(),
         }
     }
 }
@@ -116,6 +156,24 @@ impl RulesConfig {
             .any(|p| plier(p) == programme)
     }
 
+    /// Every programme label the configuration names.
+    pub fn programmes(&self) -> impl Iterator<Item = &str> {
+        self.programmes_regionaux
+            .iter()
+            .chain(&self.programmes_autres)
+            .map(String::as_str)
+            .chain(self.campagnes.iter().filter_map(|c| c.programme.as_deref()))
+            .chain(self.valeurs_admises.iter().map(|v| v.programme.as_str()))
+    }
+
+    /// The allowed values for `programme`, if the configuration restricts them.
+    pub fn valeurs_admises(&self, programme: &str) -> Option<&ValeursAdmises> {
+        let programme = plier(programme);
+        self.valeurs_admises
+            .iter()
+            .find(|v| plier(&v.programme) == programme)
+    }
+
     /// What is wrong with this configuration, for the operator (empty when it is sound).
     /// Call it when loading the configuration: the rules do not report configuration
     /// gaps to training organisations, who cannot fix them.
@@ -148,17 +206,6 @@ impl RulesConfig {
             }
             seen.push(key);
         }
-        for p in &self.programmes_regionaux {
-            let has_campaign = self
-                .campagnes
-                .iter()
-                .any(|c| c.lot.is_none() && c.programme.as_deref().map(plier) == Some(plier(p)));
-            if !has_campaign {
-                out.push(format!(
-                    "regional programme {p:?} has no campaign: the start year of its sessions is not checked"
-                ));
-            }
-        }
         out
     }
 }
@@ -175,25 +222,68 @@ mod tests {
         .unwrap()
     }
 
+    /// The default with a 2025 campaign entry per regional programme, as an operator
+    /// would write to override the referential.
+    fn campagne_2025() -> RulesConfig {
+        RulesConfig {
+            campagnes: PROGRAMMES_REGION
+                .iter()
+                .map(|p| Campagne {
+                    programme: Some((*p).to_owned()),
+                    lot: None,
+                    annee: 2025,
+                })
+                .collect(),
+            ..RulesConfig::default()
+        }
+    }
+
     #[test]
-    fn default_is_the_2025_campaign_of_five_regional_programmes() {
+    fn default_is_five_regional_programmes_with_no_year_in_the_code() {
         let c = RulesConfig::default();
-        assert_eq!(c.campagnes.len(), 5);
+        assert!(
+            c.campagnes.is_empty(),
+            "the year comes from the Region file"
+        );
         assert_eq!(c.programmes_regionaux.len(), 5);
         assert!(c.problems().is_empty(), "{:?}", c.problems());
         for p in PROGRAMMES_REGION {
-            assert_eq!(
-                c.campagne(&dispositif(p, None)).map(|c| c.annee),
-                Some(2025)
-            );
+            assert!(c.campagne(&dispositif(p, None)).is_none());
             assert!(c.est_regional(p));
         }
         assert!(!c.est_regional("Contrat d'apprentissage"));
+        assert!(!c.est_regional(DISPOSITIF_IMPORT_LHEO));
+        assert!(c.programmes().any(|p| p == DISPOSITIF_IMPORT_LHEO));
+        let v = c
+            .valeurs_admises("programme region - 1 EMPLOI = 1 formation")
+            .unwrap();
+        assert_eq!(v.entrees_sorties, [EntreesSorties::DatesFixes]);
+        assert_eq!(
+            v.types_parcours,
+            [TypeParcours::Mixte, TypeParcours::Modularise]
+        );
+        assert!(c.valeurs_admises(PROGRAMMES_REGION[1]).is_none());
+    }
+
+    #[test]
+    fn allowed_values_default_to_the_procedure_and_can_be_lifted() {
+        let c: RulesConfig = serde_json::from_value(serde_json::json!({
+            "programmes_regionaux": [], "campagnes": []
+        }))
+        .unwrap();
+        assert_eq!(c.valeurs_admises, RulesConfig::default().valeurs_admises);
+        let c: RulesConfig = serde_json::from_value(serde_json::json!({
+            "programmes_regionaux": [], "campagnes": [], "valeurs_admises": [],
+            "programmes_autres": ["AIF France Travail"]
+        }))
+        .unwrap();
+        assert!(c.valeurs_admises.is_empty());
+        assert_eq!(c.programmes().collect::<Vec<_>>(), ["AIF France Travail"]);
     }
 
     #[test]
     fn labels_match_without_case_accents_or_extra_spaces() {
-        let c = RulesConfig::default();
+        let c = campagne_2025();
         let d = dispositif("programme region -  prepa cles avenir ", None);
         assert_eq!(c.campagne(&d).map(|c| c.annee), Some(2025));
         assert!(c.est_regional("PROGRAMME  REGION - PREPA CLÉS AVENIR"));
@@ -201,7 +291,7 @@ mod tests {
 
     #[test]
     fn a_lot_entry_wins_over_its_programme() {
-        let mut c = RulesConfig::default();
+        let mut c = campagne_2025();
         c.campagnes.push(Campagne {
             programme: None,
             lot: Some("1E1F2024_12".into()),
@@ -237,7 +327,7 @@ mod tests {
 
     #[test]
     fn unknown_programme_has_no_campaign() {
-        let c = RulesConfig::default();
+        let c = campagne_2025();
         assert!(c
             .campagne(&dispositif("AUTRE FINANCEUR", Some("X")))
             .is_none());
@@ -289,12 +379,12 @@ mod tests {
                 },
             ],
             programmes_regionaux: vec!["P".into(), "Q".into()],
+            ..RulesConfig::default()
         };
         let p = c.problems();
-        assert_eq!(p.len(), 4, "{p:#?}");
+        assert_eq!(p.len(), 3, "{p:#?}");
         assert!(p[0].contains("neither"));
         assert!(p[1].contains("year 25"));
         assert!(p[2].contains("repeats"));
-        assert!(p[3].contains("\"Q\""));
     }
 }

@@ -27,7 +27,9 @@ pub mod config;
 mod dispositif;
 mod offre;
 mod organismes;
+pub mod referentiel;
 pub mod report;
+pub mod saisie;
 mod session;
 pub mod texte;
 pub mod url;
@@ -43,7 +45,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{ActionCode, Date, FasCode, Offre, Organisme, Session, Siret};
 
-pub use config::{Campagne, RulesConfig, PROGRAMMES_REGION};
+pub use config::{Campagne, RulesConfig, ValeursAdmises, PROGRAMMES_REGION};
+pub(crate) use dispositif::RENVOYER;
+pub use referentiel::Referentiel;
 pub use report::Report;
 
 /// What a finding does to the export.
@@ -66,6 +70,16 @@ impl Severity {
             Severity::RejectOffer => "action non diffusée",
             Severity::Warning => "à corriger",
         }
+    }
+    /// The severity of [`Severity::as_str`]'s code.
+    pub fn parse(code: &str) -> Option<Severity> {
+        [
+            Severity::RejectSession,
+            Severity::RejectOffer,
+            Severity::Warning,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == code)
     }
     pub fn as_str(self) -> &'static str {
         match self {
@@ -160,6 +174,7 @@ static REGISTRY: &[Rule] = &[
     session::SESSION_EN_DOUBLE,
     session::IC_ABSENTE,
     session::IC_INCOMPLETE,
+    session::IC_PASSEES,
     session::IC_APRES_DEBUT,
     session::DATE_DEBUT_ABSENTE,
     session::DATE_FIN_ABSENTE,
@@ -169,11 +184,14 @@ static REGISTRY: &[Rule] = &[
     session::RYTHMES_ABSENTS,
     session::PERIODES_FORMATION_ABSENTES,
     session::PERIODE_FORMATION_INCOHERENTE,
+    session::ENTREES_SORTIES_NON_ADMISES,
     session::TYPE_PARCOURS_INCONNU,
+    session::TYPE_PARCOURS_NON_ADMIS,
     session::MODALITES_PEDAGOGIQUES_ABSENTES,
     session::MODALITES_ENSEIGNEMENT_ABSENTES,
     session::DUREE_CENTRE_ABSENTE,
     session::DUREE_ENTREPRISE_ABSENTE,
+    session::MODULE_RAN_SANS_DATES,
     organismes::RESPONSABLE_INCONNU,
     organismes::RESPONSABLE_SANS_NDA,
     dispositif::RESPONSABLE_NON_MANDATAIRE,
@@ -182,6 +200,11 @@ static REGISTRY: &[Rule] = &[
     session::REFERENT_PMR_ABSENT,
     session::REFERENT_MOBILITE_ABSENT,
     // Fiche Dispositif.
+    dispositif::PROGRAMME_INCONNU,
+    dispositif::LOT_ABSENT,
+    dispositif::LOT_INCONNU,
+    dispositif::LOT_AUTRE_PROGRAMME,
+    dispositif::LOT_AUTRE_MANDATAIRE,
     dispositif::PLACES_DISPOSITIF_ABSENTES,
     dispositif::PRISE_EN_CHARGE_NON,
     // What LHÉO itself cannot hold, found by the writer after the rules above.
@@ -204,6 +227,8 @@ pub struct RuleContext<'a> {
     /// The day of the run: sessions that ended before it are inactive.
     pub today: Date,
     pub config: &'a RulesConfig,
+    /// The Region's programmes and lots (empty before `import-region`).
+    pub referentiel: &'a Referentiel,
     /// The organismes of the import, by SIRET.
     pub organismes: &'a HashMap<Siret, Organisme>,
 }

@@ -13,9 +13,14 @@ use std::io;
 
 use serde::Serialize;
 
-use crate::model::{ActionCode, FasCode, Organisme, Siret};
+use crate::model::{ActionCode, EtatWorkflow, FasCode, Organisme, Siret};
 
+use super::saisie::ChampManquant;
 use super::{registry, Finding, Outcome, Severity};
+
+/// The CSV header of `check --format csv` and of the status page's CSV: French, for the
+/// people who open it in a spreadsheet. The severity column holds [`Severity::libelle`].
+pub const CSV_HEADER: &str = "siret,raison_sociale,offre,session,code,gravité,champ,message\r\n";
 
 /// Version of the JSON shape (`schemas/report.schema.json`); bumped on incompatible change.
 pub const REPORT_VERSION: u32 = 1;
@@ -71,6 +76,17 @@ pub struct OrganismeReport {
     pub totals: Totals,
     /// In numero order.
     pub offres: Vec<OffreReport>,
+    /// Offers not yet validated with required fields still empty, in numero order
+    /// ([`Report::with_saisies`]). Not in the totals: they are never exported.
+    pub saisies_incompletes: Vec<SaisieIncomplete>,
+}
+
+/// An offer not yet validated and what it still lacks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SaisieIncomplete {
+    pub offre: ActionCode,
+    pub etat: EtatWorkflow,
+    pub champs: Vec<ChampManquant>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -210,6 +226,7 @@ impl Report {
                         .map(|o| o.raison_sociale.as_str().to_owned()),
                     totals: counter.finish(),
                     offres,
+                    saisies_incompletes: Vec::new(),
                 }
             })
             .collect();
@@ -218,6 +235,40 @@ impl Report {
             totals: all.finish(),
             organismes,
         }
+    }
+
+    /// Adds the offers not yet validated that lack required fields, each to its
+    /// organisme (the mandataire), creating the organisme's entry when it has no
+    /// validated offer. Offers that lack nothing are left out.
+    pub fn with_saisies(
+        mut self,
+        saisies: Vec<(Siret, SaisieIncomplete)>,
+        organismes: &HashMap<Siret, Organisme>,
+    ) -> Report {
+        for (siret, saisie) in saisies.into_iter().filter(|(_, s)| !s.champs.is_empty()) {
+            let i = match self.organismes.binary_search_by(|o| o.siret.cmp(&siret)) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.organismes.insert(
+                        i,
+                        OrganismeReport {
+                            raison_sociale: organismes
+                                .get(&siret)
+                                .map(|o| o.raison_sociale.as_str().to_owned()),
+                            siret,
+                            totals: Totals::default(),
+                            offres: Vec::new(),
+                            saisies_incompletes: Vec::new(),
+                        },
+                    );
+                    i
+                }
+            };
+            let list = &mut self.organismes[i].saisies_incompletes;
+            list.push(saisie);
+            list.sort_by_key(|s| s.offre);
+        }
+        self
     }
 
     /// The report in French, for people.
@@ -271,6 +322,21 @@ impl Report {
                     }
                 }
             }
+            for saisie in &org.saisies_incompletes {
+                let etat = match saisie.etat {
+                    EtatWorkflow::EnAttenteDeValidation => "en attente de validation",
+                    _ => "en cours de saisie",
+                };
+                let _ = writeln!(
+                    out,
+                    "\n  Action {} ({etat}) : champs obligatoires à compléter avant l'envoi \
+                     en validation au Cariforef",
+                    saisie.offre
+                );
+                for c in &saisie.champs {
+                    let _ = writeln!(out, "    - {}", c.libelle);
+                }
+            }
         }
         out
     }
@@ -281,25 +347,12 @@ impl Report {
         serde_json::to_value(self).expect("a report always serialises to JSON")
     }
 
-    /// One CSV row per finding, with a header row: siret, raison_sociale, offre, session,
-    /// code, severity, field, message. RFC 4180: comma-separated, CRLF line ends, fields
+    /// One CSV row per finding, with the header row [`CSV_HEADER`] (severity as its French
+    /// label). RFC 4180: comma-separated, CRLF line ends, fields
     /// holding a comma, quote or line break quoted with `"` and inner quotes doubled.
     pub fn write_csv<W: io::Write>(&self, mut w: W) -> io::Result<()> {
         let mut line = String::new();
-        csv_row(
-            &mut line,
-            &[
-                "siret",
-                "raison_sociale",
-                "offre",
-                "session",
-                "code",
-                "severity",
-                "field",
-                "message",
-            ],
-        );
-        w.write_all(line.as_bytes())?;
+        w.write_all(CSV_HEADER.as_bytes())?;
         for org in &self.organismes {
             let siret = org.siret.as_str();
             let raison = org.raison_sociale.as_deref().unwrap_or("");
@@ -319,7 +372,7 @@ impl Report {
                             &f.offre.to_string(),
                             &session,
                             f.code,
-                            f.severity.as_str(),
+                            f.severity.libelle(),
                             &f.field,
                             &f.message,
                         ],

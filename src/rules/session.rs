@@ -3,9 +3,14 @@
 
 use std::collections::HashMap;
 
-use crate::model::{EntreesSorties, InformationCollective, Offre, TypeParcours};
+use crate::model::{
+    Dispositif, EntreesSorties, EtatRecrutement, InformationCollective, Offre, Session,
+    TypeParcours,
+};
 
-use super::texte::{date_fr, extrait};
+use super::config::ValeursAdmises;
+use super::dispositif::RENVOYER;
+use super::texte::{contient_une_date, date_fr, extrait};
 use super::url::parse_http;
 use super::{la_session, par_session, Finding, Rule, RuleContext, Severity};
 
@@ -79,6 +84,15 @@ pub const IC_ABSENTE: Rule = Rule::new(
     ic_absente,
 );
 
+/// Everything an information collective needs, said once so that an organisme that adds
+/// one does not have it rejected the next night for a missing part (IC_INCOMPLETE).
+const IC_COMPLETE: &str = "avec sa date, ses heures de début et de fin, et son lieu (ou le \
+     lien de connexion si elle a lieu à distance)";
+
+/// Why: the procedure's own words.
+const IC_POURQUOI: &str =
+    "Kairos, Ouiform et les sites régionaux en ont besoin pour orienter les candidats vers la session";
+
 fn ic_absente(offre: &Offre, _: &RuleContext) -> Vec<Finding> {
     par_session(
         &IC_ABSENTE,
@@ -87,11 +101,55 @@ fn ic_absente(offre: &Offre, _: &RuleContext) -> Vec<Finding> {
         |s| {
             s.informations_collectives.is_empty().then(|| {
                 format!(
-                "{} n'a aucune information collective : ajoutez au moins une date d'information \
-                 collective dans la fiche Session (rubrique « Informations collectives »).",
-                la_session(s)
-            )
+                    "{} n'a aucune information collective ; {IC_POURQUOI}. Ajoutez-en au moins \
+                     une dans la fiche Session, rubrique « Informations collectives », \
+                     {IC_COMPLETE}, {RENVOYER}.",
+                    la_session(s)
+                )
             })
+        },
+    )
+}
+
+pub const IC_PASSEES: Rule = Rule::new(
+    "IC_PASSEES",
+    Severity::RejectSession,
+    "Informations collectives toutes passées avant le début de la session",
+    "Fiche Session, Informations collectives : « la saisie est obligatoire pour que l'offre puisse alimenter Kairos, Ouiform et les sites régionaux » (l. 462) ; une réunion passée ne sert plus au recrutement (« Recrutement : état du recrutement ouvert », l. 458).",
+    ic_passees,
+);
+
+/// A session not yet started, recruiting, whose dated information collectives are all
+/// before today. An information collective of today is still ahead: the export runs at
+/// night, before the meeting, and the LHÉO writer keeps today's date in
+/// `date-information` for the same reason.
+fn ic_passees(offre: &Offre, ctx: &RuleContext) -> Vec<Finding> {
+    par_session(
+        &IC_PASSEES,
+        offre,
+        "session.informations_collectives",
+        |s| {
+            let debut = s.date_debut.filter(|d| *d > ctx.today)?;
+            if s.recrutement != Some(EtatRecrutement::Ouvert) {
+                return None;
+            }
+            let derniere = s
+                .informations_collectives
+                .iter()
+                .filter_map(|ic| ic.date)
+                .max()?;
+            if derniere >= ctx.today {
+                return None;
+            }
+            Some(format!(
+                "{} débute le {} et son recrutement est ouvert, mais sa dernière information \
+                 collective a eu lieu le {} : les candidats n'ont plus de réunion à laquelle se \
+                 rendre ; {IC_POURQUOI}. Ajoutez une nouvelle date dans la fiche Session, \
+                 rubrique « Informations collectives », {IC_COMPLETE}, {RENVOYER}.",
+                la_session(s),
+                date_fr(debut),
+                date_fr(derniere)
+            ))
         },
     )
 }
@@ -158,7 +216,9 @@ fn ic_incomplete(offre: &Offre, _: &RuleContext) -> Vec<Finding> {
                 Some(s),
                 format!("session.informations_collectives[{i}]{field}"),
                 format!(
-                    "{} de la session {} {} : {} dans la fiche Session, rubrique « Informations collectives ».",
+                    "{} de la session {} {} : {} dans la fiche Session, rubrique « Informations \
+                     collectives », {RENVOYER}. Une information collective complète a une date, \
+                     des heures de début et de fin, et un lieu ou un lien de connexion.",
                     l_ic(ic, i),
                     s.code,
                     manques.join(" et "),
@@ -272,32 +332,51 @@ pub const DEBUT_HORS_CAMPAGNE: Rule = Rule::new(
     "DEBUT_HORS_CAMPAGNE",
     Severity::RejectSession,
     "Début hors de l'année de la campagne",
-    "Fiche Session : « la session doit obligatoirement débuter en 2025 » (l. 434) ; l'année vient de la configuration (campagne du programme ou du lot).",
+    "Fiche Session : « la session doit obligatoirement débuter en 2025 » (l. 434) ; l'année vient du référentiel de la Région (année du lot, ou celle de tous les lots du programme), sauf si la configuration des règles la fixe pour le programme ou le lot.",
     debut_hors_campagne,
 );
+
+/// The campaign year of a dispositif, and the lot it comes from (`None`: the programme's).
+/// The configuration wins (the operator's override), then the Region referential: the
+/// lot's year, else the year all the programme's lots share.
+fn campagne<'a>(ctx: &RuleContext<'a>, d: &'a Dispositif) -> Option<(i64, Option<&'a str>)> {
+    if let Some(c) = ctx.config.campagne(d) {
+        let lot = c.lot.as_ref().and(d.numero_lot_cr.as_ref());
+        return Some((i64::from(c.annee), lot.map(|l| l.as_str())));
+    }
+    if let Some(lot) = d
+        .numero_lot_cr
+        .as_ref()
+        .and_then(|l| ctx.referentiel.lot(l.as_str()))
+    {
+        return Some((lot.annee, Some(lot.code.as_str())));
+    }
+    ctx.referentiel
+        .annee_programme(d.programme.as_str())
+        .map(|a| (a, None))
+}
 
 fn debut_hors_campagne(offre: &Offre, ctx: &RuleContext) -> Vec<Finding> {
     par_session(&DEBUT_HORS_CAMPAGNE, offre, "session.date_debut", |s| {
         let debut = s.date_debut?;
-        let campagne = ctx.config.campagne(&s.dispositif)?;
-        if debut.year() == campagne.annee {
+        let (annee, lot) = campagne(ctx, &s.dispositif)?;
+        if i64::from(debut.year()) == annee {
             return None;
         }
-        let de_quoi = match (&campagne.lot, &s.dispositif.numero_lot_cr) {
-            (Some(_), Some(lot)) => format!("le lot {}", extrait(lot.as_str(), 60)),
-            _ => format!(
+        let de_quoi = match lot {
+            Some(lot) => format!("le lot {}", extrait(lot, 60)),
+            None => format!(
                 "le programme « {} »",
                 extrait(s.dispositif.programme.as_str(), 120)
             ),
         };
         Some(format!(
-            "{} débute le {} alors que {} relève de la campagne {} : la session doit \
-             obligatoirement débuter en {}. Corrigez « Date début » dans la fiche Session.",
+            "{} débute le {} alors que {} relève de la campagne {annee} : la session doit \
+             obligatoirement débuter en {annee}. Corrigez « Date début » dans la fiche Session, \
+             {RENVOYER}.",
             la_session(s),
             date_fr(debut),
             de_quoi,
-            campagne.annee,
-            campagne.annee
         ))
     })
 }
@@ -413,6 +492,137 @@ fn type_parcours_inconnu(offre: &Offre, _: &RuleContext) -> Vec<Finding> {
                 la_session(s)
             )
             })
+        },
+    )
+}
+
+fn libelle_es(es: EntreesSorties) -> &'static str {
+    match es {
+        EntreesSorties::DatesFixes => "à dates fixes (cadencées ou séquencées)",
+        EntreesSorties::Permanentes => "permanentes",
+    }
+}
+
+fn libelle_parcours(t: TypeParcours) -> &'static str {
+    match t {
+        TypeParcours::Groupe => "en groupe",
+        TypeParcours::Individualise => "individualisé",
+        TypeParcours::Modularise => "modularisé",
+        TypeParcours::Mixte => "mixte",
+        TypeParcours::Inconnu => "type de parcours inconnu",
+    }
+}
+
+/// The programme's allowed values of one kind, when `valeur` is not among them (an empty
+/// list allows everything; a programme without an entry is not restricted).
+fn non_admis<'a, T: PartialEq>(
+    ctx: &RuleContext<'a>,
+    s: &Session,
+    liste: fn(&'a ValeursAdmises) -> &'a [T],
+    valeur: &T,
+) -> Option<&'a [T]> {
+    let admises = liste(
+        ctx.config
+            .valeurs_admises(s.dispositif.programme.as_str())?,
+    );
+    (!admises.is_empty() && !admises.contains(valeur)).then_some(admises)
+}
+
+/// "a ou b" from the allowed labels.
+fn ou(labels: Vec<&str>) -> String {
+    match labels.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} ou {last}", rest.join(", ")),
+        Some((last, _)) => (*last).to_owned(),
+        None => String::new(),
+    }
+}
+
+pub const ENTREES_SORTIES_NON_ADMISES: Rule = Rule::new(
+    "ENTREES_SORTIES_NON_ADMISES",
+    Severity::RejectSession,
+    "Entrées/sorties que le programme n'admet pas",
+    "Fiche Session : « ESP : entrée/sortie cadencées ou séquencées OU entrée/sortie à dates fixes » (l. 436) ; valeurs admises par programme dans la configuration des règles (par défaut, celles de la procédure pour 1 emploi = 1 formation).",
+    entrees_sorties_non_admises,
+);
+
+fn entrees_sorties_non_admises(offre: &Offre, ctx: &RuleContext) -> Vec<Finding> {
+    par_session(
+        &ENTREES_SORTIES_NON_ADMISES,
+        offre,
+        "session.entrees_sorties",
+        |s| {
+            let admises = non_admis(ctx, s, |v| &v.entrees_sorties, &s.entrees_sorties)?;
+            Some(format!(
+                "{} a des entrées/sorties {}, que le programme « {} » n'admet pas : choisissez \
+                 l'« ESP » {} dans la fiche Session, {RENVOYER}.",
+                la_session(s),
+                libelle_es(s.entrees_sorties),
+                extrait(s.dispositif.programme.as_str(), 120),
+                ou(admises.iter().map(|e| libelle_es(*e)).collect())
+            ))
+        },
+    )
+}
+
+pub const TYPE_PARCOURS_NON_ADMIS: Rule = Rule::new(
+    "TYPE_PARCOURS_NON_ADMIS",
+    Severity::RejectSession,
+    "Type de parcours que le programme n'admet pas",
+    "Fiche Session : « Type de parcours : mixte, modulaire » (l. 442) ; valeurs admises par programme dans la configuration des règles (par défaut, celles de la procédure pour 1 emploi = 1 formation).",
+    type_parcours_non_admis,
+);
+
+fn type_parcours_non_admis(offre: &Offre, ctx: &RuleContext) -> Vec<Finding> {
+    par_session(
+        &TYPE_PARCOURS_NON_ADMIS,
+        offre,
+        "session.type_parcours",
+        |s| {
+            // SOFI's default "inconnu" is TYPE_PARCOURS_INCONNU's business.
+            if s.type_parcours == TypeParcours::Inconnu {
+                return None;
+            }
+            let admises = non_admis(ctx, s, |v| &v.types_parcours, &s.type_parcours)?;
+            Some(format!(
+                "{} a le type de parcours « {} », que le programme « {} » n'admet pas : \
+                 choisissez le « Type de parcours » {} dans la fiche Session, {RENVOYER}.",
+                la_session(s),
+                libelle_parcours(s.type_parcours),
+                extrait(s.dispositif.programme.as_str(), 120),
+                ou(admises.iter().map(|t| libelle_parcours(*t)).collect())
+            ))
+        },
+    )
+}
+
+pub const MODULE_RAN_SANS_DATES: Rule = Rule::new(
+    "MODULE_RAN_SANS_DATES",
+    Severity::Warning,
+    "Module de remise à niveau sans ses dates",
+    "Fiche Session : « Commentaire durée : Précisez les dates de déroulement du module de remise à niveau contextualisé » (l. 454) ; « Module de remise à niveau : oui ou non » (l. 468). Avertissement : les dates sont cherchées dans un texte libre, une lecture automatique ne doit pas retirer une session de la diffusion.",
+    module_ran_sans_dates,
+);
+
+fn module_ran_sans_dates(offre: &Offre, _: &RuleContext) -> Vec<Finding> {
+    par_session(
+        &MODULE_RAN_SANS_DATES,
+        offre,
+        "session.commentaire_duree",
+        |s| {
+            if s.module_remise_a_niveau != Some(true)
+                || s.commentaire_duree
+                    .as_ref()
+                    .is_some_and(|c| contient_une_date(c.as_str()))
+            {
+                return None;
+            }
+            Some(format!(
+                "{} prévoit un module de remise à niveau, mais le « Commentaire durée » n'en \
+                 donne pas les dates : précisez-y les dates de déroulement du module de remise à \
+                 niveau contextualisé (par exemple « du 08/09/2025 au 19/09/2025 »), dans la \
+                 fiche Session, {RENVOYER}.",
+                la_session(s)
+            ))
         },
     )
 }

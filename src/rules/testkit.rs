@@ -7,7 +7,8 @@ use serde_json::json;
 
 use crate::model::{Date, Offre, Organisme, Session, Siret, Text};
 
-use super::{evaluate, Outcome, RuleContext, RulesConfig};
+use super::{evaluate, Outcome, Referentiel, RuleContext, RulesConfig};
+use crate::store::Lot;
 
 pub const CARIFOREF: &str = "13000511900032";
 /// A second, valid SIRET (Luhn) of a known organisme.
@@ -139,7 +140,26 @@ pub struct Fixture {
     pub offre: Offre,
     pub organismes: HashMap<Siret, Organisme>,
     pub config: RulesConfig,
+    pub referentiel: Referentiel,
     pub today: Date,
+}
+
+/// The Region referential of the baseline: the five programmes, the baseline's lot
+/// (2025, the Cariforef's) and a lot of the other organisme.
+pub fn referentiel() -> Referentiel {
+    let lot = |code: &str, mandataire: &str| Lot {
+        code: code.into(),
+        programme: super::PROGRAMMES_REGION[0].into(),
+        annee: 2025,
+        mandataire: siret(mandataire),
+    };
+    Referentiel::new(
+        super::PROGRAMMES_REGION
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect(),
+        vec![lot("1E1F2025_4", CARIFOREF), lot("1E1F2025_9", AUTRE_OF)],
+    )
 }
 
 impl Fixture {
@@ -153,6 +173,7 @@ impl Fixture {
                 .map(|o| (o.siret.clone(), o))
                 .collect(),
             config: RulesConfig::default(),
+            referentiel: referentiel(),
             today: date("2025-06-01"),
         }
     }
@@ -161,6 +182,7 @@ impl Fixture {
         RuleContext {
             today: self.today,
             config: &self.config,
+            referentiel: &self.referentiel,
             organismes: &self.organismes,
         }
     }

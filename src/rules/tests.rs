@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use super::testkit::*;
 use super::*;
 use crate::model::*;
+use crate::store::Lot;
 
 /// One rule's cases: `fail` must produce exactly `code` (plus `also`), `pass` is a nearby
 /// value that must produce nothing at all.
@@ -27,10 +28,29 @@ const fn case(code: &'static str, fail: fn(&mut Fixture), pass: fn(&mut Fixture)
 
 fn baseline(_: &mut Fixture) {}
 
+/// A programme the configuration knows but that is not regional.
 fn autre_programme(fx: &mut Fixture) {
+    fx.config
+        .programmes_autres
+        .push("CONTRAT DE PROFESSIONNALISATION".into());
     for s in &mut fx.offre.sessions {
         s.dispositif.programme = text("CONTRAT DE PROFESSIONNALISATION");
     }
+}
+
+/// The first session under PREPA Avenir Sup, with a lot of that programme when `lot`.
+fn avenir_sup(fx: &mut Fixture, lot: &str) {
+    let mut lots = vec![Lot {
+        code: "PAS2025_2".into(),
+        programme: PROGRAMMES_REGION[1].into(),
+        annee: 2025,
+        mandataire: siret(CARIFOREF),
+    }];
+    lots.push(fx.referentiel.lot("1E1F2025_4").unwrap().clone());
+    fx.referentiel = Referentiel::new(vec![], lots);
+    let d = &mut fx.s0().dispositif;
+    d.programme = text(PROGRAMMES_REGION[1]);
+    d.numero_lot_cr = Some(text(lot));
 }
 
 fn periode(type_periode: TypePeriode, debut: &str, fin: &str) -> PeriodeFormation {
@@ -175,6 +195,71 @@ fn cases() -> Vec<Case> {
             |fx| fx.s0().informations_collectives[0].lieu = None,
         ),
         case(
+            "IC_PASSEES",
+            // Both sessions' only IC is on 2025-07-03; the very day it is still ahead.
+            |fx| fx.today = date("2025-07-04"),
+            |fx| fx.today = date("2025-07-03"),
+        ),
+        case(
+            "ENTREES_SORTIES_NON_ADMISES",
+            |fx| fx.s0().entrees_sorties = EntreesSorties::Permanentes,
+            |fx| {
+                fx.s0().entrees_sorties = EntreesSorties::Permanentes;
+                fx.config.valeurs_admises[0]
+                    .entrees_sorties
+                    .push(EntreesSorties::Permanentes);
+            },
+        ),
+        case(
+            "TYPE_PARCOURS_NON_ADMIS",
+            |fx| fx.s0().type_parcours = TypeParcours::Groupe,
+            |fx| fx.s0().type_parcours = TypeParcours::Modularise,
+        ),
+        case(
+            "MODULE_RAN_SANS_DATES",
+            |fx| {
+                fx.s0().module_remise_a_niveau = Some(true);
+                fx.s0().commentaire_duree = Some(text("Module de remise à niveau contextualisé"));
+            },
+            |fx| {
+                fx.s0().module_remise_a_niveau = Some(true);
+                fx.s0().commentaire_duree = Some(text(
+                    "Remise à niveau contextualisée du 1er au 5 septembre 2025",
+                ));
+            },
+        ),
+        case(
+            "PROGRAMME_INCONNU",
+            |fx| fx.s0().dispositif.programme = text("PROGRAMME REGION - 1 emploi = 1 formations"),
+            |fx| fx.s0().dispositif.programme = text("programme region -  1 EMPLOI = 1 formation"),
+        ),
+        case(
+            "LOT_ABSENT",
+            |fx| fx.s0().dispositif.numero_lot_cr = None,
+            |fx| {
+                autre_programme(fx);
+                fx.s0().dispositif.numero_lot_cr = None;
+            },
+        ),
+        case(
+            "LOT_INCONNU",
+            |fx| fx.s0().dispositif.numero_lot_cr = Some(text("1E1F2025_99")),
+            |fx| fx.s0().dispositif.numero_lot_cr = Some(text("1e1f2025_4")),
+        ),
+        case(
+            "LOT_AUTRE_PROGRAMME",
+            |fx| avenir_sup(fx, "1E1F2025_4"),
+            |fx| avenir_sup(fx, "PAS2025_2"),
+        ),
+        case(
+            "LOT_AUTRE_MANDATAIRE",
+            |fx| fx.s0().dispositif.numero_lot_cr = Some(text("1E1F2025_9")),
+            |fx| {
+                autre_programme(fx);
+                fx.s0().dispositif.numero_lot_cr = Some(text("1E1F2025_9"));
+            },
+        ),
+        case(
             "IC_APRES_DEBUT",
             |fx| fx.s0().informations_collectives[0].date = Some(date("2025-09-02")),
             |fx| fx.s0().informations_collectives[0].date = Some(date("2025-09-01")),
@@ -196,9 +281,14 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "DEBUT_HORS_CAMPAGNE",
-            |fx| fx.config.campagnes[0].annee = 2024,
+            // The Region file's lot is of 2025: a 2026 start is out of its campaign.
+            |fx| un_jour(fx, "2026-01-05"),
             |fx| {
-                fx.config.campagnes[0].annee = 2024;
+                fx.config.campagnes.push(Campagne {
+                    programme: Some(PROGRAMMES_REGION[0].into()),
+                    lot: None,
+                    annee: 2024,
+                });
                 fx.config.campagnes.push(Campagne {
                     programme: None,
                     lot: Some("1E1F2025_4".into()),
@@ -237,7 +327,7 @@ fn cases() -> Vec<Case> {
         case(
             "TYPE_PARCOURS_INCONNU",
             |fx| fx.s0().type_parcours = TypeParcours::Inconnu,
-            |fx| fx.s0().type_parcours = TypeParcours::Individualise,
+            |fx| fx.s0().type_parcours = TypeParcours::Modularise,
         ),
         case(
             "MODALITES_PEDAGOGIQUES_ABSENTES",
@@ -272,6 +362,7 @@ fn cases() -> Vec<Case> {
                         siret: siret(AUTRE_OF),
                         site: SiteCode::parse("100").unwrap(),
                     };
+                    s.dispositif.numero_lot_cr = Some(text("1E1F2025_9"));
                 }
             },
             also: &["RESPONSABLE_NON_MANDATAIRE"],
@@ -456,6 +547,11 @@ fn every_rule_is_documented() {
             r.code,
             r.severity.as_str()
         );
+        assert!(
+            section.contains("- Programmes:") && section.contains("- Message"),
+            "docs/rules.md does not say which programmes {} applies to, or its message",
+            r.code
+        );
     }
 }
 
@@ -469,10 +565,17 @@ fn the_headline_message_names_session_field_and_remedy() {
     assert_eq!(f.severity, Severity::RejectSession);
     assert_eq!(f.session, Some(code("19482-89393-143842")));
     assert_eq!(f.field, "session.informations_collectives");
-    assert!(f.message.starts_with(
-        "La session 19482-89393-143842 n'a aucune information collective : ajoutez au moins une \
-         date d'information collective dans la fiche Session"
-    ));
+    // One message says everything a complete IC needs, why, and the way back to
+    // validation, so that the next night's IC_INCOMPLETE has nothing left to ask.
+    assert_eq!(
+        f.message,
+        "La session 19482-89393-143842 n'a aucune information collective ; Kairos, Ouiform et \
+         les sites régionaux en ont besoin pour orienter les candidats vers la session. \
+         Ajoutez-en au moins une dans la fiche Session, rubrique « Informations collectives », \
+         avec sa date, ses heures de début et de fin, et son lieu (ou le lien de connexion si \
+         elle a lieu à distance), puis renvoyez l'action en validation au Cariforef (bouton \
+         d'envoi en bas de la fiche Dispositif)."
+    );
     assert_eq!(out.rejected, vec![code("19482-89393-143842")]);
     assert_eq!(out.accepted, vec![code("19482-89393-143843")]);
     assert!(out.exportable());
@@ -722,8 +825,10 @@ fn an_unknown_dispensateur_organisme_is_a_finding_not_a_panic() {
 
 #[test]
 fn information_collective_details() {
-    // Permanent entries recruit all along: a later IC is normal.
+    // Permanent entries recruit all along: a later IC is normal (under a configuration
+    // that allows them for 1 emploi = 1 formation).
     let mut fx = Fixture::new();
+    fx.config.valeurs_admises.clear();
     fx.s0().entrees_sorties = EntreesSorties::Permanentes;
     fx.s0().informations_collectives[0].date = Some(date("2025-10-15"));
     assert_eq!(fx.codes(), Vec::<&str>::new());
@@ -804,7 +909,7 @@ fn intention_d_embauche_is_detected_in_each_place() {
 }
 
 #[test]
-fn campaigns_come_from_the_configuration() {
+fn campaigns_come_from_the_referential_or_the_configuration() {
     // A lot of a previous order: its own year, and the message says which lot.
     let mut fx = Fixture::new();
     fx.config.campagnes.push(Campagne {
@@ -821,12 +926,19 @@ fn campaigns_come_from_the_configuration() {
     let mut fx = Fixture::new();
     autre_programme(&mut fx);
     un_jour(&mut fx, "2031-03-03");
+    fx.s0().dispositif.numero_lot_cr = None;
+    assert_eq!(fx.codes(), Vec::<&str>::new());
+    // Without a Region file and without configuration: no year to check (the operator is
+    // warned by the pipeline).
+    let mut fx = Fixture::new();
+    fx.referentiel = Referentiel::default();
+    un_jour(&mut fx, "2031-03-03");
     assert_eq!(fx.codes(), Vec::<&str>::new());
     // ... and the same session under the regional programme is out of its campaign.
     let mut fx = Fixture::new();
     un_jour(&mut fx, "2031-03-03");
     assert_eq!(fx.codes(), vec!["DEBUT_HORS_CAMPAGNE"]);
-    // The default year is the procedure's: a 2026 start is out.
+    // The year is the Region file's lot's: a 2026 start is out.
     let mut fx = Fixture::new();
     un_jour(&mut fx, "2026-01-05");
     let out = fx.eval();

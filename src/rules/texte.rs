@@ -242,6 +242,70 @@ pub fn nombre_fr(n: usize) -> String {
     out
 }
 
+/// The edit distance (insertions, deletions, substitutions of characters) between the
+/// folded forms of `a` and `b`: how far a label typed in SOFI is from a known one.
+pub fn distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (plier(a).chars().collect(), plier(b).chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// French month names, folded (see [`plier`]).
+const MOIS: [&str; 12] = [
+    "janvier",
+    "fevrier",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "aout",
+    "septembre",
+    "octobre",
+    "novembre",
+    "decembre",
+];
+
+/// Whether `s` gives at least one calendar date, as an organisme writes it in a comment:
+/// `08/09/2025`, `8/9`, `2025-09-08`, or a day and a month name (`du 8 au 19 septembre`,
+/// `1er octobre`). A heuristic for the procedure's "précisez les dates": a number next to
+/// a month, not a full parse.
+pub fn contient_une_date(s: &str) -> bool {
+    let p = plier(s);
+    let chars: Vec<char> = p.chars().collect();
+    // Digits, a separator (/ . or -), digits: a numeric date.
+    for (i, c) in chars.iter().enumerate() {
+        if matches!(c, '/' | '.' | '-')
+            && i > 0
+            && chars[i - 1].is_ascii_digit()
+            && chars.get(i + 1).is_some_and(char::is_ascii_digit)
+        {
+            return true;
+        }
+    }
+    // A day number (1 to 31, "1er") shortly before a month name.
+    let mots: Vec<&str> = p
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    mots.iter().enumerate().any(|(i, w)| {
+        MOIS.contains(w)
+            && mots[i.saturating_sub(4)..i].iter().any(|d| {
+                let d = d.strip_suffix("er").unwrap_or(d);
+                d.parse::<u32>().is_ok_and(|n| (1..=31).contains(&n))
+            })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +396,61 @@ mod tests {
         assert_eq!(nombre_fr(3412), "3 412");
         assert_eq!(nombre_fr(250), "250");
         assert_eq!(nombre_fr(1_000_000), "1 000 000");
+    }
+
+    #[test]
+    fn distance_counts_edits_on_folded_labels() {
+        assert_eq!(distance("abc", "abc"), 0);
+        assert_eq!(
+            distance(
+                "PROGRAMME REGION - PREPA Clés Avenir",
+                "programme region - prepa cles avenir"
+            ),
+            0
+        );
+        assert_eq!(
+            distance(
+                "PROGRAMME REGION - 1 emploi = 1 formations",
+                "PROGRAMME REGION - 1 emploi = 1 formation"
+            ),
+            1
+        );
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("chat", "chien"), 3);
+    }
+
+    #[test]
+    fn dates_in_a_comment() {
+        for yes in [
+            "Module de remise à niveau contextualisé du 8 au 19 septembre 2025",
+            "RAN : 08/09/2025 - 19/09/2025",
+            "remise à niveau le 1er octobre",
+            "du 2025-09-08 au 2025-09-19",
+            "RAN 8/9 au 19/9",
+        ] {
+            assert!(contient_une_date(yes), "{yes}");
+        }
+        for no in [
+            "Module de remise à niveau contextualisé",
+            "35 heures par semaine, 2 semaines",
+            "en septembre",
+            "",
+        ] {
+            assert!(!contient_une_date(no), "{no}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text: no panic, a distance to itself of 0, symmetric, and a date found in
+        /// a text stays found when more text is added.
+        #[test]
+        fn helpers_take_any_text(a in ".{0,60}", b in ".{0,60}") {
+            proptest::prop_assert_eq!(distance(&a, &a), 0);
+            proptest::prop_assert_eq!(distance(&a, &b), distance(&b, &a));
+            if contient_une_date(&a) {
+                let plus = format!("{} {}", a, b);
+                proptest::prop_assert!(contient_une_date(&plus), "{:?}", plus);
+            }
+        }
     }
 }

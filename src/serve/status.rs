@@ -110,6 +110,26 @@ pub async fn rejections(store: &Store) -> anyhow::Result<Vec<OrganismeFindings>>
     Ok(rejections::group(parsed))
 }
 
+/// The French label of a run kind, run state or delivery state stored as an English code
+/// (the JSON API keeps the codes; the page is read by the Cariforef's staff).
+fn libelle(code: &str) -> &str {
+    match code {
+        "scheduled" => "planifiée",
+        "catch_up" => "rattrapage",
+        "on_demand" => "à la demande",
+        "queued" => "en file",
+        "running" => "en cours",
+        "interrupted" => "interrompue",
+        "succeeded" => "réussie",
+        "failed" => "en échec",
+        "pending" => "en attente",
+        "dead" => "abandonnées",
+        "to_batch" => "générations à envoyer",
+        "paused" => "en pause",
+        other => other,
+    }
+}
+
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -276,9 +296,9 @@ async fn render(store: &Store) -> anyhow::Result<String> {
                 "<tr data-run=\"{id}\"><td>{id}</td><td>{kind}</td><td>{at}</td>\
                  <td class=\"state\">{state}</td><td>{generation}</td><td>{detail}</td></tr>",
                 id = r.id,
-                kind = esc(&r.kind),
+                kind = esc(libelle(&r.kind)),
                 at = r.requested_at.format("%d/%m %H:%M:%S"),
-                state = esc(&r.state),
+                state = esc(libelle(&r.state)),
                 generation = r
                     .generation_id
                     .map_or_else(|| "—".to_owned(), |g| g.to_string()),
@@ -290,7 +310,7 @@ async fn render(store: &Store) -> anyhow::Result<String> {
 
     h.push_str("<h2>Consommateurs</h2>");
     if consumers.is_empty() {
-        h.push_str("<p id=\"consumers\" class=\"muted\">no consumer configured</p>");
+        h.push_str("<p id=\"consumers\" class=\"muted\">Aucun consommateur configuré.</p>");
     } else {
         h.push_str(
             "<div class=\"scroll\"><table id=\"consumers\"><thead><tr><th>Consommateur</th>\
@@ -301,7 +321,7 @@ async fn render(store: &Store) -> anyhow::Result<String> {
             let deliveries: Vec<String> = c
                 .deliveries
                 .iter()
-                .map(|(s, n)| format!("{}: {n}", esc(s)))
+                .map(|(s, n)| format!("{} : {n}", esc(libelle(s))))
                 .collect();
             let lag = c.lag;
             let _ = write!(
@@ -397,7 +417,7 @@ pub async fn csv(
             return error(
                 StatusCode::NOT_FOUND,
                 "unknown_siret",
-                "no rejection for this SIRET in the current generation",
+                "aucun rejet pour ce SIRET dans la génération courante",
             );
         }
     }

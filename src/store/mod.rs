@@ -198,11 +198,13 @@ macro_rules! read_tx {
 }
 
 // Declared after the macros above, which they use (macro_rules! scope is textual).
+mod brouillons;
 mod feed;
 pub mod fragments;
 mod generations;
 mod referentiel;
 mod runs;
+pub use brouillons::BrouillonRow;
 pub use feed::{FeedRow, OfferRow, PartnerRow};
 pub use generations::{
     ChangeRow, EvaluationRow, EvaluationWrite, GenerationRow, GenerationTx, NewGeneration,

@@ -35,11 +35,23 @@ const UPSERT_LOT: &str = "INSERT INTO lots (code, programme, annee, mandataire, 
      OR lots.mandataire <> excluded.mandataire RETURNING code";
 const LOT_EXISTS: &str = "SELECT 1 FROM lots WHERE code = $1";
 const PROGRAMME_EXISTS: &str = "SELECT 1 FROM programmes WHERE libelle = $1";
+const ALL_PROGRAMMES: &str = "SELECT libelle FROM programmes ORDER BY libelle";
 const ALL_LOT_CODES: &str = "SELECT code FROM lots";
 const ALL_LOTS: &str = "SELECT code, programme, annee, mandataire FROM lots ORDER BY code";
 const ORGANISME_DOC: &str = "SELECT doc FROM organismes WHERE siret = $1";
 
 impl Store {
+    /// The programmes and lots, as the rules read them.
+    pub async fn referentiel(&self) -> Result<crate::rules::Referentiel> {
+        let programmes: Vec<String> = on_pool!(self, pool => {
+            sqlx::query_scalar(ALL_PROGRAMMES).fetch_all(pool).await?
+        });
+        Ok(crate::rules::Referentiel::new(
+            programmes,
+            self.lots().await?,
+        ))
+    }
+
     /// Every lot, by code.
     pub async fn lots(&self) -> Result<Vec<Lot>> {
         let rows: Vec<(String, String, i64, String)> = on_pool!(self, pool => {

@@ -167,6 +167,8 @@ fn sample() -> (Vec<Outcome>, Fixture) {
     for s in &mut c.offre.sessions {
         s.code.action = c.offre.numero;
         s.organisme_responsable.siret = siret(AUTRE_OF);
+        // The lot the Region gave this mandataire.
+        s.dispositif.numero_lot_cr = Some(text("1E1F2025_9"));
     }
     // A message with a comma, quotes and a line break in what it quotes.
     c.offre.action.url_action = Some(text("lien, \"cité\"\nsuite"));
@@ -273,7 +275,7 @@ fn an_empty_run_has_zero_totals() {
     r.write_csv(&mut csv).unwrap();
     assert_eq!(
         String::from_utf8(csv).unwrap(),
-        "siret,raison_sociale,offre,session,code,severity,field,message\r\n"
+        "siret,raison_sociale,offre,session,code,gravité,champ,message\r\n"
     );
     assert!(r.to_text().contains("Actions contrôlées : 0"));
 }
@@ -296,13 +298,13 @@ fn csv_has_one_row_per_finding_and_quotes_by_rfc_4180() {
             "19482-89393",
             "",
             "URL_INVALIDE",
-            "warning",
+            "à corriger",
             "action.url_pdf"
         ]
     );
     assert_eq!(rows[2][3], "19482-89393-143843");
     assert_eq!(rows[2][4], "IC_ABSENTE");
-    assert_eq!(rows[2][5], "reject_session");
+    assert_eq!(rows[2][5], "session non diffusée");
     let autre = &rows[3];
     assert_eq!(autre[1], "FORMATION OUEST, SARL \"Le Quai\"");
     assert!(csv.contains("\"FORMATION OUEST, SARL \"\"Le Quai\"\"\""));
@@ -359,5 +361,74 @@ fn text_is_french_and_names_every_record() {
     // Organismes come in SIRET order in the text too.
     assert!(
         text.find("SIRET 13000511900032").unwrap() < text.find("SIRET 73282932000074").unwrap()
+    );
+}
+
+#[test]
+fn drafts_are_listed_under_their_organisme_in_text_and_json() {
+    let (outcomes, mut fx) = sample();
+    // A draft of an organisme with no validated offer, and one of an organisme that has.
+    fx.s0().type_parcours = crate::model::TypeParcours::Inconnu;
+    let champs = crate::rules::saisie::champs_manquants(
+        &fx.offre,
+        &["offre.sessions[0].entrees_sorties".to_owned()],
+    );
+    let saisie = |numero: &str, etat| SaisieIncomplete {
+        offre: crate::model::ActionCode::parse(numero).unwrap(),
+        etat,
+        champs: champs.clone(),
+    };
+    let r = Report::new(&outcomes, &fx.organismes).with_saisies(
+        vec![
+            (
+                siret(INCONNU),
+                saisie("30000-2", EtatWorkflow::EnCoursDeSaisie),
+            ),
+            (
+                siret(CARIFOREF),
+                saisie("30000-1", EtatWorkflow::EnAttenteDeValidation),
+            ),
+            // Nothing missing: not listed.
+            (
+                siret(CARIFOREF),
+                SaisieIncomplete {
+                    champs: Vec::new(),
+                    ..saisie("30000-3", EtatWorkflow::EnCoursDeSaisie)
+                },
+            ),
+        ],
+        &fx.organismes,
+    );
+    validate_against_schema(&r.to_json()).unwrap();
+    let sirets: Vec<&str> = r.organismes.iter().map(|o| o.siret.as_str()).collect();
+    let mut sorted = sirets.clone();
+    sorted.sort();
+    assert_eq!(sirets, sorted, "SIRET order kept");
+    let inconnu = r
+        .organismes
+        .iter()
+        .find(|o| o.siret.as_str() == INCONNU)
+        .unwrap();
+    assert_eq!(inconnu.totals, Totals::default());
+    assert_eq!(inconnu.saisies_incompletes.len(), 1);
+    let carif = r
+        .organismes
+        .iter()
+        .find(|o| o.siret.as_str() == CARIFOREF)
+        .unwrap();
+    assert_eq!(
+        carif.saisies_incompletes.len(),
+        1,
+        "the complete one is left out"
+    );
+    assert_eq!(r.totals.offres_checked, 3, "drafts are not counted");
+    let text = r.to_text();
+    assert!(
+        text.contains(
+            "  Action 30000-1 (en attente de validation) : champs obligatoires à compléter \
+             avant l'envoi en validation au Cariforef\n    - fiche Session 19482-89393-143842 \
+             : « ESP »\n    - fiche Session 19482-89393-143842 : « Type de parcours »\n"
+        ),
+        "{text}"
     );
 }
