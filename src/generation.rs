@@ -76,7 +76,7 @@ use sha2::{Digest, Sha256};
 
 use crate::export::{self, Document, Finished, FragmentReader};
 use crate::lheo::{WriterContext, DOCUMENT_FOOTER, FORMAT_VERSION};
-use crate::model::{ActionCode, Date, EtatWorkflow, FasCode, Offre, Organisme, Siret};
+use crate::model::{ActionCode, Date, Departement, EtatWorkflow, FasCode, Offre, Organisme, Siret};
 use crate::pipeline::{self, PassCounts, PassOptions};
 use crate::rules::{self, Outcome, RuleContext, RulesConfig};
 use crate::spill::Spill;
@@ -184,7 +184,11 @@ fn filters(
             .get(&s.site_lieu.siret)
             .and_then(|o| o.site(&s.site_lieu.site))
         {
-            departements.insert(site.adresse.code_postal.departement());
+            departements.insert(
+                Departement::of_adresse(&site.adresse)
+                    .map_or("", Departement::as_str)
+                    .to_owned(),
+            );
         }
     }
     (
