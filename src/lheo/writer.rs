@@ -39,8 +39,8 @@ pub const FORMACODE_VERSION: &str = "V14";
 /// FORMACODE version of the public-visé codes: national readers accept `V14` only, and
 /// join the codes to the V14 list ([`crate::model::publics_v14`]).
 pub const FORMACODE_VERSION_PUBLIC: &str = "V14";
-/// FORMACODE version of the modalité-pédagogique codes (the V10 table SOFI uses; V14 has
-/// not renumbered them).
+/// FORMACODE version of the modalité-pédagogique codes: SOFI's come from the V10 table
+/// (`dict-modalites-pedagogiques-formacodes-V10.xml`), so V10 is what they are.
 pub const FORMACODE_VERSION_MODALITES: &str = "V10";
 /// `code-financeur` of every SOFI dispositif of this procedure: the Conseil régional
 /// (dict-financeurs 2). The Region's extraction seeds them all.
