@@ -93,6 +93,8 @@ struct Seen {
     duree_hebdo: usize,
     url_formation: usize,
     dates_from_sofi: usize,
+    commentaires_ailleurs: usize,
+    long_public: usize,
 }
 
 /// Reads the document as a national consumer and checks every field issue 15 lists.
@@ -201,15 +203,47 @@ fn assert_readers_find_everything(path: &Path, input: &Input) -> Seen {
                     .children_named("extras")
                     .any(|x| x.attr("info") == Some("duree-hebdo"))),
             }
-            if sessions.iter().any(|s| s.commentaire_duree.is_some()) {
-                // The duration only: never the intention d'embauche or the module dates.
-                if let Some(d) = text(a, "duree-indicative") {
-                    assert!(!d.to_lowercase().contains("embauche"), "{numero}: {d}");
-                    assert!(
-                        !d.to_lowercase().contains("remise à niveau"),
-                        "{numero}: {d}"
-                    );
+            if let Some(c) = &sessions[0].commentaire_duree {
+                // The duration only in duree-indicative; the intention d'embauche with the
+                // recruitment, the module's dates with the rhythm.
+                let c = c.as_str();
+                let lower = c.to_lowercase();
+                let element = if lower.contains("embauche") {
+                    seen.commentaires_ailleurs += 1;
+                    "modalites-recrutement"
+                } else if lower.contains("remise à niveau") {
+                    seen.commentaires_ailleurs += 1;
+                    "rythme-formation"
+                } else {
+                    "duree-indicative"
+                };
+                if element != "duree-indicative" || c.chars().count() <= 150 {
+                    let got = text(a, element).unwrap_or("");
+                    assert!(got.contains(c), "{numero}: {element} {got:?} lacks {c:?}");
                 }
+                if element != "duree-indicative" {
+                    assert_ne!(text(a, "duree-indicative"), Some(c), "{numero}");
+                }
+            }
+            match &offre.action.public_vise {
+                Some(p) if p.chars() <= 250 => {
+                    assert_eq!(text(a, "info-public-vise"), Some(p.as_str()), "{numero}");
+                }
+                Some(p) => {
+                    // Too long for info-public-vise: whole in conditions-specifiques.
+                    seen.long_public += 1;
+                    let got = text(a, "conditions-specifiques").unwrap();
+                    assert!(got.contains(p.as_str()), "{numero}: {got}");
+                    if let Some(i) = text(a, "info-public-vise") {
+                        assert!(p.as_str().contains(i) && i.chars().count() <= 250);
+                    }
+                }
+                None => {}
+            }
+            let d = &sessions[0].dispositif;
+            if d.frais_certification_inclus == Some(false) {
+                let got = text(a, "frais-restants").unwrap_or("");
+                assert!(got.contains("certification"), "{numero}: {got:?}");
             }
 
             for s in a.children_named("session") {
@@ -301,6 +335,11 @@ async fn the_fixtures_as_a_national_reader_reads_them(db: &TestDb) {
     assert!(seen.contacts > seen.formations * 2, "{seen:?}");
     assert!(seen.duree_hebdo > 0 && seen.url_formation > 0, "{seen:?}");
     assert!(seen.dates_from_sofi > 0, "{seen:?}");
+    // The procedure's example (a long public visé) and the intention d'embauche notes.
+    assert!(
+        seen.long_public > 0 && seen.commentaires_ailleurs > 0,
+        "{seen:?}"
+    );
 
     // An unchanged re-export: the same bytes, nothing reported changed.
     let second = dir.path().join("2.xml");

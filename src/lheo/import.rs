@@ -1112,6 +1112,9 @@ fn action(
     let conditions = match &public_vise {
         Some(p) => conditions.and_then(|c| {
             let appended = format!("{}{p}", super::writer::PUBLIC_VISE_PREFIX);
+            if c.as_str() == appended.trim_start() {
+                return None; // the public alone: no pré-requis
+            }
             match c.as_str().strip_suffix(&appended) {
                 Some(base) => Text::new(base),
                 None => Some(c),

@@ -895,7 +895,12 @@ pub fn conditions_specifiques_et_public(a: &Action) -> String {
         .filter(|p| p.chars() > INFO_PUBLIC_VISE_MAX)
     {
         Some(p) => {
-            let with = format!("{base}{PUBLIC_VISE_PREFIX}{p}");
+            // Without pré-requis, the public alone rather than "aucune" before it.
+            let with = if a.prerequis.is_none() && a.commentaire_prerequis.is_none() {
+                format!("{}{p}", PUBLIC_VISE_PREFIX.trim_start())
+            } else {
+                format!("{base}{PUBLIC_VISE_PREFIX}{p}")
+            };
             if with.chars().count() <= 3000 {
                 with
             } else {
