@@ -484,3 +484,160 @@ backend_tests!(
     an_upgraded_store_gets_dates_and_then_keeps_its_bytes,
     a_generated_set_as_a_national_reader_reads_it,
 );
+
+// ---------------------------------------------------------------------------------------
+// Outside text in the elements issue 15 composes (no database): whatever an organisme
+// types in the commentaire durée, the public visé, the pré-requis or the recruitment text,
+// the composed elements stay within LHÉO's limits and an export reads back (import-lheo)
+// to the same bytes, so the writer's additions are always taken off again.
+
+mod composed_text {
+    use std::collections::HashMap;
+
+    use std::cell::Cell;
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use serde_json::Value;
+
+    use lheo_feed::ingest::jsonl::parse_record;
+    use lheo_feed::lheo::import::map_formation;
+    use lheo_feed::lheo::reader::{LheoReader, Limits};
+    use lheo_feed::lheo::{document_header, write_formation, WriterContext, DOCUMENT_FOOTER};
+    use lheo_feed::model::{Date, Record};
+
+    fn hostile() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                Just("<".to_owned()),
+                Just("&amp;".to_owned()),
+                Just("]]>".to_owned()),
+                Just("\n".to_owned()),
+                Just("\n\n".to_owned()),
+                Just("- ".to_owned()),
+                Just("Public visé :\n".to_owned()),
+                Just("\u{1}\u{FEFF}".to_owned()),
+                Just("😀é’«\u{a0}»".to_owned()),
+                "[a-zé ;:!?]{0,30}",
+            ],
+            0..12,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    /// What the commentaire durée speaks of decides its element.
+    const MARKERS: [&str; 4] = [
+        "Session ouverte sur intention d’embauche de la société X (4 postes)",
+        "Module de remise à niveau contextualisé du 8 au 19 septembre 2025",
+        "Parcours de 6 à 10 semaines selon le positionnement",
+        "",
+    ];
+
+    fn set(v: &mut Value, key: &str, s: Option<String>) {
+        v[key] = s.map_or(Value::Null, Value::String);
+    }
+
+    #[test]
+    fn composed_elements_read_back_to_the_same_bytes() {
+        let baseline = std::fs::read_to_string("tests/data/baseline.jsonl").unwrap();
+        let mut lines = baseline.lines();
+        let Record::Organisme(org) = parse_record("b", 1, lines.next().unwrap()).unwrap() else {
+            panic!("the baseline starts with its organisme")
+        };
+        let offre_line: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+        let orgs = HashMap::from([(org.siret.clone(), *org)]);
+        let ctx = WriterContext {
+            organismes: &orgs,
+            today: Date::parse("2025-06-01").unwrap(),
+        };
+        let (cases, round_trips, long_publics) = (Cell::new(0), Cell::new(0), Cell::new(0));
+        let strategy = (
+            (hostile(), 0..MARKERS.len(), hostile()),
+            hostile(),
+            0usize..600,
+            prop::option::of(hostile()),
+            prop::option::of(hostile()),
+            hostile(),
+        );
+        let mut runner = TestRunner::new(Config {
+            cases: 300,
+            ..Config::default()
+        });
+        runner
+            .run(
+                &strategy,
+                |(
+                    (before, marker, after),
+                    public_head,
+                    public_len,
+                    prerequis,
+                    recrutement,
+                    rythmes,
+                )| {
+                    cases.set(cases.get() + 1);
+                    let mut v = offre_line.clone();
+                    let public = format!("{public_head}\n{}", "é".repeat(public_len));
+                    let commentaire = format!("{before}{}{after}", MARKERS[marker]);
+                    set(&mut v["offre"]["action"], "public_vise", Some(public));
+                    set(&mut v["offre"]["action"], "prerequis", prerequis);
+                    let s0 = &mut v["offre"]["sessions"][0];
+                    set(s0, "commentaire_duree", Some(commentaire));
+                    set(s0, "modalites_recrutement_texte", recrutement);
+                    set(s0, "rythmes", Some(format!("temps plein {rythmes}")));
+                    let Ok(Record::Offre(offre)) =
+                        parse_record("p", 2, &serde_json::to_string(&v).unwrap())
+                    else {
+                        return Ok(()); // refused at the input
+                    };
+                    let Ok(first) = write_formation(&offre, &ctx) else {
+                        return Ok(()); // a text too long for its element: a finding
+                    };
+                    for line in first.xml.lines() {
+                        if let Some(rest) = line.trim_start().strip_prefix("<info-public-vise>") {
+                            let inner = rest.strip_suffix("</info-public-vise>").unwrap_or(rest);
+                            let text = inner
+                                .replace("&lt;", "<")
+                                .replace("&gt;", ">")
+                                .replace("&amp;", "&");
+                            prop_assert!(text.chars().count() <= 250, "{text}");
+                        }
+                    }
+                    if offre
+                        .action
+                        .public_vise
+                        .as_ref()
+                        .is_some_and(|p| p.chars() > 250)
+                    {
+                        long_publics.set(long_publics.get() + 1);
+                    }
+                    let doc = format!(
+                        "{}{}{}",
+                        document_header("2025-06-01T02:30:00+02:00"),
+                        first.xml,
+                        DOCUMENT_FOOTER
+                    );
+                    let mut r = LheoReader::new(doc.as_bytes(), Limits::default()).unwrap();
+                    let el = r.next_formation().unwrap().expect("one formation");
+                    let mapped = map_formation(&el)
+                        .map_err(|e| TestCaseError::fail(format!("{e:?}\n{doc}")))?;
+                    let s = &mapped.offre.sessions[0];
+                    prop_assert_eq!(&s.commentaire_duree, &offre.sessions[0].commentaire_duree);
+                    prop_assert_eq!(&mapped.offre.action.public_vise, &offre.action.public_vise);
+                    let second = write_formation(&mapped.offre, &ctx)
+                        .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+                    prop_assert_eq!(&first.xml, &second.xml);
+                    round_trips.set(round_trips.get() + 1);
+                    Ok(())
+                },
+            )
+            .unwrap();
+        // Most cases really go round, long public visés among them.
+        assert!(
+            round_trips.get() * 2 > cases.get(),
+            "{} of {} cases went round",
+            round_trips.get(),
+            cases.get()
+        );
+        assert!(long_publics.get() > 10, "{}", long_publics.get());
+    }
+}

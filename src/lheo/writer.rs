@@ -1692,3 +1692,80 @@ fn organisme_responsable(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) {
     }
     e.close();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap()
+    }
+    fn day(s: &str) -> Option<Date> {
+        Some(Date::parse(s).unwrap())
+    }
+
+    #[test]
+    fn a_sofi_timestamp_is_a_day_in_paris() {
+        // 23:30 UTC on 31 May is 1 June in Paris (summer time, UTC+2).
+        assert_eq!(
+            Some(jour(ts("2025-05-31T23:30:00+00:00"))),
+            day("2025-06-01")
+        );
+        // 00:30 in Paris in winter is still the same day there.
+        assert_eq!(
+            Some(jour(ts("2025-01-15T00:30:00+01:00"))),
+            day("2025-01-15")
+        );
+    }
+
+    #[test]
+    fn sofi_dates_win_over_the_store_and_datemaj_is_never_before_datecrea() {
+        let stocke = StoreDates {
+            created: day("2025-01-10"),
+            changed: day("2025-02-01"),
+        };
+        let d = Dates::of(Some(ts("2024-12-02T10:00:00+01:00")), None, stocke);
+        assert_eq!((d.crea, d.maj), (day("2024-12-02"), day("2025-02-01")));
+        assert_eq!(
+            d.lheo(),
+            (Some("20241202".to_owned()), Some("20250201".to_owned()))
+        );
+        // A creation later than the last change the store saw: datemaj follows it.
+        let late = Dates::of(Some(ts("2025-03-01T10:00:00+01:00")), None, stocke);
+        assert_eq!(late.lheo().1.as_deref(), Some("20250301"));
+        // Nothing known: no attribute rather than a made-up day.
+        assert_eq!(Dates::default().lheo(), (None, None));
+        // Several records: created with the first, changed with the last.
+        let m = d.merge(Dates {
+            crea: day("2024-11-01"),
+            maj: day("2025-04-01"),
+        });
+        assert_eq!((m.crea, m.maj), (day("2024-11-01"), day("2025-04-01")));
+        assert_eq!(m.changed_with(day("2025-05-01")).maj, day("2025-05-01"));
+        assert_eq!(m.changed_with(None).maj, day("2025-04-01"));
+    }
+
+    #[test]
+    fn commentaire_duree_goes_where_its_meaning_fits() {
+        let t = |s: &str| PlaceCommentaire::of(&Text::new(s).unwrap());
+        assert_eq!(
+            t("Session ouverte sur intention d’embauche (6 postes)."),
+            PlaceCommentaire::Recrutement
+        );
+        assert_eq!(
+            t("Module de REMISE A NIVEAU du 8 au 19 septembre."),
+            PlaceCommentaire::Rythme
+        );
+        assert_eq!(t("Parcours de 6 à 10 semaines."), PlaceCommentaire::Duree);
+    }
+
+    #[test]
+    fn a_long_public_vise_keeps_its_first_paragraph_when_it_fits() {
+        let long = Text::new(&format!("- Demandeurs d'emploi.\n{}", "x".repeat(300))).unwrap();
+        assert_eq!(info_public_vise(&long), Some("Demandeurs d'emploi."));
+        let one_block = Text::new(&"y".repeat(260)).unwrap();
+        assert_eq!(info_public_vise(&one_block), None);
+        let short = Text::new("Demandeurs d'emploi").unwrap();
+        assert_eq!(info_public_vise(&short), Some("Demandeurs d'emploi"));
+    }
+}
