@@ -414,6 +414,65 @@ async fn a_changed_offer_gets_a_new_datemaj_and_keeps_its_action_numeros(db: &Te
     }
 }
 
+async fn an_organisme_change_moves_the_datemaj_of_the_offers_that_write_it(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    ok(db, &["import", "fixtures/offres.jsonl"]);
+    sql(
+        db,
+        &[
+            "UPDATE offres SET created_on = '2025-01-15', changed_on = '2025-01-15'",
+            "UPDATE sessions SET created_on = '2025-01-15', changed_on = '2025-01-15'",
+            "UPDATE organismes SET created_on = '2025-01-15', changed_on = '2025-01-15'",
+        ],
+    )
+    .await;
+    let before = dir.path().join("before.xml");
+    export(db, &before, &["--full"]);
+    // The Cariforef's telephone changes: it is written in the offers it is responsible
+    // for, which are therefore updated, with the day of that import as datemaj.
+    let input = std::fs::read_to_string("fixtures/offres.jsonl").unwrap();
+    let line = input
+        .lines()
+        .find(|l| l.starts_with("{\"organisme\":{\"siret\":\"13000511900032\""))
+        .unwrap();
+    let mut v: Value = serde_json::from_str(line).unwrap();
+    v["organisme"]["telephone"] = "02 40 00 00 01".into();
+    let edited = dir.path().join("organisme.jsonl");
+    std::fs::write(&edited, format!("{}\n", serde_json::to_string(&v).unwrap())).unwrap();
+    ok(db, &["import", edited.to_str().unwrap()]);
+    let after = dir.path().join("after.xml");
+    let summary = export(db, &after, &[]);
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .format("%Y%m%d")
+        .to_string();
+    let mut changed = 0;
+    for (x, y) in formations(&before).iter().zip(formations(&after).iter()) {
+        let responsable = y
+            .child("organisme-formation-responsable")
+            .and_then(|r| r.child("SIRET-organisme-formation"))
+            .and_then(|r| text(r, "SIRET"));
+        if responsable == Some("13000511900032") {
+            changed += 1;
+            assert_eq!(
+                y.attr("datemaj"),
+                Some(today.as_str()),
+                "{:?}",
+                y.attr("numero")
+            );
+        } else {
+            assert_eq!(
+                x.attr("datemaj"),
+                y.attr("datemaj"),
+                "{:?}",
+                y.attr("numero")
+            );
+        }
+    }
+    assert!(changed > 0);
+    assert_eq!(summary["updated"].as_u64(), Some(changed), "{summary}");
+}
+
 async fn an_upgraded_store_gets_dates_and_then_keeps_its_bytes(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
     ok(db, &["import", "fixtures/offres.jsonl"]);
@@ -481,6 +540,7 @@ async fn a_generated_set_as_a_national_reader_reads_it(db: &TestDb) {
 backend_tests!(
     the_fixtures_as_a_national_reader_reads_them,
     a_changed_offer_gets_a_new_datemaj_and_keeps_its_action_numeros,
+    an_organisme_change_moves_the_datemaj_of_the_offers_that_write_it,
     an_upgraded_store_gets_dates_and_then_keeps_its_bytes,
     a_generated_set_as_a_national_reader_reads_it,
 );

@@ -480,6 +480,12 @@ fn action_organismes<'c>(
     ]
 }
 
+/// The day an organisme's data last *changed* in the store: not the day it was first
+/// imported, which says nothing about the offers that write it (their own dates do).
+fn organisme_change(o: &Organisme) -> Option<Date> {
+    o.stocke.changed.filter(|c| Some(*c) != o.stocke.created)
+}
+
 /// An action: its offer's own dates, its sessions', and the last change of an organisme
 /// it writes.
 fn action_dates(offre: &Offre, sessions: &[&Session], ctx: &WriterContext) -> Dates {
@@ -487,7 +493,7 @@ fn action_dates(offre: &Offre, sessions: &[&Session], ctx: &WriterContext) -> Da
     for s in sessions {
         d = d.merge(session_dates(s));
         for o in action_organismes(offre, s, ctx).into_iter().flatten() {
-            d = d.changed_with(o.stocke.changed);
+            d = d.changed_with(organisme_change(o));
         }
     }
     d
@@ -499,7 +505,7 @@ fn formation_dates(offre: &Offre, ctx: &WriterContext) -> Dates {
     let mut d = action_dates(offre, &sessions, ctx);
     for s in &offre.sessions {
         if let Some(o) = ctx.organismes.get(&s.organisme_responsable.siret) {
-            d = d.changed_with(o.stocke.changed);
+            d = d.changed_with(organisme_change(o));
         }
     }
     d
