@@ -9,7 +9,11 @@
 //! LHÉO's limits, French accents and punctuation, informations collectives in person or
 //! remote, and a share of records the entry rules reject (no information collective, no
 //! places, a start outside the campaign year: about 4 % of sessions), plus a share of
-//! non-validated actions (3 %).
+//! non-validated actions (3 %). Like SOFI's records, addresses carry their code INSEE and
+//! coordinates, records their creation and modification timestamps, and one action in
+//! five the procedure's long public visé (issue 15); these are derived without drawing,
+//! so the generator draws what it drew before and the offers are the same ones, with
+//! these fields added.
 
 use std::io::{self, Write};
 
@@ -167,6 +171,15 @@ fn adresse(rng: &mut Rng) -> Adresse {
         longitude: Some(((lon - offset) * 10_000.0).round() / 10_000.0),
     }
 }
+
+/// The public visé of the procedure's 1E1F example (some 700 characters).
+const PUBLIC_VISE_1E1F: &str = "- Personnes en recherche d'emploi, de plus de 16 ans (sous réserve des \
+conditions réglementaires d'exercice des métiers), de tous niveaux.\n- Personnes placées sous-main \
+de justice. Ces entrées se font sur la validation d'un projet d'insertion professionnelle par les \
+services pénitentiaires d'insertion et de probation (SPIP) et des services référents (France \
+Travail ou mission locale).\n- Constituent un public prioritaire : les personnes sortant d'une \
+formation PRÉPA et dont l'orientation vers le dispositif 1 Emploi = 1 Formation a été validée ; les \
+personnes en situation de handicap bénéficiaires de l'obligation d'emploi (BOETH).";
 
 /// SOFI's record timestamps, derived from the record's number (no draw of the generator):
 /// created between September and November 2024, changed between December 2024 and
@@ -410,9 +423,13 @@ fn offre(
             "Savoir lire, écrire et compter ; projet professionnel validé.",
         )),
         commentaire_prerequis: None,
-        public_vise: Some(text(
-            "Personnes en recherche d'emploi, de plus de 16 ans, de tous niveaux.",
-        )),
+        // One action in five (by number: no draw) has a public visé as long as the
+        // procedure's own 1E1F text, too long for info-public-vise.
+        public_vise: Some(text(if numero.action.is_multiple_of(5) {
+            PUBLIC_VISE_1E1F
+        } else {
+            "Personnes en recherche d'emploi, de plus de 16 ans, de tous niveaux."
+        })),
         contact: None,
     };
     let mut sessions = Vec::with_capacity(n_sessions as usize);

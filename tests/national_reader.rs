@@ -531,6 +531,7 @@ async fn a_generated_set_as_a_national_reader_reads_it(db: &TestDb) {
     assert!(seen.sessions > 1000, "{seen:?}");
     // Generated records carry SOFI's timestamps, INSEE codes and coordinates.
     assert!(seen.dates_from_sofi == seen.sessions, "{seen:?}");
+    assert!(seen.long_public > 0, "{seen:?}");
     let xml = std::fs::read_to_string(&out).unwrap();
     assert!(xml.contains("<code-INSEE-commune>44109</code-INSEE-commune>"));
     assert!(xml.contains("<geolocalisation>"));
