@@ -352,10 +352,10 @@ async fn the_fixtures_as_a_national_reader_reads_them(db: &TestDb) {
     assert_eq!(body(&first), body(&third));
 }
 
-async fn a_changed_offer_gets_a_new_datemaj_and_keeps_its_action_numeros(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
+/// The fixtures imported, their store dates set to 15 January (as if imported then: the
+/// store's dates only, not SOFI's), and exported whole: the document's path.
+async fn import_in_january(db: &TestDb, dir: &Path) -> std::path::PathBuf {
     ok(db, &["import", "fixtures/offres.jsonl"]);
-    // As if everything had been imported in January: the store's dates only.
     sql(
         db,
         &[
@@ -365,8 +365,14 @@ async fn a_changed_offer_gets_a_new_datemaj_and_keeps_its_action_numeros(db: &Te
         ],
     )
     .await;
-    let before = dir.path().join("before.xml");
+    let before = dir.join("before.xml");
     export(db, &before, &["--full"]);
+    before
+}
+
+async fn a_changed_offer_gets_a_new_datemaj_and_keeps_its_action_numeros(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let before = import_in_january(db, dir.path()).await;
     // The procedure's example has no SOFI timestamps: its dates are the store's.
     let numero = "19482-89393";
     assert_eq!(datemaj(&before, numero), "20250115");
@@ -416,18 +422,7 @@ async fn a_changed_offer_gets_a_new_datemaj_and_keeps_its_action_numeros(db: &Te
 
 async fn an_organisme_change_moves_the_datemaj_of_the_offers_that_write_it(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    ok(db, &["import", "fixtures/offres.jsonl"]);
-    sql(
-        db,
-        &[
-            "UPDATE offres SET created_on = '2025-01-15', changed_on = '2025-01-15'",
-            "UPDATE sessions SET created_on = '2025-01-15', changed_on = '2025-01-15'",
-            "UPDATE organismes SET created_on = '2025-01-15', changed_on = '2025-01-15'",
-        ],
-    )
-    .await;
-    let before = dir.path().join("before.xml");
-    export(db, &before, &["--full"]);
+    let before = import_in_january(db, dir.path()).await;
     // The Cariforef's telephone changes: it is written in the offers it is responsible
     // for, which are therefore updated, with the day of that import as datemaj.
     let input = std::fs::read_to_string("fixtures/offres.jsonl").unwrap();
