@@ -686,8 +686,10 @@ offre(
     [
         session(
             "19482-89393-143842", ex_site, ex_site, "2025-09-01", "2025-12-19",
+            # "Frais afférents au passage de la certification : non", in the procedure's
+            # block of fees *not covered*: no certification fee is left to the learner.
             dispositif(P_1E1F, "1E1F2025_4", "2872", "75", 5, publics=("80006", "80008"),
-                       certif_inclus=False, prise_en_charge=True),
+                       certif_inclus=True, prise_en_charge=True),
             rythmes="temps plein",
             periodes=avec_stages("2025-09-01", "2025-12-19", ("2025-10-06", "2025-12-12")),
             parcours="mixte", modalites_texte="En établissement de formation et en entreprise.",
@@ -1420,7 +1422,7 @@ cae_nantes_ref = ref("cae", "90011")
 cae_pmr = pmr("Douillard", "Gwenaëlle", "02 61 91 60 05", "accessibilite@entreprendre-en-loire.coop")
 cae_mob = person("Monsieur", "Pineau", "Romain", "02 61 91 60 06", "mobilite@entreprendre-en-loire.coop")
 pass_d = lambda id_cr, places, **kw: dispositif(P_PASS, "PASSE2025_1", id_cr, "622", places,  # noqa: E731
-                                                publics=("80006", "80005"), ht="2100.00", tva=0, ttc="2100.00", **kw)
+                                                publics=("80006", "80010"), ht="2100.00", tva=0, ttc="2100.00", **kw)
 offre(
     "19901-90612", CAE,
     {

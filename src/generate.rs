@@ -9,7 +9,11 @@
 //! LHÉO's limits, French accents and punctuation, informations collectives in person or
 //! remote, and a share of records the entry rules reject (no information collective, no
 //! places, a start outside the campaign year: about 4 % of sessions), plus a share of
-//! non-validated actions (3 %).
+//! non-validated actions (3 %). Like SOFI's records, addresses carry their code INSEE and
+//! coordinates, records their creation and modification timestamps, and one action in
+//! five the procedure's long public visé (issue 15); these are derived without drawing,
+//! so the generator draws what it drew before and the offers are the same ones, with
+//! these fields added.
 
 use std::io::{self, Write};
 
@@ -49,17 +53,20 @@ impl Rng {
     }
 }
 
-const VILLES: [(&str, &str); 10] = [
-    ("44000", "Nantes"),
-    ("44600", "Saint-Nazaire"),
-    ("49000", "Angers"),
-    ("49300", "Cholet"),
-    ("53000", "Laval"),
-    ("53100", "Mayenne"),
-    ("72000", "Le Mans"),
-    ("72200", "La Flèche"),
-    ("85000", "La Roche-sur-Yon"),
-    ("85300", "Challans"),
+/// (code postal, commune, code INSEE, latitude, longitude of the town centre): SOFI
+/// records carry the INSEE code and coordinates that national readers map, so the
+/// generated documents do too.
+const VILLES: [(&str, &str, &str, f64, f64); 10] = [
+    ("44000", "Nantes", "44109", 47.2184, -1.5536),
+    ("44600", "Saint-Nazaire", "44184", 47.2735, -2.2138),
+    ("49000", "Angers", "49007", 47.4784, -0.5632),
+    ("49300", "Cholet", "49099", 47.0600, -0.8797),
+    ("53000", "Laval", "53130", 48.0707, -0.7734),
+    ("53100", "Mayenne", "53147", 48.3031, -0.6136),
+    ("72000", "Le Mans", "72181", 48.0061, 0.1996),
+    ("72200", "La Flèche", "72154", 47.6990, -0.0757),
+    ("85000", "La Roche-sur-Yon", "85191", 46.6705, -1.4260),
+    ("85300", "Challans", "85047", 46.8467, -1.8781),
 ];
 const RUES: [&str; 8] = [
     "rue de la Fosse",
@@ -149,17 +156,56 @@ pub fn siret_from(n: u64) -> Siret {
 }
 
 fn adresse(rng: &mut Rng) -> Adresse {
-    let (cp, ville) = *rng.pick(&VILLES);
+    let (cp, ville, insee, lat, lon) = *rng.pick(&VILLES);
+    let numero = 1 + rng.below(180);
+    // A few hundred metres from the centre, by street number: no draw of the generator,
+    // so the rest of the data is what it was before addresses had coordinates.
+    let offset = (numero as f64 - 90.0) / 10_000.0;
     Adresse {
         denomination: None,
-        lignes: vec![text(&format!("{} {}", 1 + rng.below(180), rng.pick(&RUES)))],
+        lignes: vec![text(&format!("{numero} {}", rng.pick(&RUES)))],
         code_postal: CodePostal::parse(cp).expect("valid"),
         ville: text(ville),
-        code_insee: None,
-        latitude: None,
-        longitude: None,
+        code_insee: Some(CodeInsee::parse(insee).expect("valid")),
+        latitude: Some(((lat + offset) * 10_000.0).round() / 10_000.0),
+        longitude: Some(((lon - offset) * 10_000.0).round() / 10_000.0),
     }
 }
+
+/// The public visé of the procedure's 1E1F example (some 700 characters).
+const PUBLIC_VISE_1E1F: &str = "- Personnes en recherche d'emploi, de plus de 16 ans (sous réserve des \
+conditions réglementaires d'exercice des métiers), de tous niveaux.\n- Personnes placées sous-main \
+de justice. Ces entrées se font sur la validation d'un projet d'insertion professionnelle par les \
+services pénitentiaires d'insertion et de probation (SPIP) et des services référents (France \
+Travail ou mission locale).\n- Constituent un public prioritaire : les personnes sortant d'une \
+formation PRÉPA et dont l'orientation vers le dispositif 1 Emploi = 1 Formation a été validée ; les \
+personnes en situation de handicap bénéficiaires de l'obligation d'emploi (BOETH).";
+
+/// SOFI's record timestamps, derived from the record's number (no draw of the generator):
+/// created between September and November 2024, changed between December 2024 and
+/// February 2025, in Paris winter time, as SOFI writes them.
+fn horodatages(n: u64) -> (Option<Timestamp>, Option<Timestamp>) {
+    let at = |month: u64, day: u64, hour: u64| {
+        let s = format!(
+            "{}-{:02}-{:02}T{:02}:{:02}:00+01:00",
+            if month >= 9 { 2024 } else { 2025 },
+            month,
+            day,
+            hour,
+            n % 60
+        );
+        chrono::DateTime::parse_from_rfc3339(&s).expect("valid")
+    };
+    let cree = at(9 + n % 3, 1 + n % 28, 8 + n % 9);
+    let modifie = match n % 3 {
+        0 => at(12, 1 + (n / 3) % 28, 9 + n % 8),
+        1 => at(1, 1 + (n / 3) % 28, 9 + n % 8),
+        _ => at(2, 1 + (n / 3) % 28, 9 + n % 8),
+    };
+    (Some(cree), Some(modifie))
+}
+
+type Timestamp = chrono::DateTime<chrono::FixedOffset>;
 
 fn contact(rng: &mut Rng) -> Contact {
     let nom = *rng.pick(&NOMS);
@@ -219,6 +265,7 @@ fn organisme(rng: &mut Rng, i: u64) -> Organisme {
         web: Some(text(&format!("https://of{i}.exemple-formation.fr"))),
         contacts: vec![contact(rng)],
         sites,
+        stocke: StoreDates::default(),
     }
 }
 
@@ -376,9 +423,13 @@ fn offre(
             "Savoir lire, écrire et compter ; projet professionnel validé.",
         )),
         commentaire_prerequis: None,
-        public_vise: Some(text(
-            "Personnes en recherche d'emploi, de plus de 16 ans, de tous niveaux.",
-        )),
+        // One action in five (by number: no draw) has a public visé as long as the
+        // procedure's own 1E1F text, too long for info-public-vise.
+        public_vise: Some(text(if numero.action.is_multiple_of(5) {
+            PUBLIC_VISE_1E1F
+        } else {
+            "Personnes en recherche d'emploi, de plus de 16 ans, de tous niveaux."
+        })),
         contact: None,
     };
     let mut sessions = Vec::with_capacity(n_sessions as usize);
@@ -521,8 +572,9 @@ fn offre(
                 frais_certification_inclus: Some(true),
                 prise_en_charge_frais_pedagogiques: Some(true),
             },
-            cree_le: None,
-            modifie_le: None,
+            cree_le: horodatages(code.session).0,
+            modifie_le: horodatages(code.session).1,
+            stocke: StoreDates::default(),
             extras_lheo: None,
         });
     }
@@ -537,8 +589,9 @@ fn offre(
         formation,
         action,
         sessions,
-        cree_le: None,
-        modifie_le: None,
+        cree_le: horodatages(numero.action).0,
+        modifie_le: horodatages(numero.action).1,
+        stocke: StoreDates::default(),
         extras_lheo: None,
     }
 }

@@ -21,7 +21,9 @@
 //! - [`model`]: the FASD domain — SOFI's **F**ormation, **A**ction, **S**ession,
 //!   **D**ispositif and the organismes. Types that can only hold valid values (a FAS code, a
 //!   SIRET with its Luhn key, a real calendar date, XML-safe text), so no later stage
-//!   re-checks a format. The vocabulary is explained there once.
+//!   re-checks a format. The vocabulary is explained there once. [`model::geo`] derives
+//!   an address's département and région (INSEE), [`model::publics_v14`] is the
+//!   FORMACODE V14 list of publics national readers accept.
 //! - [`ingest`]: reads input files line by line (gzip by magic bytes, capped line length),
 //!   decodes each line with the path of any bad field, checks duplicates and references,
 //!   and writes in batches inside one transaction: any bad line and nothing is written.
@@ -40,7 +42,9 @@
 //!   the findings by organisme, with the drafts' missing fields ([`rules::saisie`]).
 //! - [`lheo`]: the LHÉO 2.3 writer. [`lheo::xml`] is a strict emitter that checks every
 //!   length limit as it writes (never truncating); [`lheo::writer`] is the mapping
-//!   (`docs/mapping.md`), grouping sessions into LHÉO actions by their rendered values.
+//!   (`docs/mapping.md`), grouping sessions into LHÉO actions by their rendered values,
+//!   each action named by its first session so that its `numero` stays put, with
+//!   `datecrea` / `datemaj` from SOFI or the store's own days.
 //!   [`lheo::reader`] reads LHÉO 2.2 / 2.3 documents safely, one formation at a time, and
 //!   [`lheo::import`] maps them back to offers (inverse of the writer: an export imports
 //!   back to the same bytes) for `import-lheo` ([`ingest::lheo`], `docs/lheo-import.md`).

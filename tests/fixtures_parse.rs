@@ -217,11 +217,10 @@ fn every_fixture_line_parses_into_the_model() {
         })
         .zip(all_sessions.iter())
         .map(|(o, s)| {
-            o.site(&s.site_lieu.site)
+            Departement::of_adresse(&o.site(&s.site_lieu.site).unwrap().adresse)
                 .unwrap()
-                .adresse
-                .code_postal
-                .departement()
+                .as_str()
+                .to_owned()
         })
         .collect();
     assert_eq!(
@@ -405,7 +404,9 @@ fn the_procedure_example_is_rebuilt_faithfully() {
     assert_eq!(d.of_mandataire_cr.as_ref().unwrap().as_str(), "75");
     assert_eq!(d.places, Some(5));
     assert_eq!(d.prise_en_charge_frais_pedagogiques, Some(true));
-    assert_eq!(d.frais_certification_inclus, Some(false));
+    // "Frais afférents au passage de la certification : non" sits in the block of fees
+    // not covered: the certification fees are included (issue 15 turned it round).
+    assert_eq!(d.frais_certification_inclus, Some(true));
 }
 
 // ---------------------------------------------------------------------------------------

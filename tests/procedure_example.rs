@@ -111,7 +111,8 @@ async fn the_procedure_example_carries_each_of_its_values() {
             "Titre professionnel assistant ressources humaines",
         ),
         ("certification/code-CERTIFINFO", "109049"),
-        ("certification/code-RNCP", "RNCP35030"),
+        // The number alone, as national files write it (issue 15; SOFI shows RNCP35030).
+        ("certification/code-RNCP", "35030"),
         ("certifiante", "1"),
         ("objectif-general-formation", "6"),
         ("code-niveau-entree", "1"),
@@ -134,6 +135,8 @@ async fn the_procedure_example_carries_each_of_its_values() {
         ("SIRET-formateur/SIRET", "13000511900032"),
         ("raison-sociale-formateur", "CARIFOREF DES PAYS DE LA LOIRE"),
         ("lieu-de-formation/coordonnees/adresse/ville", "Nantes"),
+        ("lieu-de-formation/coordonnees/adresse/departement", "44"),
+        ("lieu-de-formation/coordonnees/adresse/region", "52"),
         ("extra", "1E1F2025_4"),
         ("extra", "2872"),
         ("extra", "75"),

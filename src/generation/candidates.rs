@@ -121,8 +121,7 @@ fn full_pass_reason(
     }
     if prev.rules_hash != rules_hash {
         return Ok(Some(
-            "the rules configuration, the Region referential or the program version changed"
-                .into(),
+            "the rules configuration, the Region referential or the program version changed".into(),
         ));
     }
     let prev_today =

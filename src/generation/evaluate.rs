@@ -10,7 +10,7 @@ use anyhow::Context;
 use super::candidates::Candidate;
 use super::{day_number, next_recheck, offre_hash, referenced_sirets, twin};
 use crate::lheo::WriterContext;
-use crate::model::{Date, Offre, Organisme, Siret};
+use crate::model::{Date, Departement, Offre, Organisme, Siret};
 use crate::pipeline::{self, PassCounts};
 use crate::rules::{Outcome, RuleContext};
 use crate::store::EvaluationWrite;
@@ -97,11 +97,14 @@ pub(super) fn filters(
         .filter(|s| outcome.accepted.contains(&s.code))
     {
         programmes.insert(s.dispositif.programme.as_str().to_owned());
-        if let Some(site) = organismes
+        // An address whose département cannot be derived is reported by the rules
+        // (ADRESSE_SANS_REGION); it matches no département scope.
+        if let Some(d) = organismes
             .get(&s.site_lieu.siret)
             .and_then(|o| o.site(&s.site_lieu.site))
+            .and_then(|site| Departement::of_adresse(&site.adresse))
         {
-            departements.insert(site.adresse.code_postal.departement());
+            departements.insert(d.as_str().to_owned());
         }
     }
     (

@@ -172,6 +172,7 @@ fn finish(siret: &Siret, d: &OrgDraft, stored: Option<Organisme>) -> Result<Orga
                 web: None,
                 contacts: Vec::new(),
                 sites: Vec::new(),
+                stocke: StoreDates::default(),
             }
         }
     };

@@ -693,6 +693,7 @@ fn merge(stored: Option<Organisme>, r: RegionOrganisme) -> Organisme {
             web: None,
             contacts: Vec::new(),
             sites: Vec::new(),
+            stocke: crate::model::StoreDates::default(),
         },
         Some(o) => Organisme {
             raison_sociale: r.raison_sociale.clone(),

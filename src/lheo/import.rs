@@ -347,6 +347,8 @@ fn adresse(
     let insee = k
         .take_where(|c| c.name == "code-INSEE-commune" && CodeInsee::parse(c.text.trim()).is_ok())
         .map(|c| CodeInsee::parse(c.text.trim()).expect("checked"));
+    let region = k.take("region");
+    let pays = k.take("pays");
     let (mut latitude, mut longitude) = (None, None);
     if let Some(g) = k.take_where(|c| c.name == "geolocalisation") {
         latitude = g.child("latitude").and_then(|x| x.text.trim().parse().ok());
@@ -375,10 +377,19 @@ fn adresse(
         latitude,
         longitude,
     };
-    // `departement` is derived from the postcode on export; a different one is kept.
-    if let Some(d) = dep {
-        if d.text.trim() != a.code_postal.departement() {
-            sink.wrapped.push(node(d));
+    // `departement`, `region` and `pays` are derived on export (model::geo); a different
+    // one is kept.
+    let derived = Departement::of_adresse(&a);
+    let expected = [
+        (dep, derived.map(Departement::as_str)),
+        (region, derived.map(Departement::region)),
+        (pays, derived.map(|_| "FR")),
+    ];
+    for (el, want) in expected {
+        if let Some(el) = el {
+            if Some(el.text.trim()) != want {
+                sink.wrapped.push(node(el));
+            }
         }
     }
     Some(a)
@@ -473,6 +484,8 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
     let certifiante = k.take("certifiante").and_then(|c| flag(&c.text));
     let contact_formation = k.take("contact-formation").and_then(|cf| {
         let mut ck = Kids::new(cf);
+        // The writer's own type; another one is kept.
+        ck.constant("type-contact", super::writer::TYPE_CONTACT_ACCUEIL);
         let c = ck
             .take("coordonnees")
             .map(|co| contact(co, &mut fsink, &[cf]));
@@ -541,6 +554,8 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         );
     }
 
+    let url_formation = k.take("url-formation");
+
     // Actions and their sessions.
     let mut sessions: Vec<Session> = Vec::new();
     let mut offer_action: Option<ActionLevel> = None;
@@ -564,7 +579,7 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
     }
     fsink.keep(&[], &k);
 
-    let Some(action_level) = offer_action else {
+    let Some(mut action_level) = offer_action else {
         if ctx.errors.is_empty() {
             ctx.err(
                 "formation/action",
@@ -573,6 +588,16 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         }
         return Err(ctx.errors);
     };
+    // The writer writes the action's URL as url-formation too (one formation per SOFI
+    // action); a document with only url-formation gives the action its URL.
+    if let Some(u) = url_formation {
+        let url = u.child("urlweb").and_then(|x| Text::new(&x.text));
+        if action_level.url_action.is_none() && u.children_named("urlweb").count() == 1 {
+            action_level.url_action = url;
+        } else if url != action_level.url_action {
+            fsink.wrapped.push(node(u));
+        }
+    }
     let Some((resp_siret, _)) = responsable else {
         return Err(ctx.errors);
     };
@@ -680,6 +705,7 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         sessions,
         cree_le: timestamp(el, "horodatage-creation"),
         modifie_le: timestamp(el, "horodatage-modification"),
+        stocke: StoreDates::default(),
         extras_lheo: (!extras.is_empty()).then_some(extras),
     };
     offre.sort_sessions();
@@ -791,6 +817,7 @@ fn organisme_responsable(
     let mut contacts = Vec::new();
     for co in k.take_all("contact-organisme") {
         let mut cok = Kids::new(co);
+        cok.constant("type-contact", super::writer::TYPE_CONTACT_ACCUEIL);
         if let Some(c) = cok.take("coordonnees") {
             let ct = contact(c, fsink, &[r, co]);
             if !ct.is_empty() {
@@ -829,6 +856,7 @@ fn organisme_responsable(
         web,
         contacts,
         sites: Vec::new(),
+        stocke: StoreDates::default(),
     };
     Some((organisme, site))
 }
@@ -947,9 +975,16 @@ fn action(
         .take("nombre-heures-entreprise")
         .and_then(|c| number(&c.text));
     let total = k.take("nombre-heures-total");
+    let detail_prise_en_charge = k.take("detail-conditions-prise-en-charge");
     k.constant("conventionnement", "1");
     let financeur = k.take("organisme-financeur");
     let sofi_action = extra_map(k.extras("sofi-action"));
+    // The weekly hours: the first `extra` of `extras info="duree-hebdo"` (national files'
+    // place); exports before it wrote them in the session's extras.
+    let duree_hebdo = k
+        .extras("duree-hebdo")
+        .and_then(|x| x.children_named("extra").next())
+        .and_then(|x| number(&x.text));
     let session_els = k.take_all("session");
 
     // Sites and organismes.
@@ -1036,6 +1071,7 @@ fn action(
             let site = site_code_of(&[Some(f)], siret.as_str());
             let contact = fk.take("contact-formateur").map(|cf| {
                 let mut cfk = Kids::new(cf);
+                cfk.constant("type-contact", super::writer::TYPE_CONTACT_PEDAGOGIQUE);
                 let c = cfk
                     .take("coordonnees")
                     .map(|co| contact(co, &mut asink, &[f, cf]))
@@ -1068,8 +1104,44 @@ fn action(
     }
 
     let sofi_get = |key: &str| get(&sofi_action, key).and_then(Text::new);
-    let public_vise = info_public.or_else(|| sofi_get("public-vise"));
-    let commentaire_duree = duree_indicative.or_else(|| sofi_get("commentaire-duree"));
+    // The extras hold the whole text when the standard element holds a part or another
+    // element holds it (see the writer): they win.
+    let public_vise = sofi_get("public-vise").or(info_public);
+    let commentaire_duree = sofi_get("commentaire-duree").or(duree_indicative);
+    // What the writer appended to other elements, taken back off.
+    let conditions = match &public_vise {
+        Some(p) => conditions.and_then(|c| {
+            let appended = format!("{}{p}", super::writer::PUBLIC_VISE_PREFIX);
+            if c.as_str() == appended.trim_start() {
+                return None; // the public alone: no pré-requis
+            }
+            match c.as_str().strip_suffix(&appended) {
+                Some(base) => Text::new(base),
+                None => Some(c),
+            }
+        }),
+        None => conditions,
+    };
+    let place = commentaire_duree
+        .as_ref()
+        .map(|c| (c, super::writer::PlaceCommentaire::of(c)));
+    let unappend = |t: Option<Text>, want: super::writer::PlaceCommentaire| match place {
+        Some((c, p)) if p == want => t.and_then(|t| {
+            if t.as_str() == c.as_str() {
+                return None;
+            }
+            match t.as_str().strip_suffix(&format!("\n{c}")) {
+                Some(base) => Text::new(base),
+                None => Some(t),
+            }
+        }),
+        _ => t,
+    };
+    let rythmes = unappend(rythmes, super::writer::PlaceCommentaire::Rythme);
+    let modalites_recrutement_texte = unappend(
+        modalites_recrutement_texte,
+        super::writer::PlaceCommentaire::Recrutement,
+    );
     let prerequis = conditions.filter(|c| c.as_str() != "aucune");
 
     let level = ActionLevel {
@@ -1104,6 +1176,7 @@ fn action(
             heures_centre,
             heures_entreprise,
             commentaire_duree: commentaire_duree.clone(),
+            duree_hebdo,
             responsable: responsable.cloned(),
             modalites_recrutement_texte: modalites_recrutement_texte.clone(),
             publics: publics.clone(),
@@ -1129,11 +1202,15 @@ fn action(
         }
     }
     if let Some(f) = frais_restants {
-        let rebuilt = first
-            .and_then(|s| s.dispositif.frais_additionnels)
-            .map(|f| format!("Frais additionnels non pris en charge : {} €", f.decimal()));
+        let rebuilt = first.and_then(|s| super::writer::frais_restants(&s.dispositif));
         if rebuilt.as_deref() != Some(f.text.trim()) {
             asink.wrapped.push(node(f));
+        }
+    }
+    if let Some(d) = detail_prise_en_charge {
+        let rebuilt = first.and_then(|s| super::writer::detail_prise_en_charge(&s.dispositif));
+        if rebuilt.as_deref() != Some(d.text.trim()) {
+            asink.wrapped.push(node(d));
         }
     }
     if let Some(p) = prix {
@@ -1204,6 +1281,7 @@ struct SessionTemplate {
     heures_centre: Option<u32>,
     heures_entreprise: Option<u32>,
     commentaire_duree: Option<Text>,
+    duree_hebdo: Option<u32>,
     responsable: Option<(Siret, SiteCode)>,
     modalites_recrutement_texte: Option<Text>,
     publics: Vec<Formacode>,
@@ -1527,7 +1605,9 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
         modalites_enseignement: t.modalites_enseignement,
         duree_centre_heures: t.heures_centre,
         duree_entreprise_heures: t.heures_entreprise,
-        duree_hebdo_heures: get(&sofi_session, "duree-hebdomadaire-heures").and_then(number),
+        duree_hebdo_heures: t
+            .duree_hebdo
+            .or_else(|| get(&sofi_session, "duree-hebdomadaire-heures").and_then(number)),
         commentaire_duree: t.commentaire_duree.clone(),
         cycle_alternance,
         organisme_responsable,
@@ -1545,6 +1625,7 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
         dispositif,
         cree_le: timestamp(s, "horodatage-creation"),
         modifie_le: timestamp(s, "horodatage-modification"),
+        stocke: StoreDates::default(),
         extras_lheo: foreign.map(|n| LheoExtras {
             numero: Some(n),
             ..Default::default()
@@ -1628,14 +1709,19 @@ mod tests {
         let x = o.extras_lheo.as_ref().unwrap();
         assert_eq!(x.numero.as_ref().unwrap().as_str(), "X 1");
         // Their own extras as they were, then the kept part of the responsable (its fax,
-        // not its derived departement) in our block.
+        // not its derived departement and pays) in our block.
         assert_eq!(x.xml[0].name, "extras");
         assert_eq!(x.xml[0].attrs, vec![("info".into(), "theirs".into())]);
         let kept = &x.xml[1];
         assert_eq!(kept.attrs, vec![("info".into(), KEPT_INFO.into())]);
         let json = serde_json::to_string(kept).unwrap();
-        assert!(json.contains("fax") && json.contains("pays"), "{json}");
-        assert!(!json.contains("departement"), "{json}");
+        assert!(json.contains("fax"), "{json}");
+        // `departement` and `pays` are what the writer derives from the code postal (as
+        // `region`, absent here): not kept, or they would be written twice.
+        assert!(
+            !json.contains("departement") && !json.contains("pays"),
+            "{json}"
+        );
         let s = &o.sessions[0];
         assert_eq!(s.duree_centre_heures, Some(10));
         assert_eq!(s.date_fin, None);

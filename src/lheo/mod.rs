@@ -2,6 +2,8 @@
 //! and the safe streaming [`reader`] of LHÉO 2.2 / 2.3 documents that `import-lheo` builds on.
 
 pub mod import;
+#[cfg(test)]
+mod numero_proptests;
 pub mod reader;
 pub mod writer;
 pub mod xml;

@@ -10,12 +10,13 @@
 //! Output is canonical: the same offer always gives the same bytes (sessions in code
 //! order, groups in order of their first session, no timestamps of the export), so the
 //! fragment can be hashed. The only date-dependent output is `date-information`, the next
-//! three information-collective dates from `today`.
+//! three information-collective dates from `today`. `datecrea` / `datemaj` are the days
+//! SOFI or the store recorded for the data ([`Dates`]), never the export's. An action's
+//! `numero` names its group by its first session ([`action_numero`]), so it stays put
+//! when values change.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-
-use sha2::{Digest, Sha256};
 
 use super::xml::{Emitter, Violation, ViolationKind};
 use crate::model::*;
@@ -29,17 +30,28 @@ use crate::model::*;
 /// the release note must announce. Without the bump, only the offers whose bytes differ
 /// would be re-sent, and only once they are evaluated again (a new package version forces
 /// a full pass; an unchanged one does not). `docs/generations.md` has the whole story.
-pub const FORMAT_VERSION: &str = "lheo-2.3/1";
+pub const FORMAT_VERSION: &str = "lheo-2.3/2";
 
 /// The LHÉO 2.3 namespace, declared exactly so as the default namespace.
 pub const NAMESPACE: &str = "http://lheo.gouv.fr/2.3";
 /// FORMACODE version of domain codes (`code-FORMACODE/@ref`).
 pub const FORMACODE_VERSION: &str = "V14";
-/// FORMACODE version of the public-visé and modalité-pédagogique codes (the V10 tables).
-pub const FORMACODE_VERSION_PUBLIC: &str = "V10";
+/// FORMACODE version of the public-visé codes: national readers accept `V14` only, and
+/// join the codes to the V14 list ([`crate::model::publics_v14`]).
+pub const FORMACODE_VERSION_PUBLIC: &str = "V14";
+/// FORMACODE version of the modalité-pédagogique codes: SOFI's come from the V10 table
+/// (`dict-modalites-pedagogiques-formacodes-V10.xml`), so V10 is what they are.
+pub const FORMACODE_VERSION_MODALITES: &str = "V10";
 /// `code-financeur` of every SOFI dispositif of this procedure: the Conseil régional
 /// (dict-financeurs 2). The Region's extraction seeds them all.
 pub const CODE_FINANCEUR_REGION: &str = "2";
+
+/// `dict-type-contact` 4, Accueil: the organisme's and the formation's contacts, the desk
+/// that answers candidates. SOFI does not type them; every national reader looks for a
+/// `type-contact` to choose which one to show.
+pub const TYPE_CONTACT_ACCUEIL: &str = "4";
+/// `dict-type-contact` 3, Référent pédagogique: the contact of the site dispensateur.
+pub const TYPE_CONTACT_PEDAGOGIQUE: &str = "3";
 
 /// What the writer needs besides the offer.
 pub struct WriterContext<'a> {
@@ -182,14 +194,15 @@ pub fn conditions_specifiques(action: &Action) -> String {
 
 fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
     let lheo = offre.extras_lheo.as_ref();
+    let dates = formation_dates(offre, ctx);
     open_record(
         e,
         "formation",
         "f",
         &offre.numero.to_string(),
         lheo.and_then(|x| x.numero.as_ref()),
-        offre.cree_le,
-        offre.modifie_le,
+        (offre.cree_le, offre.modifie_le),
+        dates,
     );
 
     let f = &offre.formation;
@@ -251,6 +264,9 @@ fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
     let dispensateur = ctx.organismes.get(&offre.action.site_dispensateur.siret);
     let site_dispensateur = dispensateur.and_then(|o| o.site(&offre.action.site_dispensateur.site));
     e.open("contact-formation", &[]);
+    // Who answers candidates about the formation: the reception (dict-type-contact 4),
+    // whether it is the action's contact, the site's or the organisme's.
+    e.raw("type-contact", &[], TYPE_CONTACT_ACCUEIL);
     let contact = offre
         .action
         .contact
@@ -286,8 +302,9 @@ fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
     e.raw("objectif-general-formation", &[], f.objectif_general.lheo());
     if f.rncp.is_some() || f.certifinfo.is_some() {
         e.open("certification", &[]);
+        // The number alone, as the national files write it and their readers parse it.
         if let Some(r) = &f.rncp {
-            e.raw("code-RNCP", &[], r.as_str());
+            e.raw("code-RNCP", &[], r.numero());
         }
         if let Some(c) = &f.certifinfo {
             e.raw("code-CERTIFINFO", &[], c.as_str());
@@ -296,6 +313,13 @@ fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
     }
     if let Some(n) = f.niveau_sortie {
         e.raw("code-niveau-sortie", &[], &n.code().to_string());
+    }
+    // One LHÉO formation per SOFI action, so the action's page ("URL Action") is also the
+    // formation's: readers of the national files look for it here, others in url-action.
+    if let Some(u) = &offre.action.url_action {
+        e.open("url-formation", &[]);
+        e.text("urlweb", "action.url_action", u.as_str(), 3, 400);
+        e.close();
     }
 
     let groups = group_sessions(offre, ctx, &mut e.violations);
@@ -340,17 +364,20 @@ fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
     actions
 }
 
+type Timestamp = chrono::DateTime<chrono::FixedOffset>;
+
 /// Opens a `formation` or `session` with its SOFI code as `numero`, a document-unique
-/// `id` (an `xs:ID` cannot start with a digit, hence the prefix) and SOFI's timestamps.
-/// An offer imported from a foreign LHÉO document keeps that document's `numero`.
+/// `id` (an `xs:ID` cannot start with a digit, hence the prefix), SOFI's timestamps and
+/// the `datecrea` / `datemaj` days ([`Dates`]). An offer imported from a foreign LHÉO
+/// document keeps that document's `numero`.
 fn open_record(
     e: &mut Emitter,
     name: &'static str,
     id_prefix: &str,
     code: &str,
     foreign: Option<&LheoNumero>,
-    cree: Option<chrono::DateTime<chrono::FixedOffset>>,
-    modifie: Option<chrono::DateTime<chrono::FixedOffset>>,
+    (cree, modifie): (Option<Timestamp>, Option<Timestamp>),
+    dates: Dates,
 ) {
     let (numero, id) = match foreign {
         Some(n) => (n.as_str(), format!("{id_prefix}{}", n.id_body())),
@@ -365,7 +392,123 @@ fn open_record(
     if let Some(m) = &maj {
         attrs.push(("horodatage-modification", m));
     }
+    let (datecrea, datemaj) = dates.lheo();
+    if let Some(c) = &datecrea {
+        attrs.push(("datecrea", c));
+    }
+    if let Some(m) = &datemaj {
+        attrs.push(("datemaj", m));
+    }
     e.open(name, &attrs);
+}
+
+/// The `datecrea` and `datemaj` of a `formation`, `action` or `session`: days, written
+/// `YYYYMMDD` as the national files write them (data-inclusion reads them as dates and
+/// keeps the most recent action).
+///
+/// They come from SOFI's timestamps when the record has them, else from the store's own
+/// dates (first imported, content last changed), never from the export: an unchanged offer
+/// keeps its bytes and its hash, and an offer whose content changed gets the day of the
+/// import that changed it in the same generation that reports it updated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dates {
+    pub crea: Option<Date>,
+    pub maj: Option<Date>,
+}
+
+impl Dates {
+    /// The dates of one record: SOFI's when given, else the store's.
+    fn of(cree: Option<Timestamp>, modifie: Option<Timestamp>, stocke: StoreDates) -> Dates {
+        Dates {
+            crea: cree.map(jour).or(stocke.created),
+            maj: modifie.map(jour).or(stocke.changed),
+        }
+    }
+
+    /// The dates of a record made of several: created with the first, changed with the
+    /// last.
+    fn merge(self, other: Dates) -> Dates {
+        let min = |a: Option<Date>, b: Option<Date>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Dates {
+            crea: min(self.crea, other.crea),
+            maj: self.maj.max(other.maj),
+        }
+    }
+
+    /// Content changed by a record that does not say when it was created (an organisme
+    /// whose address is written in the offer): only `maj` may move.
+    fn changed_with(self, changed: Option<Date>) -> Dates {
+        Dates {
+            maj: self.maj.max(changed),
+            ..self
+        }
+    }
+
+    /// `YYYYMMDD` strings; a `datemaj` is never before the `datecrea` (a SOFI creation
+    /// timestamp later than the store's last change would otherwise say so).
+    fn lheo(self) -> (Option<String>, Option<String>) {
+        let maj = match (self.crea, self.maj) {
+            (Some(c), Some(m)) => Some(c.max(m)),
+            (c, m) => m.or(c),
+        };
+        (self.crea.map(|d| d.lheo()), maj.map(|d| d.lheo()))
+    }
+}
+
+/// The day of a SOFI timestamp in Europe/Paris, where SOFI's users live: 23:30 UTC on
+/// 31 May is 1 June for them.
+fn jour(t: Timestamp) -> Date {
+    Date(t.with_timezone(&chrono_tz::Europe::Paris).date_naive())
+}
+
+fn session_dates(s: &Session) -> Dates {
+    Dates::of(s.cree_le, s.modifie_le, s.stocke)
+}
+
+/// The organismes whose data an action of `s` writes (lieu de formation, formateur).
+fn action_organismes<'c>(
+    offre: &Offre,
+    s: &Session,
+    ctx: &WriterContext<'c>,
+) -> [Option<&'c Organisme>; 2] {
+    [
+        ctx.organismes.get(&s.site_lieu.siret),
+        ctx.organismes.get(&offre.action.site_dispensateur.siret),
+    ]
+}
+
+/// The day an organisme's data last *changed* in the store: not the day it was first
+/// imported, which says nothing about the offers that write it (their own dates do).
+fn organisme_change(o: &Organisme) -> Option<Date> {
+    o.stocke.changed.filter(|c| Some(*c) != o.stocke.created)
+}
+
+/// An action: its offer's own dates, its sessions', and the last change of an organisme
+/// it writes.
+fn action_dates(offre: &Offre, sessions: &[&Session], ctx: &WriterContext) -> Dates {
+    let mut d = Dates::of(offre.cree_le, offre.modifie_le, offre.stocke);
+    for s in sessions {
+        d = d.merge(session_dates(s));
+        for o in action_organismes(offre, s, ctx).into_iter().flatten() {
+            d = d.changed_with(organisme_change(o));
+        }
+    }
+    d
+}
+
+/// A formation: everything in it, including the organisme responsable.
+fn formation_dates(offre: &Offre, ctx: &WriterContext) -> Dates {
+    let sessions: Vec<&Session> = offre.sessions.iter().collect();
+    let mut d = action_dates(offre, &sessions, ctx);
+    for s in &offre.sessions {
+        if let Some(o) = ctx.organismes.get(&s.organisme_responsable.siret) {
+            d = d.changed_with(organisme_change(o));
+        }
+    }
+    d
 }
 
 /// A `coordonnees` element for a contact; falls back to the organisme's own telephone and
@@ -456,9 +599,19 @@ fn adresse(e: &mut Emitter, a: &Adresse, field: &'static str) {
     }
     e.raw("codepostal", &[], a.code_postal.as_str());
     e.text("ville", field, a.ville.as_str(), 1, 50);
-    e.raw("departement", &[], &a.code_postal.departement());
+    // National readers filter by `region`; an address with no département we can derive
+    // (a collectivité d'outre-mer, a code postal of no département) is written without
+    // either, and rule ADRESSE_SANS_REGION tells the organisme.
+    let departement = Departement::of_adresse(a);
+    if let Some(d) = departement {
+        e.raw("departement", &[], d.as_str());
+    }
     if let Some(c) = &a.code_insee {
         e.raw("code-INSEE-commune", &[], c.as_str());
+    }
+    if let Some(d) = departement {
+        e.raw("region", &[], d.region());
+        e.raw("pays", &[], "FR");
     }
     if let (Some(lat), Some(lon)) = (a.latitude, a.longitude) {
         e.open("geolocalisation", &[]);
@@ -476,8 +629,6 @@ struct Group<'o> {
     /// Action-level XML after `date-information` (`restauration` … `extras`).
     tail: String,
     sessions: Vec<&'o Session>,
-    /// Short stable digest of head+tail, naming the LHÉO action.
-    key: String,
 }
 
 /// Violations met while rendering a session's action-level values go to `violations`,
@@ -514,17 +665,11 @@ fn group_sessions<'o>(
         match index.get(&(head_xml.clone(), tail_xml.clone())) {
             Some(&i) => groups[i].sessions.push(s),
             None => {
-                let mut h = Sha256::new();
-                h.update(head_xml.as_bytes());
-                h.update([0]);
-                h.update(tail_xml.as_bytes());
-                let key = hex::encode(&h.finalize()[..4]);
                 index.insert((head_xml.clone(), tail_xml.clone()), groups.len());
                 groups.push(Group {
                     head: head_xml,
                     tail: tail_xml,
                     sessions: vec![s],
-                    key,
                 });
             }
         }
@@ -540,10 +685,32 @@ fn strip_opening(xml: &str, lines: usize) -> String {
     rest.to_owned()
 }
 
+/// The `numero` of an LHÉO action: the smallest FAS code among its sessions, which names
+/// the group without depending on any value it renders. Editing places, dates, texts or
+/// recruitment keeps it; only regrouping the sessions (an edit that makes a session
+/// differ from its group, or a session added before the first) may change it. Consumers
+/// such as anotea reconcile actions and sessions by `numero`, so a number that followed
+/// the content would make every edit a withdrawal and a creation. Unique in the offer:
+/// each session is in exactly one group. (`a` + the code is its `id`; the session's own
+/// `id` is `s` + the code.)
+pub fn action_numero(sessions: &[&Session]) -> Option<FasCode> {
+    sessions.iter().map(|s| s.code).min()
+}
+
 fn action(e: &mut Emitter, offre: &Offre, group: &Group, ctx: &WriterContext) {
-    let numero = format!("{}-{}", offre.numero, group.key);
+    let numero = action_numero(&group.sessions)
+        .expect("a group has at least one session")
+        .to_string();
     let id = format!("a{numero}");
-    e.open("action", &[("numero", &numero), ("id", &id)]);
+    let (datecrea, datemaj) = action_dates(offre, &group.sessions, ctx).lheo();
+    let mut attrs: Vec<(&str, &str)> = vec![("numero", &numero), ("id", &id)];
+    if let Some(c) = &datecrea {
+        attrs.push(("datecrea", c));
+    }
+    if let Some(m) = &datemaj {
+        attrs.push(("datemaj", m));
+    }
+    e.open("action", &attrs);
     e.buf.push_str(&group.head);
     for s in &group.sessions {
         e.session = Some(s.code);
@@ -581,40 +748,49 @@ fn information(e: &mut Emitter, sessions: &[&Session], ctx: &WriterContext) {
 fn action_head(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
     let a = &offre.action;
     let d = &s.dispositif;
+    let rythme = s.rythmes.as_ref().map(|r| {
+        match commentaire_duree(s).filter(|(_, place)| *place == PlaceCommentaire::Rythme) {
+            Some((c, _)) => format!("{r}\n{c}"),
+            None => r.to_string(),
+        }
+    });
     e.req_text(
         "rythme-formation",
         "session.rythmes",
-        s.rythmes.as_ref().map(Text::as_str),
+        rythme.as_deref(),
         1,
         3000,
     );
-    if d.publics.is_empty() {
+    // Only V14 codes, the version national readers accept; the others are left out and
+    // rule PUBLIC_HORS_V14 tells the organisme (PUBLIC_V14_ABSENT refuses a session left
+    // with none, so the violation below is only for a session the rules did not see).
+    let publics = codes_public_v14(d);
+    if publics.is_empty() {
         e.violation(
             "code-public-vise",
             "dispositif.publics",
             ViolationKind::Missing,
         );
     }
-    if d.publics.len() > 10 {
+    if publics.len() > 10 {
         e.violation(
             "code-public-vise",
             "dispositif.publics",
             ViolationKind::TooLong {
                 max: 10,
-                actual: d.publics.len(),
+                actual: publics.len(),
             },
         );
     }
-    for p in d.publics.iter().take(10) {
+    for p in publics.iter().take(10) {
         e.raw(
             "code-public-vise",
             &[("ref", FORMACODE_VERSION_PUBLIC)],
             p.as_str(),
         );
     }
-    // A long public visé goes to extras whole rather than being cut (see action_tail).
-    if let Some(p) = a.public_vise.as_ref().filter(|p| p.chars() <= 250) {
-        e.raw("info-public-vise", &[], p.as_str());
+    if let Some(p) = a.public_vise.as_ref().and_then(info_public_vise) {
+        e.raw("info-public-vise", &[], p);
     }
     e.raw(
         "niveau-entree-obligatoire",
@@ -639,7 +815,7 @@ fn action_head(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
     e.text(
         "conditions-specifiques",
         "action.prerequis + action.commentaire_prerequis",
-        &conditions_specifiques(a),
+        &conditions_specifiques_et_public(a),
         1,
         3000,
     );
@@ -682,6 +858,137 @@ fn action_head(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
         e.text("urlweb", "action.url_action", u.as_str(), 3, 400);
         e.close();
     }
+}
+
+/// The public codes of a dispositif that FORMACODE V14 has, in input order.
+pub fn codes_public_v14(d: &Dispositif) -> Vec<&Formacode> {
+    d.publics
+        .iter()
+        .filter(|p| publics_v14::libelle(p.as_str()).is_some())
+        .collect()
+}
+
+/// LHÉO `info-public-vise` (≤ 250): the public visé when it fits; when it does not (the
+/// procedure's own 1E1F text is some 700 characters), its first paragraph when that one
+/// fits, without a list dash: the main public, which is what a reader showing one line
+/// wants. The whole text reaches the standard elements through `conditions-specifiques`
+/// ([`conditions_specifiques_et_public`]), and stays whole in extra `public-vise`.
+pub fn info_public_vise(p: &Text) -> Option<&str> {
+    if p.chars() <= INFO_PUBLIC_VISE_MAX {
+        return Some(p.as_str());
+    }
+    let first = p.as_str().lines().next()?.trim();
+    let first = first.strip_prefix("- ").unwrap_or(first).trim();
+    (!first.is_empty() && first.chars().count() <= INFO_PUBLIC_VISE_MAX).then_some(first)
+}
+
+/// LHÉO's limit of `info-public-vise`.
+const INFO_PUBLIC_VISE_MAX: usize = 250;
+
+/// What [`conditions_specifiques_et_public`] appends for a public visé longer than
+/// `info-public-vise` allows.
+pub const PUBLIC_VISE_PREFIX: &str = "\n\nPublic visé :\n";
+
+/// LHÉO `conditions-specifiques`, with a public visé too long for `info-public-vise`
+/// appended whole: its LHÉO definition is the conditions of access, which is what such a
+/// text says (age, status, who is prioritary, who validates an entry). Only when the
+/// whole still fits the 3000 characters; otherwise extra `public-vise` alone holds it.
+pub fn conditions_specifiques_et_public(a: &Action) -> String {
+    let base = conditions_specifiques(a);
+    match a
+        .public_vise
+        .as_ref()
+        .filter(|p| p.chars() > INFO_PUBLIC_VISE_MAX)
+    {
+        Some(p) => {
+            // Without pré-requis, the public alone rather than "aucune" before it.
+            let with = if a.prerequis.is_none() && a.commentaire_prerequis.is_none() {
+                format!("{}{p}", PUBLIC_VISE_PREFIX.trim_start())
+            } else {
+                format!("{base}{PUBLIC_VISE_PREFIX}{p}")
+            };
+            if with.chars().count() <= 3000 {
+                with
+            } else {
+                base
+            }
+        }
+        None => base,
+    }
+}
+
+/// Where a session's "commentaire durée" goes. SOFI's field is free text that the
+/// procedure uses for three things (l. 454 and 368): an elapsed duration, which is what
+/// LHÉO `duree-indicative` means ("durée … en texte libre, ex. 2 ans"); the dates of the
+/// module de remise à niveau contextualisé, which is the organisation of the formation in
+/// time, `rythme-formation`; and the note that a session is opened on an intention
+/// d'embauche, which says how candidates are recruited, `modalites-recrutement`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlaceCommentaire {
+    Duree,
+    Rythme,
+    Recrutement,
+}
+
+impl PlaceCommentaire {
+    /// Where this commentaire durée goes: by what it speaks of.
+    pub fn of(c: &Text) -> PlaceCommentaire {
+        if crate::rules::texte::mentionne_intention_embauche(c.as_str()) {
+            PlaceCommentaire::Recrutement
+        } else if crate::rules::texte::plier(c.as_str()).contains("remise a niveau") {
+            PlaceCommentaire::Rythme
+        } else {
+            PlaceCommentaire::Duree
+        }
+    }
+}
+
+/// The session's commentaire durée and where it goes (see [`PlaceCommentaire`]).
+pub fn commentaire_duree(s: &Session) -> Option<(&Text, PlaceCommentaire)> {
+    let c = s.commentaire_duree.as_ref()?;
+    Some((c, PlaceCommentaire::of(c)))
+}
+
+/// LHÉO `frais-restants` ("frais restant à la charge du stagiaire"): the additional fees
+/// not covered, and the certification fees when the dispositif says they are not
+/// included. In SOFI both sit in the block of fees *not covered* ("Montant total des frais
+/// additionnels non pris en charge", "Frais afférents au passage de la certification"):
+/// `frais_certification_inclus` is `false` when SOFI answers "oui" there.
+pub fn frais_restants(d: &Dispositif) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(f) = d.frais_additionnels {
+        parts.push(format!(
+            "Frais additionnels non pris en charge : {} €",
+            f.decimal()
+        ));
+    }
+    if d.frais_certification_inclus == Some(false) {
+        parts.push(match d.frais_certification {
+            Some(f) => format!(
+                "Frais de passage de la certification non pris en charge : {} €",
+                f.decimal()
+            ),
+            None => "Frais de passage de la certification non pris en charge.".to_owned(),
+        });
+    }
+    (!parts.is_empty()).then(|| parts.join("\n"))
+}
+
+/// LHÉO `detail-conditions-prise-en-charge` (≤ 600): who funds the place and under which
+/// programme, which national readers show to the public. Every dispositif here is an order
+/// of the Conseil régional ([`CODE_FINANCEUR_REGION`]); the programme's label is SOFI's.
+/// Not written when a very long label would not fit (it stays in extras).
+pub fn detail_prise_en_charge(d: &Dispositif) -> Option<String> {
+    let pedagogiques = match d.prise_en_charge_frais_pedagogiques {
+        Some(true) => " Frais pédagogiques pris en charge.",
+        Some(false) => " Frais pédagogiques non pris en charge.",
+        None => "",
+    };
+    let t = format!(
+        "Place financée par la Région Pays de la Loire au titre du programme « {} ».{pedagogiques}",
+        d.programme
+    );
+    (t.chars().count() <= 600).then_some(t)
 }
 
 /// LHÉO `modalites-alternance` (required): what SOFI knows of the split between centre
@@ -758,6 +1065,13 @@ fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
                 )
             }
         });
+    let note = commentaire_duree(s)
+        .filter(|(_, place)| *place == PlaceCommentaire::Recrutement)
+        .map(|(c, _)| c.as_str());
+    let modalites_recrutement = match (modalites_recrutement, note) {
+        (Some(m), Some(n)) => Some(format!("{m}\n{n}")),
+        (m, n) => m.or(n.map(str::to_owned)),
+    };
     e.opt_text(
         "modalites-recrutement",
         "session.modalites_recrutement_texte",
@@ -785,7 +1099,7 @@ fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
     for m in s.modalites_pedagogiques.iter().take(5) {
         e.raw(
             "code-modalite-pedagogique",
-            &[("ref", FORMACODE_VERSION_PUBLIC)],
+            &[("ref", FORMACODE_VERSION_MODALITES)],
             m.as_str(),
         );
     }
@@ -804,11 +1118,11 @@ fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
         );
         e.close();
     }
-    if let Some(f) = d.frais_additionnels {
+    if let Some(f) = frais_restants(d) {
         e.text(
             "frais-restants",
             "dispositif.frais_additionnels",
-            &format!("Frais additionnels non pris en charge : {} €", f.decimal()),
+            &f,
             1,
             200,
         );
@@ -822,7 +1136,8 @@ fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
             10,
         );
     }
-    if let Some(c) = s.commentaire_duree.as_ref().filter(|c| c.chars() <= 150) {
+    let duree = commentaire_duree(s).filter(|(_, place)| *place == PlaceCommentaire::Duree);
+    if let Some((c, _)) = duree.filter(|(c, _)| c.chars() <= 150) {
         e.raw("duree-indicative", &[], c.as_str());
     }
     if let Some(h) = s.duree_centre_heures {
@@ -835,6 +1150,9 @@ fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
         let total = u64::from(s.duree_centre_heures.unwrap_or(0))
             + u64::from(s.duree_entreprise_heures.unwrap_or(0));
         e.raw("nombre-heures-total", &[], &total.to_string());
+    }
+    if let Some(t) = detail_prise_en_charge(d) {
+        e.raw("detail-conditions-prise-en-charge", &[], &t);
     }
     e.raw("conventionnement", &[], "1");
     // Organisme formateur: the action's site dispensateur.
@@ -864,6 +1182,8 @@ fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
         .filter(|c| !c.is_empty())
     {
         e.open("contact-formateur", &[]);
+        // The contact of the site where the action is taught: its pedagogical referent.
+        e.raw("type-contact", &[], TYPE_CONTACT_PEDAGOGIQUE);
         e.open("coordonnees", &[]);
         contact_fields(e, c, "site.contact");
         e.close();
@@ -877,9 +1197,23 @@ fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
     }
     e.close();
 
-    // What LHÉO has no element for, at action level.
-    let long_public = a.public_vise.as_ref().filter(|p| p.chars() > 250);
-    let long_duree = s.commentaire_duree.as_ref().filter(|c| c.chars() > 150);
+    // The weekly hours where the national files carry them and data-inclusion reads them:
+    // the first `extra` of the action's `extras info="duree-hebdo"`, a number alone.
+    if let Some(h) = s.duree_hebdo_heures {
+        e.open("extras", &[("info", "duree-hebdo")]);
+        e.raw("extra", &[], &h.to_string());
+        e.close();
+    }
+    // What LHÉO has no element for, at action level: the public visé whole when
+    // info-public-vise could not hold it, and the commentaire durée whole when it is not
+    // the duree-indicative (too long, or written in another element).
+    let long_public = a
+        .public_vise
+        .as_ref()
+        .filter(|p| p.chars() > INFO_PUBLIC_VISE_MAX);
+    let long_duree = commentaire_duree(s)
+        .filter(|(c, place)| *place != PlaceCommentaire::Duree || c.chars() > 150)
+        .map(|(c, _)| c);
     let has_extras = a.complement_intitule.is_some()
         || a.le_plus_formation.is_some()
         || a.url_video.is_some()
@@ -919,8 +1253,8 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
         "s",
         &s.code.to_string(),
         lheo.and_then(|x| x.numero.as_ref()),
-        s.cree_le,
-        s.modifie_le,
+        (s.cree_le, s.modifie_le),
+        session_dates(s),
     );
     e.open("periode", &[]);
     // LHÉO's conventions for unknown dates; the rules reject such sessions anyway.
@@ -1128,14 +1462,8 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
         e.close();
     }
 
+    // The weekly hours are the action's `extras info="duree-hebdo"`, where readers look.
     e.open("extras", &[("info", "sofi-session")]);
-    if let Some(h) = s.duree_hebdo_heures {
-        e.raw(
-            "extra",
-            &[("info", "duree-hebdomadaire-heures")],
-            &h.to_string(),
-        );
-    }
     if let Some(m) = s.module_remise_a_niveau {
         e.raw("extra", &[("info", "module-remise-a-niveau")], yes_no(m));
     }
@@ -1261,7 +1589,7 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
 
 fn reference_certification_codes(e: &mut Emitter, f: &Formation) {
     if let Some(r) = &f.rncp {
-        e.raw("reference-code-RNCP", &[], r.as_str());
+        e.raw("reference-code-RNCP", &[], r.numero());
     }
     if let Some(c) = &f.certifinfo {
         e.raw("reference-code-CERTIFINFO", &[], c.as_str());
@@ -1353,11 +1681,13 @@ fn organisme_responsable(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) {
     e.close();
     if org.contacts.is_empty() {
         e.open("contact-organisme", &[]);
+        e.raw("type-contact", &[], TYPE_CONTACT_ACCUEIL);
         coordonnees_contact(e, None, Some(org), "organisme.contacts");
         e.close();
     }
     for c in &org.contacts {
         e.open("contact-organisme", &[]);
+        e.raw("type-contact", &[], TYPE_CONTACT_ACCUEIL);
         coordonnees_contact(e, Some(c), Some(org), "organisme.contacts");
         e.close();
     }
@@ -1367,4 +1697,81 @@ fn organisme_responsable(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) {
         e.close();
     }
     e.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap()
+    }
+    fn day(s: &str) -> Option<Date> {
+        Some(Date::parse(s).unwrap())
+    }
+
+    #[test]
+    fn a_sofi_timestamp_is_a_day_in_paris() {
+        // 23:30 UTC on 31 May is 1 June in Paris (summer time, UTC+2).
+        assert_eq!(
+            Some(jour(ts("2025-05-31T23:30:00+00:00"))),
+            day("2025-06-01")
+        );
+        // 00:30 in Paris in winter is still the same day there.
+        assert_eq!(
+            Some(jour(ts("2025-01-15T00:30:00+01:00"))),
+            day("2025-01-15")
+        );
+    }
+
+    #[test]
+    fn sofi_dates_win_over_the_store_and_datemaj_is_never_before_datecrea() {
+        let stocke = StoreDates {
+            created: day("2025-01-10"),
+            changed: day("2025-02-01"),
+        };
+        let d = Dates::of(Some(ts("2024-12-02T10:00:00+01:00")), None, stocke);
+        assert_eq!((d.crea, d.maj), (day("2024-12-02"), day("2025-02-01")));
+        assert_eq!(
+            d.lheo(),
+            (Some("20241202".to_owned()), Some("20250201".to_owned()))
+        );
+        // A creation later than the last change the store saw: datemaj follows it.
+        let late = Dates::of(Some(ts("2025-03-01T10:00:00+01:00")), None, stocke);
+        assert_eq!(late.lheo().1.as_deref(), Some("20250301"));
+        // Nothing known: no attribute rather than a made-up day.
+        assert_eq!(Dates::default().lheo(), (None, None));
+        // Several records: created with the first, changed with the last.
+        let m = d.merge(Dates {
+            crea: day("2024-11-01"),
+            maj: day("2025-04-01"),
+        });
+        assert_eq!((m.crea, m.maj), (day("2024-11-01"), day("2025-04-01")));
+        assert_eq!(m.changed_with(day("2025-05-01")).maj, day("2025-05-01"));
+        assert_eq!(m.changed_with(None).maj, day("2025-04-01"));
+    }
+
+    #[test]
+    fn commentaire_duree_goes_where_its_meaning_fits() {
+        let t = |s: &str| PlaceCommentaire::of(&Text::new(s).unwrap());
+        assert_eq!(
+            t("Session ouverte sur intention d’embauche (6 postes)."),
+            PlaceCommentaire::Recrutement
+        );
+        assert_eq!(
+            t("Module de REMISE A NIVEAU du 8 au 19 septembre."),
+            PlaceCommentaire::Rythme
+        );
+        assert_eq!(t("Parcours de 6 à 10 semaines."), PlaceCommentaire::Duree);
+    }
+
+    #[test]
+    fn a_long_public_vise_keeps_its_first_paragraph_when_it_fits() {
+        let long = Text::new(&format!("- Demandeurs d'emploi.\n{}", "x".repeat(300))).unwrap();
+        assert_eq!(info_public_vise(&long), Some("Demandeurs d'emploi."));
+        let one_block = Text::new(&"y".repeat(260)).unwrap();
+        assert_eq!(info_public_vise(&one_block), None);
+        let short = Text::new("Demandeurs d'emploi").unwrap();
+        assert_eq!(info_public_vise(&short), Some("Demandeurs d'emploi"));
+    }
 }

@@ -123,18 +123,27 @@ pub enum Validation {
     Partielle,
 }
 
-/// Entry level, LHÉO `dict-niveaux` key (0..8 legacy, 11..18 the 2019 national framework).
+/// A level, LHÉO `dict-niveaux` key, always in the 2019 national framework (décret
+/// 2019-14): 11..18 = Niveau 1..8, plus 0 (information non communiquée) and 1 (sans niveau
+/// spécifique, SOFI's usual entry level, which no 2019 level expresses).
+///
+/// The legacy keys 2..8 (niveaux VI to I of 1969) are accepted in input and turned into
+/// their 2019 equivalent, so that a consumer never meets both scales and the code agrees
+/// with texts such as "Titre professionnel de niveau 5": VI → 1 (11), V bis → 2 (12),
+/// V → 3 (13), IV → 4 (14), III → 5 (15), II → 6 (16), I → 7 (17; the décret makes I
+/// the equivalent of 7 and 8, and 7 is the one a diploma of niveau I gives).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
 #[serde(transparent)]
 pub struct Niveau(u8);
 impl Niveau {
     pub fn new(code: u8) -> Result<Niveau, String> {
-        if code <= 8 || (11..=18).contains(&code) {
-            Ok(Niveau(code))
-        } else {
-            Err(format!(
-                "unknown niveau {code}: expected a dict-niveaux code 0..8 or 11..18 (1 = sans niveau spécifique)"
-            ))
+        match code {
+            0 | 1 | 11..=18 => Ok(Niveau(code)),
+            2..=8 => Ok(Niveau(code + 9)),
+            _ => Err(format!(
+                "unknown niveau {code}: expected a dict-niveaux code 11..18 (Niveau 1 to 8), 0 or 1 \
+                 (sans niveau spécifique); the legacy codes 2..8 are converted"
+            )),
         }
     }
     pub fn code(self) -> u8 {

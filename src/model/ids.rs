@@ -225,6 +225,11 @@ impl Rncp {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// The number alone (`35030`), as LHÉO `code-RNCP` is written in the national files
+    /// and read by their consumers (as a number).
+    pub fn numero(&self) -> &str {
+        &self.0[4..]
+    }
 }
 string_value!(Rncp);
 
@@ -282,23 +287,6 @@ impl CodePostal {
     }
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-    /// The département, as LHÉO `departement` wants it (2 or 3 characters).
-    /// Overseas postal codes (97x, 98x) give 3 digits; Corsica (20xxx) gives 2A or 2B.
-    pub fn departement(&self) -> String {
-        let s = &self.0;
-        if s.starts_with("97") || s.starts_with("98") {
-            s[..3].to_owned()
-        } else if let Some(rest) = s.strip_prefix("20") {
-            // 200xx and 201xx are Corse-du-Sud; 202xx to 206xx Haute-Corse.
-            if rest.starts_with('0') || rest.starts_with('1') {
-                "2A".to_owned()
-            } else {
-                "2B".to_owned()
-            }
-        } else {
-            s[..2].to_owned()
-        }
     }
 }
 string_value!(CodePostal);
@@ -599,14 +587,6 @@ mod tests {
         assert!(Montant::parse("-3").is_err());
         assert_eq!(TauxTva::parse("5.5").unwrap().to_string(), "5.5");
         assert_eq!(TauxTva::parse("20").unwrap().to_string(), "20");
-    }
-
-    #[test]
-    fn departement_from_postal_code() {
-        assert_eq!(CodePostal::parse("44000").unwrap().departement(), "44");
-        assert_eq!(CodePostal::parse("97411").unwrap().departement(), "974");
-        assert_eq!(CodePostal::parse("20000").unwrap().departement(), "2A");
-        assert_eq!(CodePostal::parse("20200").unwrap().departement(), "2B");
     }
 
     #[test]

@@ -20,13 +20,16 @@
 //!   **dispensateur** (who teaches, at which site).
 
 pub mod codes;
+pub mod geo;
 pub mod ids;
 pub mod lheo_extras;
+pub mod publics_v14;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
 
 pub use codes::*;
+pub use geo::Departement;
 pub use ids::*;
 pub use lheo_extras::{LheoExtras, LheoNumero, XmlNode};
 pub use text::Text;
@@ -38,6 +41,27 @@ pub enum Record {
     Organisme(Box<Organisme>),
     Offre(Box<Offre>),
     Session(Box<SessionLine>),
+}
+
+/// When the store first held a record and when its content last changed: the days (in
+/// Europe/Paris) of the imports that did so. Not part of the record's JSON (the store keeps
+/// them in columns of their own, set by the import), so an identical re-import changes
+/// neither. The LHÉO writer falls back to them for `datecrea` / `datemaj` when SOFI gave
+/// no timestamps; `None` for a record that was never stored (a test, `check` on a file).
+#[derive(Clone, Copy, Debug, Default, Eq)]
+pub struct StoreDates {
+    pub created: Option<Date>,
+    pub changed: Option<Date>,
+}
+
+/// Always equal: the dates describe the storage of a record, not its value, so an offer
+/// read back from the store equals the one that was imported (the import's own change
+/// detection compares the JSON, which has no dates either). Tests of the dates compare
+/// the fields.
+impl PartialEq for StoreDates {
+    fn eq(&self, _: &StoreDates) -> bool {
+        true
+    }
 }
 
 /// A postal address. `lignes` are the street lines (1 to 4).
@@ -209,6 +233,9 @@ pub struct Organisme {
     pub contacts: Vec<Contact>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<Site>,
+    /// The store's dates of this record (see [`StoreDates`]); not in the JSON.
+    #[serde(skip)]
+    pub stocke: StoreDates,
 }
 
 impl Organisme {
@@ -247,6 +274,10 @@ pub struct Offre {
     pub cree_le: Option<chrono::DateTime<chrono::FixedOffset>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modifie_le: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// The store's dates of the offer (see [`StoreDates`]); `changed` also moves when one
+    /// of its sessions is created, changed or deleted. Not in the JSON.
+    #[serde(skip)]
+    pub stocke: StoreDates,
     /// Only on offers imported from LHÉO (`import-lheo`): the document's own `numero` and
     /// the formation-level content that did not map, written back on export.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -509,6 +540,9 @@ pub struct Session {
     pub cree_le: Option<chrono::DateTime<chrono::FixedOffset>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modifie_le: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// The store's dates of the session (see [`StoreDates`]). Not in the JSON.
+    #[serde(skip)]
+    pub stocke: StoreDates,
     /// Only on sessions imported from LHÉO: the document's own `numero` and the session-
     /// and action-level content that did not map, written back on export.
     #[serde(default, skip_serializing_if = "Option::is_none")]

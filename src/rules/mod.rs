@@ -27,6 +27,7 @@ pub mod config;
 mod dispositif;
 mod offre;
 mod organismes;
+mod publication;
 pub mod referentiel;
 pub mod report;
 pub mod saisie;
@@ -207,6 +208,10 @@ static REGISTRY: &[Rule] = &[
     dispositif::LOT_AUTRE_MANDATAIRE,
     dispositif::PLACES_DISPOSITIF_ABSENTES,
     dispositif::PRISE_EN_CHARGE_NON,
+    // What national readers of the LHÉO file need (issue 15).
+    publication::ADRESSE_SANS_REGION,
+    publication::PUBLIC_HORS_V14,
+    publication::PUBLIC_V14_ABSENT,
     // What LHÉO itself cannot hold, found by the writer after the rules above.
     crate::pipeline::LHEO_INVALIDE_RULE,
 ];

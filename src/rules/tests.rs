@@ -426,7 +426,36 @@ fn cases() -> Vec<Case> {
                 autre_programme(fx);
             },
         ),
+        // What national readers need (issue 15).
+        case(
+            "ADRESSE_SANS_REGION",
+            |fx| ic_code_postal(fx, "98000"),
+            // Overseas départements are régions of their own.
+            |fx| ic_code_postal(fx, "97411"),
+        ),
+        case(
+            "PUBLIC_HORS_V14",
+            |fx| publics(fx, &["80006", "80005"]),
+            |fx| publics(fx, &["80006", "80010"]),
+        ),
+        case(
+            "PUBLIC_V14_ABSENT",
+            |fx| publics(fx, &["80005"]),
+            |fx| publics(fx, &["80010"]),
+        ),
     ]
+}
+
+fn ic_code_postal(fx: &mut Fixture, cp: &str) {
+    let ic = &mut fx.s0().informations_collectives[0];
+    ic.lieu
+        .as_mut()
+        .expect("the baseline IC has a place")
+        .code_postal = CodePostal::parse(cp).unwrap();
+}
+
+fn publics(fx: &mut Fixture, codes: &[&str]) {
+    fx.s0().dispositif.publics = codes.iter().map(|c| Formacode::parse(c).unwrap()).collect();
 }
 
 /// A change to the baseline.

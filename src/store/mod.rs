@@ -65,7 +65,9 @@ use sqlx::{
     Database, Encode, PgPool, Postgres, QueryBuilder, Sqlite, SqlitePool, Transaction, Type,
 };
 
-use crate::model::{ActionCode, EtatWorkflow, FasCode, Offre, Organisme, Session, Siret, SiteCode};
+use crate::model::{
+    ActionCode, Date, EtatWorkflow, FasCode, Offre, Organisme, Session, Siret, SiteCode, StoreDates,
+};
 
 pub(crate) use postgres::redact_url;
 
@@ -114,6 +116,9 @@ impl std::ops::AddAssign for UpsertCounts {
 pub struct ImportTx {
     tx: Tx,
     revision: i64,
+    /// The import's day in Europe/Paris (`YYYY-MM-DD`): the `created_on` / `changed_on`
+    /// of the rows it creates or changes (LHÉO `datecrea` / `datemaj` without SOFI's).
+    day: String,
 }
 
 enum Tx {
@@ -220,10 +225,11 @@ const FINISH_REVISION: &str = "UPDATE revisions SET finished_at = $1 WHERE id = 
 const CURRENT_REVISION: &str = "SELECT COALESCE(MAX(id), 0) FROM revisions";
 
 const ORGANISME_DOC: &str = "SELECT doc FROM organismes WHERE siret = $1";
-const ALL_ORGANISMES: &str = "SELECT doc FROM organismes";
+const ALL_ORGANISMES: &str = "SELECT doc, created_on, changed_on FROM organismes";
 const OFFRE_EXISTS: &str = "SELECT 1 FROM offres WHERE formation_no = $1 AND action_no = $2";
-const OFFRE_DOC: &str = "SELECT doc FROM offres WHERE formation_no = $1 AND action_no = $2";
-const SESSIONS_OF_OFFRE: &str = "SELECT doc FROM sessions \
+const OFFRE_DOC: &str = "SELECT doc, created_on, changed_on FROM offres \
+     WHERE formation_no = $1 AND action_no = $2";
+const SESSIONS_OF_OFFRE: &str = "SELECT doc, created_on, changed_on FROM sessions \
      WHERE formation_no = $1 AND action_no = $2 ORDER BY session_no";
 
 const COUNTS: &str = "SELECT (SELECT COUNT(*) FROM organismes), (SELECT COUNT(*) FROM offres), \
@@ -235,10 +241,11 @@ const OFFRES_CHANGED_SINCE: &str = "SELECT formation_no, action_no FROM offres W
 const ORGANISMES_CHANGED_SINCE: &str = "SELECT siret FROM organismes WHERE revision > $1";
 
 // Keyset paging: the row-value comparison is an index range on both engines.
-const PAGE_ALL: &str = "SELECT formation_no, action_no, doc FROM offres \
+const PAGE_ALL: &str = "SELECT formation_no, action_no, doc, created_on, changed_on FROM offres \
      WHERE (formation_no, action_no) > ($1, $2) \
      ORDER BY formation_no, action_no LIMIT $3";
-const PAGE_VALIDATED: &str = "SELECT formation_no, action_no, doc FROM offres \
+const PAGE_VALIDATED: &str = "SELECT formation_no, action_no, doc, created_on, changed_on \
+     FROM offres \
      WHERE etat = $4 AND (formation_no, action_no) > ($1, $2) \
      ORDER BY formation_no, action_no LIMIT $3";
 /// ANALYZE of the [`STATISTICS_TABLES`] with more changed rows than a tenth of the table
@@ -274,27 +281,32 @@ const STATISTICS_TABLES: [&str; 6] = [
 ];
 // The sessions of a page of all offers: the key range from its first to its last offer.
 // (A page of validated offers reads its sessions by the page's keys instead.)
-const PAGE_SESSIONS_ALL: &str = "SELECT formation_no, action_no, doc FROM sessions \
+const PAGE_SESSIONS_ALL: &str = "SELECT formation_no, action_no, doc, created_on, changed_on \
+     FROM sessions \
      WHERE (formation_no, action_no) >= ($1, $2) AND (formation_no, action_no) <= ($3, $4) \
      ORDER BY formation_no, action_no, session_no";
 
 // Upserts: `WHERE … doc <> excluded.doc` leaves an identical row (and its revision)
 // untouched, and RETURNING then names only the rows created or changed.
 const UPSERT_ORGANISMES: (&str, &str) = (
-    "INSERT INTO organismes (siret, doc, revision) ",
-    " ON CONFLICT (siret) DO UPDATE SET doc = excluded.doc, revision = excluded.revision \
+    "INSERT INTO organismes (siret, doc, revision, created_on, changed_on) ",
+    " ON CONFLICT (siret) DO UPDATE SET doc = excluded.doc, revision = excluded.revision, \
+     changed_on = excluded.changed_on \
      WHERE organismes.doc <> excluded.doc RETURNING siret",
 );
 const UPSERT_OFFRES: (&str, &str) = (
-    "INSERT INTO offres (formation_no, action_no, numero, etat, doc, revision) ",
+    "INSERT INTO offres (formation_no, action_no, numero, etat, doc, revision, created_on, \
+     changed_on) ",
     " ON CONFLICT (formation_no, action_no) DO UPDATE SET numero = excluded.numero, \
-     etat = excluded.etat, doc = excluded.doc, revision = excluded.revision \
+     etat = excluded.etat, doc = excluded.doc, revision = excluded.revision, \
+     changed_on = excluded.changed_on \
      WHERE offres.doc <> excluded.doc RETURNING formation_no, action_no",
 );
 const UPSERT_SESSIONS: (&str, &str) = (
-    "INSERT INTO sessions (formation_no, action_no, session_no, code, doc, revision) ",
+    "INSERT INTO sessions (formation_no, action_no, session_no, code, doc, revision, \
+     created_on, changed_on) ",
     " ON CONFLICT (formation_no, action_no, session_no) DO UPDATE SET code = excluded.code, \
-     doc = excluded.doc, revision = excluded.revision \
+     doc = excluded.doc, revision = excluded.revision, changed_on = excluded.changed_on \
      WHERE sessions.doc <> excluded.doc RETURNING formation_no, action_no, session_no",
 );
 
@@ -376,17 +388,22 @@ impl Store {
             sqlx::query_scalar(INSERT_REVISION).bind(now).fetch_one(&mut *conn).await?
         });
         tracing::debug!(revision, "import started");
-        Ok(ImportTx { tx, revision })
+        let day = now
+            .with_timezone(&chrono_tz::Europe::Paris)
+            .format("%Y-%m-%d")
+            .to_string();
+        Ok(ImportTx { tx, revision, day })
     }
 
     /// All organismes, by SIRET (they are a few thousand: the exporter keeps them at hand).
     pub async fn organismes(&self) -> Result<HashMap<Siret, Organisme>> {
-        let docs: Vec<String> = on_pool!(self, pool => {
-            sqlx::query_scalar(ALL_ORGANISMES).fetch_all(pool).await?
+        let docs: Vec<DatedDoc> = on_pool!(self, pool => {
+            sqlx::query_as(ALL_ORGANISMES).fetch_all(pool).await?
         });
         docs.iter()
-            .map(|doc| {
-                let o: Organisme = parse_doc(doc, "an organisme")?;
+            .map(|(doc, created, changed)| {
+                let mut o: Organisme = parse_doc(doc, "an organisme")?;
+                o.stocke = store_dates(created.as_deref(), changed.as_deref());
                 Ok((o.siret.clone(), o))
             })
             .collect()
@@ -432,7 +449,8 @@ impl Store {
                     let mut rows: Vec<KeyedDoc> = Vec::new();
                     for chunk in keys.chunks(MAX_ROWS_PER_STATEMENT) {
                         let mut qb = QueryBuilder::new(
-                            "SELECT formation_no, action_no, doc FROM sessions WHERE ",
+                            "SELECT formation_no, action_no, doc, created_on, changed_on \
+                             FROM sessions WHERE ",
                         );
                         push_key_list(&mut qb, "formation_no, action_no", chunk);
                         qb.push(" ORDER BY formation_no, action_no, session_no");
@@ -457,21 +475,21 @@ impl Store {
     /// One offer with its sessions (in session-number order), if stored.
     pub async fn offre(&self, numero: ActionCode) -> Result<Option<Offre>> {
         let (f, a) = action_key(numero)?;
-        let (head, sessions): (Option<String>, Vec<String>) = read_tx!(self, conn => {
-            let head: Option<String> = sqlx::query_scalar(OFFRE_DOC)
+        let (head, sessions): (Option<DatedDoc>, Vec<DatedDoc>) = read_tx!(self, conn => {
+            let head: Option<DatedDoc> = sqlx::query_as(OFFRE_DOC)
                 .bind(f).bind(a).fetch_optional(&mut *conn).await?;
-            let sessions: Vec<String> = match head {
-                Some(_) => sqlx::query_scalar(SESSIONS_OF_OFFRE)
+            let sessions: Vec<DatedDoc> = match head {
+                Some(_) => sqlx::query_as(SESSIONS_OF_OFFRE)
                     .bind(f).bind(a).fetch_all(&mut *conn).await?,
                 None => Vec::new(),
             };
             (head, sessions)
         });
         let Some(head) = head else { return Ok(None) };
-        let mut offre: Offre = parse_doc(&head, format_args!("offer {numero}"))?;
+        let mut offre = parse_offre(&head, numero)?;
         offre.sessions = sessions
             .iter()
-            .map(|doc| parse_doc(doc, format_args!("a session of offer {numero}")))
+            .map(|row| parse_session(row, numero))
             .collect::<Result<_>>()?;
         Ok(Some(offre))
     }
@@ -492,13 +510,15 @@ impl Store {
         for chunk in keys.chunks(MAX_ROWS_PER_STATEMENT) {
             let (heads, sessions): (Vec<KeyedDoc>, Vec<KeyedDoc>) = read_tx!(self, conn => {
                 let mut qb = QueryBuilder::new(
-                    "SELECT formation_no, action_no, doc FROM offres WHERE ",
+                    "SELECT formation_no, action_no, doc, created_on, changed_on \
+                     FROM offres WHERE ",
                 );
                 push_key_list(&mut qb, "formation_no, action_no", chunk);
                 qb.push(" ORDER BY formation_no, action_no");
                 let heads: Vec<KeyedDoc> = qb.build_query_as().fetch_all(&mut *conn).await?;
                 let mut qb = QueryBuilder::new(
-                    "SELECT formation_no, action_no, doc FROM sessions WHERE ",
+                    "SELECT formation_no, action_no, doc, created_on, changed_on \
+                     FROM sessions WHERE ",
                 );
                 push_key_list(&mut qb, "formation_no, action_no", chunk);
                 qb.push(" ORDER BY formation_no, action_no, session_no");
@@ -781,12 +801,17 @@ impl ImportTx {
 
     async fn write_organismes(&mut self, rows: &[(&str, String)]) -> Result<HashSet<String>> {
         let rev = self.revision;
+        let day = self.day.clone();
         let mut written = HashSet::new();
-        for chunk in rows.chunks(self.rows_per_statement(3)) {
+        for chunk in rows.chunks(self.rows_per_statement(5)) {
             let keys: Vec<String> = on_tx!(&mut self.tx, conn => {
                 let mut qb = QueryBuilder::new(UPSERT_ORGANISMES.0);
                 qb.push_values(chunk, |mut b, (siret, doc)| {
-                    b.push_bind(*siret).push_bind(doc.as_str()).push_bind(rev);
+                    b.push_bind(*siret)
+                        .push_bind(doc.as_str())
+                        .push_bind(rev)
+                        .push_bind(day.as_str())
+                        .push_bind(day.as_str());
                 });
                 qb.push(UPSERT_ORGANISMES.1);
                 qb.build_query_scalar().fetch_all(&mut *conn).await?
@@ -813,8 +838,9 @@ impl ImportTx {
 
     async fn write_offres(&mut self, rows: &[OffreRow]) -> Result<HashSet<ActionCode>> {
         let rev = self.revision;
+        let day = self.day.clone();
         let mut written = HashSet::new();
-        for chunk in rows.chunks(self.rows_per_statement(6)) {
+        for chunk in rows.chunks(self.rows_per_statement(8)) {
             let keys: Vec<(i64, i64)> = on_tx!(&mut self.tx, conn => {
                 let mut qb = QueryBuilder::new(UPSERT_OFFRES.0);
                 qb.push_values(chunk, |mut b, r| {
@@ -823,7 +849,9 @@ impl ImportTx {
                         .push_bind(r.numero.as_str())
                         .push_bind(r.etat)
                         .push_bind(r.doc.as_str())
-                        .push_bind(rev);
+                        .push_bind(rev)
+                        .push_bind(day.as_str())
+                        .push_bind(day.as_str());
                 });
                 qb.push(UPSERT_OFFRES.1);
                 qb.build_query_as().fetch_all(&mut *conn).await?
@@ -872,8 +900,9 @@ impl ImportTx {
 
     async fn write_sessions(&mut self, rows: &[SessionRow]) -> Result<HashSet<FasCode>> {
         let rev = self.revision;
+        let day = self.day.clone();
         let mut written = HashSet::new();
-        for chunk in rows.chunks(self.rows_per_statement(6)) {
+        for chunk in rows.chunks(self.rows_per_statement(8)) {
             let keys: Vec<(i64, i64, i64)> = on_tx!(&mut self.tx, conn => {
                 let mut qb = QueryBuilder::new(UPSERT_SESSIONS.0);
                 qb.push_values(chunk, |mut b, r| {
@@ -882,7 +911,9 @@ impl ImportTx {
                         .push_bind(r.s)
                         .push_bind(r.code_text.as_str())
                         .push_bind(r.doc.as_str())
-                        .push_bind(rev);
+                        .push_bind(rev)
+                        .push_bind(day.as_str())
+                        .push_bind(day.as_str());
                 });
                 qb.push(UPSERT_SESSIONS.1);
                 qb.build_query_as().fetch_all(&mut *conn).await.map_err(explain_session_write)?
@@ -909,9 +940,10 @@ impl ImportTx {
         Ok(())
     }
 
-    /// Sets this import's revision on offers whose sessions changed.
+    /// Sets this import's revision and day on offers whose sessions changed.
     async fn touch_offres(&mut self, offers: &HashSet<ActionCode>) -> Result<()> {
         let rev = self.revision;
+        let day = self.day.clone();
         let mut keys = offers
             .iter()
             .map(|k| action_key(*k).map(|(f, a)| [f, a]))
@@ -922,6 +954,8 @@ impl ImportTx {
             on_tx!(&mut self.tx, conn => {
                 let mut qb = QueryBuilder::new("UPDATE offres SET revision = ");
                 qb.push_bind(rev);
+                qb.push(", changed_on = ");
+                qb.push_bind(day.as_str());
                 qb.push(" WHERE revision <> ");
                 qb.push_bind(rev);
                 qb.push(" AND ");
@@ -958,6 +992,7 @@ impl OffreRow {
             sessions: Vec::new(),
             cree_le: o.cree_le,
             modifie_le: o.modifie_le,
+            stocke: o.stocke,
             extras_lheo: o.extras_lheo.clone(),
         };
         Ok(OffreRow {
@@ -1068,24 +1103,49 @@ fn classify(existed: bool, written: bool) -> UpsertCounts {
 }
 
 /// A page row: (formation_no, action_no, doc).
-type KeyedDoc = (i64, i64, String);
+/// Key, doc, `created_on`, `changed_on`.
+type KeyedDoc = (i64, i64, String, Option<String>, Option<String>);
+/// Doc, `created_on`, `changed_on`.
+type DatedDoc = (String, Option<String>, Option<String>);
+
+/// The store's dates of a row. A day that does not parse (nothing writes one) is unknown
+/// rather than an error: the dates are a fallback for LHÉO, not the record.
+fn store_dates(created: Option<&str>, changed: Option<&str>) -> StoreDates {
+    let day = |d: Option<&str>| d.and_then(|d| Date::parse(d).ok());
+    StoreDates {
+        created: day(created),
+        changed: day(changed),
+    }
+}
+
+fn parse_offre((doc, created, changed): &DatedDoc, code: ActionCode) -> Result<Offre> {
+    let mut o: Offre = parse_doc(doc, format_args!("offer {code}"))?;
+    o.stocke = store_dates(created.as_deref(), changed.as_deref());
+    Ok(o)
+}
+
+fn parse_session((doc, created, changed): &DatedDoc, code: ActionCode) -> Result<Session> {
+    let mut s: Session = parse_doc(doc, format_args!("a session of offer {code}"))?;
+    s.stocke = store_dates(created.as_deref(), changed.as_deref());
+    Ok(s)
+}
 
 /// Joins page rows: offers in key order, sessions in (key, session number) order.
 fn assemble(heads: Vec<KeyedDoc>, sessions: Vec<KeyedDoc>) -> Result<Vec<Offre>> {
     let mut offres: Vec<Offre> = Vec::with_capacity(heads.len());
     let mut index = HashMap::with_capacity(heads.len());
-    for (f, a, doc) in &heads {
-        let code = action_code(*f, *a)?;
+    for (f, a, doc, created, changed) in heads {
+        let code = action_code(f, a)?;
         index.insert(code, offres.len());
-        offres.push(parse_doc(doc, format_args!("offer {code}"))?);
+        offres.push(parse_offre(&(doc, created, changed), code)?);
     }
-    for (f, a, doc) in &sessions {
-        let code = action_code(*f, *a)?;
+    for (f, a, doc, created, changed) in sessions {
+        let code = action_code(f, a)?;
         // Every row matches a page offer (same snapshot, same key range and filter).
         if let Some(&i) = index.get(&code) {
             offres[i]
                 .sessions
-                .push(parse_doc(doc, format_args!("a session of offer {code}"))?);
+                .push(parse_session(&(doc, created, changed), code)?);
         }
     }
     Ok(offres)
