@@ -12,24 +12,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::lheo::{write_formation, Fragment, Violation, ViolationKind, WriterContext};
 use crate::model::*;
-use crate::rules::{self, Finding, Outcome, Referentiel, Rule, RuleContext, RulesConfig, Severity};
+use crate::rules::{self, Finding, Outcome, Referentiel, RuleContext, RulesConfig, Severity};
 use crate::store::Store;
 
-/// The code of findings made from writer violations.
-pub const LHEO_INVALIDE: &str = "LHEO_INVALIDE";
-
-/// The registry's entry for writer violations. Its check finds nothing by itself: the
-/// findings are made by [`write_accepted`], which runs the writer once, after the other
-/// rules, on the sessions they accepted (running the writer inside `evaluate` as well
-/// would double the cost of every export). A value of the formation rejects the offer,
-/// a value of a session rejects that session.
-pub const LHEO_INVALIDE_RULE: Rule = Rule::new(
-    LHEO_INVALIDE,
-    Severity::RejectSession,
-    "Valeur impossible à publier en LHÉO",
-    "LHÉO 2.3 (XSD officiel) : longueurs maximales et éléments obligatoires de docs/mapping.md",
-    |_, _| Vec::new(),
-);
+// The rule lives with the others (the registry lists it); its findings are made here.
+pub use crate::rules::{LHEO_INVALIDE, LHEO_INVALIDE_RULE};
 
 /// What a pass needs besides the store.
 #[derive(Clone, Debug)]
@@ -330,7 +317,7 @@ pub fn evaluate_offre(
 /// cannot be checked and campaign years come from the configuration only: the operator
 /// is told on every run, since no organisme can fix that.
 pub async fn referentiel(store: &Store) -> anyhow::Result<Referentiel> {
-    let r = store.referentiel().await?;
+    let r = Referentiel::new(store.programmes().await?, store.lots().await?);
     if !r.a_des_lots() {
         tracing::warn!(
             "no lot in the Region referential: lots (numero_lot_cr) are not checked and \

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 
-use super::evaluate::{evaluate_page, EvalContext, Evaluated};
+use super::evaluate::{evaluate_page, Candidate, EvalContext};
 use super::{day_number, files, publish, rules_hash, ExportOptions, Mode};
 use crate::lheo::FORMAT_VERSION;
 use crate::model::{ActionCode, Date, EtatWorkflow, Offre, Organisme, Siret};
@@ -216,16 +216,6 @@ impl Drop for CandidateCursor<'_> {
             task.abort();
         }
     }
-}
-
-/// An offer to evaluate: its record if it is stored and validated, and its previous share
-/// of the counts if it had been evaluated; evaluated as soon as its page is read.
-pub(super) struct Candidate {
-    pub numero: ActionCode,
-    pub offre: Option<Offre>,
-    pub old_counts: Option<String>,
-    /// `None` when the offer is not (or no longer) validated.
-    pub evaluated: Option<Evaluated>,
 }
 
 /// The candidates, read in numeric order: every validated offer (full pass), or the

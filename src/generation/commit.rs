@@ -13,9 +13,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use super::candidates::Plan;
 use super::files::{self, Document, Finished};
-use super::publish::{Snapshot, Staged};
 use super::stream::{Change, Op, Streamed};
-use super::{DeltaSummary, ExportOptions, Mode, Phases, Tally, EXTRAS_GENERATION, EXTRAS_RETRAITS};
+use super::{
+    DeltaSummary, ExportOptions, Mode, Phases, Snapshot, Tally, EXTRAS_GENERATION, EXTRAS_RETRAITS,
+};
 use crate::lheo::FORMAT_VERSION;
 use crate::model::ActionCode;
 use crate::store::{fragments, ChangeRow, GenerationTx, NewGeneration, PublishedWrite};
@@ -35,10 +36,8 @@ pub(super) struct Recorded {
 
 /// Writes the generation in `tx` (not committed). `streamed` is consumed: its change set
 /// and evaluations are read back from their spill files.
-#[allow(clippy::too_many_arguments)] // the export's state at this step, each used once
 pub(super) async fn record(
     tx: &mut GenerationTx,
-    staged: &mut Staged,
     plan: &Plan,
     opts: &ExportOptions,
     snapshot: &Snapshot,
@@ -132,9 +131,7 @@ pub(super) async fn record(
         Some(mut d) => {
             d.write(b"</offres>\n")?;
             d.write(delta_extras(id, plan.prev.as_ref().map(|p| p.id), &retraits).as_bytes())?;
-            let f = d.finish("</lheo>\n")?;
-            staged.delete_on_failure(f.tmp.clone());
-            Some(f)
+            Some(d.finish("</lheo>\n")?)
         }
         None => None,
     };

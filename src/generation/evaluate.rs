@@ -7,13 +7,22 @@ use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Context;
 
-use super::candidates::Candidate;
 use super::{day_number, next_recheck, offre_hash, referenced_sirets, twin};
 use crate::lheo::WriterContext;
-use crate::model::{Date, Departement, Offre, Organisme, Siret};
+use crate::model::{ActionCode, Date, Departement, Offre, Organisme, Siret};
 use crate::pipeline::{self, PassCounts};
 use crate::rules::{Outcome, RuleContext};
 use crate::store::EvaluationWrite;
+
+/// An offer to evaluate: its record if it is stored and validated, and its previous share
+/// of the counts if it had been evaluated; evaluated as soon as its page is read.
+pub(super) struct Candidate {
+    pub numero: ActionCode,
+    pub offre: Option<Offre>,
+    pub old_counts: Option<String>,
+    /// `None` when the offer is not (or no longer) validated.
+    pub evaluated: Option<Evaluated>,
+}
 
 /// What the rules and the writer made of a candidate: pure work on the offer and the
 /// organismes, so the offers of a page are evaluated on every core (see

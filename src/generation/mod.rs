@@ -368,17 +368,11 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     let mut tx = store
         .begin_generation(plan.prev.as_ref().map(|p| p.id))
         .await?;
-    let recorded = commit::record(
-        &mut tx,
-        &mut staged,
-        &plan,
-        opts,
-        &snapshot,
-        streamed,
-        &tally,
-        &phases,
-    )
-    .await?;
+    let recorded =
+        commit::record(&mut tx, &plan, opts, &snapshot, streamed, &tally, &phases).await?;
+    if let Some(f) = &recorded.delta_file {
+        staged.delete_on_failure(f.tmp.clone());
+    }
     publish::commit(tx, staged, &plan, &snapshot, &recorded, &phases).await?;
     phases.done("done");
 
@@ -404,6 +398,18 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         delta: recorded.delta_summary,
         counts: totals,
     })
+}
+
+/// The generation's document: a newly streamed file, or the previous generation's kept.
+struct Snapshot {
+    /// The temporary file (new) or the previous generation's file (kept).
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub sha256: String,
+    pub fingerprint: String,
+    /// The one written on the document.
+    pub horodatage_export: String,
+    pub kept: bool,
 }
 
 /// When the export started, and debug lines with the time each step took.

@@ -14,21 +14,9 @@ use super::candidates::Plan;
 use super::commit::Recorded;
 use super::files;
 use super::stream::Streamed;
-use super::{pause_at, ExportOptions, Phases};
+use super::{pause_at, ExportOptions, Phases, Snapshot};
 use crate::lheo::DOCUMENT_FOOTER;
 use crate::store::{GenerationRow, GenerationTx};
-
-/// The generation's document: a newly streamed file, or the previous generation's kept.
-pub(super) struct Snapshot {
-    /// The temporary file (new) or the previous generation's file (kept).
-    pub path: PathBuf,
-    pub bytes: u64,
-    pub sha256: String,
-    pub fingerprint: String,
-    /// The one written on the document.
-    pub horodatage_export: String,
-    pub kept: bool,
-}
 
 /// When no offer changed, the previous document stays the document, byte for byte: the
 /// same horodatage-export, SHA-256 and ETag, so that a partner or consumer that holds it

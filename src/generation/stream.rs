@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::candidates::{Candidate, CandidateCursor, LiveCursor, Plan};
-use super::evaluate::{decode_counts, EvalContext, Published};
+use super::candidates::{CandidateCursor, LiveCursor, Plan};
+use super::evaluate::{decode_counts, Candidate, EvalContext, Published};
 use super::files::{self, Document, FragmentReader};
 use super::spill::Spill;
 use super::{pause_at, twin, ExportOptions, Mode};

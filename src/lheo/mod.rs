@@ -10,6 +10,5 @@ pub mod xml;
 
 pub use writer::{
     document_header, write_formation, Fragment, WriterContext, DOCUMENT_FOOTER, FORMAT_VERSION,
-    NAMESPACE,
 };
-pub use xml::{Violation, ViolationKind};
+pub use xml::{Violation, ViolationKind, NAMESPACE};

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::xml::{Emitter, Violation, ViolationKind};
+use super::xml::{Emitter, Violation, ViolationKind, NAMESPACE};
 use crate::model::*;
 
 /// The version of the writer's output, part of every offer's hash (`generation`):
@@ -32,8 +32,6 @@ use crate::model::*;
 /// a full pass; an unchanged one does not). `docs/generations.md` has the whole story.
 pub const FORMAT_VERSION: &str = "lheo-2.3/2";
 
-/// The LHÉO 2.3 namespace, declared exactly so as the default namespace.
-pub const NAMESPACE: &str = "http://lheo.gouv.fr/2.3";
 /// FORMACODE version of domain codes (`code-FORMACODE/@ref`).
 pub const FORMACODE_VERSION: &str = "V14";
 /// FORMACODE version of the public-visé codes: national readers accept `V14` only, and

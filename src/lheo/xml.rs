@@ -11,6 +11,10 @@ use quick_xml::escape::partial_escape;
 
 use crate::model::FasCode;
 
+/// The LHÉO 2.3 namespace, declared exactly so as the default namespace (the writer's
+/// document header, and the emitter's foreign nodes written back in it).
+pub const NAMESPACE: &str = "http://lheo.gouv.fr/2.3";
+
 /// Why a value could not be written as valid LHÉO.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -122,12 +126,12 @@ impl Emitter {
     /// current depth. `{uri}local` names declare their namespace as the default one, and
     /// LHÉO children inside them switch back, so the tree means what it meant.
     pub fn node(&mut self, n: &crate::model::XmlNode) {
-        self.node_in(n, super::writer::NAMESPACE);
+        self.node_in(n, NAMESPACE);
     }
 
     fn node_in(&mut self, n: &crate::model::XmlNode, default_ns: &str) {
         let (uri, local) = crate::model::lheo_extras::split_name(&n.name);
-        let ns = uri.unwrap_or(super::writer::NAMESPACE);
+        let ns = uri.unwrap_or(NAMESPACE);
         self.indent();
         self.buf.push('<');
         self.buf.push_str(local);

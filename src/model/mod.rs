@@ -24,6 +24,7 @@ pub mod geo;
 pub mod ids;
 pub mod lheo_extras;
 pub mod publics_v14;
+pub mod region;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,7 @@ pub use codes::*;
 pub use geo::Departement;
 pub use ids::*;
 pub use lheo_extras::{LheoExtras, LheoNumero, XmlNode};
+pub use region::{ChampManquant, Lot};
 pub use text::Text;
 
 /// One line of the FASD JSON Lines input: exactly one of these keys.

@@ -213,8 +213,24 @@ static REGISTRY: &[Rule] = &[
     publication::PUBLIC_HORS_V14,
     publication::PUBLIC_V14_ABSENT,
     // What LHÉO itself cannot hold, found by the writer after the rules above.
-    crate::pipeline::LHEO_INVALIDE_RULE,
+    LHEO_INVALIDE_RULE,
 ];
+
+/// The code of findings made from writer violations.
+pub const LHEO_INVALIDE: &str = "LHEO_INVALIDE";
+
+/// The registry's entry for writer violations. Its check finds nothing by itself: the
+/// findings are made by `pipeline::write_accepted`, which runs the writer once, after the other
+/// rules, on the sessions they accepted (running the writer inside `evaluate` as well
+/// would double the cost of every export). A value of the formation rejects the offer,
+/// a value of a session rejects that session.
+pub const LHEO_INVALIDE_RULE: Rule = Rule::new(
+    LHEO_INVALIDE,
+    Severity::RejectSession,
+    "Valeur impossible à publier en LHÉO",
+    "LHÉO 2.3 (XSD officiel) : longueurs maximales et éléments obligatoires de docs/mapping.md",
+    |_, _| Vec::new(),
+);
 
 /// Every rule, in reporting order.
 pub fn registry() -> &'static [Rule] {

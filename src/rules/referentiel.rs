@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::store::Lot;
+use crate::model::Lot;
 
 use super::texte::plier;
 

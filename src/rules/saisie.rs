@@ -3,18 +3,9 @@
 //! before the offer is sent to the Cariforef. Not findings: a draft is never exported and
 //! nothing is rejected; this is a to-do list.
 
-use serde::{Deserialize, Serialize};
-
 use crate::model::{Offre, Session, TypeParcours};
 
-/// One required field still empty.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChampManquant {
-    /// The JSON path in the FASD line (`offre.sessions[0].entrees_sorties`).
-    pub champ: String,
-    /// Where the organisme fills it in SOFI: « Fiche Session 20304-91222-146701 : « ESP » ».
-    pub libelle: String,
-}
+pub use crate::model::ChampManquant;
 
 /// The starred fields of the Fiche Session (and the places of the Fiche Dispositif) that
 /// the model may hold empty, with their SOFI labels.

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::model::{Date, Offre, Organisme, Session, Siret, Text};
 
 use super::{evaluate, Outcome, Referentiel, RuleContext, RulesConfig};
-use crate::store::Lot;
+use crate::model::Lot;
 
 pub const CARIFOREF: &str = "13000511900032";
 /// A second, valid SIRET (Luhn) of a known organisme.

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use super::testkit::*;
 use super::*;
+use crate::model::Lot;
 use crate::model::*;
-use crate::store::Lot;
 
 /// One rule's cases: `fail` must produce exactly `code` (plus `also`), `pass` is a nearby
 /// value that must produce nothing at all.
@@ -541,7 +541,7 @@ fn every_registered_rule_has_cases_and_a_sound_definition() {
         registry()
             .iter()
             .map(|r| r.code)
-            .filter(|c| *c != crate::pipeline::LHEO_INVALIDE),
+            .filter(|c| *c != super::LHEO_INVALIDE),
     );
     assert_eq!(covered, registered);
     assert_eq!(registered.len() + 1, registry().len(), "codes are unique");

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 
 use super::{ImportTx, Store, Tx};
+use crate::model::ChampManquant;
 use crate::model::{ActionCode, EtatWorkflow, Siret};
-use crate::rules::saisie::ChampManquant;
 
 /// A draft, as stored.
 #[derive(Clone, Debug, PartialEq)]

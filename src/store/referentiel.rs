@@ -13,18 +13,8 @@ use anyhow::{Context, Result};
 use super::{parse_doc, ImportTx, Store, Tx, UpsertCounts};
 use crate::model::{Organisme, Siret};
 
-/// A lot of the regional order.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Lot {
-    /// e.g. `1E1F2025_4`.
-    pub code: String,
-    /// The programme's label, as in `Dispositif.programme`.
-    pub programme: String,
-    /// Campaign year.
-    pub annee: i64,
-    /// The organisme mandataire.
-    pub mandataire: Siret,
-}
+// Lots are a model type (rules judge with them too); re-exported for the store's callers.
+pub use crate::model::Lot;
 
 const UPSERT_PROGRAMME: &str = "INSERT INTO programmes (libelle, revision) VALUES ($1, $2) \
      ON CONFLICT (libelle) DO NOTHING RETURNING libelle";
@@ -41,15 +31,11 @@ const ALL_LOTS: &str = "SELECT code, programme, annee, mandataire FROM lots ORDE
 const ORGANISME_DOC: &str = "SELECT doc FROM organismes WHERE siret = $1";
 
 impl Store {
-    /// The programmes and lots, as the rules read them.
-    pub async fn referentiel(&self) -> Result<crate::rules::Referentiel> {
-        let programmes: Vec<String> = on_pool!(self, pool => {
+    /// The programmes' labels, sorted.
+    pub async fn programmes(&self) -> Result<Vec<String>> {
+        Ok(on_pool!(self, pool => {
             sqlx::query_scalar(ALL_PROGRAMMES).fetch_all(pool).await?
-        });
-        Ok(crate::rules::Referentiel::new(
-            programmes,
-            self.lots().await?,
-        ))
+        }))
     }
 
     /// Every lot, by code.
