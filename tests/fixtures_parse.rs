@@ -796,13 +796,18 @@ fn what_the_model_writes_is_valid_input_and_reads_back_the_same() {
 /// Each enum of the schema lists exactly the model's variant names. The `match` makes
 /// adding a variant to the model fail to compile here until the schema is updated.
 macro_rules! same_enum {
-    ($schema:expr, $def:literal, $ty:ty, [$($v:ident),+ $(,)?]) => {{
-        let all: Vec<$ty> = vec![$(<$ty>::$v),+];
-        for v in &all {
-            match v { $(<$ty>::$v)|+ => {} }
-        }
-        let model: BTreeSet<String> =
-            all.iter().map(|v| serde_json::to_value(v).unwrap().as_str().unwrap().to_owned()).collect();
+    ($schema:expr, $def:literal, $ty:ty) => {{
+        // `ALL` is generated with the enum (model::codes::vocabulary!), so it is every value.
+        let model: BTreeSet<String> = <$ty>::ALL
+            .iter()
+            .map(|v| {
+                serde_json::to_value(v)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
         let schema: BTreeSet<String> = $schema["$defs"][$def]["enum"]
             .as_array()
             .unwrap_or_else(|| panic!("no $defs/{} enum", $def))
@@ -817,125 +822,21 @@ macro_rules! same_enum {
 fn schema_enums_are_the_model_enums() {
     let text = std::fs::read_to_string(root().join("schemas/fasd.schema.json")).unwrap();
     let s: Value = serde_json::from_str(&text).unwrap();
-    same_enum!(
-        s,
-        "etat_workflow",
-        EtatWorkflow,
-        [EnCoursDeSaisie, EnAttenteDeValidation, Validee]
-    );
-    same_enum!(
-        s,
-        "objectif_general",
-        ObjectifGeneral,
-        [
-            Certification,
-            Professionnalisation,
-            PreparationQualification,
-            RemiseANiveau,
-            Remobilisation,
-            Perfectionnement,
-            CreationEntreprise
-        ]
-    );
-    same_enum!(
-        s,
-        "type_certification",
-        TypeCertification,
-        [
-            Diplome,
-            TitreProfessionnel,
-            TitreRncp,
-            Cqp,
-            CertificationRs,
-            Habilitation,
-            Attestation,
-            Aucune
-        ]
-    );
-    same_enum!(
-        s,
-        "type_module",
-        TypeModule,
-        [Obligatoire, Personnalisable, Inconnu]
-    );
-    same_enum!(s, "validation", Validation, [Totale, Partielle]);
-    same_enum!(
-        s,
-        "entrees_sorties",
-        EntreesSorties,
-        [DatesFixes, Permanentes]
-    );
-    same_enum!(
-        s,
-        "type_parcours",
-        TypeParcours,
-        [Groupe, Individualise, Modularise, Mixte, Inconnu]
-    );
-    same_enum!(
-        s,
-        "modalites_enseignement",
-        ModalitesEnseignement,
-        [Presentiel, Mixte, Distance]
-    );
-    same_enum!(
-        s,
-        "etat_recrutement",
-        EtatRecrutement,
-        [Ouvert, Suspendu, Ferme]
-    );
-    same_enum!(
-        s,
-        "modalite_recrutement",
-        ModaliteRecrutement,
-        [
-            Simulation,
-            Concours,
-            Dossier,
-            TestsPratiques,
-            EpreuvesEcrites,
-            EpreuvesOrales,
-            Candidature,
-            Entretien
-        ]
-    );
-    same_enum!(
-        s,
-        "type_inscription",
-        TypeInscription,
-        [Candidature, Recrutement, Inscription]
-    );
-    same_enum!(s, "type_periode", TypePeriode, [Centre, Entreprise]);
-    same_enum!(
-        s,
-        "type_equipement",
-        TypeEquipement,
-        [
-            Autre,
-            ProtectionTete,
-            ProtectionYeux,
-            ProtectionMains,
-            ProtectionOuie,
-            ProtectionCorps,
-            ProtectionPieds,
-            ProtectionVoiesRespiratoires,
-            ProtectionChutes,
-            Outillage,
-            TenueProfessionnelle,
-            Numerique
-        ]
-    );
-    same_enum!(
-        s,
-        "type_alternance",
-        TypeAlternance,
-        [Tout, Apprentissage, Professionnalisation]
-    );
-    same_enum!(
-        s,
-        "unite_rythme",
-        UniteRythme,
-        [Heure, DemiJournee, Journee, Semaine, Mois]
-    );
+    same_enum!(s, "etat_workflow", EtatWorkflow);
+    same_enum!(s, "objectif_general", ObjectifGeneral);
+    same_enum!(s, "type_certification", TypeCertification);
+    same_enum!(s, "type_module", TypeModule);
+    same_enum!(s, "validation", Validation);
+    same_enum!(s, "entrees_sorties", EntreesSorties);
+    same_enum!(s, "type_parcours", TypeParcours);
+    same_enum!(s, "modalites_enseignement", ModalitesEnseignement);
+    same_enum!(s, "etat_recrutement", EtatRecrutement);
+    same_enum!(s, "modalite_recrutement", ModaliteRecrutement);
+    same_enum!(s, "type_inscription", TypeInscription);
+    same_enum!(s, "type_periode", TypePeriode);
+    same_enum!(s, "type_equipement", TypeEquipement);
+    same_enum!(s, "type_alternance", TypeAlternance);
+    same_enum!(s, "unite_rythme", UniteRythme);
 
     let niveaux: Vec<u64> = s["$defs"]["niveau"]["enum"]
         .as_array()

@@ -508,9 +508,9 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         .map(|c| Niveau::new(c.text.trim().parse().expect("checked")).expect("checked"));
     let objectif_general = k
         .take_where(|c| {
-            c.name == "objectif-general-formation" && objectif_general(&c.text).is_some()
+            c.name == "objectif-general-formation" && ObjectifGeneral::from_lheo(&c.text).is_some()
         })
-        .and_then(|c| objectif_general(&c.text));
+        .and_then(|c| ObjectifGeneral::from_lheo(&c.text));
     let (mut rncp, mut certifinfo) = (None, None);
     if let Some(c) = k.take("certification") {
         let mut ck = Kids::new(c);
@@ -730,19 +730,6 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
     Ok(Mapped { offre, facts })
 }
 
-fn objectif_general(s: &str) -> Option<ObjectifGeneral> {
-    Some(match s.trim() {
-        "6" => ObjectifGeneral::Certification,
-        "7" => ObjectifGeneral::Professionnalisation,
-        "8" => ObjectifGeneral::PreparationQualification,
-        "5" => ObjectifGeneral::RemiseANiveau,
-        "9" => ObjectifGeneral::Remobilisation,
-        "2" => ObjectifGeneral::Perfectionnement,
-        "4" => ObjectifGeneral::CreationEntreprise,
-        _ => return None,
-    })
-}
-
 fn type_certification(libelle: &str) -> Option<TypeCertification> {
     use TypeCertification::*;
     [
@@ -908,14 +895,9 @@ fn action(
         .and_then(|c| flag(&c.text))
         .unwrap_or(false);
     let modalites_alternance = k.take("modalites-alternance");
-    let modalites_enseignement =
-        k.take("modalites-enseignement")
-            .and_then(|m| match m.text.trim() {
-                "0" => Some(ModalitesEnseignement::Presentiel),
-                "1" => Some(ModalitesEnseignement::Mixte),
-                "2" => Some(ModalitesEnseignement::Distance),
-                _ => None,
-            });
+    let modalites_enseignement = k
+        .take("modalites-enseignement")
+        .and_then(|m| ModalitesEnseignement::from_lheo(&m.text));
     let conditions = k.text("conditions-specifiques");
     let prise_en_charge = k
         .take("prise-en-charge-frais-possible")
@@ -928,14 +910,10 @@ fn action(
     let formateur_el = k.take("organisme-formateur");
     let formateur_siret = siret_in(formateur_el, "SIRET-formateur");
     let fallback_siret = responsable.map(|r| r.0.clone());
-    let entrees_sorties = match k
+    let entrees_sorties = k
         .take("modalites-entrees-sorties")
-        .map(|m| m.text.trim().to_owned())
-        .as_deref()
-    {
-        Some("1") => EntreesSorties::Permanentes,
-        _ => EntreesSorties::DatesFixes,
-    };
+        .and_then(|m| EntreesSorties::from_lheo(&m.text))
+        .unwrap_or(EntreesSorties::DatesFixes);
     let url_action = k
         .take("url-action")
         .and_then(|u| u.child("urlweb"))
@@ -955,7 +933,7 @@ fn action(
     for eq in k.take_all("equipement") {
         let t = eq
             .child("type-equipement")
-            .and_then(|t| type_equipement(&t.text));
+            .and_then(|t| TypeEquipement::from_lheo(&t.text));
         match t {
             Some(type_equipement) => equipements.push(Equipement {
                 type_equipement,
@@ -1248,26 +1226,6 @@ fn action(
     Some((level, out))
 }
 
-fn type_equipement(code: &str) -> Option<TypeEquipement> {
-    use TypeEquipement::*;
-    [
-        Autre,
-        ProtectionTete,
-        ProtectionYeux,
-        ProtectionMains,
-        ProtectionOuie,
-        ProtectionCorps,
-        ProtectionPieds,
-        ProtectionVoiesRespiratoires,
-        ProtectionChutes,
-        Outillage,
-        TenueProfessionnelle,
-        Numerique,
-    ]
-    .into_iter()
-    .find(|t| t.lheo() == code.trim())
-}
-
 /// The action-level values every session of one LHÉO action shares.
 struct SessionTemplate {
     numero: ActionCode,
@@ -1337,12 +1295,7 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
     let first_inscription = k.take("periode-inscription");
     let recrutement = k
         .take("etat-recrutement")
-        .and_then(|e| match e.text.trim() {
-            "1" => Some(EtatRecrutement::Ouvert),
-            "2" => Some(EtatRecrutement::Ferme),
-            "3" => Some(EtatRecrutement::Suspendu),
-            _ => None,
-        });
+        .and_then(|e| EtatRecrutement::from_lheo(&e.text));
     let mut informations_collectives = Vec::new();
     let mut modalites_recrutement = Vec::new();
     for r in k.take_all("recrutement") {
@@ -1384,7 +1337,7 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
             });
         } else if let Some(mr) = m
             .as_deref()
-            .and_then(modalite_recrutement)
+            .and_then(ModaliteRecrutement::from_lheo)
             .filter(|_| r.children.len() == 1)
         {
             modalites_recrutement.push(mr);
@@ -1435,11 +1388,9 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
             if let (Some(code), Some(intitule)) = (code, intitule) {
                 blocs.push(Bloc {
                     code,
-                    type_module: match get(&x, "type-module") {
-                        Some("obligatoire") => TypeModule::Obligatoire,
-                        Some("personnalisable") => TypeModule::Personnalisable,
-                        _ => TypeModule::Inconnu,
-                    },
+                    type_module: get(&x, "type-module")
+                        .and_then(TypeModule::from_input)
+                        .unwrap_or(TypeModule::Inconnu),
                     intitule,
                     objectif: get(&x, "objectif").and_then(Text::new),
                     programme: get(&x, "programme").and_then(Text::new),
@@ -1457,8 +1408,8 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
         cycle_alternance = c.child("alternance").and_then(|a| {
             let r = a.child("rythme-alternance")?;
             Some(CycleAlternance {
-                type_alternance: type_alternance(&a.child("type-alternance")?.text)?,
-                unite: unite_rythme(&r.child("unite-rythme-alternance")?.text)?,
+                type_alternance: TypeAlternance::from_lheo(&a.child("type-alternance")?.text)?,
+                unite: UniteRythme::from_lheo(&r.child("unite-rythme-alternance")?.text)?,
                 unites_entreprise: number(&r.child("unites-entreprise")?.text)?,
                 unites_centre: number(&r.child("unites-centre")?.text)?,
             })
@@ -1527,8 +1478,8 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
             let m = extra_map(Some(al));
             cycle_alternance = (|| {
                 Some(CycleAlternance {
-                    type_alternance: type_alternance(get(&m, "type-alternance")?)?,
-                    unite: unite_rythme(get(&m, "unite-rythme")?)?,
+                    type_alternance: TypeAlternance::from_lheo(get(&m, "type-alternance")?)?,
+                    unite: UniteRythme::from_lheo(get(&m, "unite-rythme")?)?,
                     unites_entreprise: number(get(&m, "unites-entreprise")?)?,
                     unites_centre: number(get(&m, "unites-centre")?)?,
                 })
@@ -1536,18 +1487,12 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
         }
     }
     let type_parcours = match get(&sofi_session, "type-parcours") {
-        Some("groupe") => TypeParcours::Groupe,
-        Some("individualise") => TypeParcours::Individualise,
-        Some("modularise") => TypeParcours::Modularise,
-        Some("mixte") => TypeParcours::Mixte,
-        Some(_) => TypeParcours::Inconnu,
-        None => match t.parcours.as_deref() {
-            Some("1") => TypeParcours::Groupe,
-            Some("2") => TypeParcours::Individualise,
-            Some("3") => TypeParcours::Modularise,
-            Some("4") => TypeParcours::Mixte,
-            _ => TypeParcours::Inconnu,
-        },
+        Some(name) => TypeParcours::from_input(name).unwrap_or(TypeParcours::Inconnu),
+        None => t
+            .parcours
+            .as_deref()
+            .and_then(TypeParcours::from_lheo)
+            .unwrap_or(TypeParcours::Inconnu),
     };
     let organisme_responsable =
         match get(&sofi_session, "organisme-responsable").and_then(|v| v.split_once('/')) {
@@ -1632,36 +1577,6 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
         }),
     };
     Some((session, sink, blocs, validation_blocs))
-}
-
-fn modalite_recrutement(code: &str) -> Option<ModaliteRecrutement> {
-    use ModaliteRecrutement::*;
-    [
-        Simulation,
-        Concours,
-        Dossier,
-        TestsPratiques,
-        EpreuvesEcrites,
-        EpreuvesOrales,
-        Candidature,
-        Entretien,
-    ]
-    .into_iter()
-    .find(|m| m.lheo() == code)
-}
-
-fn type_alternance(code: &str) -> Option<TypeAlternance> {
-    use TypeAlternance::*;
-    [Tout, Apprentissage, Professionnalisation]
-        .into_iter()
-        .find(|m| m.lheo() == code.trim())
-}
-
-fn unite_rythme(code: &str) -> Option<UniteRythme> {
-    use UniteRythme::*;
-    [Heure, DemiJournee, Journee, Semaine, Mois]
-        .into_iter()
-        .find(|m| m.lheo() == code.trim())
 }
 
 #[cfg(test)]

@@ -3,70 +3,115 @@
 //! Input uses readable snake_case names (`"ouvert"`, `"dates_fixes"`); an unknown name is
 //! an import error that lists the accepted ones (serde does that for us). The LHÉO keys
 //! come from `dict-*` tables of LHÉO 2.3 (see `docs/mapping.md`).
+//!
+//! Each vocabulary is declared once, by [`vocabulary!`]: its values with their input name
+//! and, where LHÉO has one, their code. The writer's `lheo()` and the LHÉO import's
+//! `from_lheo()` are both generated from that one list, so the two directions cannot
+//! disagree.
 
 use serde::{Deserialize, Serialize};
 
-/// Workflow state of a SOFI action. Only `Validee` actions are exported.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EtatWorkflow {
-    /// "en cours de saisie": the organisme is still typing.
-    EnCoursDeSaisie,
-    /// "en attente de validation": sent to the Carif-Oref, not yet checked.
-    EnAttenteDeValidation,
-    /// "validée" by the Carif-Oref offer service.
-    Validee,
+/// Declares a closed vocabulary: the enum, its input names (serde, `as_str`) and the list
+/// of its values (`ALL`); with `=> "code"` on every value, also its LHÉO code (`lheo`) and
+/// the way back (`from_lheo`, which ignores surrounding white space).
+macro_rules! vocabulary {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $input:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+        pub enum $name {
+            $( $(#[$vmeta])* #[serde(rename = $input)] $variant ),+
+        }
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The input (FASD) name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $input),+
+                }
+            }
+            /// The value of an input name (as the SOFI extras of our own exports carry it).
+            pub fn from_input(name: &str) -> Option<$name> {
+                match name.trim() {
+                    $($input => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $input:literal => $code:literal ),+ $(,)?
+        }
+    ) => {
+        vocabulary! {
+            $(#[$meta])*
+            pub enum $name {
+                $( $(#[$vmeta])* $variant = $input ),+
+            }
+        }
+        impl $name {
+            /// The LHÉO code.
+            pub fn lheo(self) -> &'static str {
+                match self {
+                    $($name::$variant => $code),+
+                }
+            }
+            /// The value of an LHÉO code, if it is one of this vocabulary's.
+            pub fn from_lheo(code: &str) -> Option<$name> {
+                match code.trim() {
+                    $($code => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-impl EtatWorkflow {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EtatWorkflow::EnCoursDeSaisie => "en_cours_de_saisie",
-            EtatWorkflow::EnAttenteDeValidation => "en_attente_de_validation",
-            EtatWorkflow::Validee => "validee",
-        }
+vocabulary! {
+    /// Workflow state of a SOFI action. Only `Validee` actions are exported.
+    pub enum EtatWorkflow {
+        /// "en cours de saisie": the organisme is still typing.
+        EnCoursDeSaisie = "en_cours_de_saisie",
+        /// "en attente de validation": sent to the Carif-Oref, not yet checked.
+        EnAttenteDeValidation = "en_attente_de_validation",
+        /// "validée" by the Carif-Oref offer service.
+        Validee = "validee",
     }
 }
 
-/// The SOFI "objectif général" of a formation, LHÉO `dict-AIS`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ObjectifGeneral {
-    Certification,
-    Professionnalisation,
-    PreparationQualification,
-    RemiseANiveau,
-    Remobilisation,
-    Perfectionnement,
-    CreationEntreprise,
-}
-impl ObjectifGeneral {
-    pub fn lheo(self) -> &'static str {
-        match self {
-            ObjectifGeneral::Certification => "6",
-            ObjectifGeneral::Professionnalisation => "7",
-            ObjectifGeneral::PreparationQualification => "8",
-            ObjectifGeneral::RemiseANiveau => "5",
-            ObjectifGeneral::Remobilisation => "9",
-            ObjectifGeneral::Perfectionnement => "2",
-            ObjectifGeneral::CreationEntreprise => "4",
-        }
+vocabulary! {
+    /// The SOFI "objectif général" of a formation, LHÉO `dict-AIS`.
+    pub enum ObjectifGeneral {
+        Certification = "certification" => "6",
+        Professionnalisation = "professionnalisation" => "7",
+        PreparationQualification = "preparation_qualification" => "8",
+        RemiseANiveau = "remise_a_niveau" => "5",
+        Remobilisation = "remobilisation" => "9",
+        Perfectionnement = "perfectionnement" => "2",
+        CreationEntreprise = "creation_entreprise" => "4",
     }
 }
 
-/// The SOFI "type de certification". All but `Aucune` and `Attestation` are certifying
-/// (LHÉO `certifiante` = 1).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TypeCertification {
-    Diplome,
-    TitreProfessionnel,
-    TitreRncp,
-    Cqp,
-    CertificationRs,
-    Habilitation,
-    Attestation,
-    Aucune,
+vocabulary! {
+    /// The SOFI "type de certification". All but `Aucune` and `Attestation` are certifying
+    /// (LHÉO `certifiante` = 1).
+    pub enum TypeCertification {
+        Diplome = "diplome",
+        TitreProfessionnel = "titre_professionnel",
+        TitreRncp = "titre_rncp",
+        Cqp = "cqp",
+        CertificationRs = "certification_rs",
+        Habilitation = "habilitation",
+        Attestation = "attestation",
+        Aucune = "aucune",
+    }
 }
 impl TypeCertification {
     pub fn certifiante(self) -> bool {
@@ -89,38 +134,22 @@ impl TypeCertification {
     }
 }
 
-/// A bloc's "type module", LHÉO `dict-type-module`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TypeModule {
-    /// A "Certificat de compétences professionnelles" or any mandatory bloc.
-    Obligatoire,
-    Personnalisable,
-    Inconnu,
-}
-impl TypeModule {
-    pub fn lheo(self) -> &'static str {
-        match self {
-            TypeModule::Inconnu => "0",
-            TypeModule::Obligatoire => "1",
-            TypeModule::Personnalisable => "2",
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TypeModule::Inconnu => "inconnu",
-            TypeModule::Obligatoire => "obligatoire",
-            TypeModule::Personnalisable => "personnalisable",
-        }
+vocabulary! {
+    /// A bloc's "type module", LHÉO `dict-type-module`.
+    pub enum TypeModule {
+        /// A "Certificat de compétences professionnelles" or any mandatory bloc.
+        Obligatoire = "obligatoire" => "1",
+        Personnalisable = "personnalisable" => "2",
+        Inconnu = "inconnu" => "0",
     }
 }
 
-/// Validation of the formation: totale or partielle (then naming the blocs).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Validation {
-    Totale,
-    Partielle,
+vocabulary! {
+    /// Validation of the formation: totale or partielle (then naming the blocs).
+    pub enum Validation {
+        Totale = "totale",
+        Partielle = "partielle",
+    }
 }
 
 /// A level, LHÉO `dict-niveaux` key, always in the 2019 national framework (décret
@@ -156,34 +185,27 @@ impl<'de> Deserialize<'de> for Niveau {
     }
 }
 
-/// Entrées-sorties of a session, LHÉO `dict-modalites-es`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntreesSorties {
-    DatesFixes,
-    Permanentes,
-}
-impl EntreesSorties {
-    pub fn lheo(self) -> &'static str {
-        match self {
-            EntreesSorties::DatesFixes => "0",
-            EntreesSorties::Permanentes => "1",
-        }
+vocabulary! {
+    /// Entrées-sorties of a session, LHÉO `dict-modalites-es`.
+    pub enum EntreesSorties {
+        DatesFixes = "dates_fixes" => "0",
+        Permanentes = "permanentes" => "1",
     }
 }
 
-/// SOFI "type de parcours", LHÉO `dict-type-parcours`. `Inconnu` is SOFI's default and
-/// has no LHÉO code: the rules reject it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TypeParcours {
-    Groupe,
-    Individualise,
-    Modularise,
-    Mixte,
-    Inconnu,
+vocabulary! {
+    /// SOFI "type de parcours", LHÉO `dict-type-parcours`. `Inconnu` is SOFI's default and
+    /// has no LHÉO code: the rules reject it.
+    pub enum TypeParcours {
+        Groupe = "groupe",
+        Individualise = "individualise",
+        Modularise = "modularise",
+        Mixte = "mixte",
+        Inconnu = "inconnu",
+    }
 }
 impl TypeParcours {
+    /// The LHÉO code; `Inconnu` has none.
     pub fn lheo(self) -> Option<&'static str> {
         match self {
             TypeParcours::Groupe => Some("1"),
@@ -193,71 +215,48 @@ impl TypeParcours {
             TypeParcours::Inconnu => None,
         }
     }
-}
-
-/// SOFI "modalités d'enseignement", LHÉO `dict-modalites-enseignement`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModalitesEnseignement {
-    Presentiel,
-    Mixte,
-    Distance,
-}
-impl ModalitesEnseignement {
-    pub fn lheo(self) -> &'static str {
-        match self {
-            ModalitesEnseignement::Presentiel => "0",
-            ModalitesEnseignement::Mixte => "1",
-            ModalitesEnseignement::Distance => "2",
-        }
+    /// The value of an LHÉO code, the way back of [`TypeParcours::lheo`].
+    pub fn from_lheo(code: &str) -> Option<TypeParcours> {
+        TypeParcours::ALL
+            .iter()
+            .copied()
+            .find(|t| t.lheo() == Some(code.trim()))
     }
 }
 
-/// État du recrutement, LHÉO `dict-etat-recrutement` (note: 2 is fermé, 3 suspendu).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EtatRecrutement {
-    Ouvert,
-    Suspendu,
-    Ferme,
-}
-impl EtatRecrutement {
-    pub fn lheo(self) -> &'static str {
-        match self {
-            EtatRecrutement::Ouvert => "1",
-            EtatRecrutement::Ferme => "2",
-            EtatRecrutement::Suspendu => "3",
-        }
+vocabulary! {
+    /// SOFI "modalités d'enseignement", LHÉO `dict-modalites-enseignement`.
+    pub enum ModalitesEnseignement {
+        Presentiel = "presentiel" => "0",
+        Mixte = "mixte" => "1",
+        Distance = "distance" => "2",
     }
 }
 
-/// One step of recruitment other than the information collective, LHÉO
-/// `dict-modalite-recrutement` (9, the information collective, has its own records).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModaliteRecrutement {
-    Simulation,
-    Concours,
-    Dossier,
-    TestsPratiques,
-    EpreuvesEcrites,
-    EpreuvesOrales,
-    Candidature,
-    Entretien,
+vocabulary! {
+    /// État du recrutement, LHÉO `dict-etat-recrutement` (note: 2 is fermé, 3 suspendu).
+    pub enum EtatRecrutement {
+        Ouvert = "ouvert" => "1",
+        Suspendu = "suspendu" => "3",
+        Ferme = "ferme" => "2",
+    }
+}
+
+vocabulary! {
+    /// One step of recruitment other than the information collective, LHÉO
+    /// `dict-modalite-recrutement` (9, the information collective, has its own records).
+    pub enum ModaliteRecrutement {
+        Simulation = "simulation" => "1",
+        Concours = "concours" => "2",
+        Dossier = "dossier" => "3",
+        TestsPratiques = "tests_pratiques" => "4",
+        EpreuvesEcrites = "epreuves_ecrites" => "5",
+        EpreuvesOrales = "epreuves_orales" => "6",
+        Candidature = "candidature" => "7",
+        Entretien = "entretien" => "8",
+    }
 }
 impl ModaliteRecrutement {
-    pub fn lheo(self) -> &'static str {
-        match self {
-            ModaliteRecrutement::Simulation => "1",
-            ModaliteRecrutement::Concours => "2",
-            ModaliteRecrutement::Dossier => "3",
-            ModaliteRecrutement::TestsPratiques => "4",
-            ModaliteRecrutement::EpreuvesEcrites => "5",
-            ModaliteRecrutement::EpreuvesOrales => "6",
-            ModaliteRecrutement::Candidature => "7",
-            ModaliteRecrutement::Entretien => "8",
-        }
-    }
     pub fn libelle(self) -> &'static str {
         match self {
             ModaliteRecrutement::Simulation => "méthode de recrutement par simulation",
@@ -272,112 +271,107 @@ impl ModaliteRecrutement {
     }
 }
 
-/// Type of a période d'inscription (SOFI: candidature individuelle, recrutement, inscription).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TypeInscription {
-    Candidature,
-    Recrutement,
-    Inscription,
-}
-impl TypeInscription {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TypeInscription::Candidature => "candidature",
-            TypeInscription::Recrutement => "recrutement",
-            TypeInscription::Inscription => "inscription",
-        }
+vocabulary! {
+    /// Type of a période d'inscription (SOFI: candidature individuelle, recrutement, inscription).
+    pub enum TypeInscription {
+        Candidature = "candidature",
+        Recrutement = "recrutement",
+        Inscription = "inscription",
     }
 }
 
-/// Kind of a période de formation.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TypePeriode {
-    Centre,
-    Entreprise,
-}
-impl TypePeriode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TypePeriode::Centre => "centre",
-            TypePeriode::Entreprise => "entreprise",
-        }
+vocabulary! {
+    /// Kind of a période de formation.
+    pub enum TypePeriode {
+        Centre = "centre",
+        Entreprise = "entreprise",
     }
 }
 
-/// Equipment type, LHÉO `dict-type-equipement`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TypeEquipement {
-    Autre,
-    ProtectionTete,
-    ProtectionYeux,
-    ProtectionMains,
-    ProtectionOuie,
-    ProtectionCorps,
-    ProtectionPieds,
-    ProtectionVoiesRespiratoires,
-    ProtectionChutes,
-    Outillage,
-    TenueProfessionnelle,
-    Numerique,
-}
-impl TypeEquipement {
-    pub fn lheo(self) -> &'static str {
-        match self {
-            TypeEquipement::Autre => "0",
-            TypeEquipement::ProtectionTete => "1",
-            TypeEquipement::ProtectionYeux => "2",
-            TypeEquipement::ProtectionMains => "3",
-            TypeEquipement::ProtectionOuie => "4",
-            TypeEquipement::ProtectionCorps => "5",
-            TypeEquipement::ProtectionPieds => "6",
-            TypeEquipement::ProtectionVoiesRespiratoires => "7",
-            TypeEquipement::ProtectionChutes => "8",
-            TypeEquipement::Outillage => "9",
-            TypeEquipement::TenueProfessionnelle => "10",
-            TypeEquipement::Numerique => "11",
-        }
+vocabulary! {
+    /// Equipment type, LHÉO `dict-type-equipement`.
+    pub enum TypeEquipement {
+        Autre = "autre" => "0",
+        ProtectionTete = "protection_tete" => "1",
+        ProtectionYeux = "protection_yeux" => "2",
+        ProtectionMains = "protection_mains" => "3",
+        ProtectionOuie = "protection_ouie" => "4",
+        ProtectionCorps = "protection_corps" => "5",
+        ProtectionPieds = "protection_pieds" => "6",
+        ProtectionVoiesRespiratoires = "protection_voies_respiratoires" => "7",
+        ProtectionChutes = "protection_chutes" => "8",
+        Outillage = "outillage" => "9",
+        TenueProfessionnelle = "tenue_professionnelle" => "10",
+        Numerique = "numerique" => "11",
     }
 }
 
-/// Contract type of an alternance, LHÉO `dict-type-alternance`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TypeAlternance {
-    Tout,
-    Apprentissage,
-    Professionnalisation,
-}
-impl TypeAlternance {
-    pub fn lheo(self) -> &'static str {
-        match self {
-            TypeAlternance::Tout => "0",
-            TypeAlternance::Apprentissage => "1",
-            TypeAlternance::Professionnalisation => "2",
-        }
+vocabulary! {
+    /// Contract type of an alternance, LHÉO `dict-type-alternance`.
+    pub enum TypeAlternance {
+        Tout = "tout" => "0",
+        Apprentissage = "apprentissage" => "1",
+        Professionnalisation = "professionnalisation" => "2",
     }
 }
 
-/// Unit of an alternance rhythm, LHÉO `dict-unite-rythme`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UniteRythme {
-    Heure,
-    DemiJournee,
-    Journee,
-    Semaine,
-    Mois,
+vocabulary! {
+    /// Unit of an alternance rhythm, LHÉO `dict-unite-rythme`.
+    pub enum UniteRythme {
+        Heure = "heure" => "0",
+        DemiJournee = "demi_journee" => "1",
+        Journee = "journee" => "2",
+        Semaine = "semaine" => "3",
+        Mois = "mois" => "4",
+    }
 }
-impl UniteRythme {
-    pub fn lheo(self) -> &'static str {
-        match self {
-            UniteRythme::Heure => "0",
-            UniteRythme::DemiJournee => "1",
-            UniteRythme::Journee => "2",
-            UniteRythme::Semaine => "3",
-            UniteRythme::Mois => "4",
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// For each coded vocabulary: every value's code reads back as that value, no two
+    /// values share a code, and the input name is serde's.
+    macro_rules! both_directions {
+        ($($ty:ty),+) => {$(
+            let mut seen = std::collections::HashSet::new();
+            for v in <$ty>::ALL {
+                assert_eq!(<$ty>::from_lheo(v.lheo()), Some(*v), "{v:?}");
+                assert_eq!(<$ty>::from_lheo(&format!(" {}\n", v.lheo())), Some(*v), "{v:?}");
+                assert!(seen.insert(v.lheo()), "{v:?}: code {} given twice", v.lheo());
+                assert_eq!(serde_json::to_value(v).unwrap(), v.as_str(), "{v:?}");
+            }
+            assert_eq!(<$ty>::from_lheo("99"), None);
+        )+};
+    }
+
+    #[test]
+    fn codes_read_back_as_the_values_they_came_from() {
+        both_directions!(
+            ObjectifGeneral,
+            TypeModule,
+            EntreesSorties,
+            ModalitesEnseignement,
+            EtatRecrutement,
+            ModaliteRecrutement,
+            TypeEquipement,
+            TypeAlternance,
+            UniteRythme
+        );
+    }
+
+    #[test]
+    fn input_names_are_serdes() {
+        for v in TypeParcours::ALL {
+            assert_eq!(TypeParcours::from_input(v.as_str()), Some(*v));
+            if let Some(code) = v.lheo() {
+                assert_eq!(TypeParcours::from_lheo(code), Some(*v));
+            }
+            let back: TypeParcours = serde_json::from_value(v.as_str().into()).unwrap();
+            assert_eq!(back, *v);
+        }
+        for v in EtatWorkflow::ALL {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
         }
     }
 }
