@@ -528,18 +528,7 @@ fn coordonnees_contact(
                 if nom.chars() <= 50 {
                     e.raw("nom", &[], nom.as_str());
                 }
-                if let Some(t) = &o.telephone {
-                    e.open("telfixe", &[]);
-                    e.text("numtel", "organisme.telephone", t.as_str(), 1, 25);
-                    e.close();
-                }
-                e.opt_text(
-                    "courriel",
-                    "organisme.courriel",
-                    o.courriel.as_ref().map(Text::as_str),
-                    3,
-                    160,
-                );
+                telephone_courriel(e, o);
             }
         }
     }
@@ -1658,18 +1647,7 @@ fn organisme_responsable(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) {
     if let Some(a) = org.adresse.as_ref().or(site_adresse) {
         adresse(e, a, "organisme.adresse");
     }
-    if let Some(t) = &org.telephone {
-        e.open("telfixe", &[]);
-        e.text("numtel", "organisme.telephone", t.as_str(), 1, 25);
-        e.close();
-    }
-    e.opt_text(
-        "courriel",
-        "organisme.courriel",
-        org.courriel.as_ref().map(Text::as_str),
-        3,
-        160,
-    );
+    telephone_courriel(e, org);
     if let Some(w) = &org.web {
         e.open("web", &[]);
         e.text("urlweb", "organisme.web", w.as_str(), 3, 400);
@@ -1695,6 +1673,22 @@ fn organisme_responsable(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) {
         e.close();
     }
     e.close();
+}
+
+/// An organisme's telephone and e-mail, in `coordonnees` (after the address).
+fn telephone_courriel(e: &mut Emitter, o: &Organisme) {
+    if let Some(t) = &o.telephone {
+        e.open("telfixe", &[]);
+        e.text("numtel", "organisme.telephone", t.as_str(), 1, 25);
+        e.close();
+    }
+    e.opt_text(
+        "courriel",
+        "organisme.courriel",
+        o.courriel.as_ref().map(Text::as_str),
+        3,
+        160,
+    );
 }
 
 #[cfg(test)]

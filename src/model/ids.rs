@@ -475,19 +475,23 @@ impl Serialize for Montant {
         s.serialize_str(&self.decimal())
     }
 }
+/// A decimal given as a JSON number (`20`, `5.5`) or a string (`"2100.00"`), as SOFI
+/// extractions write either: the text of both, for the type's own parser.
+fn decimal_text<'de, D: Deserializer<'de>>(d: D) -> Result<std::borrow::Cow<'de, str>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw<'a> {
+        N(serde_json::Number),
+        S(std::borrow::Cow<'a, str>),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::N(n) => std::borrow::Cow::Owned(n.to_string()),
+        Raw::S(s) => s,
+    })
+}
 impl<'de> Deserialize<'de> for Montant {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw<'a> {
-            N(serde_json::Number),
-            S(std::borrow::Cow<'a, str>),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Montant::parse(&n.to_string()),
-            Raw::S(s) => Montant::parse(&s),
-        }
-        .map_err(serde::de::Error::custom)
+        Montant::parse(&decimal_text(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -525,17 +529,7 @@ impl Serialize for TauxTva {
 }
 impl<'de> Deserialize<'de> for TauxTva {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw<'a> {
-            N(serde_json::Number),
-            S(std::borrow::Cow<'a, str>),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => TauxTva::parse(&n.to_string()),
-            Raw::S(s) => TauxTva::parse(&s),
-        }
-        .map_err(serde::de::Error::custom)
+        TauxTva::parse(&decimal_text(d)?).map_err(serde::de::Error::custom)
     }
 }
 

@@ -157,7 +157,9 @@ fn codes(keys: Vec<Key2>) -> Result<Vec<ActionCode>> {
     keys.into_iter().map(|(f, a)| action_code(f, a)).collect()
 }
 
-fn key_list(numeros: &[ActionCode]) -> Result<Vec<[i64; 2]>> {
+/// The offers' keys as `[formation, action]` pairs, sorted and without duplicates: what
+/// the key-list queries bind.
+pub(super) fn key_list(numeros: &[ActionCode]) -> Result<Vec<[i64; 2]>> {
     let mut keys = numeros
         .iter()
         .map(|k| action_key(*k).map(|(f, a)| [f, a]))

@@ -499,12 +499,7 @@ impl Store {
     /// reads a few scattered offers: one key-list query for the offers and one for their
     /// sessions per chunk, in one snapshot.
     pub async fn offres_in(&self, numeros: &[ActionCode]) -> Result<Vec<Offre>> {
-        let mut keys = numeros
-            .iter()
-            .map(|k| action_key(*k).map(|(f, a)| [f, a]))
-            .collect::<Result<Vec<_>>>()?;
-        keys.sort_unstable();
-        keys.dedup();
+        let keys = generations::key_list(numeros)?;
         let mut out = Vec::with_capacity(keys.len());
         // Two binds per key; well under both engines' limits.
         for chunk in keys.chunks(MAX_ROWS_PER_STATEMENT) {
