@@ -30,6 +30,13 @@ pub struct ServeArgs {
     /// Seconds a revoked key may still be accepted (the key cache's lifetime).
     #[arg(long, default_value_t = 5)]
     key_cache_seconds: u64,
+    /// Seconds to receive a request head (also bounds an idle keep-alive connection).
+    #[arg(long, default_value_t = 30)]
+    header_timeout_seconds: u64,
+    /// Most connections open at once (lowered to fit the open files limit); at the bound
+    /// the oldest idle connection is closed.
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
 }
 
 #[derive(Subcommand)]
@@ -86,6 +93,13 @@ pub async fn serve(args: &ServeArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
     config.rate_per_second = args.rate_limit;
     config.rate_burst = args.rate_burst;
     config.auth_cache_ttl = std::time::Duration::from_secs(args.key_cache_seconds);
+    if args.header_timeout_seconds == 0 || args.max_connections == 0 {
+        return Err(bad_input(
+            "--header-timeout-seconds and --max-connections must be 1 or more".into(),
+        ));
+    }
+    config.header_timeout = std::time::Duration::from_secs(args.header_timeout_seconds);
+    config.max_connections = args.max_connections;
     if config.admin_key.is_none() {
         tracing::warn!(
             "no admin key (LHEO_FEED_ADMIN_KEY or --admin-key-file): the status page is off"

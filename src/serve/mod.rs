@@ -20,6 +20,7 @@
 
 pub mod auth;
 pub mod changes;
+pub mod conn;
 pub mod current;
 pub mod feed;
 mod http;
@@ -61,6 +62,12 @@ pub struct ServeConfig {
     pub auth_cache_ttl: Duration,
     /// Largest `limit` of a changes page.
     pub max_page: u32,
+    /// Longest time to receive a request head, from the moment the server waits for one
+    /// (so it also bounds an idle keep-alive connection); the connection is then closed.
+    pub header_timeout: Duration,
+    /// Most connections open at once (lowered to fit the process's file limit); at the
+    /// bound, the oldest connection with no request in flight is closed ([`conn`]).
+    pub max_connections: usize,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -75,6 +82,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("request_timeout", &self.request_timeout)
             .field("auth_cache_ttl", &self.auth_cache_ttl)
             .field("max_page", &self.max_page)
+            .field("header_timeout", &self.header_timeout)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -91,6 +100,8 @@ impl ServeConfig {
             request_timeout: Duration::from_secs(30),
             auth_cache_ttl: Duration::from_secs(5),
             max_page: 1000,
+            header_timeout: Duration::from_secs(30),
+            max_connections: 4096,
         }
     }
 }
@@ -167,9 +178,18 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "lheo-feed serve: listening");
-    axum::serve(listener, router(store, config))
-        .with_graceful_shutdown(shutdown)
+    let nofile = conn::raise_nofile_limit();
+    let limits = conn::Limits {
+        header_timeout: config.header_timeout,
+        max_connections: conn::connection_bound(config.max_connections, nofile),
+    };
+    tracing::info!(
+        %addr,
+        max_connections = limits.max_connections,
+        open_files_limit = nofile,
+        "lheo-feed serve: listening"
+    );
+    conn::run(listener, router(store, config), limits, shutdown)
         .await
         .context("the HTTP server stopped")
 }
