@@ -51,6 +51,7 @@ const MAX_SECRET_BYTES: u64 = 4096;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub store: StoreSection,
+    pub import: ImportSection,
     pub export: ExportSection,
     pub schedule: ScheduleSection,
     pub serve: ServeSection,
@@ -74,6 +75,21 @@ impl Default for StoreSection {
     fn default() -> Self {
         StoreSection {
             database_url: "sqlite://lheo-feed.sqlite".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportSection {
+    /// Largest decompressed size of a gzipped input file (`crate::ingest::lines`).
+    pub max_gunzipped_bytes: u64,
+}
+
+impl Default for ImportSection {
+    fn default() -> Self {
+        ImportSection {
+            max_gunzipped_bytes: crate::ingest::lines::DEFAULT_MAX_GUNZIPPED_BYTES,
         }
     }
 }
@@ -189,6 +205,29 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Reads an admin key file, refusing one that other users may read or write: like ssh
+/// with a private key, a key anyone on the machine can read is no longer a secret, and
+/// it is better to stop than to run with it. The owner and group (`root:lheo-feed 0640`)
+/// may read it.
+pub fn read_admin_key_file(path: &Path) -> Result<String, String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| e.to_string())?
+            .permissions()
+            .mode();
+        if mode & 0o007 != 0 {
+            return Err(format!(
+                "other users may read or write it (mode {:o}): `chmod o-rwx` it (0600 or \
+                 0640), and make a new key, since this one may have been read",
+                mode & 0o777
+            ));
+        }
+    }
+    read_capped(path, MAX_SECRET_BYTES).map_err(|e| e.to_string())
+}
+
 impl ServeSection {
     /// The admin key, read from the variable or file the configuration names; `None` when
     /// neither is configured (admin endpoints then stay disabled).
@@ -200,7 +239,7 @@ impl ServeSection {
             (Some(var), None) => std::env::var(var).map_err(|_| {
                 format!("serve.admin_key_env: the variable {var} is not set (or not UTF-8)")
             })?,
-            (None, Some(path)) => read_capped(path, MAX_SECRET_BYTES)
+            (None, Some(path)) => read_admin_key_file(path)
                 .map_err(|e| format!("serve.admin_key_file: {}: {e}", path.display()))?,
             (None, None) => return Ok(None),
         };
@@ -395,6 +434,12 @@ pub const KEYS: &[Key] = &[
             "sqlite://lheo-feed.sqlite",
         )
     },
+    key(
+        "import",
+        "max_gunzipped_bytes",
+        Kind::Integer,
+        "17179869184",
+    ),
     key("export", "out", Kind::Text, "out/lheo.xml"),
     key("export", "delta_out", Kind::Text, "(none)"),
     Key {
@@ -747,6 +792,9 @@ impl Config {
         if self.serve.admin_key_env.is_some() && self.serve.admin_key_file.is_some() {
             return Err("serve: admin_key_env and admin_key_file are both set: keep one".into());
         }
+        if self.import.max_gunzipped_bytes == 0 {
+            return Err("import.max_gunzipped_bytes: must be at least 1".into());
+        }
         if self.schedule.poll_seconds == 0 {
             return Err("schedule.poll_seconds: must be at least 1".into());
         }
@@ -998,9 +1046,26 @@ mod tests {
         let key_file = dir.path().join("key");
         std::fs::write(&key_file, "0123456789abcdef0123\n").unwrap();
         let s = ServeSection {
-            admin_key_file: Some(key_file),
+            admin_key_file: Some(key_file.clone()),
             ..Default::default()
         };
+        // Like ssh with a private key: a key file others may read is refused, loudly.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let set = |mode| {
+                std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(mode)).unwrap()
+            };
+            for mode in [0o644, 0o604, 0o602] {
+                set(mode);
+                let e = s.admin_key().unwrap_err();
+                assert!(e.contains("other users may read or write it"), "{e}");
+                assert!(!e.contains("0123456789abcdef"), "{e}");
+            }
+            set(0o640);
+            assert!(s.admin_key().is_ok(), "owner and group may read it");
+            set(0o600);
+        }
         assert_eq!(
             s.admin_key().unwrap().unwrap().expose(),
             "0123456789abcdef0123"

@@ -176,7 +176,10 @@ pub async fn run(
                 let guard = Busy(busy.clone());
                 let app = app.clone();
                 async move {
-                    let req: Request = req.map(Body::new);
+                    let mut req: Request = req.map(Body::new);
+                    // The source address, for the failed-authentication limiter.
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
                     let response: Response = app.oneshot(req).await.unwrap_or_else(|e| match e {});
                     Ok::<_, std::convert::Infallible>(response.map(|inner| {
                         Body::new(Tracked {

@@ -62,6 +62,11 @@ pub struct ServeConfig {
     pub auth_cache_ttl: Duration,
     /// Largest `limit` of a changes page.
     pub max_page: u32,
+    /// Failed authentications (an unknown or revoked partner key, a wrong admin key)
+    /// allowed to one source address at once, then `auth_failures_per_minute`; past that
+    /// the address gets 429 for every key, right or wrong. 0: no limit.
+    pub auth_failures_burst: u32,
+    pub auth_failures_per_minute: f64,
     /// Longest time to receive a request head, from the moment the server waits for one
     /// (so it also bounds an idle keep-alive connection); the connection is then closed.
     pub header_timeout: Duration,
@@ -82,6 +87,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("request_timeout", &self.request_timeout)
             .field("auth_cache_ttl", &self.auth_cache_ttl)
             .field("max_page", &self.max_page)
+            .field("auth_failures_burst", &self.auth_failures_burst)
+            .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("header_timeout", &self.header_timeout)
             .field("max_connections", &self.max_connections)
             .finish()
@@ -100,6 +107,8 @@ impl ServeConfig {
             request_timeout: Duration::from_secs(30),
             auth_cache_ttl: Duration::from_secs(5),
             max_page: 1000,
+            auth_failures_burst: 10,
+            auth_failures_per_minute: 6.0,
             header_timeout: Duration::from_secs(30),
             max_connections: 4096,
         }
@@ -155,6 +164,8 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        // Outermost, so that the layers' own answers (408, 413) are JSON too.
+        .layer(axum::middleware::from_fn(http::json_errors))
         .with_state(state)
 }
 
