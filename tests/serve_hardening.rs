@@ -282,3 +282,80 @@ fn a_gzip_bomb_is_refused_with_its_file_and_line() {
     assert!(err.contains("offres.jsonl.gz"), "{err}");
     assert!(err.contains("max_gunzipped_bytes"), "{err}");
 }
+
+#[tokio::test]
+async fn cursors_are_signed_by_a_key_the_database_keeps() {
+    use hmac::Mac as _;
+    for db in common::test_databases().await {
+        let out = tempfile::tempdir().unwrap();
+        let out_file = out.path().join("lheo.xml");
+        common::ok(&db, &["import", "fixtures/offres.jsonl"]);
+        common::ok(
+            &db,
+            &[
+                "export",
+                "--today",
+                "2025-06-02",
+                "--out",
+                out_file.to_str().unwrap(),
+            ],
+        );
+        let key = partner(&db, "ouiform").await;
+        let a = start(&db, |_| {}).await;
+        let c = reqwest::Client::new();
+        let r = c
+            .get(a.url("/feed/lheo.xml"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let cursor = r.headers()["lheo-feed-cursor"].to_str().unwrap().to_owned();
+        assert!(cursor.starts_with("c2"), "{cursor}");
+        // Another instance on the same database (a restart, a second server) accepts it.
+        let b = start(&db, |_| {}).await;
+        for server in [&a, &b] {
+            let r = c
+                .get(server.url(&format!("/feed/changes?cursor={cursor}")))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+        }
+        // A cursor made up for another position, with any key but the server's, or with
+        // the old recomputable checksum: 400.
+        let mut body = Vec::new();
+        for n in [1i64, 0, 0] {
+            body.extend_from_slice(&n.to_be_bytes());
+        }
+        let mut forged = Vec::new();
+        for guess in [[0u8; 32], [0xff; 32]] {
+            let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(&guess).unwrap();
+            m.update(&body);
+            let mac = m.finalize().into_bytes();
+            forged.push(format!(
+                "c2{}{}",
+                hex::encode(&body),
+                hex::encode(&mac[..16])
+            ));
+        }
+        let sum = <sha2::Sha256 as sha2::Digest>::digest(&body);
+        forged.push(format!(
+            "c1{}{}",
+            hex::encode(&body),
+            hex::encode(&sum[..4])
+        ));
+        for f in forged {
+            let r = c
+                .get(a.url(&format!("/feed/changes?cursor={f}")))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap();
+            assert_json_error(r, StatusCode::BAD_REQUEST, "bad_cursor").await;
+        }
+        a.stop().await;
+        b.stop().await;
+    }
+}

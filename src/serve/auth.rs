@@ -285,17 +285,26 @@ fn peer(parts: &Parts) -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
-/// The 429 of an address with too many failed authentications.
-fn too_many_failures(wait: Duration) -> Response {
+/// A 429 with `Retry-After` (whole seconds, at least 1): `too many {what}: retry in N s`.
+fn retry_later(code: &str, what: &str, wait: Duration) -> Response {
     let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
     let mut r = error(
         StatusCode::TOO_MANY_REQUESTS,
-        "too_many_failures",
-        format!("too many failed authentications from your address: retry in {secs} s"),
+        code,
+        format!("too many {what}: retry in {secs} s"),
     );
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     r
+}
+
+/// The 429 of an address with too many failed authentications.
+fn too_many_failures(wait: Duration) -> Response {
+    retry_later(
+        "too_many_failures",
+        "failed authentications from your address",
+        wait,
+    )
 }
 
 /// The 401 of the status page: a browser then asks for the admin key.
@@ -371,14 +380,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             ));
         }
         if let Err(wait) = state.auth.take(entry.caller.id) {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            let mut r = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many requests for this key: retry in {secs} s"),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            let r = retry_later("rate_limited", "requests for this key", wait);
             return Err(reject(REJECT_RATE, r));
         }
         Ok(entry.caller.clone())

@@ -125,6 +125,17 @@ pub struct AppState {
     pub mapped: Arc<feed::MappedFiles>,
     /// The current generation, kept between snapshot requests.
     pub current: current::Kept<crate::store::GenerationRow>,
+    /// The cursors' MAC key, read (or drawn) from the store at first use.
+    cursor_key: tokio::sync::OnceCell<changes::CursorKey>,
+}
+
+impl AppState {
+    /// The cursors' MAC key ([`changes::CursorKey::of`]).
+    pub async fn cursor_key(&self) -> anyhow::Result<&changes::CursorKey> {
+        self.cursor_key
+            .get_or_try_init(|| changes::CursorKey::of(&self.store))
+            .await
+    }
 }
 
 /// Largest request URI (path and query): cursors and numeros are short.
@@ -139,6 +150,7 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
         metrics: metrics::Metrics::default(),
         mapped: Arc::default(),
         current: current::Kept::default(),
+        cursor_key: tokio::sync::OnceCell::new(),
         store,
         config,
     });
