@@ -359,3 +359,25 @@ async fn cursors_are_signed_by_a_key_the_database_keeps() {
         b.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_contract_is_served_without_a_key() {
+    let db = common::sqlite_db();
+    let server = start(&db, |_| {}).await;
+    let r = reqwest::get(server.url("/openapi.json")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for scheme in ["partnerKey", "adminBasic", "adminBearer"] {
+        assert!(doc["components"]["securitySchemes"][scheme].is_object());
+    }
+    for header in ["ETag", "Cursor", "RetryAfter"] {
+        assert!(doc["components"]["headers"][header].is_object());
+    }
+    assert!(doc["components"]["schemas"]["Error"].is_object());
+    server.stop().await;
+}

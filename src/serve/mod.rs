@@ -8,7 +8,8 @@
 //!   `format=lheo`); [`changes`].
 //! - `GET /feed/offres/{numero}`: one offer as a LHÉO document; 404 unknown or out of
 //!   scope, 410 withdrawn.
-//! - `/health`, `/ready`, `/metrics` (Prometheus text); `/` the status page (admin key),
+//! - `/health`, `/ready`, `/metrics` (Prometheus text), `/openapi.json` (the contract,
+//!   [`openapi`]); `/` the status page (admin key),
 //!   `/status/rejections.csv`.
 //!
 //! Every document carries a strong `ETag` and `Last-Modified` and answers 304 to
@@ -25,6 +26,7 @@ pub mod current;
 pub mod feed;
 mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod partners;
 pub mod status;
 
@@ -162,6 +164,7 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(metrics::ready))
         .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::document))
         .route("/", get(status::page))
         .route("/status/rejections.csv", get(status::csv))
         .route("/admin/runs", post(status::request_run).get(status::runs))
