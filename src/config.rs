@@ -51,6 +51,7 @@ const MAX_SECRET_BYTES: u64 = 4096;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub store: StoreSection,
+    pub import: ImportSection,
     pub export: ExportSection,
     pub schedule: ScheduleSection,
     pub serve: ServeSection,
@@ -74,6 +75,21 @@ impl Default for StoreSection {
     fn default() -> Self {
         StoreSection {
             database_url: "sqlite://lheo-feed.sqlite".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportSection {
+    /// Largest decompressed size of a gzipped input file (`crate::ingest::lines`).
+    pub max_gunzipped_bytes: u64,
+}
+
+impl Default for ImportSection {
+    fn default() -> Self {
+        ImportSection {
+            max_gunzipped_bytes: crate::ingest::lines::DEFAULT_MAX_GUNZIPPED_BYTES,
         }
     }
 }
@@ -189,6 +205,29 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Reads an admin key file, refusing one that other users may read or write: like ssh
+/// with a private key, a key anyone on the machine can read is no longer a secret, and
+/// it is better to stop than to run with it. The owner and group (`root:lheo-feed 0640`)
+/// may read it.
+pub fn read_admin_key_file(path: &Path) -> Result<String, String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| e.to_string())?
+            .permissions()
+            .mode();
+        if mode & 0o007 != 0 {
+            return Err(format!(
+                "other users may read or write it (mode {:o}): `chmod o-rwx` it (0600 or \
+                 0640), and make a new key, since this one may have been read",
+                mode & 0o777
+            ));
+        }
+    }
+    read_capped(path, MAX_SECRET_BYTES).map_err(|e| e.to_string())
+}
+
 impl ServeSection {
     /// The admin key, read from the variable or file the configuration names; `None` when
     /// neither is configured (admin endpoints then stay disabled).
@@ -200,7 +239,7 @@ impl ServeSection {
             (Some(var), None) => std::env::var(var).map_err(|_| {
                 format!("serve.admin_key_env: the variable {var} is not set (or not UTF-8)")
             })?,
-            (None, Some(path)) => read_capped(path, MAX_SECRET_BYTES)
+            (None, Some(path)) => read_admin_key_file(path)
                 .map_err(|e| format!("serve.admin_key_file: {}: {e}", path.display()))?,
             (None, None) => return Ok(None),
         };
@@ -395,6 +434,12 @@ pub const KEYS: &[Key] = &[
             "sqlite://lheo-feed.sqlite",
         )
     },
+    key(
+        "import",
+        "max_gunzipped_bytes",
+        Kind::Integer,
+        "17179869184",
+    ),
     key("export", "out", Kind::Text, "out/lheo.xml"),
     key("export", "delta_out", Kind::Text, "(none)"),
     Key {
@@ -474,22 +519,125 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// The line where `section.key` (or the section) is written in the file, if it is.
+/// The line where `section.key` (or the section) is written in the file, if it is; a
+/// numeric part indexes an array (`consumers`, `0`, `auth`: the first `[[consumers]]`'s
+/// `auth`). The deepest part found gives the line.
 fn line_of_key(text: &str, path: &[String]) -> Option<usize> {
-    let doc: toml_edit::ImDocument<&str> = toml_edit::ImDocument::parse(text).ok()?;
-    let mut table: &dyn toml_edit::TableLike = doc.as_table();
-    let mut found = None;
-    for part in path {
-        let Some((k, item)) = table.get_key_value(part) else {
-            break;
+    type Span = Option<std::ops::Range<usize>>;
+    fn in_table(t: &dyn toml_edit::TableLike, path: &[String], found: Span) -> Span {
+        let Some(first) = path.first() else {
+            return found;
         };
-        found = k.span().or_else(|| item.span()).or(found);
-        match item.as_table_like() {
-            Some(t) => table = t,
-            None => break,
+        let Some((k, item)) = t.get_key_value(first) else {
+            return found;
+        };
+        let found = k.span().or_else(|| item.span()).or(found);
+        in_item(item, &path[1..], found)
+    }
+    fn in_item(item: &toml_edit::Item, path: &[String], found: Span) -> Span {
+        let Some(first) = path.first() else {
+            return found;
+        };
+        match item {
+            toml_edit::Item::Table(t) => in_table(t, path, found),
+            toml_edit::Item::Value(v) => in_value(v, path, found),
+            toml_edit::Item::ArrayOfTables(a) => {
+                match first.parse::<usize>().ok().and_then(|i| a.get(i)) {
+                    Some(t) => {
+                        // A `[[…]]` table: its span, else its first key's line.
+                        let here = t
+                            .span()
+                            .or_else(|| t.iter().next().and_then(|(k, _)| t.key(k)?.span()));
+                        in_table(t, &path[1..], here.or(found))
+                    }
+                    None => found,
+                }
+            }
+            toml_edit::Item::None => found,
         }
     }
-    found.map(|r| line_of(text, r.start))
+    fn in_value(v: &toml_edit::Value, path: &[String], found: Span) -> Span {
+        let Some(first) = path.first() else {
+            return found;
+        };
+        match v {
+            toml_edit::Value::InlineTable(t) => in_table(t, path, found),
+            toml_edit::Value::Array(a) => {
+                match first.parse::<usize>().ok().and_then(|i| a.get(i)) {
+                    Some(e) => in_value(e, &path[1..], e.span().or(found)),
+                    None => found,
+                }
+            }
+            _ => found,
+        }
+    }
+    let doc: toml_edit::ImDocument<&str> = toml_edit::ImDocument::parse(text).ok()?;
+    in_table(doc.as_table(), path, None).map(|r| line_of(text, r.start))
+}
+
+/// The key path a push error starts with (`consumers[0] (name).auth: …`,
+/// `consumers[1].signing_secrets[0]: …`, `[push] concurrency: …`), for [`line_of_key`].
+fn push_error_path(message: &str) -> Vec<String> {
+    let mut path = Vec::new();
+    let rest = if let Some(rest) = message.strip_prefix("[push]") {
+        path.push("push".to_owned());
+        rest.trim_start()
+    } else if let Some(rest) = message.strip_prefix("push") {
+        path.push("push".to_owned());
+        rest
+    } else if let Some(rest) = message.strip_prefix("consumers") {
+        path.push("consumers".to_owned());
+        rest
+    } else {
+        return path;
+    };
+    let mut chars = rest.char_indices().peekable();
+    let word = |chars: &mut std::iter::Peekable<std::str::CharIndices>, stop: &[char]| {
+        let mut w = String::new();
+        while let Some(&(_, c)) = chars.peek() {
+            if stop.contains(&c) {
+                break;
+            }
+            w.push(c);
+            chars.next();
+        }
+        w
+    };
+    while let Some(&(_, c)) = chars.peek() {
+        match c {
+            '[' => {
+                chars.next();
+                let index = word(&mut chars, &[']']);
+                chars.next();
+                if index.parse::<usize>().is_err() {
+                    break;
+                }
+                path.push(index);
+                // The consumer's name, in parentheses after its index.
+                if rest[chars.peek().map_or(rest.len(), |&(i, _)| i)..].starts_with(" (") {
+                    word(&mut chars, &[')']);
+                    chars.next();
+                }
+            }
+            '.' => {
+                chars.next();
+                let key = word(&mut chars, &['.', '[', ':', ' ']);
+                if key.is_empty() {
+                    break;
+                }
+                path.push(key);
+            }
+            _ if path.len() == 1 && path[0] == "push" => {
+                let key = word(&mut chars, &[':', ' ']);
+                if !key.is_empty() {
+                    path.push(key);
+                }
+                break;
+            }
+            _ => break,
+        }
+    }
+    path
 }
 
 impl Loaded {
@@ -609,6 +757,19 @@ impl Loaded {
                 format!("{shown}: {why}")
             }));
         }
+        // `[push]` and `[[consumers]]` are the push module's: checked here by the same
+        // function `push` and `run` use, so `config check` accepts exactly what they do,
+        // and the error names the file and line.
+        if let Err(e) =
+            crate::push::config::from_raw(config.push.as_ref(), config.consumers.as_ref())
+        {
+            let where_ = match line_of_key(&text, &push_error_path(&e.0)) {
+                Some(line) if !shown.is_empty() => format!("{shown}:{line}"),
+                _ if shown.is_empty() => "configuration".to_owned(),
+                _ => shown.clone(),
+            };
+            return Err(ConfigError(format!("{where_}: {}", e.0)));
+        }
         Ok(Loaded {
             config,
             file: file.map(Path::to_path_buf),
@@ -630,6 +791,9 @@ impl Config {
     fn check(&self) -> Result<(), String> {
         if self.serve.admin_key_env.is_some() && self.serve.admin_key_file.is_some() {
             return Err("serve: admin_key_env and admin_key_file are both set: keep one".into());
+        }
+        if self.import.max_gunzipped_bytes == 0 {
+            return Err("import.max_gunzipped_bytes: must be at least 1".into());
         }
         if self.schedule.poll_seconds == 0 {
             return Err("schedule.poll_seconds: must be at least 1".into());
@@ -667,17 +831,18 @@ impl Config {
 fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     let names_place = k.ends_with("_env") || k.ends_with("_file") || k.ends_with("_path");
-    !names_place
-        && [
-            "password",
-            "secret",
-            "token",
-            "key",
-            "credential",
-            "authorization",
-        ]
-        .iter()
-        .any(|s| k.contains(s))
+    k == "value"
+        || !names_place
+            && [
+                "password",
+                "secret",
+                "token",
+                "key",
+                "credential",
+                "authorization",
+            ]
+            .iter()
+            .any(|s| k.contains(s))
 }
 
 fn mask_secrets(v: &mut toml::Value) {
@@ -760,6 +925,42 @@ mod tests {
         assert_eq!(l.config.store.database_url, "sqlite://new.sqlite");
     }
 
+    /// What `push` refuses, loading refuses, with the file, the line and the key, and
+    /// without the secret.
+    #[test]
+    fn push_sections_are_checked_at_load_with_their_line() {
+        let head = "[store]\ndatabase_url = \"x\"\n\n[[consumers]]\nname = \"a\"\nurl = \"https://a.example/\"\n\n[[consumers]]\nname = \"b\"\n";
+        for (tail, want) in [
+            (
+                "url = \"https://b.example/\"\nauth = { kind = \"bearer\", token = \"tok-S3cret\" }\n",
+                "FILE:11: consumers[1] (b).auth: a literal secret is refused",
+            ),
+            (
+                "url = \"https://b.example/\"\nsigning_secrets = [{ env = \"W\" }, { value = \"whsec-S3cret\" }]\n",
+                "FILE:11: consumers[1] (b).signing_secrets[1]: a literal secret is refused",
+            ),
+            (
+                "url = \"https://user:pw-S3cret@b.example/\"\n",
+                "FILE:10: consumers[1] (b).url: credentials in the URL are refused",
+            ),
+            (
+                "url = \"https://b.example/\"\nmode = \"sometimes\"\n",
+                "FILE:11: consumers[1].mode: unknown variant `sometimes`",
+            ),
+            (
+                "url = \"https://b.example/\"\nmax_offres = 0\n",
+                "FILE:11: consumers[1] (b).max_offres: between 1 and 100000",
+            ),
+        ] {
+            let e = load_text(&format!("{head}{tail}"), &[]).unwrap_err().0;
+            assert!(e.starts_with(want), "{e}\n  wanted {want}");
+            assert!(!e.contains("S3cret"), "{e}");
+        }
+        let e = load_text("[push]\nconcurrency = 0\n", &[]).unwrap_err().0;
+        assert!(e.starts_with("FILE:2: [push] concurrency"), "{e}");
+        assert!(load_text(&format!("{head}url = \"https://b.example/\"\n"), &[]).is_ok());
+    }
+
     #[test]
     fn bad_values_name_the_file_line_and_key() {
         for (text, want) in [
@@ -818,10 +1019,21 @@ mod tests {
     fn secrets_are_masked() {
         let text = "[store]\ndatabase_url = \"postgres://feed:pg-s3cret@db/lheo\"\n\
                     [push]\ntoken = \"push-s3cret\"\ntoken_env = \"PUSH_TOKEN\"\n\
-                    [[consumers]]\nname = \"kairos\"\nurl = \"https://u:c0nsumer-s3cret@k.example/in\"\napi_key = \"k3y-s3cret\"\n";
-        let l = load_text(text, &[]).unwrap();
-        let shown = toml::to_string(&l.config.masked()).unwrap();
-        for secret in ["pg-s3cret", "push-s3cret", "c0nsumer-s3cret", "k3y-s3cret"] {
+                    [[consumers]]\nname = \"kairos\"\nurl = \"https://u:c0nsumer-s3cret@k.example/in\"\napi_key = \"k3y-s3cret\"\n\
+                    signing_secrets = [{ value = \"whsec-s3cret\" }]\n";
+        // Loading refuses such a file (push_sections_are_checked_at_load_with_their_line),
+        // without echoing a secret; masking still hides them, should one get through.
+        let e = load_text(text, &[]).unwrap_err().0;
+        assert!(!e.contains("s3cret"), "{e}");
+        let config: Config = toml::from_str(text).unwrap();
+        let shown = toml::to_string(&config.masked()).unwrap();
+        for secret in [
+            "pg-s3cret",
+            "push-s3cret",
+            "c0nsumer-s3cret",
+            "k3y-s3cret",
+            "whsec-s3cret",
+        ] {
             assert!(!shown.contains(secret), "{secret} in:\n{shown}");
         }
         assert!(shown.contains("PUSH_TOKEN"), "{shown}");
@@ -834,9 +1046,26 @@ mod tests {
         let key_file = dir.path().join("key");
         std::fs::write(&key_file, "0123456789abcdef0123\n").unwrap();
         let s = ServeSection {
-            admin_key_file: Some(key_file),
+            admin_key_file: Some(key_file.clone()),
             ..Default::default()
         };
+        // Like ssh with a private key: a key file others may read is refused, loudly.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let set = |mode| {
+                std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(mode)).unwrap()
+            };
+            for mode in [0o644, 0o604, 0o602] {
+                set(mode);
+                let e = s.admin_key().unwrap_err();
+                assert!(e.contains("other users may read or write it"), "{e}");
+                assert!(!e.contains("0123456789abcdef"), "{e}");
+            }
+            set(0o640);
+            assert!(s.admin_key().is_ok(), "owner and group may read it");
+            set(0o600);
+        }
         assert_eq!(
             s.admin_key().unwrap().unwrap().expose(),
             "0123456789abcdef0123"

@@ -121,6 +121,7 @@ fn main() -> ExitCode {
         return ExitCode::from(f.code);
     }
     lheo_feed::logging::init(&loaded.config.log, matches!(cli.command, Command::Run));
+    lheo_feed::ingest::lines::set_max_gunzipped_bytes(loaded.config.import.max_gunzipped_bytes);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

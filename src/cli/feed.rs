@@ -30,6 +30,19 @@ pub struct ServeArgs {
     /// Seconds a revoked key may still be accepted (the key cache's lifetime).
     #[arg(long, default_value_t = 5)]
     key_cache_seconds: u64,
+    /// Seconds to receive a request head (also bounds an idle keep-alive connection).
+    #[arg(long, default_value_t = 30)]
+    header_timeout_seconds: u64,
+    /// Most connections open at once (lowered to fit the open files limit); at the bound
+    /// the oldest idle connection is closed.
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+    /// Failed authentications allowed to one source address at once (0: no limit).
+    #[arg(long, default_value_t = 10)]
+    auth_failures_burst: u32,
+    /// Failed authentications allowed to one source address per minute after the burst.
+    #[arg(long, default_value_t = 6.0)]
+    auth_failures_per_minute: f64,
 }
 
 #[derive(Subcommand)]
@@ -58,7 +71,7 @@ pub enum PartnerCommand {
 fn admin_key(file: Option<&PathBuf>) -> Result<Option<String>, Failure> {
     let key = match file {
         Some(path) => Some(
-            std::fs::read_to_string(path)
+            lheo_feed::config::read_admin_key_file(path)
                 .map_err(|e| bad_input(format!("--admin-key-file {}: {e}", path.display())))?
                 .trim()
                 .to_owned(),
@@ -86,6 +99,20 @@ pub async fn serve(args: &ServeArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
     config.rate_per_second = args.rate_limit;
     config.rate_burst = args.rate_burst;
     config.auth_cache_ttl = std::time::Duration::from_secs(args.key_cache_seconds);
+    if args.header_timeout_seconds == 0 || args.max_connections == 0 {
+        return Err(bad_input(
+            "--header-timeout-seconds and --max-connections must be 1 or more".into(),
+        ));
+    }
+    config.header_timeout = std::time::Duration::from_secs(args.header_timeout_seconds);
+    config.max_connections = args.max_connections;
+    if !(args.auth_failures_per_minute >= 0.0 && args.auth_failures_per_minute.is_finite()) {
+        return Err(bad_input(
+            "--auth-failures-per-minute must be 0 or more".into(),
+        ));
+    }
+    config.auth_failures_burst = args.auth_failures_burst;
+    config.auth_failures_per_minute = args.auth_failures_per_minute;
     if config.admin_key.is_none() {
         tracing::warn!(
             "no admin key (LHEO_FEED_ADMIN_KEY or --admin-key-file): the status page is off"

@@ -15,6 +15,12 @@
 //!
 //! A kill leaves at worst a `.tmp-`, `.link-` or uncommitted `.generation-` file behind;
 //! [`remove_leftovers`] deletes them on the next export.
+//!
+//! Anyone who can write the output folder can plant a symbolic link at one of those
+//! names, hoping the export writes through it into the file it points to. So every file is
+//! created by [`create_exclusive`] (`O_CREAT | O_EXCL | O_NOFOLLOW`: a new inode, or an
+//! error, never an existing file), and every other name is given by `rename(2)` or
+//! `link(2)`, which replace or refuse a link but never follow one.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -27,6 +33,40 @@ use sha2::{Digest, Sha256};
 use crate::generation::twin;
 use crate::lheo::document_header;
 use crate::model::ActionCode;
+
+/// Creates `path` as a new file, for writing: whatever had that name (a leftover of ours,
+/// or a symbolic link someone planted) is unlinked first, never opened, and the open
+/// itself refuses to follow a link or to reuse an existing file (`O_EXCL | O_NOFOLLOW`),
+/// so a link planted between the two calls makes the export fail, not write through it.
+pub fn create_exclusive(path: &Path) -> io::Result<File> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // create_new is O_CREAT | O_EXCL already (which does not follow a final link);
+        // O_NOFOLLOW says so explicitly, and O_CLOEXEC keeps it from child processes.
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    }
+    options.open(path)
+}
+
+/// A synced copy of `from` at `to`, created by [`create_exclusive`] (where the file
+/// system has no hard links).
+fn copy_exclusive(from: &Path, to: &Path) -> Result<()> {
+    let copy = || -> io::Result<()> {
+        let mut input = File::open(from)?;
+        let mut out = create_exclusive(to)?;
+        io::copy(&mut input, &mut out)?;
+        out.sync_all()
+    };
+    copy().with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))
+}
 
 /// `DIR/.NAME.SUFFIX` for `DIR/NAME`.
 fn sibling(out: &Path, suffix: &str) -> PathBuf {
@@ -92,7 +132,8 @@ const TWIN_LEVEL: u32 = 1;
 pub fn write_gzip_twin(file: &Path) -> Result<(PathBuf, u64)> {
     let twin = gzip_twin(file);
     let mut input = File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let out = File::create(&twin).with_context(|| format!("cannot write {}", twin.display()))?;
+    let out =
+        create_exclusive(&twin).with_context(|| format!("cannot write {}", twin.display()))?;
     let mut gz = flate2::write::GzEncoder::new(
         io::BufWriter::with_capacity(CHUNK, out),
         flate2::Compression::new(TWIN_LEVEL),
@@ -308,13 +349,14 @@ impl Document {
                 .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
         }
         let tmp = sibling(out, &format!("tmp-{}", std::process::id()));
-        let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let file =
+            create_exclusive(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         let (files, state) = if with_twin {
             let path = gzip_twin(&tmp);
-            let twin =
-                File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+            let twin = create_exclusive(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             let index_path = twin::index_path(&path);
-            let index = File::create(&index_path)
+            let index = create_exclusive(&index_path)
                 .with_context(|| format!("cannot write {}", index_path.display()))?;
             let (mut pending, mut idx) = (Vec::with_capacity(CHUNK / 4), Vec::new());
             let assembler = twin::Assembler::new(&mut pending, &mut idx);
@@ -570,11 +612,7 @@ pub fn rename_into_place(from: &Path, to: &Path) -> Result<()> {
 pub fn hard_link_into_place(file: &Path, to: &Path) -> Result<()> {
     let _ = fs::remove_file(to);
     if fs::hard_link(file, to).is_err() {
-        fs::copy(file, to)
-            .with_context(|| format!("cannot copy {} to {}", file.display(), to.display()))?;
-        File::open(to)
-            .and_then(|f| f.sync_all())
-            .with_context(|| format!("cannot sync {}", to.display()))?;
+        copy_exclusive(file, to)?;
     }
     sync_dir(to);
     Ok(())
@@ -609,11 +647,7 @@ pub fn link_into_place(file: &Path, out: &Path) -> Result<()> {
     let tmp = sibling(out, &format!("link-{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     if fs::hard_link(file, &tmp).is_err() {
-        fs::copy(file, &tmp)
-            .with_context(|| format!("cannot copy {} to {}", file.display(), tmp.display()))?;
-        File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .with_context(|| format!("cannot sync {}", tmp.display()))?;
+        copy_exclusive(file, &tmp)?;
     }
     rename_into_place(&tmp, out)
 }
@@ -819,6 +853,78 @@ impl FragmentReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Links planted at every name the export writes, all pointing at one victim file.
+    #[cfg(unix)]
+    fn plant(victim: &Path, names: &[PathBuf]) {
+        for name in names {
+            std::os::unix::fs::symlink(victim, name).unwrap();
+        }
+    }
+
+    #[cfg(unix)]
+    fn assert_not_followed(victim: &Path, names: &[PathBuf]) {
+        assert_eq!(
+            fs::read(victim).unwrap(),
+            b"precious",
+            "the victim was written"
+        );
+        for name in names {
+            let m = fs::symlink_metadata(name);
+            assert!(
+                m.as_ref().map_or(true, |m| !m.file_type().is_symlink()),
+                "{} is still a link",
+                name.display()
+            );
+        }
+    }
+
+    /// A link planted at the temporary document, its twin and index, the generation's
+    /// names, the `.link-` name and the stable name: the export writes new files and leaves
+    /// the file they point to alone.
+    #[test]
+    #[cfg(unix)]
+    fn planted_links_are_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("lheo.xml");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let tmp = sibling(&out, &format!("tmp-{}", std::process::id()));
+        let generation = generation_file(&out, 1);
+        let mut names = vec![
+            tmp.clone(),
+            sibling(&out, &format!("link-{}", std::process::id())),
+            generation.clone(),
+            out.clone(),
+        ];
+        names.extend(twin_paths(&tmp));
+        names.extend(twin_paths(&generation));
+        plant(&victim, &names);
+
+        let mut doc = Document::create_with_twin(&out, "2025-06-02T00:00:00Z").unwrap();
+        doc.write(b"<formation/>\n").unwrap();
+        let finished = doc.finish("</lheo>\n").unwrap();
+        rename_into_place(&finished.tmp, &generation).unwrap();
+        twin_into_place(&finished.tmp, &generation, false).unwrap();
+        link_into_place(&generation, &out).unwrap();
+        assert_not_followed(&victim, &names);
+        let text = fs::read_to_string(&out).unwrap();
+        assert!(text.ends_with("</lheo>\n"), "{text}");
+
+        // The twin written apart (a generation that kept its document).
+        let kept = dir.path().join(".lheo.xml.generation-2");
+        fs::copy(&out, &kept).unwrap();
+        plant(&victim, &[gzip_twin(&kept)]);
+        let (twin, _) = write_gzip_twin(&kept).unwrap();
+        assert_not_followed(&victim, &[twin]);
+
+        // The copy made where hard links are missing.
+        let copy = dir.path().join("copy");
+        plant(&victim, std::slice::from_ref(&copy));
+        copy_exclusive(&out, &copy).unwrap();
+        assert_not_followed(&victim, std::slice::from_ref(&copy));
+        assert_eq!(fs::read(&copy).unwrap(), fs::read(&out).unwrap());
+    }
 
     /// A failing disk stops both threads and reaches the producer as an error naming the
     /// file, instead of a hang (the hashing stage sits between the producer and the writes).

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Organisme, Siret};
+use crate::rules::report::CsvWriter;
 use crate::rules::{Outcome, Severity};
 
 /// One offer's findings, as stored (JSON).
@@ -112,31 +113,21 @@ pub fn group(rows: Vec<StoredFindings>) -> Vec<OrganismeFindings> {
     by.into_values().collect()
 }
 
-/// RFC 4180 CSV of findings, with the columns of `check --format csv`
-/// ([`crate::rules::report::CSV_HEADER`]), the severity as its French label.
-pub fn write_csv<W: std::io::Write>(groups: &[OrganismeFindings], mut w: W) -> std::io::Result<()> {
+/// CSV of findings, with the columns of `check --format csv`
+/// ([`crate::rules::report::CSV_HEADER`]), the severity as its French label, written by the
+/// same [`CsvWriter`] (RFC 4180, formula-looking cells neutralised).
+pub fn write_csv<W: std::io::Write>(groups: &[OrganismeFindings], w: W) -> std::io::Result<()> {
     fn gravite(code: &str) -> &str {
         match crate::rules::Severity::parse(code) {
             Some(s) => s.libelle(),
             None => code,
         }
     }
-    fn field(out: &mut String, v: &str) {
-        if v.contains([',', '"', '\r', '\n']) {
-            out.push('"');
-            out.push_str(&v.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(v);
-        }
-    }
-    let mut line = String::new();
-    w.write_all(crate::rules::report::CSV_HEADER.as_bytes())?;
+    let mut out = CsvWriter::new(w)?;
     for g in groups {
         for o in &g.offres {
             for c in &o.constats {
-                line.clear();
-                let cells = [
+                out.row(&[
                     g.siret.as_str(),
                     g.raison_sociale.as_deref().unwrap_or(""),
                     o.offre.as_str(),
@@ -145,19 +136,11 @@ pub fn write_csv<W: std::io::Write>(groups: &[OrganismeFindings], mut w: W) -> s
                     gravite(&c.severity),
                     c.field.as_str(),
                     c.message.as_str(),
-                ];
-                for (i, cell) in cells.iter().enumerate() {
-                    if i > 0 {
-                        line.push(',');
-                    }
-                    field(&mut line, cell);
-                }
-                line.push_str("\r\n");
-                w.write_all(line.as_bytes())?;
+                ])?;
             }
         }
     }
-    w.flush()
+    out.finish()
 }
 
 #[cfg(test)]
@@ -197,6 +180,20 @@ mod tests {
         assert_eq!(g[1].erreurs, 2);
     }
 
+    #[test]
+    fn the_status_csv_neutralises_formulas() {
+        let mut r = row("1", "1-1", "warning", "@SUM(A1:A9)");
+        r.raison_sociale = Some("=HYPERLINK(\"http://evil.example\",\"OK\")".into());
+        let mut out = Vec::new();
+        write_csv(&group(vec![r]), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let body = text.split_once("\r\n").unwrap().1;
+        assert_eq!(
+            body,
+            "1,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"OK\"\")\",1-1,,X,à corriger,f,'@SUM(A1:A9)\r\n"
+        );
+    }
+
     proptest! {
         /// Any message survives the CSV: one row per finding, quotes doubled.
         #[test]
@@ -207,10 +204,11 @@ mod tests {
             let text = String::from_utf8(out).unwrap();
             let body = text.split_once("\r\n").unwrap().1;
             let last = body.trim_end_matches("\r\n");
-            let expected = if message.contains([',', '"', '\r', '\n']) {
-                format!("\"{}\"", message.replace('"', "\"\""))
+            let shown = crate::rules::report::neutralise(&message);
+            let expected = if shown.contains([',', '"', '\r', '\n']) {
+                format!("\"{}\"", shown.replace('"', "\"\""))
             } else {
-                message.clone()
+                shown.into_owned()
             };
             prop_assert!(last.ends_with(&expected), "{last:?} vs {expected:?}");
         }

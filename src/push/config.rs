@@ -522,9 +522,29 @@ pub fn from_raw(
     if let Some(c) = consumers {
         table.insert("consumers".into(), c.clone());
     }
-    let f: PushFile = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| ConfigError(e.to_string()))?;
+    let f: PushFile = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        // `consumers[0].auth: reason`, the key path the configuration loader turns into a
+        // line of the file.
+        let mut at = String::new();
+        for segment in e.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => at.push_str(&format!("[{index}]")),
+                serde_path_to_error::Segment::Map { key } => {
+                    if !at.is_empty() {
+                        at.push('.');
+                    }
+                    at.push_str(key);
+                }
+                _ => {}
+            }
+        }
+        let why = e.into_inner().message().trim_end().to_owned();
+        ConfigError(if at.is_empty() {
+            why
+        } else {
+            format!("{at}: {why}")
+        })
+    })?;
     let cfg = PushConfig {
         push: f.push,
         consumers: f.consumers,
@@ -579,10 +599,11 @@ fn validate(cfg: &PushConfig) -> Result<(), ConfigError> {
                 }
             }
             _ => {
+                // Redacted: an unparsable URL may still hold credentials.
                 return err(format!(
                     "{at}.url {:?}: an http:// or https:// URL is needed",
-                    c.url
-                ))
+                    crate::store::redact_url(&c.url)
+                ));
             }
         }
         c.auth.check(&at)?;

@@ -348,11 +348,9 @@ impl Report {
     }
 
     /// One CSV row per finding, with the header row [`CSV_HEADER`] (severity as its French
-    /// label). RFC 4180: comma-separated, CRLF line ends, fields
-    /// holding a comma, quote or line break quoted with `"` and inner quotes doubled.
-    pub fn write_csv<W: io::Write>(&self, mut w: W) -> io::Result<()> {
-        let mut line = String::new();
-        w.write_all(CSV_HEADER.as_bytes())?;
+    /// label), written by [`CsvWriter`]: RFC 4180, and no cell a spreadsheet would run.
+    pub fn write_csv<W: io::Write>(&self, w: W) -> io::Result<()> {
+        let mut out = CsvWriter::new(w)?;
         for org in &self.organismes {
             let siret = org.siret.as_str();
             let raison = org.raison_sociale.as_deref().unwrap_or("");
@@ -362,26 +360,21 @@ impl Report {
                     .iter()
                     .chain(offre.sessions.iter().flat_map(|s| &s.findings));
                 for f in findings {
-                    line.clear();
                     let session = f.session.map(|s| s.to_string()).unwrap_or_default();
-                    csv_row(
-                        &mut line,
-                        &[
-                            siret,
-                            raison,
-                            &f.offre.to_string(),
-                            &session,
-                            f.code,
-                            f.severity.libelle(),
-                            &f.field,
-                            &f.message,
-                        ],
-                    );
-                    w.write_all(line.as_bytes())?;
+                    out.row(&[
+                        siret,
+                        raison,
+                        &f.offre.to_string(),
+                        &session,
+                        f.code,
+                        f.severity.libelle(),
+                        &f.field,
+                        &f.message,
+                    ])?;
                 }
             }
         }
-        w.flush()
+        out.finish()
     }
 }
 
@@ -473,21 +466,61 @@ fn constat_texte(out: &mut String, f: &Finding, indent: &str) {
     );
 }
 
-/// Appends one CSV record, CRLF-terminated.
-fn csv_row(out: &mut String, fields: &[&str]) {
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if field.contains([',', '"', '\r', '\n']) {
-            out.push('"');
-            out.push_str(&field.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(field);
-        }
+/// The CSV both `check --format csv` and `/status/rejections.csv` write: the
+/// [`CSV_HEADER`] row, then records by RFC 4180 (comma, CRLF, fields holding a comma,
+/// quote or line break quoted with `"`, inner quotes doubled; the `csv` crate's quoting),
+/// every cell passed through [`neutralise`] first.
+pub struct CsvWriter<W: io::Write>(csv::Writer<W>);
+
+impl<W: io::Write> CsvWriter<W> {
+    /// Starts the file with the header row.
+    pub fn new(w: W) -> io::Result<CsvWriter<W>> {
+        let mut out = CsvWriter(
+            csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(w),
+        );
+        out.0
+            .write_record(CSV_HEADER.trim_end().split(','))
+            .map_err(io::Error::from)?;
+        Ok(out)
     }
-    out.push_str("\r\n");
+
+    /// One record.
+    pub fn row(&mut self, fields: &[&str]) -> io::Result<()> {
+        self.0
+            .write_record(fields.iter().map(|f| neutralise(f).into_owned()))
+            .map_err(io::Error::from)
+    }
+
+    /// Flushes what is buffered.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// A cell a spreadsheet would read as a formula (OWASP, "CSV Injection": one starting
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a `'` in front, so that
+/// LibreOffice or Excel shows the text instead of running it: a raison sociale
+/// `=HYPERLINK(…)` typed into SOFI must not become a live link in an agent's spreadsheet.
+/// The `'` is visible in the cell; nothing else is changed.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// One CSV record, CRLF-terminated, without the header (the tests' view of [`CsvWriter`]).
+#[cfg(test)]
+fn csv_row(out: &mut String, fields: &[&str]) {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    w.write_record(fields.iter().map(|f| neutralise(f).into_owned()))
+        .unwrap();
+    out.push_str(&String::from_utf8(w.into_inner().unwrap()).unwrap());
 }
 
 #[cfg(test)]

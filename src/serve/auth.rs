@@ -10,12 +10,19 @@
 //! 401 without a key or with an unknown one; 403 for a revoked key (the partner learns
 //! that its access was withdrawn, not that it mistyped); 429 with `Retry-After` past the
 //! per-key rate (a token bucket: `rate_burst` requests at once, `rate_per_second` after).
+//!
+//! Failed authentications are limited per source address (an IPv6 address by its /64, which
+//! one client usually holds whole): `auth_failures_burst` unknown, revoked or wrong keys
+//! (partner or admin), then `auth_failures_per_minute`; past that the address gets 429 with
+//! `Retry-After` before its key is even looked at, so a right guess cannot be told from a
+//! wrong one while it is blocked. A request with no key is not a failed guess.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -59,13 +66,23 @@ pub struct Auth {
     rate: f64,
     burst: f64,
     admin_hash: Option<[u8; 32]>,
+    /// Failed authentications per source address.
+    failures: std::sync::Mutex<HashMap<IpAddr, Bucket>>,
+    fail_burst: f64,
+    /// Per second.
+    fail_rate: f64,
 }
+
+/// Most source addresses remembered: past it, those whose bucket is full again are
+/// forgotten (they are no different from a new address).
+const MAX_FAILING_ADDRESSES: usize = 65_536;
 
 /// Why a request was turned away (a label of `lheo_feed_rejections_total`).
 pub const REJECT_NO_KEY: &str = "no_key";
 pub const REJECT_BAD_KEY: &str = "bad_key";
 pub const REJECT_REVOKED: &str = "revoked";
 pub const REJECT_RATE: &str = "rate_limited";
+pub const REJECT_AUTH_FAILURES: &str = "auth_failures";
 
 impl Auth {
     pub fn new(config: &ServeConfig) -> Auth {
@@ -79,7 +96,67 @@ impl Auth {
             rate: config.rate_per_second,
             burst: f64::from(config.rate_burst.max(1)),
             admin_hash: config.admin_key.as_deref().map(key_hash),
+            failures: std::sync::Mutex::new(HashMap::new()),
+            fail_burst: f64::from(config.auth_failures_burst),
+            fail_rate: config.auth_failures_per_minute.max(0.0) / 60.0,
         }
+    }
+
+    /// The address a failure is counted against: IPv4 as is, IPv6 by its /64.
+    fn source(addr: IpAddr) -> IpAddr {
+        match addr {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let mut seg = v6.segments();
+                    seg[4..].fill(0);
+                    IpAddr::V6(seg.into())
+                }
+            },
+            v4 => v4,
+        }
+    }
+
+    /// The address's failure bucket, refilled to now.
+    fn refilled<'a>(&self, map: &'a mut HashMap<IpAddr, Bucket>, ip: IpAddr) -> &'a mut Bucket {
+        let now = Instant::now();
+        let b = map.entry(Self::source(ip)).or_insert(Bucket {
+            tokens: self.fail_burst,
+            at: now,
+        });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * self.fail_rate)
+            .min(self.fail_burst);
+        b.at = now;
+        b
+    }
+
+    /// How long `ip` must wait before it may try a key again, if it is blocked.
+    pub fn blocked(&self, ip: Option<IpAddr>) -> Option<Duration> {
+        let ip = ip.filter(|_| self.fail_burst > 0.0)?;
+        let mut map = self.failures.lock().expect("not poisoned");
+        let b = self.refilled(&mut map, ip);
+        (b.tokens < 1.0).then(|| {
+            if self.fail_rate > 0.0 {
+                Duration::from_secs_f64((1.0 - b.tokens) / self.fail_rate)
+            } else {
+                Duration::from_secs(3600)
+            }
+        })
+    }
+
+    /// Counts a failed authentication from `ip`.
+    pub fn failed(&self, ip: Option<IpAddr>) {
+        let Some(ip) = ip.filter(|_| self.fail_burst > 0.0) else {
+            return;
+        };
+        let mut map = self.failures.lock().expect("not poisoned");
+        if map.len() >= MAX_FAILING_ADDRESSES {
+            let now = Instant::now();
+            let (burst, rate) = (self.fail_burst, self.fail_rate);
+            map.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
+        }
+        let b = self.refilled(&mut map, ip);
+        b.tokens = (b.tokens - 1.0).max(0.0);
     }
 
     async fn entries(&self, state: &AppState) -> anyhow::Result<Vec<Entry>> {
@@ -200,6 +277,36 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The source address of a request (set by the accept loop, `serve::conn`).
+fn peer(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// A 429 with `Retry-After` (whole seconds, at least 1): `too many {what}: retry in N s`.
+fn retry_later(code: &str, what: &str, wait: Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut r = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        code,
+        format!("too many {what}: retry in {secs} s"),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
+/// The 429 of an address with too many failed authentications.
+fn too_many_failures(wait: Duration) -> Response {
+    retry_later(
+        "too_many_failures",
+        "failed authentications from your address",
+        wait,
+    )
+}
+
 /// The 401 of the status page: a browser then asks for the admin key.
 pub fn admin_challenge() -> Response {
     let mut r = error(
@@ -237,6 +344,10 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             );
             return Err(reject(REJECT_NO_KEY, r));
         };
+        let ip = peer(parts);
+        if let Some(wait) = state.auth.blocked(ip) {
+            return Err(reject(REJECT_AUTH_FAILURES, too_many_failures(wait)));
+        }
         let presented = key_hash(key);
         let entries = state.auth.entries(state).await.map_err(internal)?;
         // Every entry is compared, whatever matched first.
@@ -247,6 +358,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             }
         }
         let Some(entry) = found else {
+            state.auth.failed(ip);
             return Err(reject(
                 REJECT_BAD_KEY,
                 error(
@@ -257,6 +369,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             ));
         };
         if entry.revoked {
+            state.auth.failed(ip);
             return Err(reject(
                 REJECT_REVOKED,
                 error(
@@ -267,14 +380,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             ));
         }
         if let Err(wait) = state.auth.take(entry.caller.id) {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            let mut r = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many requests for this key: retry in {secs} s"),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            let r = retry_later("rate_limited", "requests for this key", wait);
             return Err(reject(REJECT_RATE, r));
         }
         Ok(entry.caller.clone())
@@ -294,9 +400,20 @@ impl FromRequestParts<Arc<AppState>> for Admin {
         if !state.auth.admin_configured() {
             return Err(super::http::not_found().await.into_response());
         }
+        let presented = parts.headers.contains_key(header::AUTHORIZATION);
+        let ip = peer(parts);
+        if presented {
+            if let Some(wait) = state.auth.blocked(ip) {
+                state.metrics.rejected(REJECT_AUTH_FAILURES);
+                return Err(too_many_failures(wait));
+            }
+        }
         if state.auth.is_admin(&parts.headers) {
             Ok(Admin)
         } else {
+            if presented {
+                state.auth.failed(ip);
+            }
             state.metrics.rejected("admin");
             Err(admin_challenge())
         }
@@ -338,6 +455,28 @@ mod tests {
         assert!(a.take(2).is_ok(), "buckets are per key");
         std::thread::sleep(Duration::from_millis(5));
         assert!(a.take(1).is_ok());
+    }
+
+    #[test]
+    fn failures_are_limited_per_address_and_ipv6_by_its_64() {
+        let mut c = ServeConfig::new("127.0.0.1:0".parse().unwrap());
+        c.auth_failures_burst = 3;
+        c.auth_failures_per_minute = 60_000.0;
+        let a = Auth::new(&c);
+        let ip: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..3 {
+            assert!(a.blocked(Some(ip)).is_none());
+            a.failed(Some(ip));
+        }
+        assert!(a.blocked(Some(ip)).is_some());
+        assert!(a.blocked(Some(same_64)).is_some(), "one /64 is one client");
+        assert!(a.blocked(Some(other)).is_none());
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(a.blocked(Some(ip)).is_none(), "the bucket refills");
+        // Without an address (no accept loop), nothing is limited.
+        assert!(a.blocked(None).is_none());
     }
 
     proptest! {

@@ -38,6 +38,37 @@ const MAX_SCAN: usize = 20_000;
 /// `info` of the LHÉO changes page's extras holding the cursor.
 pub const EXTRAS_CURSOR: &str = "lheo-feed-curseur";
 
+/// Bytes of MAC a cursor carries (128 bits: not to be guessed, online or offline).
+const MAC_BYTES: usize = 16;
+
+/// The key cursors are signed with: drawn once per database (`server_secrets`), so that
+/// every instance serving it accepts the others' cursors.
+#[derive(Clone)]
+pub struct CursorKey(pub [u8; 32]);
+
+impl CursorKey {
+    /// The store's key, drawn from the OS's CSPRNG the first time.
+    pub async fn of(store: &crate::store::Store) -> anyhow::Result<CursorKey> {
+        let hexed = store
+            .server_secret("cursor_mac", || {
+                let mut k = [0u8; 32];
+                getrandom::fill(&mut k).expect("the OS random source");
+                hex::encode(k)
+            })
+            .await?;
+        let mut k = [0u8; 32];
+        hex::decode_to_slice(hexed.trim(), &mut k)
+            .map_err(|_| anyhow::anyhow!("server_secrets.cursor_mac is not 64 hex digits"))?;
+        Ok(CursorKey(k))
+    }
+}
+
+impl std::fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorKey(***)")
+    }
+}
+
 /// A position in the feed's order: after the row (generation, formation, action).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cursor {
@@ -64,31 +95,40 @@ impl Cursor {
         }
     }
 
-    fn checksum(raw: &[u8]) -> [u8; 4] {
-        let d = Sha256::digest(raw);
-        [d[0], d[1], d[2], d[3]]
+    /// The cursor's MAC: HMAC-SHA256 under the server's key, 128 bits of it.
+    fn mac(key: &CursorKey, raw: &[u8]) -> [u8; MAC_BYTES] {
+        use hmac::Mac as _;
+        let mut m = hmac::Hmac::<Sha256>::new_from_slice(&key.0).expect("any key length");
+        m.update(raw);
+        let full = m.finalize().into_bytes();
+        let mut out = [0u8; MAC_BYTES];
+        out.copy_from_slice(&full[..MAC_BYTES]);
+        out
     }
 
-    /// Opaque to partners: `c1` and hex of the three numbers and a checksum, so that a
-    /// truncated or edited cursor is refused instead of read as another position.
-    pub fn encode(&self) -> String {
-        let mut raw = Vec::with_capacity(28);
+    /// Opaque to partners: `c2` and hex of the three numbers and their MAC under the
+    /// server's secret key, so that a truncated, edited or made-up cursor is refused
+    /// instead of read as another position (a plain checksum, as `c1` had, anyone could
+    /// recompute).
+    pub fn encode(&self, key: &CursorKey) -> String {
+        let mut raw = Vec::with_capacity(24 + MAC_BYTES);
         raw.extend_from_slice(&self.generation.to_be_bytes());
         raw.extend_from_slice(&self.formation.to_be_bytes());
         raw.extend_from_slice(&self.action.to_be_bytes());
-        let sum = Self::checksum(&raw);
-        raw.extend_from_slice(&sum);
-        format!("c1{}", hex::encode(raw))
+        let mac = Self::mac(key, &raw);
+        raw.extend_from_slice(&mac);
+        format!("c2{}", hex::encode(raw))
     }
 
-    pub fn decode(s: &str) -> Option<Cursor> {
-        let hexed = s.strip_prefix("c1")?;
-        if hexed.len() != 56 {
+    pub fn decode(s: &str, key: &CursorKey) -> Option<Cursor> {
+        use subtle::ConstantTimeEq as _;
+        let hexed = s.strip_prefix("c2")?;
+        if hexed.len() != 2 * (24 + MAC_BYTES) {
             return None;
         }
         let raw = hex::decode(hexed).ok()?;
-        let (body, sum) = raw.split_at(24);
-        if Self::checksum(body) != sum {
+        let (body, mac) = raw.split_at(24);
+        if !bool::from(Self::mac(key, body).ct_eq(mac)) {
             return None;
         }
         let n = |i: usize| i64::from_be_bytes(body[i..i + 8].try_into().expect("8 bytes"));
@@ -192,9 +232,13 @@ pub async fn changes(
             format!("limit must be between 1 and {max}"),
         );
     }
+    let key = match state.cursor_key().await {
+        Ok(k) => k,
+        Err(e) => return internal(e),
+    };
     let cursor = match q.cursor.as_deref() {
         None | Some("") => Cursor::START,
-        Some(c) => match Cursor::decode(c) {
+        Some(c) => match Cursor::decode(c, key) {
             Some(c) => c,
             None => return bad_cursor(),
         },
@@ -219,7 +263,7 @@ pub async fn changes(
     let gz = http::accepts_gzip(&headers);
     let id = format!(
         "{}|{limit}|{lheo}|{}",
-        cursor.encode(),
+        cursor.encode(key),
         caller.scope.digest()
     );
     let base = format!(
@@ -319,7 +363,7 @@ pub async fn changes(
     let page = Page {
         generation: current,
         entries,
-        next_cursor: next.encode(),
+        next_cursor: next.encode(key),
         has_more,
     };
     let mut response = if lheo {
@@ -407,26 +451,37 @@ mod tests {
             formation: 19482,
             action: 89393,
         };
-        let s = c.encode();
-        assert_eq!(Cursor::decode(&s), Some(c));
+        let key = CursorKey([7; 32]);
+        let s = c.encode(&key);
+        assert_eq!(Cursor::decode(&s, &key), Some(c));
         let mut edited = s.clone().into_bytes();
         let i = 10;
         edited[i] = if edited[i] == b'0' { b'1' } else { b'0' };
-        assert_eq!(Cursor::decode(std::str::from_utf8(&edited).unwrap()), None);
-        assert_eq!(Cursor::decode(&s[..s.len() - 1]), None);
         assert_eq!(
-            Cursor::decode(&Cursor::after_generation(3).encode()),
+            Cursor::decode(std::str::from_utf8(&edited).unwrap(), &key),
+            None
+        );
+        assert_eq!(Cursor::decode(&s[..s.len() - 1], &key), None);
+        assert_eq!(
+            Cursor::decode(&Cursor::after_generation(3).encode(&key), &key),
             Some(Cursor::after_generation(3))
         );
+        // Made with another key (anyone's own, or another deployment's): refused.
+        let forged = c.encode(&CursorKey([8; 32]));
+        assert_eq!(Cursor::decode(&forged, &key), None);
+        // The old unkeyed form, whose checksum anyone could recompute: refused.
+        let old = "c1000000000000000700000000000050f20000000000015ee9a1b2c3d4";
+        assert_eq!(Cursor::decode(old, &key), None);
     }
 
     proptest! {
         /// Any text as a cursor is refused or decodes to a position that encodes back
         /// to the same text.
         #[test]
-        fn any_cursor_text_is_refused_or_exact(s in "(c1)?[0-9a-f]{0,60}|\\PC{0,80}") {
-            if let Some(c) = Cursor::decode(&s) {
-                prop_assert_eq!(c.encode(), s);
+        fn any_cursor_text_is_refused_or_exact(s in "(c2)?[0-9a-f]{0,80}|\\PC{0,90}") {
+            let key = CursorKey([7; 32]);
+            if let Some(c) = Cursor::decode(&s, &key) {
+                prop_assert_eq!(c.encode(&key), s);
             }
         }
     }

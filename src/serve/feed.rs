@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::changes::Cursor;
+use super::changes::{Cursor, CursorKey};
 use super::http::{self, error, internal};
 use super::{auth::Caller, AppState};
 use crate::generation::files::{self, FragmentReader};
@@ -49,9 +49,9 @@ fn no_generation() -> Response {
 
 /// `Lheo-Feed-Generation` and `Lheo-Feed-Cursor` (where the changes feed continues after
 /// this snapshot).
-fn generation_headers(h: &mut HeaderMap, g: i64) {
+fn generation_headers(h: &mut HeaderMap, g: i64, key: &CursorKey) {
     h.insert("lheo-feed-generation", HeaderValue::from(g));
-    if let Ok(v) = HeaderValue::from_str(&Cursor::after_generation(g).encode()) {
+    if let Ok(v) = HeaderValue::from_str(&Cursor::after_generation(g).encode(key)) {
         h.insert("lheo-feed-cursor", v);
     }
 }
@@ -62,6 +62,10 @@ pub async fn snapshot(
     caller: Caller,
     headers: HeaderMap,
 ) -> Response {
+    let key = match state.cursor_key().await {
+        Ok(k) => k,
+        Err(e) => return internal(e),
+    };
     for _ in 0..OPEN_ATTEMPTS {
         // Kept between requests while its file is there (`current`): no query per request.
         let current = state
@@ -89,7 +93,7 @@ pub async fn snapshot(
             let etag = http::etag_for(&format!("g{}-{sha}", g.id), use_twin);
             if http::not_modified(&headers, &etag, last_modified) {
                 let mut r = http::not_modified_response(&etag, last_modified);
-                generation_headers(r.headers_mut(), g.id);
+                generation_headers(r.headers_mut(), g.id, key);
                 return r;
             }
             let file = if use_twin { twin } else { path };
@@ -107,7 +111,7 @@ pub async fn snapshot(
             let etag = http::etag_for(&format!("g{}-{sha}-s{}", g.id, caller.scope.digest()), gz);
             if http::not_modified(&headers, &etag, last_modified) {
                 let mut r = http::not_modified_response(&etag, last_modified);
-                generation_headers(r.headers_mut(), g.id);
+                generation_headers(r.headers_mut(), g.id, key);
                 return r;
             }
             match scoped(&state, &caller, g, path, gz).await {
@@ -122,7 +126,7 @@ pub async fn snapshot(
         };
         match outcome {
             Ok(mut r) => {
-                generation_headers(r.headers_mut(), g.id);
+                generation_headers(r.headers_mut(), g.id, key);
                 return r;
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {

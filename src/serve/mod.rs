@@ -8,7 +8,8 @@
 //!   `format=lheo`); [`changes`].
 //! - `GET /feed/offres/{numero}`: one offer as a LHÉO document; 404 unknown or out of
 //!   scope, 410 withdrawn.
-//! - `/health`, `/ready`, `/metrics` (Prometheus text); `/` the status page (admin key),
+//! - `/health`, `/ready`, `/metrics` (Prometheus text), `/openapi.json` (the contract,
+//!   [`openapi`]); `/` the status page (admin key),
 //!   `/status/rejections.csv`.
 //!
 //! Every document carries a strong `ETag` and `Last-Modified` and answers 304 to
@@ -20,10 +21,12 @@
 
 pub mod auth;
 pub mod changes;
+pub mod conn;
 pub mod current;
 pub mod feed;
 mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod partners;
 pub mod status;
 
@@ -61,6 +64,17 @@ pub struct ServeConfig {
     pub auth_cache_ttl: Duration,
     /// Largest `limit` of a changes page.
     pub max_page: u32,
+    /// Failed authentications (an unknown or revoked partner key, a wrong admin key)
+    /// allowed to one source address at once, then `auth_failures_per_minute`; past that
+    /// the address gets 429 for every key, right or wrong. 0: no limit.
+    pub auth_failures_burst: u32,
+    pub auth_failures_per_minute: f64,
+    /// Longest time to receive a request head, from the moment the server waits for one
+    /// (so it also bounds an idle keep-alive connection); the connection is then closed.
+    pub header_timeout: Duration,
+    /// Most connections open at once (lowered to fit the process's file limit); at the
+    /// bound, the oldest connection with no request in flight is closed ([`conn`]).
+    pub max_connections: usize,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -75,6 +89,10 @@ impl std::fmt::Debug for ServeConfig {
             .field("request_timeout", &self.request_timeout)
             .field("auth_cache_ttl", &self.auth_cache_ttl)
             .field("max_page", &self.max_page)
+            .field("auth_failures_burst", &self.auth_failures_burst)
+            .field("auth_failures_per_minute", &self.auth_failures_per_minute)
+            .field("header_timeout", &self.header_timeout)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -91,6 +109,10 @@ impl ServeConfig {
             request_timeout: Duration::from_secs(30),
             auth_cache_ttl: Duration::from_secs(5),
             max_page: 1000,
+            auth_failures_burst: 10,
+            auth_failures_per_minute: 6.0,
+            header_timeout: Duration::from_secs(30),
+            max_connections: 4096,
         }
     }
 }
@@ -105,6 +127,17 @@ pub struct AppState {
     pub mapped: Arc<feed::MappedFiles>,
     /// The current generation, kept between snapshot requests.
     pub current: current::Kept<crate::store::GenerationRow>,
+    /// The cursors' MAC key, read (or drawn) from the store at first use.
+    cursor_key: tokio::sync::OnceCell<changes::CursorKey>,
+}
+
+impl AppState {
+    /// The cursors' MAC key ([`changes::CursorKey::of`]).
+    pub async fn cursor_key(&self) -> anyhow::Result<&changes::CursorKey> {
+        self.cursor_key
+            .get_or_try_init(|| changes::CursorKey::of(&self.store))
+            .await
+    }
 }
 
 /// Largest request URI (path and query): cursors and numeros are short.
@@ -119,6 +152,7 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
         metrics: metrics::Metrics::default(),
         mapped: Arc::default(),
         current: current::Kept::default(),
+        cursor_key: tokio::sync::OnceCell::new(),
         store,
         config,
     });
@@ -130,6 +164,7 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(metrics::ready))
         .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::document))
         .route("/", get(status::page))
         .route("/status/rejections.csv", get(status::csv))
         .route("/admin/runs", post(status::request_run).get(status::runs))
@@ -144,6 +179,8 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        // Outermost, so that the layers' own answers (408, 413) are JSON too.
+        .layer(axum::middleware::from_fn(http::json_errors))
         .with_state(state)
 }
 
@@ -167,9 +204,18 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "lheo-feed serve: listening");
-    axum::serve(listener, router(store, config))
-        .with_graceful_shutdown(shutdown)
+    let nofile = conn::raise_nofile_limit();
+    let limits = conn::Limits {
+        header_timeout: config.header_timeout,
+        max_connections: conn::connection_bound(config.max_connections, nofile),
+    };
+    tracing::info!(
+        %addr,
+        max_connections = limits.max_connections,
+        open_files_limit = nofile,
+        "lheo-feed serve: listening"
+    );
+    conn::run(listener, router(store, config), limits, shutdown)
         .await
         .context("the HTTP server stopped")
 }

@@ -218,10 +218,39 @@ pub async fn page(State(state): State<Arc<AppState>>, _admin: Admin) -> Response
                 HeaderValue::from_static("text/html; charset=utf-8"),
             );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_str(content_security_policy()).expect("ASCII"),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
             r
         }
         Err(e) => internal(e),
     }
+}
+
+/// The status page's `Content-Security-Policy`: nothing may load or run but its one
+/// inline style sheet, named by its hash, so that text an organisme typed into SOFI can
+/// never become a script even if an escape were missed; no framing, no form posting
+/// elsewhere.
+pub fn content_security_policy() -> &'static str {
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
+        format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; base-uri 'none'; \
+             form-action 'self'; frame-ancestors 'none'"
+        )
+    })
 }
 
 async fn render(store: &Store) -> anyhow::Result<String> {

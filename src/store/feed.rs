@@ -63,6 +63,31 @@ type FeedTuple = (
 );
 
 impl Store {
+    /// The server secret `name` (hex), drawn by `draw` and stored the first time it is
+    /// asked for; every instance then reads the same one (the first insert wins).
+    pub async fn server_secret(&self, name: &str, draw: impl FnOnce() -> String) -> Result<String> {
+        let drawn = draw();
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO server_secrets (name, secret) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(&drawn)
+            .execute(pool)
+            .await
+            .context("cannot record a server secret")?;
+        });
+        let secret: String = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(pool)
+                .await
+                .context("cannot read a server secret")?
+        });
+        Ok(secret)
+    }
+
     /// Records a partner; fails if the name is taken.
     pub async fn insert_partner(
         &self,

