@@ -75,6 +75,9 @@ pub struct LheoImportSummary {
 struct SiteDraft {
     nom: Option<Text>,
     adresse: Option<Adresse>,
+    /// The formateur's address for this site (`OrgFact::Formateur`): used when no
+    /// `lieu-de-formation` gives the site one.
+    adresse_formateur: Option<Adresse>,
     contact: Option<Contact>,
     acces_handicapes: Option<Text>,
 }
@@ -116,6 +119,7 @@ impl Book {
                 raison_sociale,
                 site,
                 contact,
+                adresse,
                 ..
             } => {
                 if d.raison_sociale.is_none() {
@@ -124,6 +128,9 @@ impl Book {
                 let s = d.sites.entry(site).or_default();
                 if s.contact.is_none() {
                     s.contact = contact;
+                }
+                if s.adresse_formateur.is_none() {
+                    s.adresse_formateur = adresse;
                 }
             }
             OrgFact::Lieu {
@@ -184,10 +191,14 @@ fn finish(siret: &Siret, d: &OrgDraft, stored: Option<Organisme>) -> Result<Orga
             .clone()
             .or_else(|| old.as_ref().map(|s| s.adresse.clone()))
             .or_else(|| o.adresse.clone())
+            // Last: where the formateur says it is, or teaches (a formateur other than the
+            // responsable has no coordonnees-organisme in LHÉO).
+            .or_else(|| sd.adresse_formateur.clone())
             .ok_or_else(|| {
                 format!(
                     "organisme {siret}, site {code}: the document gives no address for it \
-                     (neither a lieu-de-formation nor the organisme's coordonnees)"
+                     (neither a lieu-de-formation, nor the organisme's coordonnees, nor a \
+                     contact-formateur's)"
                 )
             })?;
         let site = Site {

@@ -51,6 +51,12 @@ pub enum OrgFact {
         raison_sociale: Option<Text>,
         site: SiteCode,
         contact: Option<Contact>,
+        /// Where the document places this site when no `lieu-de-formation` of the
+        /// organisme does: the `contact-formateur`'s address, else the address of the
+        /// action's `lieu-de-formation` (the formateur teaches there). National files give
+        /// a formateur other than the responsable no coordinates of its own, so without
+        /// this its site would have no address at all.
+        adresse: Option<Adresse>,
     },
     /// `lieu-de-formation`: a site with its address.
     Lieu {
@@ -395,6 +401,14 @@ fn adresse(
     Some(a)
 }
 
+/// An address that only helps place a site (a `contact-formateur`'s): read on the side, so
+/// a flaw in it refuses nothing, and the element itself stays in the kept content (the
+/// writer has no place for it), so the export still says it.
+fn address_hint(el: &Element, at: &[&Element]) -> Option<Adresse> {
+    let mut scratch = Ctx { errors: Vec::new() };
+    adresse(el, "", &mut scratch, &mut Sink::default(), at)
+}
+
 /// `coordonnees` → a contact (what the writer's `contact_fields` writes).
 fn contact(el: &Element, sink: &mut Sink, at: &[&Element]) -> Contact {
     let mut k = Kids::new(el);
@@ -566,6 +580,7 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
             &path,
             numero,
             responsable.as_ref(),
+            offer_action.as_ref().map(|l| &l.dispensateur),
             &parcours,
             &mut ctx,
             &mut facts,
@@ -884,6 +899,7 @@ fn action(
     path: &str,
     numero: ActionCode,
     responsable: Option<&(Siret, SiteCode)>,
+    offer_dispensateur: Option<&SiteRef>,
     parcours: &Option<String>,
     ctx: &mut Ctx,
     facts: &mut Vec<OrgFact>,
@@ -924,6 +940,7 @@ fn action(
     // The lieu de formation: a site of an organisme.
     let lieu = k.take("lieu-de-formation");
     let mut site_lieu: Option<SiteRef> = None;
+    let mut lieu_adresse: Option<Adresse> = None;
     let lieu_siret = siret_in(lieu, "SIRET-lieu-formation");
     let formateur_el = k.take("organisme-formateur");
     let formateur_siret = siret_in(formateur_el, "SIRET-formateur");
@@ -1033,6 +1050,7 @@ fn action(
                 if adr.denomination.is_none() {
                     adr.denomination = Some(nom.clone());
                 }
+                lieu_adresse = Some(adr.clone());
                 facts.push(OrgFact::Lieu {
                     siret: siret.clone(),
                     site: code.clone(),
@@ -1056,6 +1074,7 @@ fn action(
         return None;
     };
 
+    let kept_before_formateur = asink.wrapped.len();
     let dispensateur = match formateur_el {
         Some(f) => {
             let siret = match formateur_siret {
@@ -1069,11 +1088,15 @@ fn action(
             fk.take("SIRET-formateur");
             let raison_sociale = fk.text("raison-sociale-formateur");
             let site = site_code_of(&[Some(f)], siret.as_str());
+            let mut contact_adresse = None;
             let contact = fk.take("contact-formateur").map(|cf| {
                 let mut cfk = Kids::new(cf);
                 cfk.constant("type-contact", super::writer::TYPE_CONTACT_PEDAGOGIQUE);
-                let c = cfk
-                    .take("coordonnees")
+                let co = cfk.take("coordonnees");
+                contact_adresse = co
+                    .and_then(|co| co.child("adresse"))
+                    .and_then(|a| address_hint(a, &[f, cf]));
+                let c = co
                     .map(|co| contact(co, &mut asink, &[f, cf]))
                     .unwrap_or_default();
                 asink.keep(&[f, cf], &cfk);
@@ -1085,8 +1108,18 @@ fn action(
                 raison_sociale,
                 site: site.clone(),
                 contact: contact.filter(|c| !c.is_empty()),
+                adresse: contact_adresse.or_else(|| lieu_adresse.clone()),
             });
-            SiteRef { siret, site }
+            let sd = SiteRef { siret, site };
+            // SOFI has one site dispensateur per action, and the offer takes the first LHÉO
+            // action's. A later action taught by another organisme (national files have
+            // them) keeps its whole organisme-formateur with its own content, so the export
+            // still says who teaches it (the organisme itself is stored all the same).
+            if offer_dispensateur.is_some_and(|o| o != &sd) {
+                asink.wrapped.truncate(kept_before_formateur);
+                asink.wrapped.push(node(f));
+            }
+            sd
         }
         // No formateur: the organisme responsable teaches, at its own site.
         None => {
