@@ -73,6 +73,9 @@ pub enum OrgFact {
 pub struct Mapped {
     pub offre: Offre,
     pub facts: Vec<OrgFact>,
+    /// Values our types refuse that the offer keeps as given (path, why), for the
+    /// import's summary.
+    pub kept: Vec<MapError>,
 }
 
 /// Maps a foreign identifier into the reserved range, deterministically.
@@ -259,14 +262,23 @@ fn node(el: &Element) -> XmlNode {
     }
 }
 
-/// Errors of one formation, with paths.
+/// Errors of one formation, with paths, and the values kept as given.
 struct Ctx {
     errors: Vec<MapError>,
+    kept: Vec<MapError>,
 }
 
 impl Ctx {
     fn err(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         self.errors.push(MapError {
+            path: path.into(),
+            reason: reason.into(),
+        });
+    }
+    /// A value our types refuse, kept as the document gives it (in the offer's
+    /// `extras_lheo`, so the export writes it back): reported, not fatal.
+    fn kept(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.kept.push(MapError {
             path: path.into(),
             reason: reason.into(),
         });
@@ -405,7 +417,10 @@ fn adresse(
 /// a flaw in it refuses nothing, and the element itself stays in the kept content (the
 /// writer has no place for it), so the export still says it.
 fn address_hint(el: &Element, at: &[&Element]) -> Option<Adresse> {
-    let mut scratch = Ctx { errors: Vec::new() };
+    let mut scratch = Ctx {
+        errors: Vec::new(),
+        kept: Vec::new(),
+    };
     adresse(el, "", &mut scratch, &mut Sink::default(), at)
 }
 
@@ -450,7 +465,10 @@ fn siret_in(el: Option<&Element>, wrapper: &str) -> Option<Result<Siret, String>
 
 /// Maps one `<formation>`.
 pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
-    let mut ctx = Ctx { errors: Vec::new() };
+    let mut ctx = Ctx {
+        errors: Vec::new(),
+        kept: Vec::new(),
+    };
     let mut facts = Vec::new();
     let mut fsink = Sink::default();
     let mut k = Kids::new(el);
@@ -742,7 +760,11 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
     if !ctx.errors.is_empty() {
         return Err(ctx.errors);
     }
-    Ok(Mapped { offre, facts })
+    Ok(Mapped {
+        offre,
+        facts,
+        kept: ctx.kept,
+    })
 }
 
 fn objectif_general(s: &str) -> Option<ObjectifGeneral> {
@@ -912,7 +934,8 @@ fn action(
         .into_iter()
         .filter_map(|c| match Formacode::parse(c.text.trim()) {
             Ok(f) => Some(f),
-            Err(_) => {
+            Err(e) => {
+                ctx.kept(format!("{path}/code-public-vise"), e);
                 asink.wrapped.push(node(c));
                 None
             }
@@ -924,14 +947,21 @@ fn action(
         .and_then(|c| flag(&c.text))
         .unwrap_or(false);
     let modalites_alternance = k.take("modalites-alternance");
-    let modalites_enseignement =
-        k.take("modalites-enseignement")
-            .and_then(|m| match m.text.trim() {
-                "0" => Some(ModalitesEnseignement::Presentiel),
-                "1" => Some(ModalitesEnseignement::Mixte),
-                "2" => Some(ModalitesEnseignement::Distance),
-                _ => None,
-            });
+    let modalites_enseignement = k.take("modalites-enseignement").and_then(|m| {
+        Some(match m.text.trim() {
+            "0" => ModalitesEnseignement::Presentiel,
+            "1" => ModalitesEnseignement::Mixte,
+            "2" => ModalitesEnseignement::Distance,
+            other => {
+                ctx.kept(
+                    format!("{path}/modalites-enseignement"),
+                    format!("{other:?} is not a code of dict-modalites-enseignement (0, 1, 2)"),
+                );
+                asink.wrapped.push(node(m));
+                return None;
+            }
+        })
+    });
     let conditions = k.text("conditions-specifiques");
     let prise_en_charge = k
         .take("prise-en-charge-frais-possible")
@@ -966,7 +996,14 @@ fn action(
     let modalites_pedagogiques: Vec<Formacode> = k
         .take_all("code-modalite-pedagogique")
         .into_iter()
-        .filter_map(|c| Formacode::parse(c.text.trim()).ok())
+        .filter_map(|c| match Formacode::parse(c.text.trim()) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                ctx.kept(format!("{path}/code-modalite-pedagogique"), e);
+                asink.wrapped.push(node(c));
+                None
+            }
+        })
         .collect();
     let mut equipements = Vec::new();
     for eq in k.take_all("equipement") {
@@ -981,11 +1018,25 @@ fn action(
                     .and_then(|c| number(&c.text)),
                 commentaire: eq.child("commentaire").and_then(|c| Text::new(&c.text)),
             }),
-            None => asink.wrapped.push(node(eq)),
+            None => {
+                ctx.kept(
+                    format!("{path}/equipement/type-equipement"),
+                    "missing or not a code of the equipment types",
+                );
+                asink.wrapped.push(node(eq));
+            }
         }
     }
     let frais_restants = k.take("frais-restants");
     let prix = k.take("prix-total-TTC");
+    let frais_ttc = prix.and_then(|p| match Montant::parse(p.text.trim()) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            // Kept with the action's other derived values below.
+            ctx.kept(format!("{path}/prix-total-TTC"), e);
+            None
+        }
+    });
     let duree_indicative = k.text("duree-indicative");
     let heures_centre = k.take("nombre-heures-centre").and_then(|c| number(&c.text));
     let heures_entreprise = k
@@ -1215,7 +1266,7 @@ fn action(
             publics: publics.clone(),
             places,
             prise_en_charge,
-            frais_ttc: prix.and_then(|p| Montant::parse(p.text.trim()).ok()),
+            frais_ttc: frais_ttc.clone(),
         };
         if let Some((sess, sink, blocs, vb)) = session(s, &spath, &template, ctx) {
             if level.blocs.is_empty() && !blocs.is_empty() {
