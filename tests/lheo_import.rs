@@ -199,6 +199,13 @@ async fn onisep_examples_import_and_are_explained(db: &TestDb) {
             "<hebergement xmlns=\"urn:lheo-feed:lheo-import\">Internat garçons-filles</hebergement>"
         ));
         assert!(xml.contains("<modalite-recrutement>9</modalite-recrutement>"));
+        // Issue 17, point 3: the attributes of mapped elements come back as ONISEP wrote
+        // them (they came back as ref="V14" before).
+        assert!(
+            xml.contains("<code-FORMACODE ref=\"V11\" tag=\"principal\">34582</code-FORMACODE>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<code-FORMACODE ref=\"V11\">34076</code-FORMACODE>"));
 
         // The next export copies the offer from the previous file, which it finds by the
         // code the import derived from the foreign numero.
@@ -521,4 +528,68 @@ fn hostile_text_survives_export_import_export() {
         case.get()
     );
     assert!(last.borrow().starts_with("<formation numero="));
+}
+
+/// Issue 17, point 3, as a property: any attribute a foreign document puts on a mapped
+/// element (here a FORMACODE and the lieu de formation's address), with any text XML can
+/// carry, comes back on export as given, and the export reads back to the same bytes.
+#[test]
+fn foreign_attributes_of_mapped_elements_survive() {
+    let baseline = std::fs::read_to_string("tests/data/baseline.jsonl").unwrap();
+    let mut lines = baseline.lines();
+    let Record::Organisme(org) = parse_record("baseline", 1, lines.next().unwrap()).unwrap() else {
+        panic!()
+    };
+    let Record::Offre(offre) = parse_record("baseline", 2, lines.next().unwrap()).unwrap() else {
+        panic!()
+    };
+    let orgs = HashMap::from([(org.siret.clone(), *org)]);
+    let ctx = WriterContext {
+        organismes: &orgs,
+        today: Date::parse("2025-06-01").unwrap(),
+    };
+    let ours = write_formation(&offre, &ctx).unwrap().xml;
+    let read_map_write = |xml: &str| -> Result<String, TestCaseError> {
+        let doc = format!(
+            "{}{xml}{}",
+            document_header("2025-06-01T02:30:00+02:00"),
+            DOCUMENT_FOOTER
+        );
+        let mut r = LheoReader::new(doc.as_bytes(), Limits::default())
+            .map_err(|e| TestCaseError::fail(format!("{e}\n{doc}")))?;
+        let el = r.next_formation().unwrap().expect("one formation");
+        let mapped =
+            map_formation(&el).map_err(|e| TestCaseError::fail(format!("{e:?}\n{doc}")))?;
+        write_formation(&mapped.offre, &ctx)
+            .map(|f| f.xml)
+            .map_err(|e| TestCaseError::fail(format!("{e:?}")))
+    };
+    let value = || proptest::string::string_regex("[a-zA-Z0-9 éè&<>\"'=/\\-]{0,40}").unwrap();
+    let mut runner = TestRunner::new(Config {
+        cases: 200,
+        ..Config::default()
+    });
+    runner
+        .run(&(value(), value()), |(a, b)| {
+            let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
+            let foreign = ours
+                .replacen(
+                    "<code-FORMACODE ref=\"V14\">",
+                    &format!("<code-FORMACODE ref=\"V11\" tag=\"{}\">", esc(&a)),
+                    1,
+                )
+                .replacen("<adresse>", &format!("<adresse numero=\"{}\">", esc(&b)), 1);
+            prop_assume!(foreign != ours);
+            let out = read_map_write(&foreign)?;
+            let expected = format!("<code-FORMACODE ref=\"V11\" tag=\"{}\">", esc(&a));
+            prop_assert!(out.contains(&expected), "{}\n{}", expected, out);
+            let expected = format!("<adresse numero=\"{}\">", esc(&b));
+            prop_assert!(out.contains(&expected), "{}\n{}", expected, out);
+            // And the export imports back to itself.
+            prop_assert_eq!(read_map_write(&out)?, out);
+            Ok(())
+        })
+        .unwrap();
+    // Our own export keeps nothing: its attributes are the writer's.
+    assert_eq!(read_map_write(&ours).unwrap(), ours);
 }

@@ -316,6 +316,11 @@ async fn national_documents_import(db: &TestDb) {
         )),
         "{xml}"
     );
+    // The attributes of mapped elements come back as the national file wrote them.
+    assert!(
+        xml.contains("<code-FORMACODE ref=\"V12\" tag=\"principal\">31734</code-FORMACODE>"),
+        "{xml}"
+    );
     // The national extras come back where they were.
     assert!(xml.contains("<extra info=\"code-carif\">14_AF_0000012345</extra>"));
     assert!(xml.contains("<extra info=\"id-session-carif\">14_SE_0000100002</extra>"));

@@ -248,6 +248,82 @@ fn keepable_attrs(el: &Element) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether the writer writes attribute `k="v"` of element `el` (at `path`) itself, from
+/// what the import mapped: identifiers and dates it recomputes (the store gives the
+/// days), the FORMACODE version, the site codes and information-collective codes it
+/// read. Those are not kept, so an export of ours imports back without a kept copy of
+/// each.
+fn written_by_us(path: &str, el: &str, k: &str, v: &str) -> bool {
+    match (el, k) {
+        (_, "id" | "idref") => true,
+        ("formation" | "action" | "session", _)
+            if matches!(
+                path,
+                "formation" | "formation/action" | "formation/action/session"
+            ) =>
+        {
+            matches!(
+                k,
+                "numero"
+                    | "datecrea"
+                    | "datemaj"
+                    | "horodatage-creation"
+                    | "horodatage-modification"
+            )
+        }
+        ("code-FORMACODE", "ref") => v == super::writer::FORMACODE_VERSION,
+        ("code-public-vise", "ref") => v == super::writer::FORMACODE_VERSION_PUBLIC,
+        ("code-modalite-pedagogique", "ref") => v == super::writer::FORMACODE_VERSION_MODALITES,
+        (
+            "lieu-de-formation" | "organisme-formateur" | "organisme-formation-responsable",
+            "numero",
+        ) => SiteCode::parse(v.trim()).is_ok(),
+        ("recrutement", "numero") => true,
+        // The referent's kind (`mail-liaison`, `referent-prf`, …), read by the import.
+        ("contact-session", "info") => true,
+        _ => false,
+    }
+}
+
+/// The attributes of the formation's elements that the writer would not write as given
+/// (issue 17, point 3: ONISEP's `ref="V11"` came back as `ref="V14"`), by path and text.
+/// `extras` and other namespaces' elements are kept whole, with their attributes,
+/// elsewhere.
+fn kept_attrs(el: &Element, path: &mut String, out: &mut Vec<KeptAttrs>) {
+    if el.name == "extras" || el.name.starts_with('{') {
+        return;
+    }
+    let len = path.len();
+    if !path.is_empty() {
+        path.push('/');
+    }
+    path.push_str(&el.name);
+    let attrs: Vec<(String, String)> = keepable_attrs(el)
+        .into_iter()
+        .filter(|(k, v)| !written_by_us(path, &el.name, k, v))
+        .collect();
+    if !attrs.is_empty() {
+        let k = KeptAttrs {
+            path: path.clone(),
+            text: if el.children.is_empty() {
+                el.text.trim().to_owned()
+            } else {
+                String::new()
+            },
+            attrs,
+        };
+        // A name the model's check refuses is simply not kept (the reader allows a few
+        // more characters in names than the model does).
+        if k.validate().is_ok() {
+            out.push(k);
+        }
+    }
+    for c in &el.children {
+        kept_attrs(c, path, out);
+    }
+    path.truncate(len);
+}
+
 /// An element tree as kept: white space between child elements is layout, not content.
 fn node(el: &Element) -> XmlNode {
     XmlNode {
@@ -722,10 +798,13 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         public_vise: action_level.public_vise.clone(),
         contact: contact_formation,
     };
+    let mut attrs = Vec::new();
+    kept_attrs(el, &mut String::new(), &mut attrs);
     let extras = LheoExtras {
         numero: foreign_numero,
         xml: fsink.into_nodes(),
         action_xml: Vec::new(),
+        attrs,
     };
     let mut offre = Offre {
         numero,

@@ -27,11 +27,76 @@ pub struct LheoExtras {
     /// share one action on export).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub action_xml: Vec<XmlNode>,
+    /// On a formation: the attributes of elements the import mapped (so the writer
+    /// writes those elements itself) that the writer does not produce as given, such
+    /// as ONISEP's `ref="V11" tag="principal"` on a FORMACODE: written back on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attrs: Vec<KeptAttrs>,
+}
+
+/// The attributes of one mapped element, found again on export by its path from the
+/// `formation` and its text (empty for an element with children): the writer regroups
+/// sessions and recomputes values, so a position would not find it again, its content
+/// does. Each is used once, in order, so equal elements keep their own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawAttrs")]
+pub struct KeptAttrs {
+    /// Element names from `formation`, separated by `/`.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    pub attrs: Vec<(String, String)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttrs {
+    path: String,
+    #[serde(default)]
+    text: String,
+    attrs: Vec<(String, String)>,
+}
+
+impl TryFrom<RawAttrs> for KeptAttrs {
+    type Error = String;
+    fn try_from(r: RawAttrs) -> Result<Self, String> {
+        let k = KeptAttrs {
+            path: r.path,
+            text: r.text,
+            attrs: r.attrs,
+        };
+        k.validate()?;
+        Ok(k)
+    }
+}
+
+impl KeptAttrs {
+    /// The same checks as a kept tree's (names, characters, no repeated attribute), so a
+    /// JSON Lines record cannot inject markup through them either.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut last = "";
+        for seg in self.path.split('/') {
+            if !is_ncname(seg) {
+                return Err(format!("{:?} is not an element path", self.path));
+            }
+            last = seg;
+        }
+        XmlNode {
+            name: last.to_owned(),
+            attrs: self.attrs.clone(),
+            text: self.text.clone(),
+            children: Vec::new(),
+        }
+        .check(0)
+    }
 }
 
 impl LheoExtras {
     pub fn is_empty(&self) -> bool {
-        self.numero.is_none() && self.xml.is_empty() && self.action_xml.is_empty()
+        self.numero.is_none()
+            && self.xml.is_empty()
+            && self.action_xml.is_empty()
+            && self.attrs.is_empty()
     }
 }
 
@@ -177,6 +242,23 @@ impl XmlNode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_attributes_are_checked() {
+        let ok = r#"{"path":"formation/domaine-formation/code-FORMACODE","text":"34582","attrs":[["ref","V11"],["tag","principal"]]}"#;
+        let k: KeptAttrs = serde_json::from_str(ok).unwrap();
+        assert_eq!(k.attrs.len(), 2);
+        for bad in [
+            r#"{"path":"formation/a b","attrs":[["ref","V11"]]}"#,
+            r#"{"path":"formation//x","attrs":[["ref","V11"]]}"#,
+            r#"{"path":"formation/x","attrs":[["a\"=","V11"]]}"#,
+            r#"{"path":"formation/x","attrs":[["xmlns","urn:x"]]}"#,
+            r#"{"path":"formation/x","attrs":[["a","1"],["a","2"]]}"#,
+            r#"{"path":"formation/x","attrs":[["a",""]]}"#,
+        ] {
+            assert!(serde_json::from_str::<KeptAttrs>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn hostile_names_and_texts_are_refused() {
