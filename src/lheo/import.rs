@@ -1345,7 +1345,7 @@ fn action(
             publics: publics.clone(),
             places,
             prise_en_charge,
-            frais_ttc: frais_ttc.clone(),
+            frais_ttc,
         };
         if let Some((sess, sink, blocs, vb)) = session(s, &spath, &template, ctx) {
             if level.blocs.is_empty() && !blocs.is_empty() {
