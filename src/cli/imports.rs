@@ -119,24 +119,19 @@ pub async fn lheo(args: &LheoImportArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
             counts(&s.organismes),
             counts(&s.offres),
         );
-        for e in &s.skipped_formations {
-            outln!("skipped: {e}");
-        }
-        if s.skipped > s.skipped_formations.len() as u64 {
-            outln!(
-                "skipped: … and {} more",
-                s.skipped - s.skipped_formations.len() as u64
-            );
-        }
-        for e in &s.values_kept_as_given {
-            outln!("kept as given: {e}");
-        }
-        if s.kept_as_given > s.values_kept_as_given.len() as u64 {
-            outln!(
-                "kept as given: … and {} more",
-                s.kept_as_given - s.values_kept_as_given.len() as u64
-            );
-        }
+        listed("skipped", &s.skipped_formations, s.skipped)?;
+        listed("kept as given", &s.values_kept_as_given, s.kept_as_given)?;
+    }
+    Ok(())
+}
+
+/// One line per listed item, and how many more the list left out.
+fn listed(label: &str, items: &[impl std::fmt::Display], total: u64) -> Result<(), Failure> {
+    for e in items {
+        outln!("{label}: {e}");
+    }
+    if total > items.len() as u64 {
+        outln!("{label}: … and {} more", total - items.len() as u64);
     }
     Ok(())
 }

@@ -281,6 +281,13 @@ struct Errors {
 }
 
 impl Errors {
+    fn new(files: &[String]) -> Self {
+        Errors {
+            files: files.to_vec(),
+            list: Vec::new(),
+            total: 0,
+        }
+    }
     fn push(&mut self, file: usize, (line, column): (u64, u64), path: &str, reason: String) {
         self.total += 1;
         if self.list.len() < MAX_REPORTED_ERRORS {
@@ -321,11 +328,7 @@ pub async fn import_lheo_files(
     let strict = mode == Mode::Strict;
     let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let mut tx = store.begin_import().await?;
-    let mut errors = Errors {
-        files: files.clone(),
-        list: Vec::new(),
-        total: 0,
-    };
+    let mut errors = Errors::new(&files);
     let mut summary = LheoImportSummary {
         files: paths.len(),
         ..Default::default()
@@ -340,7 +343,8 @@ pub async fn import_lheo_files(
     let mut mandataires: HashMap<Siret, (usize, (u64, u64))> = HashMap::new();
     // Lenient mode: the formations skipped (a few bytes each, like the codes seen).
     let mut skip: HashSet<FormationKey> = HashSet::new();
-    let mut skipped = SkipList::new(&files);
+    let mut skipped = Errors::new(&files);
+    let mut kept = Errors::new(&files);
     for (fi, path) in paths.iter().enumerate() {
         let mut r = match open(path) {
             Ok(r) => r,
@@ -412,16 +416,7 @@ pub async fn import_lheo_files(
                     seen_offres.insert(o.numero);
                     seen_sessions.extend(codes);
                     for MapError { path, reason } in &m.kept {
-                        summary.kept_as_given += 1;
-                        if summary.values_kept_as_given.len() < MAX_REPORTED_ERRORS {
-                            summary.values_kept_as_given.push(LheoInputError {
-                                file: files[fi].clone(),
-                                line: at.0,
-                                column: at.1,
-                                path: path.clone(),
-                                reason: format!("{reason} — kept as given"),
-                            });
-                        }
+                        kept.push(fi, at, path, format!("{reason} — kept as given"));
                     }
                     summary.formations += 1;
                     summary.sessions += o.sessions.len() as u64;
@@ -494,6 +489,8 @@ pub async fn import_lheo_files(
     tx.commit().await?;
     summary.skipped = skipped.total;
     summary.skipped_formations = skipped.list;
+    summary.kept_as_given = kept.total;
+    summary.values_kept_as_given = kept.list;
     Ok(summary)
 }
 
@@ -503,42 +500,13 @@ struct Plan<'a> {
     unusable: &'a HashMap<Siret, String>,
 }
 
-/// The formations skipped, as the summary lists them.
-struct SkipList<'a> {
-    files: &'a [String],
-    list: Vec<LheoInputError>,
-    total: u64,
-}
-
-impl<'a> SkipList<'a> {
-    fn new(files: &'a [String]) -> Self {
-        SkipList {
-            files,
-            list: Vec::new(),
-            total: 0,
-        }
-    }
-    fn push(&mut self, file: usize, (line, column): (u64, u64), path: &str, reason: String) {
-        self.total += 1;
-        if self.list.len() < MAX_REPORTED_ERRORS {
-            self.list.push(LheoInputError {
-                file: self.files[file].clone(),
-                line,
-                column,
-                path: path.to_owned(),
-                reason,
-            });
-        }
-    }
-}
-
 async fn write_all(
     tx: &mut ImportTx,
     organismes: &[Organisme],
     paths: &[PathBuf],
     plan: &Plan<'_>,
     summary: &mut LheoImportSummary,
-    skipped: &mut SkipList<'_>,
+    skipped: &mut Errors,
 ) -> Result<(), LheoImportError> {
     for chunk in organismes.chunks(BATCH) {
         let c = tx.upsert_organismes(chunk).await?;
