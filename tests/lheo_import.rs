@@ -384,6 +384,13 @@ async fn imperfect_values_are_skipped_or_kept_and_reported(db: &TestDb) {
             + summary["offres"]["unchanged"].as_u64().unwrap(),
         formations as u64 - 1
     );
+    // `check` tells the organisme, in French, with the rule's code.
+    let check = ok(db, &["--today", TODAY, "check"]);
+    assert!(check.contains("IMPORT_VALEUR_CONSERVEE"), "{check}");
+    assert!(
+        check.contains("indique pour « modalites-enseignement » la valeur « 7 »"),
+        "{check}"
+    );
     // The text summary names it too.
     let said = ok(db, &["import-lheo", path.to_str().unwrap()]);
     assert!(said.contains("skipped 1"), "{said}");

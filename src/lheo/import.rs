@@ -17,6 +17,7 @@
 use sha2::{Digest, Sha256};
 
 use super::reader::Element;
+use crate::model::lheo_extras::MAX_VALEUR_CONSERVEE;
 use crate::model::*;
 
 /// The `extras info` of the blocks that wrap unmapped LHÉO elements on export.
@@ -342,6 +343,8 @@ fn node(el: &Element) -> XmlNode {
 struct Ctx {
     errors: Vec<MapError>,
     kept: Vec<MapError>,
+    /// The values of `kept`, as the offer keeps them for `check`.
+    invalides: Vec<ValeurConservee>,
 }
 
 impl Ctx {
@@ -353,9 +356,15 @@ impl Ctx {
     }
     /// A value our types refuse, kept as the document gives it (in the offer's
     /// `extras_lheo`, so the export writes it back): reported, not fatal.
-    fn kept(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+    fn kept(&mut self, path: impl Into<String>, value: &str, reason: impl Into<String>) {
+        let path = path.into();
+        let element = path.rsplit('/').next().unwrap_or_default();
+        let shown: String = value.trim().chars().take(MAX_VALEUR_CONSERVEE).collect();
+        if let Ok(v) = ValeurConservee::new(element, &shown) {
+            self.invalides.push(v);
+        }
         self.kept.push(MapError {
-            path: path.into(),
+            path,
             reason: reason.into(),
         });
     }
@@ -496,6 +505,7 @@ fn address_hint(el: &Element, at: &[&Element]) -> Option<Adresse> {
     let mut scratch = Ctx {
         errors: Vec::new(),
         kept: Vec::new(),
+        invalides: Vec::new(),
     };
     adresse(el, "", &mut scratch, &mut Sink::default(), at)
 }
@@ -544,6 +554,7 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
     let mut ctx = Ctx {
         errors: Vec::new(),
         kept: Vec::new(),
+        invalides: Vec::new(),
     };
     let mut facts = Vec::new();
     let mut fsink = Sink::default();
@@ -805,6 +816,7 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         xml: fsink.into_nodes(),
         action_xml: Vec::new(),
         attrs,
+        invalides: std::mem::take(&mut ctx.invalides),
     };
     let mut offre = Offre {
         numero,
@@ -1014,7 +1026,7 @@ fn action(
         .filter_map(|c| match Formacode::parse(c.text.trim()) {
             Ok(f) => Some(f),
             Err(e) => {
-                ctx.kept(format!("{path}/code-public-vise"), e);
+                ctx.kept(format!("{path}/code-public-vise"), &c.text, e);
                 asink.wrapped.push(node(c));
                 None
             }
@@ -1034,6 +1046,7 @@ fn action(
             other => {
                 ctx.kept(
                     format!("{path}/modalites-enseignement"),
+                    other,
                     format!("{other:?} is not a code of dict-modalites-enseignement (0, 1, 2)"),
                 );
                 asink.wrapped.push(node(m));
@@ -1078,7 +1091,7 @@ fn action(
         .filter_map(|c| match Formacode::parse(c.text.trim()) {
             Ok(f) => Some(f),
             Err(e) => {
-                ctx.kept(format!("{path}/code-modalite-pedagogique"), e);
+                ctx.kept(format!("{path}/code-modalite-pedagogique"), &c.text, e);
                 asink.wrapped.push(node(c));
                 None
             }
@@ -1098,8 +1111,10 @@ fn action(
                 commentaire: eq.child("commentaire").and_then(|c| Text::new(&c.text)),
             }),
             None => {
+                let given = eq.child("type-equipement").map_or("", |t| t.text.as_str());
                 ctx.kept(
                     format!("{path}/equipement/type-equipement"),
+                    given,
                     "missing or not a code of the equipment types",
                 );
                 asink.wrapped.push(node(eq));
@@ -1112,7 +1127,7 @@ fn action(
         Ok(m) => Some(m),
         Err(e) => {
             // Kept with the action's other derived values below.
-            ctx.kept(format!("{path}/prix-total-TTC"), e);
+            ctx.kept(format!("{path}/prix-total-TTC"), &p.text, e);
             None
         }
     });

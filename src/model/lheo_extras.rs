@@ -32,6 +32,59 @@ pub struct LheoExtras {
     /// as ONISEP's `ref="V11" tag="principal"` on a FORMACODE: written back on them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attrs: Vec<KeptAttrs>,
+    /// On a formation: the values the import kept as given because our types refuse
+    /// them (an unknown code, a FORMACODE that is not one), so that `check` can tell the
+    /// organisme (rule `IMPORT_VALEUR_CONSERVEE`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalides: Vec<ValeurConservee>,
+}
+
+/// Longest value kept in a [`ValeurConservee`]: enough to recognise it in a message.
+pub const MAX_VALEUR_CONSERVEE: usize = 200;
+
+/// A value an imported document gave that our types refuse, kept as given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawValeur")]
+pub struct ValeurConservee {
+    /// The LHÉO element's name (e.g. `modalites-enseignement`).
+    pub element: String,
+    /// The value as given (at most [`MAX_VALEUR_CONSERVEE`] characters).
+    pub valeur: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawValeur {
+    element: String,
+    valeur: String,
+}
+
+impl TryFrom<RawValeur> for ValeurConservee {
+    type Error = String;
+    fn try_from(r: RawValeur) -> Result<Self, String> {
+        ValeurConservee::new(&r.element, &r.valeur)
+    }
+}
+
+impl ValeurConservee {
+    /// Checks the name and the characters (it ends up in messages and reports), and
+    /// refuses a value longer than [`MAX_VALEUR_CONSERVEE`] characters.
+    pub fn new(element: &str, valeur: &str) -> Result<Self, String> {
+        if !is_ncname(element) {
+            return Err(format!("{element:?} is not an element name"));
+        }
+        if valeur.chars().count() > MAX_VALEUR_CONSERVEE
+            || !valeur.chars().all(|c| is_xml_char(c) && !c.is_control())
+        {
+            return Err(format!(
+                "the value kept for {element} is too long or not text"
+            ));
+        }
+        Ok(ValeurConservee {
+            element: element.to_owned(),
+            valeur: valeur.to_owned(),
+        })
+    }
 }
 
 /// The attributes of one mapped element, found again on export by its path from the
@@ -97,6 +150,7 @@ impl LheoExtras {
             && self.xml.is_empty()
             && self.action_xml.is_empty()
             && self.attrs.is_empty()
+            && self.invalides.is_empty()
     }
 }
 

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 pub use codes::*;
 pub use geo::Departement;
 pub use ids::*;
-pub use lheo_extras::{KeptAttrs, LheoExtras, LheoNumero, XmlNode};
+pub use lheo_extras::{KeptAttrs, LheoExtras, LheoNumero, ValeurConservee, XmlNode};
 pub use text::Text;
 
 /// One line of the FASD JSON Lines input: exactly one of these keys.
