@@ -297,6 +297,28 @@ impl XmlNode {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Outside text (a JSON Lines record, a document's attribute or value): whatever
+        /// it is, what is accepted can only be written as text and attribute content.
+        #[test]
+        fn kept_values_and_attributes_accept_only_safe_text(
+            name in "\\PC{0,12}",
+            path in "[a-z/ <\\-]{0,20}",
+            value in "\\PC{0,40}|[\\x00-\\x1f<>&\"]{0,10}",
+        ) {
+            if let Ok(v) = ValeurConservee::new(&name, &value) {
+                proptest::prop_assert!(is_ncname(&v.element));
+                proptest::prop_assert!(v.valeur.chars().all(|c| is_xml_char(c) && !c.is_control()));
+            }
+            let k = KeptAttrs { path: path.clone(), text: value.clone(), attrs: vec![(name.clone(), value.clone())] };
+            if k.validate().is_ok() {
+                proptest::prop_assert!(path.split('/').all(is_ncname));
+                proptest::prop_assert!(is_ncname(&name) && !name.to_ascii_lowercase().starts_with("xml"));
+                proptest::prop_assert!(value.chars().all(is_xml_char));
+            }
+        }
+    }
+
     #[test]
     fn kept_attributes_are_checked() {
         let ok = r#"{"path":"formation/domaine-formation/code-FORMACODE","text":"34582","attrs":[["ref","V11"],["tag","principal"]]}"#;
