@@ -62,7 +62,7 @@ enum Command {
     Import(cli::imports::ImportArgs),
     /// Import LHÉO 2.2 / 2.3 documents (plain or gzip) back into FASD offers: all or
     /// nothing; entry rules are not applied (`check` and `export` judge the offers).
-    ImportLheo(cli::imports::ImportArgs),
+    ImportLheo(cli::imports::LheoImportArgs),
     /// Import the Conseil régional's CSV extraction (programmes, lots, organismes
     /// mandataires and formateurs) that seeds a campaign: all or nothing (docs/region-file.md).
     ImportRegion(cli::imports::ImportArgs),

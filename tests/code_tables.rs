@@ -20,7 +20,10 @@ fn the_embedded_v14_publics_are_the_shared_table() {
     let shared: BTreeMap<&str, &str> = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| l.split_once('\t').unwrap_or_else(|| panic!("{l:?}: no tab")))
+        .map(|l| {
+            l.split_once('\t')
+                .unwrap_or_else(|| panic!("{l:?}: no tab"))
+        })
         .collect();
     assert!(shared.len() > 50, "only {} codes read", shared.len());
     let embedded: BTreeMap<&str, &str> = PUBLICS_V14.iter().copied().collect();

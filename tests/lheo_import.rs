@@ -199,6 +199,13 @@ async fn onisep_examples_import_and_are_explained(db: &TestDb) {
             "<hebergement xmlns=\"urn:lheo-feed:lheo-import\">Internat garçons-filles</hebergement>"
         ));
         assert!(xml.contains("<modalite-recrutement>9</modalite-recrutement>"));
+        // Issue 17, point 3: the attributes of mapped elements come back as ONISEP wrote
+        // them (they came back as ref="V14" before).
+        assert!(
+            xml.contains("<code-FORMACODE ref=\"V11\" tag=\"principal\">34582</code-FORMACODE>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<code-FORMACODE ref=\"V11\">34076</code-FORMACODE>"));
 
         // The next export copies the offer from the previous file, which it finds by the
         // code the import derived from the foreign numero.
@@ -234,7 +241,10 @@ async fn hostile_documents_are_refused_whole(db: &TestDb) {
     std::fs::write(&secret, "do not read me").unwrap();
     let cut = good_text.len() / 2;
     let cut = (cut..).find(|i| good_text.is_char_boundary(*i)).unwrap();
-    let cases: Vec<(&str, String, &str)> = vec![
+    // (name, document, what the error says, strict): a document that cannot be read is
+    // refused whole in either mode; an offer's bad value refuses the import in strict
+    // mode only (lenient mode skips that formation: `imperfect_values_are_skipped...`).
+    let cases: Vec<(&str, String, &str, bool)> = vec![
         (
             "xxe.xml",
             format!(
@@ -243,13 +253,15 @@ async fn hostile_documents_are_refused_whole(db: &TestDb) {
                 secret.display()
             ),
             ":2:",
+            false,
         ),
-        ("truncated.xml", good_text[..cut].to_owned(), ""),
+        ("truncated.xml", good_text[..cut].to_owned(), "", false),
         (
             "mismatched.xml",
             "<lheo xmlns=\"http://lheo.gouv.fr/2.3\">\n<offres>\n<formation>\n</offre>\n</lheo>\n"
                 .to_owned(),
             ":4:",
+            false,
         ),
         (
             "bad-siret.xml",
@@ -259,20 +271,22 @@ async fn hostile_documents_are_refused_whole(db: &TestDb) {
                 1,
             ),
             "SIRET",
+            true,
         ),
     ];
-    for (name, content, expect) in cases {
+    for (name, content, expect, strict) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, &content).unwrap();
         // A good document before the bad one: all or nothing across files too.
-        let out = lheo_feed(
-            db,
-            &[
-                "import-lheo",
-                good.to_str().unwrap(),
-                path.to_str().unwrap(),
-            ],
-        );
+        let mut args = vec![
+            "import-lheo",
+            good.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        let out = lheo_feed(db, &args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
         let prefix = format!("{}:", path.display());
@@ -296,7 +310,98 @@ async fn hostile_documents_are_refused_whole(db: &TestDb) {
     }
 }
 
+/// Issue 17, point 2: by default a formation that cannot become an offer is skipped and
+/// named (FILE:LINE:COLUMN, path, reason), the others are imported, and values our types
+/// refuse are kept as given and counted; `--strict` refuses the whole import.
+async fn imperfect_values_are_skipped_or_kept_and_reported(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = test_db(db.backend).await.unwrap();
+    ok(&fixtures, &["import", "fixtures/offres.jsonl"]);
+    let good = dir.path().join("good.xml");
+    export(&fixtures, TODAY, &good);
+    let text = std::fs::read_to_string(&good).unwrap();
+    let formations = text.matches("<formation ").count();
+    assert!(formations >= 2, "{formations}");
+    // A 15-digit SIRET in the first formation's organisme responsable, an unknown
+    // modalites-enseignement code in another's action.
+    let siret_at = text.find("<SIRET-organisme-formation>").unwrap();
+    let mut bad = text.clone();
+    let siret_end = siret_at + bad[siret_at..].find("</SIRET>").unwrap();
+    bad.insert(siret_end, '7');
+    // The unknown code in the last formation's action (the first is skipped).
+    let last = bad.rfind("<modalites-enseignement>0<").unwrap();
+    assert!(
+        last > bad.rfind("<formation ").unwrap(),
+        "in the last formation"
+    );
+    bad.replace_range(
+        last..last + "<modalites-enseignement>0".len(),
+        "<modalites-enseignement>7",
+    );
+    assert_ne!(bad, text);
+    let path = dir.path().join("imperfect.xml");
+    std::fs::write(&path, &bad).unwrap();
+    let before = ok(db, &["status", "--json"]);
+
+    // Strict: all or nothing, as before issue 17.
+    let out = lheo_feed(db, &["import-lheo", "--strict", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SIRET"));
+    assert_eq!(ok(db, &["status", "--json"]), before);
+
+    // Lenient (the default): the others are imported.
+    let summary: Value =
+        serde_json::from_str(&ok(db, &["import-lheo", "--json", path.to_str().unwrap()])).unwrap();
+    assert_eq!(summary["formations_read"], formations as u64, "{summary}");
+    assert_eq!(summary["skipped"], 1, "{summary}");
+    assert_eq!(summary["formations"], formations as u64 - 1, "{summary}");
+    let skipped = &summary["skipped_formations"][0];
+    assert_eq!(skipped["file"], path.display().to_string());
+    assert!(skipped["line"].as_u64().unwrap() > 1, "{skipped}");
+    assert!(skipped["column"].as_u64().unwrap() >= 1, "{skipped}");
+    assert!(
+        skipped["path"].as_str().unwrap().contains("SIRET"),
+        "{skipped}"
+    );
+    assert!(
+        skipped["reason"].as_str().unwrap().contains("14 digits"),
+        "{skipped}"
+    );
+    // The unknown code is in an imported offer: kept as given and named.
+    assert_eq!(summary["kept_as_given"], 1, "{summary}");
+    let kept = &summary["values_kept_as_given"][0];
+    assert!(
+        kept["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("modalites-enseignement"),
+        "{kept}"
+    );
+    assert!(kept["reason"].as_str().unwrap().contains("\"7\""), "{kept}");
+    assert_eq!(
+        summary["offres"]["created"].as_u64().unwrap()
+            + summary["offres"]["changed"].as_u64().unwrap()
+            + summary["offres"]["unchanged"].as_u64().unwrap(),
+        formations as u64 - 1
+    );
+    // `check` tells the organisme, in French, with the rule's code.
+    let check = ok(db, &["--today", TODAY, "check"]);
+    assert!(check.contains("IMPORT_VALEUR_CONSERVEE"), "{check}");
+    assert!(
+        check.contains("indique pour « modalites-enseignement » la valeur « 7 »"),
+        "{check}"
+    );
+    // The text summary names it too.
+    let said = ok(db, &["import-lheo", path.to_str().unwrap()]);
+    assert!(said.contains("skipped 1"), "{said}");
+    assert!(
+        said.contains(&format!("skipped: {}:", path.display())),
+        "{said}"
+    );
+}
+
 backend_tests!(
+    imperfect_values_are_skipped_or_kept_and_reported,
     round_trip_of_the_fixtures,
     round_trip_of_a_generated_set,
     onisep_examples_import_and_are_explained,
@@ -430,4 +535,68 @@ fn hostile_text_survives_export_import_export() {
         case.get()
     );
     assert!(last.borrow().starts_with("<formation numero="));
+}
+
+/// Issue 17, point 3, as a property: any attribute a foreign document puts on a mapped
+/// element (here a FORMACODE and the lieu de formation's address), with any text XML can
+/// carry, comes back on export as given, and the export reads back to the same bytes.
+#[test]
+fn foreign_attributes_of_mapped_elements_survive() {
+    let baseline = std::fs::read_to_string("tests/data/baseline.jsonl").unwrap();
+    let mut lines = baseline.lines();
+    let Record::Organisme(org) = parse_record("baseline", 1, lines.next().unwrap()).unwrap() else {
+        panic!()
+    };
+    let Record::Offre(offre) = parse_record("baseline", 2, lines.next().unwrap()).unwrap() else {
+        panic!()
+    };
+    let orgs = HashMap::from([(org.siret.clone(), *org)]);
+    let ctx = WriterContext {
+        organismes: &orgs,
+        today: Date::parse("2025-06-01").unwrap(),
+    };
+    let ours = write_formation(&offre, &ctx).unwrap().xml;
+    let read_map_write = |xml: &str| -> Result<String, TestCaseError> {
+        let doc = format!(
+            "{}{xml}{}",
+            document_header("2025-06-01T02:30:00+02:00"),
+            DOCUMENT_FOOTER
+        );
+        let mut r = LheoReader::new(doc.as_bytes(), Limits::default())
+            .map_err(|e| TestCaseError::fail(format!("{e}\n{doc}")))?;
+        let el = r.next_formation().unwrap().expect("one formation");
+        let mapped =
+            map_formation(&el).map_err(|e| TestCaseError::fail(format!("{e:?}\n{doc}")))?;
+        write_formation(&mapped.offre, &ctx)
+            .map(|f| f.xml)
+            .map_err(|e| TestCaseError::fail(format!("{e:?}")))
+    };
+    let value = || proptest::string::string_regex("[a-zA-Z0-9 éè&<>\"'=/\\-]{0,40}").unwrap();
+    let mut runner = TestRunner::new(Config {
+        cases: 200,
+        ..Config::default()
+    });
+    runner
+        .run(&(value(), value()), |(a, b)| {
+            let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
+            let foreign = ours
+                .replacen(
+                    "<code-FORMACODE ref=\"V14\">",
+                    &format!("<code-FORMACODE ref=\"V11\" tag=\"{}\">", esc(&a)),
+                    1,
+                )
+                .replacen("<adresse>", &format!("<adresse numero=\"{}\">", esc(&b)), 1);
+            prop_assume!(foreign != ours);
+            let out = read_map_write(&foreign)?;
+            let expected = format!("<code-FORMACODE ref=\"V11\" tag=\"{}\">", esc(&a));
+            prop_assert!(out.contains(&expected), "{}\n{}", expected, out);
+            let expected = format!("<adresse numero=\"{}\">", esc(&b));
+            prop_assert!(out.contains(&expected), "{}\n{}", expected, out);
+            // And the export imports back to itself.
+            prop_assert_eq!(read_map_write(&out)?, out);
+            Ok(())
+        })
+        .unwrap();
+    // Our own export keeps nothing: its attributes are the writer's.
+    assert_eq!(read_map_write(&ours).unwrap(), ours);
 }

@@ -20,6 +20,18 @@ pub struct ImportArgs {
     json: bool,
 }
 
+/// `import-lheo`'s arguments: the files, and how a formation that cannot become an
+/// offer is treated.
+#[derive(Args)]
+pub struct LheoImportArgs {
+    #[command(flatten)]
+    common: ImportArgs,
+    /// All or nothing: any formation that cannot become an offer refuses the whole
+    /// import (by default it is skipped and named in the summary).
+    #[arg(long)]
+    strict: bool,
+}
+
 /// What the JSON Lines and Region imports say when a file is refused.
 fn refused(e: ImportError) -> Failure {
     match e {
@@ -71,9 +83,15 @@ pub async fn jsonl(args: &ImportArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
 }
 
 /// `lheo-feed import-lheo`: LHÉO 2.2 / 2.3 documents back into offers.
-pub async fn lheo(args: &ImportArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
-    use lheo_feed::ingest::lheo::{import_lheo_files, LheoImportError};
-    let s = match import_lheo_files(ctx.store, &args.files).await {
+pub async fn lheo(args: &LheoImportArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
+    use lheo_feed::ingest::lheo::{import_lheo_files, LheoImportError, Mode};
+    let mode = if args.strict {
+        Mode::Strict
+    } else {
+        Mode::Lenient
+    };
+    let files = &args.common.files;
+    let s = match import_lheo_files(ctx.store, files, mode).await {
         Ok(s) => s,
         Err(LheoImportError::Input { errors, total }) => {
             return Err(input_failure(
@@ -86,17 +104,34 @@ pub async fn lheo(args: &ImportArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
         }
         Err(LheoImportError::Other(e)) => return Err(e.into()),
     };
-    if args.json {
+    if args.common.json {
         out_json!(s);
     } else {
         outln!(
-            "imported {} formations ({} sessions) from {} LHÉO file(s): organismes {}; offres {}",
+            "read {} formations from {} LHÉO file(s): imported {} ({} sessions), skipped {}, \
+             values kept as given {}; organismes {}; offres {}",
+            s.formations_read,
+            s.files,
             s.formations,
             s.sessions,
-            s.files,
+            s.skipped,
+            s.kept_as_given,
             counts(&s.organismes),
             counts(&s.offres),
         );
+        listed("skipped", &s.skipped_formations, s.skipped)?;
+        listed("kept as given", &s.values_kept_as_given, s.kept_as_given)?;
+    }
+    Ok(())
+}
+
+/// One line per listed item, and how many more the list left out.
+fn listed(label: &str, items: &[impl std::fmt::Display], total: u64) -> Result<(), Failure> {
+    for e in items {
+        outln!("{label}: {e}");
+    }
+    if total > items.len() as u64 {
+        outln!("{label}: … and {} more", total - items.len() as u64);
     }
     Ok(())
 }

@@ -64,10 +64,58 @@ pub struct LheoImportSummary {
     pub files: usize,
     /// `"2.2"` or `"2.3"` per file, in order.
     pub versions: Vec<String>,
+    /// Every `<formation>` read.
+    pub formations_read: u64,
+    /// The formations imported, and their sessions.
     pub formations: u64,
     pub sessions: u64,
+    /// Formations left out (not in strict mode), each named once with why; the list is
+    /// capped at [`MAX_REPORTED_ERRORS`], the count is not.
+    pub skipped: u64,
+    pub skipped_formations: Vec<LheoInputError>,
+    /// Values our types refuse, kept as given in imported offers (capped list too).
+    pub kept_as_given: u64,
+    pub values_kept_as_given: Vec<LheoInputError>,
     pub organismes: UpsertCounts,
     pub offres: UpsertCounts,
+}
+
+/// How an import treats a formation that cannot become an offer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// The formation is skipped and named in the summary; the others are imported. A
+    /// document that cannot be read (malformed XML, DOCTYPE, bounds) is still refused
+    /// whole, and so is the whole import.
+    #[default]
+    Lenient,
+    /// Any error refuses the whole import (`--strict`).
+    Strict,
+}
+
+/// A formation: its file and its rank in that file (from 0).
+type FormationKey = (usize, u64);
+
+/// Sirets an offer needs written: if one cannot be, the offer is skipped.
+fn sirets_of(o: &Offre) -> Vec<&Siret> {
+    let mut v = vec![&o.mandataire, &o.action.site_dispensateur.siret];
+    v.extend(o.sessions.iter().map(|s| &s.site_lieu.siret));
+    v
+}
+
+fn reasons(list: &[MapError]) -> (String, String) {
+    let path = list.first().map(|e| e.path.clone()).unwrap_or_default();
+    let reason = list
+        .iter()
+        .map(|e| {
+            if e.path == path {
+                e.reason.clone()
+            } else {
+                format!("{}: {}", e.path, e.reason)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    (path, reason)
 }
 
 /// A site as the document describes it, before it is merged with the store.
@@ -75,6 +123,9 @@ pub struct LheoImportSummary {
 struct SiteDraft {
     nom: Option<Text>,
     adresse: Option<Adresse>,
+    /// The formateur's address for this site (`OrgFact::Formateur`): used when no
+    /// `lieu-de-formation` gives the site one.
+    adresse_formateur: Option<Adresse>,
     contact: Option<Contact>,
     acces_handicapes: Option<Text>,
 }
@@ -116,6 +167,7 @@ impl Book {
                 raison_sociale,
                 site,
                 contact,
+                adresse,
                 ..
             } => {
                 if d.raison_sociale.is_none() {
@@ -124,6 +176,9 @@ impl Book {
                 let s = d.sites.entry(site).or_default();
                 if s.contact.is_none() {
                     s.contact = contact;
+                }
+                if s.adresse_formateur.is_none() {
+                    s.adresse_formateur = adresse;
                 }
             }
             OrgFact::Lieu {
@@ -184,10 +239,14 @@ fn finish(siret: &Siret, d: &OrgDraft, stored: Option<Organisme>) -> Result<Orga
             .clone()
             .or_else(|| old.as_ref().map(|s| s.adresse.clone()))
             .or_else(|| o.adresse.clone())
+            // Last: where the formateur says it is, or teaches (a formateur other than the
+            // responsable has no coordonnees-organisme in LHÉO).
+            .or_else(|| sd.adresse_formateur.clone())
             .ok_or_else(|| {
                 format!(
                     "organisme {siret}, site {code}: the document gives no address for it \
-                     (neither a lieu-de-formation nor the organisme's coordonnees)"
+                     (neither a lieu-de-formation, nor the organisme's coordonnees, nor a \
+                     contact-formateur's)"
                 )
             })?;
         let site = Site {
@@ -222,6 +281,13 @@ struct Errors {
 }
 
 impl Errors {
+    fn new(files: &[String]) -> Self {
+        Errors {
+            files: files.to_vec(),
+            list: Vec::new(),
+            total: 0,
+        }
+    }
     fn push(&mut self, file: usize, (line, column): (u64, u64), path: &str, reason: String) {
         self.total += 1;
         if self.list.len() < MAX_REPORTED_ERRORS {
@@ -257,14 +323,12 @@ fn open(path: &Path) -> Result<Reader, (u64, u64, String)> {
 pub async fn import_lheo_files(
     store: &Store,
     paths: &[PathBuf],
+    mode: Mode,
 ) -> Result<LheoImportSummary, LheoImportError> {
+    let strict = mode == Mode::Strict;
     let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let mut tx = store.begin_import().await?;
-    let mut errors = Errors {
-        files: files.clone(),
-        list: Vec::new(),
-        total: 0,
-    };
+    let mut errors = Errors::new(&files);
     let mut summary = LheoImportSummary {
         files: paths.len(),
         ..Default::default()
@@ -277,6 +341,10 @@ pub async fn import_lheo_files(
     // First mention of each mandataire: checked once the whole input is known (it may be
     // described further on). One entry per organisme, like the book.
     let mut mandataires: HashMap<Siret, (usize, (u64, u64))> = HashMap::new();
+    // Lenient mode: the formations skipped (a few bytes each, like the codes seen).
+    let mut skip: HashSet<FormationKey> = HashSet::new();
+    let mut skipped = Errors::new(&files);
+    let mut kept = Errors::new(&files);
     for (fi, path) in paths.iter().enumerate() {
         let mut r = match open(path) {
             Ok(r) => r,
@@ -292,7 +360,7 @@ pub async fn import_lheo_files(
             }
             .to_owned(),
         );
-        loop {
+        for rank in 0.. {
             let el = match r.next_formation() {
                 Ok(Some(el)) => el,
                 Ok(None) => break,
@@ -301,32 +369,54 @@ pub async fn import_lheo_files(
                     break;
                 }
             };
+            summary.formations_read += 1;
             let at = r.formation_position();
             match map_formation(&el) {
-                Err(list) => {
+                Err(list) if strict => {
                     for MapError { path, reason } in list {
                         errors.push(fi, at, &path, reason);
                     }
                 }
+                Err(list) => {
+                    skip.insert((fi, rank));
+                    let (path, reason) = reasons(&list);
+                    skipped.push(fi, at, &path, reason);
+                }
                 Ok(m) => {
                     let o = &m.offre;
-                    if !seen_offres.insert(o.numero) {
-                        errors.push(
-                            fi,
-                            at,
-                            "formation/@numero",
-                            format!("offre {} appears twice in this import", o.numero),
-                        );
+                    let mut dup = Vec::new();
+                    if seen_offres.contains(&o.numero) {
+                        dup.push(MapError {
+                            path: "formation/@numero".into(),
+                            reason: format!("offre {} appears twice in this import", o.numero),
+                        });
                     }
+                    let mut codes = HashSet::new();
                     for s in &o.sessions {
-                        if !seen_sessions.insert(s.code) {
-                            errors.push(
-                                fi,
-                                at,
-                                "session/@numero",
-                                format!("session {} appears twice in this import", s.code),
-                            );
+                        if seen_sessions.contains(&s.code) || !codes.insert(s.code) {
+                            dup.push(MapError {
+                                path: "session/@numero".into(),
+                                reason: format!("session {} appears twice in this import", s.code),
+                            });
                         }
+                    }
+                    if !dup.is_empty() {
+                        if strict {
+                            for MapError { path, reason } in dup {
+                                errors.push(fi, at, &path, reason);
+                            }
+                        } else {
+                            // The first one read is imported; this one is named.
+                            skip.insert((fi, rank));
+                            let (path, reason) = reasons(&dup);
+                            skipped.push(fi, at, &path, reason);
+                        }
+                        continue;
+                    }
+                    seen_offres.insert(o.numero);
+                    seen_sessions.extend(codes);
+                    for MapError { path, reason } in &m.kept {
+                        kept.push(fi, at, path, format!("{reason} — kept as given"));
                     }
                     summary.formations += 1;
                     summary.sessions += o.sessions.len() as u64;
@@ -338,8 +428,10 @@ pub async fn import_lheo_files(
             }
         }
     }
-    // Organismes: merged with the store, each must end up complete.
+    // Organismes: merged with the store, each must end up complete. Lenient: one that
+    // cannot be is not written, and the offers that need it are skipped (pass 2).
     let mut organismes: Vec<Organisme> = Vec::new();
+    let mut unusable: HashMap<Siret, String> = HashMap::new();
     let mut sirets: Vec<&Siret> = book.orgs.keys().collect();
     sirets.sort();
     for siret in sirets {
@@ -347,22 +439,30 @@ pub async fn import_lheo_files(
         let stored = tx.organisme(siret).await?;
         match finish(siret, d, stored) {
             Ok(o) => organismes.push(o),
-            Err(reason) => errors.push(d.at.0, (d.at.1, d.at.2), "", reason),
+            Err(reason) if strict => errors.push(d.at.0, (d.at.1, d.at.2), "", reason),
+            Err(reason) => {
+                unusable.insert(siret.clone(), reason);
+            }
         }
     }
     let mut mandataires: Vec<_> = mandataires.into_iter().collect();
     mandataires.sort_by_key(|(_, at)| *at);
     for (siret, (fi, at)) in mandataires {
         if !book.orgs.contains_key(&siret) && tx.organisme_sites(&siret).await?.is_none() {
-            errors.push(
-                fi,
-                at,
-                "formation/extras[sofi-formation]/mandataire",
-                format!(
-                    "unknown organisme {siret}: neither in the document nor in the store; \
-                     import its organisme record first (lheo-feed import)"
-                ),
+            let reason = format!(
+                "unknown organisme {siret}: neither in the document nor in the store; \
+                 import its organisme record first (lheo-feed import)"
             );
+            if strict {
+                errors.push(
+                    fi,
+                    at,
+                    "formation/extras[sofi-formation]/mandataire",
+                    reason,
+                );
+            } else {
+                unusable.insert(siret, reason);
+            }
         }
     }
     if errors.total > 0 {
@@ -373,16 +473,40 @@ pub async fn import_lheo_files(
     }
 
     // Pass 2: write.
-    write_all(&mut tx, &organismes, paths, &mut summary).await?;
+    let plan = Plan {
+        skip: &skip,
+        unusable: &unusable,
+    };
+    write_all(
+        &mut tx,
+        &organismes,
+        paths,
+        &plan,
+        &mut summary,
+        &mut skipped,
+    )
+    .await?;
     tx.commit().await?;
+    summary.skipped = skipped.total;
+    summary.skipped_formations = skipped.list;
+    summary.kept_as_given = kept.total;
+    summary.values_kept_as_given = kept.list;
     Ok(summary)
+}
+
+/// The formations pass 1 left out, and the organismes that cannot be written.
+struct Plan<'a> {
+    skip: &'a HashSet<FormationKey>,
+    unusable: &'a HashMap<Siret, String>,
 }
 
 async fn write_all(
     tx: &mut ImportTx,
     organismes: &[Organisme],
     paths: &[PathBuf],
+    plan: &Plan<'_>,
     summary: &mut LheoImportSummary,
+    skipped: &mut Errors,
 ) -> Result<(), LheoImportError> {
     for chunk in organismes.chunks(BATCH) {
         let c = tx.upsert_organismes(chunk).await?;
@@ -394,13 +518,18 @@ async fn write_all(
         ))
     };
     let mut batch: Vec<Offre> = Vec::with_capacity(BATCH);
-    for path in paths {
+    for (fi, path) in paths.iter().enumerate() {
         let mut r =
             open(path).map_err(|(l, c, e)| changed(format!("{}:{l}:{c}: {e}", path.display())))?;
+        let mut rank = 0u64;
         while let Some(el) = r
             .next_formation()
             .map_err(|e| changed(format!("{}:{e}", path.display())))?
         {
+            rank += 1;
+            if plan.skip.contains(&(fi, rank - 1)) {
+                continue;
+            }
             let m = map_formation(&el).map_err(|e| {
                 changed(format!(
                     "{}: {}: {}",
@@ -409,6 +538,17 @@ async fn write_all(
                     e[0].reason
                 ))
             })?;
+            // An organisme it needs cannot be written (lenient mode only: strict refused).
+            if let Some((siret, why)) = sirets_of(&m.offre)
+                .into_iter()
+                .find_map(|s| plan.unusable.get(s).map(|why| (s, why)))
+            {
+                let reason = format!("organisme {siret} cannot be imported: {why}");
+                skipped.push(fi, r.formation_position(), "", reason);
+                summary.formations -= 1;
+                summary.sessions -= m.offre.sessions.len() as u64;
+                continue;
+            }
             batch.push(m.offre);
             if batch.len() >= BATCH {
                 let c = tx.upsert_offres(&batch).await?;

@@ -17,6 +17,7 @@
 use sha2::{Digest, Sha256};
 
 use super::reader::Element;
+use crate::model::lheo_extras::MAX_VALEUR_CONSERVEE;
 use crate::model::*;
 
 /// The `extras info` of the blocks that wrap unmapped LHÉO elements on export.
@@ -51,6 +52,12 @@ pub enum OrgFact {
         raison_sociale: Option<Text>,
         site: SiteCode,
         contact: Option<Contact>,
+        /// Where the document places this site when no `lieu-de-formation` of the
+        /// organisme does: the `contact-formateur`'s address, else the address of the
+        /// action's `lieu-de-formation` (the formateur teaches there). National files give
+        /// a formateur other than the responsable no coordinates of its own, so without
+        /// this its site would have no address at all.
+        adresse: Option<Adresse>,
     },
     /// `lieu-de-formation`: a site with its address.
     Lieu {
@@ -67,6 +74,9 @@ pub enum OrgFact {
 pub struct Mapped {
     pub offre: Offre,
     pub facts: Vec<OrgFact>,
+    /// Values our types refuse that the offer keeps as given (path, why), for the
+    /// import's summary.
+    pub kept: Vec<MapError>,
 }
 
 /// Maps a foreign identifier into the reserved range, deterministically.
@@ -239,6 +249,82 @@ fn keepable_attrs(el: &Element) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether the writer writes attribute `k="v"` of element `el` (at `path`) itself, from
+/// what the import mapped: identifiers and dates it recomputes (the store gives the
+/// days), the FORMACODE version, the site codes and information-collective codes it
+/// read. Those are not kept, so an export of ours imports back without a kept copy of
+/// each.
+fn written_by_us(path: &str, el: &str, k: &str, v: &str) -> bool {
+    match (el, k) {
+        (_, "id" | "idref") => true,
+        ("formation" | "action" | "session", _)
+            if matches!(
+                path,
+                "formation" | "formation/action" | "formation/action/session"
+            ) =>
+        {
+            matches!(
+                k,
+                "numero"
+                    | "datecrea"
+                    | "datemaj"
+                    | "horodatage-creation"
+                    | "horodatage-modification"
+            )
+        }
+        ("code-FORMACODE", "ref") => v == super::writer::FORMACODE_VERSION,
+        ("code-public-vise", "ref") => v == super::writer::FORMACODE_VERSION_PUBLIC,
+        ("code-modalite-pedagogique", "ref") => v == super::writer::FORMACODE_VERSION_MODALITES,
+        (
+            "lieu-de-formation" | "organisme-formateur" | "organisme-formation-responsable",
+            "numero",
+        ) => SiteCode::parse(v.trim()).is_ok(),
+        ("recrutement", "numero") => true,
+        // The referent's kind (`mail-liaison`, `referent-prf`, …), read by the import.
+        ("contact-session", "info") => true,
+        _ => false,
+    }
+}
+
+/// The attributes of the formation's elements that the writer would not write as given
+/// (issue 17, point 3: ONISEP's `ref="V11"` came back as `ref="V14"`), by path and text.
+/// `extras` and other namespaces' elements are kept whole, with their attributes,
+/// elsewhere.
+fn kept_attrs(el: &Element, path: &mut String, out: &mut Vec<KeptAttrs>) {
+    if el.name == "extras" || el.name.starts_with('{') {
+        return;
+    }
+    let len = path.len();
+    if !path.is_empty() {
+        path.push('/');
+    }
+    path.push_str(&el.name);
+    let attrs: Vec<(String, String)> = keepable_attrs(el)
+        .into_iter()
+        .filter(|(k, v)| !written_by_us(path, &el.name, k, v))
+        .collect();
+    if !attrs.is_empty() {
+        let k = KeptAttrs {
+            path: path.clone(),
+            text: if el.children.is_empty() {
+                el.text.trim().to_owned()
+            } else {
+                String::new()
+            },
+            attrs,
+        };
+        // A name the model's check refuses is simply not kept (the reader allows a few
+        // more characters in names than the model does).
+        if k.validate().is_ok() {
+            out.push(k);
+        }
+    }
+    for c in &el.children {
+        kept_attrs(c, path, out);
+    }
+    path.truncate(len);
+}
+
 /// An element tree as kept: white space between child elements is layout, not content.
 fn node(el: &Element) -> XmlNode {
     XmlNode {
@@ -253,15 +339,32 @@ fn node(el: &Element) -> XmlNode {
     }
 }
 
-/// Errors of one formation, with paths.
+/// Errors of one formation, with paths, and the values kept as given.
 struct Ctx {
     errors: Vec<MapError>,
+    kept: Vec<MapError>,
+    /// The values of `kept`, as the offer keeps them for `check`.
+    invalides: Vec<ValeurConservee>,
 }
 
 impl Ctx {
     fn err(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         self.errors.push(MapError {
             path: path.into(),
+            reason: reason.into(),
+        });
+    }
+    /// A value our types refuse, kept as the document gives it (in the offer's
+    /// `extras_lheo`, so the export writes it back): reported, not fatal.
+    fn kept(&mut self, path: impl Into<String>, value: &str, reason: impl Into<String>) {
+        let path = path.into();
+        let element = path.rsplit('/').next().unwrap_or_default();
+        let shown: String = value.trim().chars().take(MAX_VALEUR_CONSERVEE).collect();
+        if let Ok(v) = ValeurConservee::new(element, &shown) {
+            self.invalides.push(v);
+        }
+        self.kept.push(MapError {
+            path,
             reason: reason.into(),
         });
     }
@@ -395,6 +498,18 @@ fn adresse(
     Some(a)
 }
 
+/// An address that only helps place a site (a `contact-formateur`'s): read on the side, so
+/// a flaw in it refuses nothing, and the element itself stays in the kept content (the
+/// writer has no place for it), so the export still says it.
+fn address_hint(el: &Element, at: &[&Element]) -> Option<Adresse> {
+    let mut scratch = Ctx {
+        errors: Vec::new(),
+        kept: Vec::new(),
+        invalides: Vec::new(),
+    };
+    adresse(el, "", &mut scratch, &mut Sink::default(), at)
+}
+
 /// `coordonnees` → a contact (what the writer's `contact_fields` writes).
 fn contact(el: &Element, sink: &mut Sink, at: &[&Element]) -> Contact {
     let mut k = Kids::new(el);
@@ -436,7 +551,11 @@ fn siret_in(el: Option<&Element>, wrapper: &str) -> Option<Result<Siret, String>
 
 /// Maps one `<formation>`.
 pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
-    let mut ctx = Ctx { errors: Vec::new() };
+    let mut ctx = Ctx {
+        errors: Vec::new(),
+        kept: Vec::new(),
+        invalides: Vec::new(),
+    };
     let mut facts = Vec::new();
     let mut fsink = Sink::default();
     let mut k = Kids::new(el);
@@ -566,6 +685,7 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
             &path,
             numero,
             responsable.as_ref(),
+            offer_action.as_ref().map(|l| &l.dispensateur),
             &parcours,
             &mut ctx,
             &mut facts,
@@ -689,10 +809,14 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         public_vise: action_level.public_vise.clone(),
         contact: contact_formation,
     };
+    let mut attrs = Vec::new();
+    kept_attrs(el, &mut String::new(), &mut attrs);
     let extras = LheoExtras {
         numero: foreign_numero,
         xml: fsink.into_nodes(),
         action_xml: Vec::new(),
+        attrs,
+        invalides: std::mem::take(&mut ctx.invalides),
     };
     let mut offre = Offre {
         numero,
@@ -727,7 +851,11 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
     if !ctx.errors.is_empty() {
         return Err(ctx.errors);
     }
-    Ok(Mapped { offre, facts })
+    Ok(Mapped {
+        offre,
+        facts,
+        kept: ctx.kept,
+    })
 }
 
 fn type_certification(libelle: &str) -> Option<TypeCertification> {
@@ -871,6 +999,7 @@ fn action(
     path: &str,
     numero: ActionCode,
     responsable: Option<&(Siret, SiteCode)>,
+    offer_dispensateur: Option<&SiteRef>,
     parcours: &Option<String>,
     ctx: &mut Ctx,
     facts: &mut Vec<OrgFact>,
@@ -883,7 +1012,8 @@ fn action(
         .into_iter()
         .filter_map(|c| match Formacode::parse(c.text.trim()) {
             Ok(f) => Some(f),
-            Err(_) => {
+            Err(e) => {
+                ctx.kept(format!("{path}/code-public-vise"), &c.text, e);
                 asink.wrapped.push(node(c));
                 None
             }
@@ -895,9 +1025,19 @@ fn action(
         .and_then(|c| flag(&c.text))
         .unwrap_or(false);
     let modalites_alternance = k.take("modalites-alternance");
-    let modalites_enseignement = k
-        .take("modalites-enseignement")
-        .and_then(|m| ModalitesEnseignement::from_lheo(&m.text));
+    let modalites_enseignement = k.take("modalites-enseignement").and_then(|m| {
+        let code = ModalitesEnseignement::from_lheo(&m.text);
+        if code.is_none() {
+            let other = m.text.trim();
+            ctx.kept(
+                format!("{path}/modalites-enseignement"),
+                other,
+                format!("{other:?} is not a code of dict-modalites-enseignement (0, 1, 2)"),
+            );
+            asink.wrapped.push(node(m));
+        }
+        code
+    });
     let conditions = k.text("conditions-specifiques");
     let prise_en_charge = k
         .take("prise-en-charge-frais-possible")
@@ -906,6 +1046,7 @@ fn action(
     // The lieu de formation: a site of an organisme.
     let lieu = k.take("lieu-de-formation");
     let mut site_lieu: Option<SiteRef> = None;
+    let mut lieu_adresse: Option<Adresse> = None;
     let lieu_siret = siret_in(lieu, "SIRET-lieu-formation");
     let formateur_el = k.take("organisme-formateur");
     let formateur_siret = siret_in(formateur_el, "SIRET-formateur");
@@ -927,7 +1068,14 @@ fn action(
     let modalites_pedagogiques: Vec<Formacode> = k
         .take_all("code-modalite-pedagogique")
         .into_iter()
-        .filter_map(|c| Formacode::parse(c.text.trim()).ok())
+        .filter_map(|c| match Formacode::parse(c.text.trim()) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                ctx.kept(format!("{path}/code-modalite-pedagogique"), &c.text, e);
+                asink.wrapped.push(node(c));
+                None
+            }
+        })
         .collect();
     let mut equipements = Vec::new();
     for eq in k.take_all("equipement") {
@@ -942,11 +1090,27 @@ fn action(
                     .and_then(|c| number(&c.text)),
                 commentaire: eq.child("commentaire").and_then(|c| Text::new(&c.text)),
             }),
-            None => asink.wrapped.push(node(eq)),
+            None => {
+                let given = eq.child("type-equipement").map_or("", |t| t.text.as_str());
+                ctx.kept(
+                    format!("{path}/equipement/type-equipement"),
+                    given,
+                    "missing or not a code of the equipment types",
+                );
+                asink.wrapped.push(node(eq));
+            }
         }
     }
     let frais_restants = k.take("frais-restants");
     let prix = k.take("prix-total-TTC");
+    let frais_ttc = prix.and_then(|p| match Montant::parse(p.text.trim()) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            // Kept with the action's other derived values below.
+            ctx.kept(format!("{path}/prix-total-TTC"), &p.text, e);
+            None
+        }
+    });
     let duree_indicative = k.text("duree-indicative");
     let heures_centre = k.take("nombre-heures-centre").and_then(|c| number(&c.text));
     let heures_entreprise = k
@@ -1011,6 +1175,7 @@ fn action(
                 if adr.denomination.is_none() {
                     adr.denomination = Some(nom.clone());
                 }
+                lieu_adresse = Some(adr.clone());
                 facts.push(OrgFact::Lieu {
                     siret: siret.clone(),
                     site: code.clone(),
@@ -1034,6 +1199,7 @@ fn action(
         return None;
     };
 
+    let kept_before_formateur = asink.wrapped.len();
     let dispensateur = match formateur_el {
         Some(f) => {
             let siret = match formateur_siret {
@@ -1047,11 +1213,15 @@ fn action(
             fk.take("SIRET-formateur");
             let raison_sociale = fk.text("raison-sociale-formateur");
             let site = site_code_of(&[Some(f)], siret.as_str());
+            let mut contact_adresse = None;
             let contact = fk.take("contact-formateur").map(|cf| {
                 let mut cfk = Kids::new(cf);
                 cfk.constant("type-contact", super::writer::TYPE_CONTACT_PEDAGOGIQUE);
-                let c = cfk
-                    .take("coordonnees")
+                let co = cfk.take("coordonnees");
+                contact_adresse = co
+                    .and_then(|co| co.child("adresse"))
+                    .and_then(|a| address_hint(a, &[f, cf]));
+                let c = co
                     .map(|co| contact(co, &mut asink, &[f, cf]))
                     .unwrap_or_default();
                 asink.keep(&[f, cf], &cfk);
@@ -1063,8 +1233,18 @@ fn action(
                 raison_sociale,
                 site: site.clone(),
                 contact: contact.filter(|c| !c.is_empty()),
+                adresse: contact_adresse.or_else(|| lieu_adresse.clone()),
             });
-            SiteRef { siret, site }
+            let sd = SiteRef { siret, site };
+            // SOFI has one site dispensateur per action, and the offer takes the first LHÉO
+            // action's. A later action taught by another organisme (national files have
+            // them) keeps its whole organisme-formateur with its own content, so the export
+            // still says who teaches it (the organisme itself is stored all the same).
+            if offer_dispensateur.is_some_and(|o| o != &sd) {
+                asink.wrapped.truncate(kept_before_formateur);
+                asink.wrapped.push(node(f));
+            }
+            sd
         }
         // No formateur: the organisme responsable teaches, at its own site.
         None => {
@@ -1160,7 +1340,7 @@ fn action(
             publics: publics.clone(),
             places,
             prise_en_charge,
-            frais_ttc: prix.and_then(|p| Montant::parse(p.text.trim()).ok()),
+            frais_ttc,
         };
         if let Some((sess, sink, blocs, vb)) = session(s, &spath, &template, ctx) {
             if level.blocs.is_empty() && !blocs.is_empty() {

@@ -6,8 +6,12 @@
 //! - a `<!DOCTYPE` is refused (no DTD, hence no external or internal entity is ever
 //!   resolved; quick-xml resolves none anyway), and an entity reference other than the
 //!   five predefined ones and character references is an error;
-//! - bounded: element depth, one text or attribute value, elements per formation, and the
-//!   whole (decompressed) document;
+//! - bounded: element depth, one text or attribute value, attributes per element,
+//!   elements and bytes per formation, and the whole (decompressed) document; and every
+//!   bound on one item is checked *while* it is read: the source refuses to hand the XML
+//!   parser more than [`Limits::max_event_bytes`] for one event (a tag with its
+//!   attributes, a text, a comment, a CDATA section, a run of white space), so a 256 MiB
+//!   text costs 2 MiB before it is refused, never 256 MiB (issue 17, point 4);
 //! - a malformed document is an error with its line and column (1-based, the column in
 //!   bytes), computed from the byte offset; the caller refuses the whole document.
 //!
@@ -41,8 +45,19 @@ pub struct Limits {
     pub max_depth: usize,
     /// One text node or attribute value, in bytes.
     pub max_text_bytes: usize,
+    /// One parser event, in bytes of the source: a start tag with all its attributes, a
+    /// text node, a comment, a CDATA section, a processing instruction, white space
+    /// between tags. Enforced by the source as the parser reads, so that memory never
+    /// holds more of one item than this.
+    pub max_event_bytes: u64,
+    /// Attributes on one element (LHÉO uses at most six; the bound also keeps quick-xml's
+    /// duplicate-attribute check, quadratic in the count, cheap).
+    pub max_attributes: usize,
     /// Elements in one `<formation>`.
     pub max_formation_elements: usize,
+    /// Text and attribute bytes in one `<formation>`: what its element tree may hold
+    /// beyond its structure.
+    pub max_formation_bytes: usize,
     /// The whole document, decompressed.
     pub max_document_bytes: u64,
 }
@@ -52,7 +67,10 @@ impl Default for Limits {
         Limits {
             max_depth: 64,
             max_text_bytes: 1024 * 1024,
+            max_event_bytes: 2 * 1024 * 1024,
+            max_attributes: 64,
             max_formation_elements: 200_000,
+            max_formation_bytes: 32 * 1024 * 1024,
             max_document_bytes: 16 * 1024 * 1024 * 1024,
         }
     }
@@ -102,9 +120,23 @@ impl fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
-/// How far back newline offsets are remembered to turn an error offset into a line and
-/// column: past the longest event the limits allow (a text node) plus markup.
-const NEWLINE_WINDOW: u64 = 8 * 1024 * 1024;
+/// How far back, beyond the longest event the limits allow, newline offsets are
+/// remembered to turn an error offset into a line and column (every offset located is in
+/// the current event or just after it).
+const NEWLINE_MARGIN: u64 = 1024 * 1024;
+
+/// The marker of the I/O error [`Counting`] raises when one event outgrows
+/// [`Limits::max_event_bytes`]: the reader turns it into a positioned [`ReadError`].
+#[derive(Debug)]
+struct EventTooLong;
+
+impl fmt::Display for EventTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("one XML event is longer than the limit")
+    }
+}
+
+impl std::error::Error for EventTooLong {}
 
 /// A `BufRead` that counts the bytes consumed and remembers where recent lines start.
 struct Counting<R> {
@@ -116,10 +148,15 @@ struct Counting<R> {
     /// The offset of the newest newline dropped from `recent` (0: none).
     dropped_line_start: u64,
     dropped: u64,
+    /// Where the event being parsed starts, and how far past it the parser may read.
+    event_start: u64,
+    max_event: u64,
+    /// How far back newline offsets are kept.
+    window: u64,
 }
 
 impl<R: BufRead> Counting<R> {
-    fn new(inner: R) -> Self {
+    fn new(inner: R, max_event: u64) -> Self {
         Counting {
             inner,
             consumed: 0,
@@ -127,7 +164,15 @@ impl<R: BufRead> Counting<R> {
             recent: VecDeque::new(),
             dropped_line_start: 0,
             dropped: 0,
+            event_start: 0,
+            max_event,
+            window: max_event.saturating_add(NEWLINE_MARGIN),
         }
+    }
+
+    /// The parser starts an event here: it may read [`Self::max_event`] bytes of it.
+    fn start_event(&mut self) {
+        self.event_start = self.consumed;
     }
 
     /// (line, column) of a byte offset at most [`NEWLINE_WINDOW`] behind the reader.
@@ -158,6 +203,12 @@ impl<R: BufRead> Read for Counting<R> {
 
 impl<R: BufRead> BufRead for Counting<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        // The bound is checked here, before the parser copies more of the event into its
+        // buffer: an oversized item is refused after `max_event` bytes, not after it was
+        // read whole.
+        if self.consumed - self.event_start > self.max_event {
+            return Err(io::Error::other(EventTooLong));
+        }
         self.inner.fill_buf()
     }
     fn consume(&mut self, amt: usize) {
@@ -171,7 +222,7 @@ impl<R: BufRead> BufRead for Counting<R> {
         }
         self.consumed += amt as u64;
         while let Some(&front) = self.recent.front() {
-            if front + NEWLINE_WINDOW >= self.consumed {
+            if front + self.window >= self.consumed {
                 break;
             }
             self.recent.pop_front();
@@ -200,7 +251,7 @@ pub struct LheoReader<R: BufRead> {
 impl<R: BufRead> LheoReader<R> {
     /// Reads up to the root element and checks it is LHÉO 2.2 or 2.3.
     pub fn new(input: R, limits: Limits) -> Result<Self, ReadError> {
-        let mut reader = NsReader::from_reader(Counting::new(input));
+        let mut reader = NsReader::from_reader(Counting::new(input, limits.max_event_bytes));
         let config = reader.config_mut();
         config.check_end_names = true;
         config.expand_empty_elements = true;
@@ -216,6 +267,8 @@ impl<R: BufRead> LheoReader<R> {
         };
         loop {
             me.buf.clear();
+            me.event_start = me.reader.buffer_position();
+            me.reader.get_mut().start_event();
             let (ns, event) = match me.reader.read_resolved_event_into(&mut me.buf) {
                 Ok((ns, e)) => (resolved(&ns), e.into_owned()),
                 Err(e) => return Err(me.syntax_error(e)),
@@ -301,9 +354,12 @@ impl<R: BufRead> LheoReader<R> {
 
     /// Reads the rest of an element whose start tag was just read.
     fn element(&mut self, name: String, start: &BytesStart) -> Result<Element, ReadError> {
+        let attrs = self.attrs(start)?;
+        // Text and attribute bytes held in this formation's tree.
+        let mut held = attrs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
         let mut stack = vec![Element {
             name,
-            attrs: self.attrs(start)?,
+            attrs,
             ..Default::default()
         }];
         let mut count = 1usize;
@@ -322,6 +378,9 @@ impl<R: BufRead> LheoReader<R> {
                     }
                     let name = self.name(ns.as_deref(), &s);
                     let attrs = self.attrs(&s)?;
+                    held +=
+                        name.len() + attrs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+                    self.check_held(held)?;
                     stack.push(Element {
                         name,
                         attrs,
@@ -338,11 +397,15 @@ impl<R: BufRead> LheoReader<R> {
                 }
                 Event::Text(t) => {
                     let text = t.unescape().map_err(|e| self.text_error(e))?;
+                    held += text.len();
+                    self.check_held(held)?;
                     self.push_text(&mut stack, &text)?;
                 }
                 Event::CData(c) => {
                     let text = String::from_utf8(c.into_inner().into_owned())
                         .map_err(|_| self.here("CDATA is not UTF-8".into()))?;
+                    held += text.len();
+                    self.check_held(held)?;
                     self.push_text(&mut stack, &text)?;
                 }
                 Event::Eof => return Err(self.here("the document ends inside an element".into())),
@@ -382,7 +445,13 @@ impl<R: BufRead> LheoReader<R> {
 
     fn next_event(&mut self) -> Result<(Option<String>, Event<'static>), ReadError> {
         self.buf.clear();
+        // The buffer of the previous event may have grown to the event bound: give it back
+        // rather than keep megabytes for small events.
+        if self.buf.capacity() > 64 * 1024 {
+            self.buf = Vec::new();
+        }
         self.event_start = self.reader.buffer_position();
+        self.reader.get_mut().start_event();
         let r = self.reader.read_resolved_event_into(&mut self.buf);
         let out = match r {
             Ok((ns, e)) => (resolved(&ns), e.into_owned()),
@@ -403,6 +472,12 @@ impl<R: BufRead> LheoReader<R> {
     fn attrs(&self, s: &BytesStart) -> Result<Vec<(String, String)>, ReadError> {
         let mut out = Vec::new();
         for a in s.attributes() {
+            if out.len() == self.limits.max_attributes {
+                return Err(self.here(format!(
+                    "more than {} attributes on one element",
+                    self.limits.max_attributes
+                )));
+            }
             let a = a.map_err(|e| self.here(format!("bad attribute: {e}")))?;
             let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
             if key == "xmlns" || key.starts_with("xmlns:") {
@@ -433,6 +508,16 @@ impl<R: BufRead> LheoReader<R> {
             return Err(self.here(format!(
                 "a text longer than {} bytes",
                 self.limits.max_text_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_held(&self, held: usize) -> Result<(), ReadError> {
+        if held > self.limits.max_formation_bytes {
+            return Err(self.here(format!(
+                "more than {} bytes of text and attributes in one formation",
+                self.limits.max_formation_bytes
             )));
         }
         Ok(())
@@ -487,6 +572,22 @@ impl<R: BufRead> LheoReader<R> {
     }
 
     fn syntax_error(&self, e: quick_xml::Error) -> ReadError {
+        if let quick_xml::Error::Io(io) = &e {
+            if io.get_ref().is_some_and(|x| x.is::<EventTooLong>()) {
+                // Where the oversized item starts: the place to look at in the document.
+                let (line, column) = self.reader.get_ref().locate(self.event_start);
+                return ReadError {
+                    line,
+                    column,
+                    reason: format!(
+                        "one item (a tag with its attributes, a text, a comment, a CDATA \
+                         section or a run of white space) is longer than {} bytes: the \
+                         document is refused without reading it further",
+                        self.limits.max_event_bytes
+                    ),
+                };
+            }
+        }
         let at = self.reader.error_position();
         let (line, column) = self.reader.get_ref().locate(at);
         ReadError {
@@ -643,9 +744,127 @@ mod tests {
         assert!(e.reason.contains("larger"), "{e}");
     }
 
+    /// A document whose one item is `size` bytes of `fill` between `before` and `after`,
+    /// read from a source that never holds it (so the test itself stays small).
+    fn huge(before: &str, fill: u8, size: u64, after: &'static str) -> impl BufRead {
+        io::BufReader::new(
+            io::Cursor::new(before.as_bytes().to_vec())
+                .chain(io::repeat(fill).take(size))
+                .chain(after.as_bytes()),
+        )
+    }
+
+    #[test]
+    fn an_oversized_item_is_refused_while_it_is_read() {
+        const ROOT: &str = "<lheo xmlns=\"http://lheo.gouv.fr/2.3\">\n<offres>\n";
+        let size = 256 * 1024 * 1024;
+        let cases: Vec<(&str, Box<dyn BufRead>)> = vec![
+            (
+                "text",
+                Box::new(huge(
+                    &format!("{ROOT}<formation>"),
+                    b'x',
+                    size,
+                    "</formation></offres></lheo>",
+                )),
+            ),
+            (
+                "attribute",
+                Box::new(huge(
+                    &format!("{ROOT}<formation numero=\""),
+                    b'x',
+                    size,
+                    "\"/></offres></lheo>",
+                )),
+            ),
+            (
+                "comment",
+                Box::new(huge(
+                    &format!("{ROOT}<formation><!--"),
+                    b'x',
+                    size,
+                    "--></formation></offres></lheo>",
+                )),
+            ),
+            (
+                "white space",
+                Box::new(huge(
+                    &format!("{ROOT}<formation>"),
+                    b'\n',
+                    size,
+                    "</formation></offres></lheo>",
+                )),
+            ),
+            (
+                "white space between formations",
+                Box::new(huge(ROOT, b' ', size, "</offres></lheo>")),
+            ),
+            (
+                "CDATA",
+                Box::new(huge(
+                    &format!("{ROOT}<formation><![CDATA["),
+                    b'x',
+                    size,
+                    "]]></formation></offres></lheo>",
+                )),
+            ),
+        ];
+        for (what, input) in cases {
+            let mut r = LheoReader::new(input, Limits::default()).unwrap();
+            let e = loop {
+                match r.next_formation() {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => panic!("{what}: read whole"),
+                    Err(e) => break e,
+                }
+            };
+            assert!(e.reason.contains("2097152 bytes"), "{what}: {e}");
+            // Where the item starts: line 3 (after the root's and offres' lines), or line
+            // 2 for the white space that follows `<offres>` and its newline.
+            let line = if what.contains("between") { 2 } else { 3 };
+            assert_eq!(e.line, line, "{what}: {e}");
+            assert!(e.column >= 1, "{what}: {e}");
+            // The source was read only a little past the bound, and the parser's buffer
+            // never grew past it.
+            let consumed = r.reader.get_ref().consumed;
+            assert!(consumed < 3 * 1024 * 1024, "{what}: read {consumed} bytes");
+            assert!(r.buf.capacity() <= 4 * 1024 * 1024, "{what}");
+        }
+    }
+
+    #[test]
+    fn attributes_and_formation_bytes_are_bounded() {
+        // 80 000 attributes in one tag: refused at the 65th, at once.
+        let attrs: String = (0..80_000).map(|i| format!(" a{i}=\"v\"")).collect();
+        let doc = format!(
+            "<lheo xmlns=\"http://lheo.gouv.fr/2.3\"><offres><formation{attrs}/></offres></lheo>"
+        );
+        let t = std::time::Instant::now();
+        let e = all(&doc).unwrap_err();
+        assert!(e.reason.contains("more than 64 attributes"), "{e}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        // A duplicate is still refused.
+        let e = all("<lheo xmlns=\"http://lheo.gouv.fr/2.3\"><offres><formation a=\"1\" a=\"2\"/></offres></lheo>")
+            .unwrap_err();
+        assert!(e.reason.contains("attribute"), "{e}");
+        // Many texts under the one-text bound still add up to the formation's bound.
+        let limits = Limits {
+            max_formation_bytes: 10_000,
+            ..Limits::default()
+        };
+        let doc = format!(
+            "<lheo xmlns=\"http://lheo.gouv.fr/2.3\"><offres><formation>{}</formation></offres></lheo>",
+            "<a>0123456789</a>".repeat(2_000)
+        );
+        let e = LheoReader::new(doc.as_bytes(), limits)
+            .and_then(|mut r| r.next_formation())
+            .unwrap_err();
+        assert!(e.reason.contains("in one formation"), "{e}");
+    }
+
     #[test]
     fn locate_counts_lines_and_columns() {
-        let mut c = Counting::new("ab\ncd\n\nef".as_bytes());
+        let mut c = Counting::new("ab\ncd\n\nef".as_bytes(), 1024);
         let mut s = String::new();
         c.read_to_string(&mut s).unwrap();
         assert_eq!(c.locate(0), (1, 1));

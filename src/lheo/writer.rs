@@ -192,6 +192,9 @@ pub fn conditions_specifiques(action: &Action) -> String {
 
 fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
     let lheo = offre.extras_lheo.as_ref();
+    if let Some(x) = lheo.filter(|x| !x.attrs.is_empty()) {
+        e.keep_attrs(&x.attrs);
+    }
     let dates = formation_dates(offre, ctx);
     open_record(
         e,
@@ -629,13 +632,23 @@ fn group_sessions<'o>(
     let mut index: HashMap<(String, String), usize> = HashMap::new();
     for s in &offre.sessions {
         // Render the action-level parts at the depth they will have (inside <action>).
+        // An imported document's attributes on the action's elements: each session's
+        // rendering gets them all, so sessions of one action still render alike.
+        let kept = offre.extras_lheo.as_ref().map(|x| x.attrs.as_slice());
+        let kept = kept.filter(|k| !k.is_empty());
         let mut head = Emitter::new();
         head.session = Some(s.code);
+        if let Some(k) = kept {
+            head.keep_attrs(k);
+        }
         head.open("formation", &[]);
         head.open("action", &[]);
         action_head(&mut head, offre, s, ctx);
         let mut tail = Emitter::new();
         tail.session = Some(s.code);
+        if let Some(k) = kept {
+            tail.keep_attrs(k);
+        }
         tail.open("formation", &[]);
         tail.open("action", &[]);
         action_tail(&mut tail, offre, s, ctx);

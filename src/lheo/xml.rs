@@ -52,6 +52,11 @@ pub struct Emitter {
     pub(crate) violations: Vec<Violation>,
     /// The session whose elements are being written, for attributing violations.
     pub(crate) session: Option<FasCode>,
+    /// Attributes an imported document had on elements the writer writes itself
+    /// (`model::KeptAttrs`), and which of them were written back already. Empty for
+    /// SOFI's offers, so their elements cost nothing more.
+    kept_attrs: Vec<crate::model::KeptAttrs>,
+    kept_used: Vec<bool>,
 }
 
 impl Emitter {
@@ -62,6 +67,64 @@ impl Emitter {
             path: Vec::with_capacity(12),
             violations: Vec::new(),
             session: None,
+            kept_attrs: Vec::new(),
+            kept_used: Vec::new(),
+        }
+    }
+
+    /// The attributes to write back on the elements of this formation.
+    pub fn keep_attrs(&mut self, kept: &[crate::model::KeptAttrs]) {
+        self.kept_attrs = kept.to_vec();
+        self.kept_used = vec![false; kept.len()];
+    }
+
+    /// The attributes of element `name` with text `text`: the writer's, with the kept
+    /// ones of the same path and text over them (the first unused such entry).
+    fn with_kept<'a>(
+        &mut self,
+        name: &str,
+        text: &str,
+        attrs: &[(&'a str, &'a str)],
+    ) -> Option<Vec<(String, String)>> {
+        let path = &self.path;
+        let at = self.kept_attrs.iter().enumerate().position(|(i, k)| {
+            !self.kept_used[i] && k.text == text.trim() && {
+                let mut segs = k.path.split('/');
+                path.iter().all(|p| segs.next() == Some(p))
+                    && segs.next() == Some(name)
+                    && segs.next().is_none()
+            }
+        })?;
+        self.kept_used[at] = true;
+        let kept = &self.kept_attrs[at].attrs;
+        let mut out: Vec<(String, String)> = attrs
+            .iter()
+            .map(|(k, v)| {
+                let v = kept.iter().find(|(kk, _)| kk == k).map_or(*v, |(_, kv)| kv);
+                ((*k).to_owned(), v.to_owned())
+            })
+            .collect();
+        for (k, v) in kept {
+            if !attrs.iter().any(|(a, _)| a == k) {
+                out.push((k.clone(), v.clone()));
+            }
+        }
+        Some(out)
+    }
+
+    fn push_attrs_of(&mut self, name: &str, text: &str, attrs: &[(&str, &str)]) {
+        if self.kept_attrs.is_empty() {
+            return self.push_attrs(attrs);
+        }
+        match self.with_kept(name, text, attrs) {
+            Some(merged) => {
+                let refs: Vec<(&str, &str)> = merged
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                self.push_attrs(&refs);
+            }
+            None => self.push_attrs(attrs),
         }
     }
 
@@ -87,7 +150,7 @@ impl Emitter {
         self.indent();
         self.buf.push('<');
         self.buf.push_str(name);
-        self.push_attrs(attrs);
+        self.push_attrs_of(name, "", attrs);
         self.buf.push_str(">\n");
         self.depth += 1;
         self.path.push(name);
@@ -164,7 +227,7 @@ impl Emitter {
         self.indent();
         self.buf.push('<');
         self.buf.push_str(name);
-        self.push_attrs(attrs);
+        self.push_attrs_of(name, value, attrs);
         self.buf.push('>');
         self.buf.push_str(&partial_escape(value));
         self.buf.push_str("</");

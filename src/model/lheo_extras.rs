@@ -27,11 +27,130 @@ pub struct LheoExtras {
     /// share one action on export).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub action_xml: Vec<XmlNode>,
+    /// On a formation: the attributes of elements the import mapped (so the writer
+    /// writes those elements itself) that the writer does not produce as given, such
+    /// as ONISEP's `ref="V11" tag="principal"` on a FORMACODE: written back on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attrs: Vec<KeptAttrs>,
+    /// On a formation: the values the import kept as given because our types refuse
+    /// them (an unknown code, a FORMACODE that is not one), so that `check` can tell the
+    /// organisme (rule `IMPORT_VALEUR_CONSERVEE`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalides: Vec<ValeurConservee>,
+}
+
+/// Longest value kept in a [`ValeurConservee`]: enough to recognise it in a message.
+pub const MAX_VALEUR_CONSERVEE: usize = 200;
+
+/// A value an imported document gave that our types refuse, kept as given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawValeur")]
+pub struct ValeurConservee {
+    /// The LHÉO element's name (e.g. `modalites-enseignement`).
+    pub element: String,
+    /// The value as given (at most [`MAX_VALEUR_CONSERVEE`] characters).
+    pub valeur: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawValeur {
+    element: String,
+    valeur: String,
+}
+
+impl TryFrom<RawValeur> for ValeurConservee {
+    type Error = String;
+    fn try_from(r: RawValeur) -> Result<Self, String> {
+        ValeurConservee::new(&r.element, &r.valeur)
+    }
+}
+
+impl ValeurConservee {
+    /// Checks the name and the characters (it ends up in messages and reports), and
+    /// refuses a value longer than [`MAX_VALEUR_CONSERVEE`] characters.
+    pub fn new(element: &str, valeur: &str) -> Result<Self, String> {
+        if !is_ncname(element) {
+            return Err(format!("{element:?} is not an element name"));
+        }
+        if valeur.chars().count() > MAX_VALEUR_CONSERVEE
+            || !valeur.chars().all(|c| is_xml_char(c) && !c.is_control())
+        {
+            return Err(format!(
+                "the value kept for {element} is too long or not text"
+            ));
+        }
+        Ok(ValeurConservee {
+            element: element.to_owned(),
+            valeur: valeur.to_owned(),
+        })
+    }
+}
+
+/// The attributes of one mapped element, found again on export by its path from the
+/// `formation` and its text (empty for an element with children): the writer regroups
+/// sessions and recomputes values, so a position would not find it again, its content
+/// does. Each is used once, in order, so equal elements keep their own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawAttrs")]
+pub struct KeptAttrs {
+    /// Element names from `formation`, separated by `/`.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    pub attrs: Vec<(String, String)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttrs {
+    path: String,
+    #[serde(default)]
+    text: String,
+    attrs: Vec<(String, String)>,
+}
+
+impl TryFrom<RawAttrs> for KeptAttrs {
+    type Error = String;
+    fn try_from(r: RawAttrs) -> Result<Self, String> {
+        let k = KeptAttrs {
+            path: r.path,
+            text: r.text,
+            attrs: r.attrs,
+        };
+        k.validate()?;
+        Ok(k)
+    }
+}
+
+impl KeptAttrs {
+    /// The same checks as a kept tree's (names, characters, no repeated attribute), so a
+    /// JSON Lines record cannot inject markup through them either.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut last = "";
+        for seg in self.path.split('/') {
+            if !is_ncname(seg) {
+                return Err(format!("{:?} is not an element path", self.path));
+            }
+            last = seg;
+        }
+        XmlNode {
+            name: last.to_owned(),
+            attrs: self.attrs.clone(),
+            text: self.text.clone(),
+            children: Vec::new(),
+        }
+        .check(0)
+    }
 }
 
 impl LheoExtras {
     pub fn is_empty(&self) -> bool {
-        self.numero.is_none() && self.xml.is_empty() && self.action_xml.is_empty()
+        self.numero.is_none()
+            && self.xml.is_empty()
+            && self.action_xml.is_empty()
+            && self.attrs.is_empty()
+            && self.invalides.is_empty()
     }
 }
 
@@ -177,6 +296,45 @@ impl XmlNode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Outside text (a JSON Lines record, a document's attribute or value): whatever
+        /// it is, what is accepted can only be written as text and attribute content.
+        #[test]
+        fn kept_values_and_attributes_accept_only_safe_text(
+            name in "\\PC{0,12}",
+            path in "[a-z/ <\\-]{0,20}",
+            value in "\\PC{0,40}|[\\x00-\\x1f<>&\"]{0,10}",
+        ) {
+            if let Ok(v) = ValeurConservee::new(&name, &value) {
+                proptest::prop_assert!(is_ncname(&v.element));
+                proptest::prop_assert!(v.valeur.chars().all(|c| is_xml_char(c) && !c.is_control()));
+            }
+            let k = KeptAttrs { path: path.clone(), text: value.clone(), attrs: vec![(name.clone(), value.clone())] };
+            if k.validate().is_ok() {
+                proptest::prop_assert!(path.split('/').all(is_ncname));
+                proptest::prop_assert!(is_ncname(&name) && !name.to_ascii_lowercase().starts_with("xml"));
+                proptest::prop_assert!(value.chars().all(is_xml_char));
+            }
+        }
+    }
+
+    #[test]
+    fn kept_attributes_are_checked() {
+        let ok = r#"{"path":"formation/domaine-formation/code-FORMACODE","text":"34582","attrs":[["ref","V11"],["tag","principal"]]}"#;
+        let k: KeptAttrs = serde_json::from_str(ok).unwrap();
+        assert_eq!(k.attrs.len(), 2);
+        for bad in [
+            r#"{"path":"formation/a b","attrs":[["ref","V11"]]}"#,
+            r#"{"path":"formation//x","attrs":[["ref","V11"]]}"#,
+            r#"{"path":"formation/x","attrs":[["a\"=","V11"]]}"#,
+            r#"{"path":"formation/x","attrs":[["xmlns","urn:x"]]}"#,
+            r#"{"path":"formation/x","attrs":[["a","1"],["a","2"]]}"#,
+            r#"{"path":"formation/x","attrs":[["a",""]]}"#,
+        ] {
+            assert!(serde_json::from_str::<KeptAttrs>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn hostile_names_and_texts_are_refused() {

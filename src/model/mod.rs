@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 pub use codes::*;
 pub use geo::Departement;
 pub use ids::*;
-pub use lheo_extras::{LheoExtras, LheoNumero, XmlNode};
+pub use lheo_extras::{KeptAttrs, LheoExtras, LheoNumero, ValeurConservee, XmlNode};
 pub use region::{ChampManquant, Lot};
 pub use text::Text;
 

@@ -157,6 +157,7 @@ static REGISTRY: &[Rule] = &[
     // The offer as a whole.
     offre::ETAT_NON_VALIDEE,
     offre::AUCUNE_SESSION,
+    offre::IMPORT_VALEUR_CONSERVEE,
     // Fiche Formation.
     offre::VALIDATION_PARTIELLE_SANS_BLOC,
     offre::BLOC_INCONNU,

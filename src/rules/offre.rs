@@ -37,6 +37,41 @@ fn etat_non_validee(offre: &Offre, _: &RuleContext) -> Vec<Finding> {
     )]
 }
 
+pub const IMPORT_VALEUR_CONSERVEE: Rule = Rule::new(
+    "IMPORT_VALEUR_CONSERVEE",
+    Severity::Warning,
+    "Valeur importée non reconnue, conservée telle quelle",
+    "Import LHÉO (import-lheo) : une valeur que LHÉO n'admet pas à cet endroit (code inconnu, FORMACODE invalide…) est conservée telle quelle plutôt que de refuser l'offre ; les sites nationaux ne l'exploitent pas.",
+    import_valeur_conservee,
+);
+
+fn import_valeur_conservee(offre: &Offre, _: &RuleContext) -> Vec<Finding> {
+    let Some(x) = offre.extras_lheo.as_ref() else {
+        return Vec::new();
+    };
+    x.invalides
+        .iter()
+        .map(|v| {
+            IMPORT_VALEUR_CONSERVEE.finding(
+                offre,
+                None,
+                format!("lheo.{}", v.element),
+                format!(
+                    "{}, reçue dans un fichier LHÉO, indique pour « {} » la valeur « {} », \
+                     que la norme LHÉO n'admet pas à cet endroit : elle est reprise telle \
+                     quelle dans le fichier diffusé, mais les sites nationaux ne pourront \
+                     pas l'exploiter. Corrigez cette information à la source (dans SOFI ou \
+                     dans le fichier transmis au Cariforef), puis renvoyez l'action en \
+                     validation au Cariforef.",
+                    l_action(offre),
+                    v.element,
+                    v.valeur
+                ),
+            )
+        })
+        .collect()
+}
+
 pub const AUCUNE_SESSION: Rule = Rule::new(
     "AUCUNE_SESSION",
     Severity::RejectOffer,

@@ -443,6 +443,27 @@ fn cases() -> Vec<Case> {
             |fx| publics(fx, &["80005"]),
             |fx| publics(fx, &["80010"]),
         ),
+        // Imported from LHÉO (issue 17): a value kept as given is said; kept content
+        // alone is not.
+        case(
+            "IMPORT_VALEUR_CONSERVEE",
+            |fx| {
+                fx.offre.extras_lheo = Some(crate::model::LheoExtras {
+                    invalides: vec![crate::model::ValeurConservee::new(
+                        "modalites-enseignement",
+                        "7",
+                    )
+                    .unwrap()],
+                    ..Default::default()
+                })
+            },
+            |fx| {
+                fx.offre.extras_lheo = Some(crate::model::LheoExtras {
+                    numero: Some(crate::model::LheoNumero::parse("9436_18706").unwrap()),
+                    ..Default::default()
+                })
+            },
+        ),
     ]
 }
 
