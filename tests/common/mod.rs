@@ -26,6 +26,8 @@
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
