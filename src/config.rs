@@ -454,7 +454,7 @@ pub const KEYS: &[Key] = &[
             "export",
             "rules",
             Kind::Text,
-            "(the built-in 2025 campaign)",
+            "(built in: the regional programmes; years from the Region file)",
         )
     },
     key("schedule", "cron", Kind::Text, "0 30 2 * * *"),

@@ -46,8 +46,9 @@ struct Cli {
     #[arg(long, global = true, env = "LHEO_FEED_TODAY")]
     today: Option<String>,
 
-    /// Entry-rule configuration (TOML: campaign year per programme or lot, regional
-    /// programmes). Default: the 2025 campaign of the five regional programmes.
+    /// Entry-rule configuration (TOML: regional programmes, allowed values, an override of
+    /// the campaign year). Default: the five regional programmes, campaign years from the
+    /// Region file's lots (`import-region`).
     #[arg(long, global = true, env = "LHEO_FEED_RULES")]
     rules: Option<PathBuf>,
 
