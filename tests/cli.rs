@@ -233,20 +233,7 @@ async fn gzip_input_imports_like_plain() {
 async fn generated_ten_thousand_sessions_export_is_conformant() {
     for db in test_databases().await {
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("gen.jsonl.gz");
-        ok(
-            &db,
-            &[
-                "generate",
-                "--sessions",
-                "10000",
-                "--seed",
-                "42",
-                "--out",
-                data.to_str().unwrap(),
-            ],
-        );
-        ok(&db, &["import", data.to_str().unwrap()]);
+        common::import_generated(&db, &dir.path().join("gen.jsonl.gz"), 10_000, 42);
         assert_eq!(status(&db)["sessions"], 10_000);
         let out = dir.path().join("gen.xml");
         let summary = export(&db, &out);

@@ -110,20 +110,7 @@ async fn round_trip_of_the_fixtures(db: &TestDb) {
 
 async fn round_trip_of_a_generated_set(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("gen.jsonl");
-    ok(
-        db,
-        &[
-            "generate",
-            "--sessions",
-            "2000",
-            "--seed",
-            "7",
-            "--out",
-            input.to_str().unwrap(),
-        ],
-    );
-    ok(db, &["import", input.to_str().unwrap()]);
+    common::import_generated(db, &dir.path().join("gen.jsonl"), 2000, 7);
     assert_round_trip(db, dir.path(), "generated", false).await;
 }
 

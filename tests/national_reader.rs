@@ -505,19 +505,7 @@ async fn an_upgraded_store_gets_dates_and_then_keeps_its_bytes(db: &TestDb) {
 async fn a_generated_set_as_a_national_reader_reads_it(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let input_path = dir.path().join("gen.jsonl");
-    ok(
-        db,
-        &[
-            "generate",
-            "--sessions",
-            "1500",
-            "--seed",
-            "15",
-            "--out",
-            input_path.to_str().unwrap(),
-        ],
-    );
-    ok(db, &["import", input_path.to_str().unwrap()]);
+    common::import_generated(db, &input_path, 1500, 15);
     let out = dir.path().join("gen.xml");
     export(db, &out, &[]);
     assert_schema_valid(&out);

@@ -345,6 +345,18 @@ pub fn lheo_feed(db: &TestDb, args: &[&str]) -> std::process::Output {
         .expect("the lheo-feed binary runs")
 }
 
+/// Writes `lheo-feed generate --sessions N --seed S` to `path` (gzip when it ends in `.gz`)
+/// and imports it into `db`, through the binary.
+pub fn import_generated(db: &TestDb, path: &Path, sessions: u64, seed: u64) {
+    let (n, s) = (sessions.to_string(), seed.to_string());
+    let out = path.to_str().unwrap();
+    ok(
+        db,
+        &["generate", "--sessions", &n, "--seed", &s, "--out", out],
+    );
+    ok(db, &["import", out]);
+}
+
 /// Runs the binary, which must succeed; returns its standard output.
 pub fn ok(db: &TestDb, args: &[&str]) -> String {
     let out = lheo_feed(db, args);
