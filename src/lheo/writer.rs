@@ -205,7 +205,30 @@ fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
         (offre.cree_le, offre.modifie_le),
         dates,
     );
+    formation_textes(e, offre);
+    formation_contact(e, offre, ctx);
+    formation_parcours_et_niveaux(e, offre);
 
+    let groups = group_sessions(offre, ctx, &mut e.violations);
+    let actions = groups.len();
+    for group in groups {
+        action(e, offre, &group, ctx);
+    }
+
+    organisme_responsable(e, offre, ctx);
+    formation_extras(e, offre);
+    // What an imported document held beyond the model, back where it was.
+    for n in lheo.map(|x| x.xml.as_slice()).unwrap_or_default() {
+        e.node(n);
+    }
+
+    e.close();
+    actions
+}
+
+/// The domain codes, the title, objectives, expected results, content and whether it
+/// certifies.
+fn formation_textes(e: &mut Emitter, offre: &Offre) {
     let f = &offre.formation;
     e.open("domaine-formation", &[]);
     for code in &f.formacodes {
@@ -261,7 +284,9 @@ fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
         &[],
         yes_no(f.type_certification.certifiante()),
     );
+}
 
+fn formation_contact(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) {
     let dispensateur = ctx.organismes.get(&offre.action.site_dispensateur.siret);
     let site_dispensateur = dispensateur.and_then(|o| o.site(&offre.action.site_dispensateur.site));
     e.open("contact-formation", &[]);
@@ -276,7 +301,11 @@ fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
         .or(dispensateur.and_then(|o| o.contacts.first()));
     coordonnees_contact(e, contact, dispensateur, "action.contact");
     e.close();
+}
 
+/// The parcours, the levels, the certification and the formation's page.
+fn formation_parcours_et_niveaux(e: &mut Emitter, offre: &Offre) {
+    let f = &offre.formation;
     // Formation-level in LHÉO, session-level in SOFI: one value when the sessions agree,
     // "mixte" (4) when they differ.
     let mut parcours = offre.sessions.iter().filter_map(|s| s.type_parcours.lheo());
@@ -322,15 +351,10 @@ fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
         e.text("urlweb", "action.url_action", u.as_str(), 3, 400);
         e.close();
     }
+}
 
-    let groups = group_sessions(offre, ctx, &mut e.violations);
-    let actions = groups.len();
-    for group in groups {
-        action(e, offre, &group, ctx);
-    }
-
-    organisme_responsable(e, offre, ctx);
-
+fn formation_extras(e: &mut Emitter, offre: &Offre) {
+    let f = &offre.formation;
     e.open("extras", &[("info", "sofi-formation")]);
     e.raw(
         "extra",
@@ -356,13 +380,6 @@ fn formation(e: &mut Emitter, offre: &Offre, ctx: &WriterContext) -> usize {
         offre.mandataire.as_str(),
     );
     e.close();
-    // What an imported document held beyond the model, back where it was.
-    for n in lheo.map(|x| x.xml.as_slice()).unwrap_or_default() {
-        e.node(n);
-    }
-
-    e.close();
-    actions
 }
 
 type Timestamp = chrono::DateTime<chrono::FixedOffset>;
@@ -761,9 +778,24 @@ fn action_head(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
         1,
         3000,
     );
-    // Only V14 codes, the version national readers accept; the others are left out and
-    // rule PUBLIC_HORS_V14 tells the organisme (PUBLIC_V14_ABSENT refuses a session left
-    // with none, so the violation below is only for a session the rules did not see).
+    publics_vises(e, d);
+    if let Some(p) = a.public_vise.as_ref().and_then(info_public_vise) {
+        e.raw("info-public-vise", &[], p);
+    }
+    action_conditions(e, a, s);
+    lieu_de_formation(e, s, ctx);
+    e.raw("modalites-entrees-sorties", &[], s.entrees_sorties.lheo());
+    if let Some(u) = &a.url_action {
+        e.open("url-action", &[]);
+        e.text("urlweb", "action.url_action", u.as_str(), 3, 400);
+        e.close();
+    }
+}
+
+// Only V14 codes, the version national readers accept; the others are left out and rule
+// PUBLIC_HORS_V14 tells the organisme (PUBLIC_V14_ABSENT refuses a session left with none,
+// so the violation below is only for a session the rules did not see).
+fn publics_vises(e: &mut Emitter, d: &Dispositif) {
     let publics = codes_public_v14(d);
     if publics.is_empty() {
         e.violation(
@@ -789,9 +821,10 @@ fn action_head(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
             p.as_str(),
         );
     }
-    if let Some(p) = a.public_vise.as_ref().and_then(info_public_vise) {
-        e.raw("info-public-vise", &[], p);
-    }
+}
+
+fn action_conditions(e: &mut Emitter, a: &Action, s: &Session) {
+    let d = &s.dispositif;
     e.raw(
         "niveau-entree-obligatoire",
         &[],
@@ -824,6 +857,9 @@ fn action_head(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
         &[],
         yes_no(d.prise_en_charge_frais_pedagogiques.unwrap_or(false)),
     );
+}
+
+fn lieu_de_formation(e: &mut Emitter, s: &Session, ctx: &WriterContext) {
     let lieu_org = ctx.organismes.get(&s.site_lieu.siret);
     match lieu_org.and_then(|o| o.site(&s.site_lieu.site)) {
         Some(site) => {
@@ -851,12 +887,6 @@ fn action_head(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
             "session.site_lieu",
             ViolationKind::Missing,
         ),
-    }
-    e.raw("modalites-entrees-sorties", &[], s.entrees_sorties.lheo());
-    if let Some(u) = &a.url_action {
-        e.open("url-action", &[]);
-        e.text("urlweb", "action.url_action", u.as_str(), 3, 400);
-        e.close();
     }
 }
 
@@ -1029,6 +1059,24 @@ pub(crate) fn modalites_alternance(s: &Session) -> String {
 fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
     let a = &offre.action;
     let d = &s.dispositif;
+    action_modalites(e, s, ctx);
+    for eq in &a.equipements {
+        equipement(e, eq);
+    }
+    action_prix_et_duree(e, s);
+    e.raw("conventionnement", &[], "1");
+    organisme_formateur(e, &a.site_dispensateur, ctx);
+    e.open("organisme-financeur", &[]);
+    e.raw("code-financeur", &[], CODE_FINANCEUR_REGION);
+    if let Some(p) = d.places {
+        e.raw("nb-places-financees", &[], &p.to_string());
+    }
+    e.close();
+    action_extras(e, a, s);
+}
+
+/// Access for the disabled, the ways of recruiting and of teaching.
+fn action_modalites(e: &mut Emitter, s: &Session, ctx: &WriterContext) {
     let lieu_site = ctx
         .organismes
         .get(&s.site_lieu.siret)
@@ -1046,25 +1094,7 @@ fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
         .modalites_recrutement_texte
         .as_ref()
         .map(|t| t.to_string())
-        .or_else(|| {
-            let mut labels: Vec<&str> = Vec::new();
-            if !s.informations_collectives.is_empty() {
-                labels.push("information collective");
-            }
-            labels.extend(s.modalites_recrutement.iter().map(|m| m.libelle()));
-            if labels.is_empty() {
-                None
-            } else {
-                let joined = labels.join(", ");
-                let mut c = joined.chars();
-                Some(
-                    c.next()
-                        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-                        .unwrap_or_default()
-                        + ".",
-                )
-            }
-        });
+        .or_else(|| modalites_recrutement_libelles(s));
     let note = commentaire_duree(s)
         .filter(|(_, place)| *place == PlaceCommentaire::Recrutement)
         .map(|(c, _)| c.as_str());
@@ -1103,21 +1133,48 @@ fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
             m.as_str(),
         );
     }
-    for eq in &a.equipements {
-        e.open("equipement", &[]);
-        e.raw("type-equipement", &[], eq.type_equipement.lheo());
-        if let Some(c) = eq.cout_indicatif {
-            e.raw("cout-indicatif-equipement", &[], &c.to_string());
-        }
-        e.opt_text(
-            "commentaire",
-            "action.equipements.commentaire",
-            eq.commentaire.as_ref().map(Text::as_str),
-            1,
-            500,
-        );
-        e.close();
+}
+
+/// Without SOFI's own text: "Information collective, entretien." from the session's ways of
+/// recruiting, capitalised as a sentence.
+fn modalites_recrutement_libelles(s: &Session) -> Option<String> {
+    let mut labels: Vec<&str> = Vec::new();
+    if !s.informations_collectives.is_empty() {
+        labels.push("information collective");
     }
+    labels.extend(s.modalites_recrutement.iter().map(|m| m.libelle()));
+    if labels.is_empty() {
+        return None;
+    }
+    let joined = labels.join(", ");
+    let mut c = joined.chars();
+    Some(
+        c.next()
+            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+            .unwrap_or_default()
+            + ".",
+    )
+}
+
+fn equipement(e: &mut Emitter, eq: &Equipement) {
+    e.open("equipement", &[]);
+    e.raw("type-equipement", &[], eq.type_equipement.lheo());
+    if let Some(c) = eq.cout_indicatif {
+        e.raw("cout-indicatif-equipement", &[], &c.to_string());
+    }
+    e.opt_text(
+        "commentaire",
+        "action.equipements.commentaire",
+        eq.commentaire.as_ref().map(Text::as_str),
+        1,
+        500,
+    );
+    e.close();
+}
+
+/// What is left to pay, the price, the durations and the conditions of funding.
+fn action_prix_et_duree(e: &mut Emitter, s: &Session) {
+    let d = &s.dispositif;
     if let Some(f) = frais_restants(d) {
         e.text(
             "frais-restants",
@@ -1154,9 +1211,10 @@ fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
     if let Some(t) = detail_prise_en_charge(d) {
         e.raw("detail-conditions-prise-en-charge", &[], &t);
     }
-    e.raw("conventionnement", &[], "1");
-    // Organisme formateur: the action's site dispensateur.
-    let sd = &a.site_dispensateur;
+}
+
+/// The organisme formateur: the action's site dispensateur.
+fn organisme_formateur(e: &mut Emitter, sd: &SiteRef, ctx: &WriterContext) {
     let org = ctx.organismes.get(&sd.siret);
     e.open("organisme-formateur", &[("numero", sd.site.as_str())]);
     e.open("SIRET-formateur", &[]);
@@ -1190,13 +1248,9 @@ fn action_tail(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext)
         e.close();
     }
     e.close();
-    e.open("organisme-financeur", &[]);
-    e.raw("code-financeur", &[], CODE_FINANCEUR_REGION);
-    if let Some(p) = d.places {
-        e.raw("nb-places-financees", &[], &p.to_string());
-    }
-    e.close();
+}
 
+fn action_extras(e: &mut Emitter, a: &Action, s: &Session) {
     // The weekly hours where the national files carry them and data-inclusion reads them:
     // the first `extra` of the action's `extras info="duree-hebdo"`, a number alone.
     if let Some(h) = s.duree_hebdo_heures {
@@ -1256,6 +1310,21 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
         (s.cree_le, s.modifie_le),
         session_dates(s),
     );
+    session_periode(e, s);
+    session_adresse_inscription(e, s, ctx);
+    session_recrutement(e, s);
+    session_contacts(e, s);
+    session_certification(e, &offre.formation);
+    session_cycle(e, s);
+    session_extras(e, s);
+    dispositif_extras(e, &s.dispositif);
+    for n in lheo.map(|x| x.xml.as_slice()).unwrap_or_default() {
+        e.node(n);
+    }
+    e.close();
+}
+
+fn session_periode(e: &mut Emitter, s: &Session) {
     e.open("periode", &[]);
     // LHÉO's conventions for unknown dates; the rules reject such sessions anyway.
     e.raw(
@@ -1273,7 +1342,9 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
             .unwrap_or_else(|| "99999999".into()),
     );
     e.close();
+}
 
+fn session_adresse_inscription(e: &mut Emitter, s: &Session, ctx: &WriterContext) {
     e.open("adresse-inscription", &[]);
     let site_adresse = ctx
         .organismes
@@ -1289,7 +1360,11 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
         ),
     }
     e.close();
+}
 
+/// The registration period, the recruitment state, each information collective and the
+/// other ways of recruiting.
+fn session_recrutement(e: &mut Emitter, s: &Session) {
     if let Some(p) = s.periodes_inscription.first() {
         e.open("periode-inscription", &[]);
         e.open("periode", &[]);
@@ -1358,6 +1433,10 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
         e.raw("modalite-recrutement", &[], m.lheo());
         e.close();
     }
+}
+
+/// The session's referents and its liaison mail, each a `contact-session`.
+fn session_contacts(e: &mut Emitter, s: &Session) {
     let referents: [(&str, &str, Option<&Contact>); 3] = [
         ("1", "", s.referent_pmr.as_ref()),
         ("2", "", s.referent_mobilite.as_ref()),
@@ -1386,7 +1465,10 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
         e.close();
         e.close();
     }
-    let f = &offre.formation;
+}
+
+/// The certification and, when some are validated, the blocs de compétences.
+fn session_certification(e: &mut Emitter, f: &Formation) {
     if f.rncp.is_some() || f.certifinfo.is_some() {
         e.open("reference-certification", &[]);
         reference_certification_codes(e, f);
@@ -1434,15 +1516,22 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
         }
         e.close();
     }
-    let d = &s.dispositif;
-    // Capacity exists in LHÉO only inside `cycle`, whose type is initial education or
-    // apprenticeship: used for apprenticeship sessions only; other sessions keep
-    // capacities in extras (no semantic stretch).
-    let apprentissage = s
-        .cycle_alternance
+}
+
+/// The session's alternance when it is an apprenticeship, the only kind LHÉO's `cycle`
+/// can hold.
+fn apprentissage(s: &Session) -> Option<&CycleAlternance> {
+    s.cycle_alternance
         .as_ref()
-        .filter(|c| c.type_alternance == TypeAlternance::Apprentissage);
-    if let Some(c) = apprentissage {
+        .filter(|c| c.type_alternance == TypeAlternance::Apprentissage)
+}
+
+// Capacity exists in LHÉO only inside `cycle`, whose type is initial education or
+// apprenticeship: used for apprenticeship sessions only; other sessions keep capacities in
+// extras (no semantic stretch).
+fn session_cycle(e: &mut Emitter, s: &Session) {
+    let d = &s.dispositif;
+    if let Some(c) = apprentissage(s) {
         e.open("cycle", &[]);
         e.raw("type-cycle", &[], "1");
         if let Some(m) = d.effectif_minimal {
@@ -1461,8 +1550,10 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
         e.close();
         e.close();
     }
+}
 
-    // The weekly hours are the action's `extras info="duree-hebdo"`, where readers look.
+// The weekly hours are the action's `extras info="duree-hebdo"`, where readers look.
+fn session_extras(e: &mut Emitter, s: &Session) {
     e.open("extras", &[("info", "sofi-session")]);
     if let Some(m) = s.module_remise_a_niveau {
         e.raw("extra", &[("info", "module-remise-a-niveau")], yes_no(m));
@@ -1506,7 +1597,7 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
     if let Some(c) = s
         .cycle_alternance
         .as_ref()
-        .filter(|_| apprentissage.is_none())
+        .filter(|_| apprentissage(s).is_none())
     {
         e.open("extras", &[("info", "alternance")]);
         e.raw(
@@ -1528,7 +1619,9 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
         e.close();
     }
     e.close();
+}
 
+fn dispositif_extras(e: &mut Emitter, d: &Dispositif) {
     e.open("extras", &[("info", "sofi-dispositif")]);
     e.raw("extra", &[("info", "dispositif")], d.programme.as_str());
     let texts: [(&str, Option<&Text>); 3] = [
@@ -1579,10 +1672,6 @@ fn session(e: &mut Emitter, offre: &Offre, s: &Session, ctx: &WriterContext) {
             &[("info", "prise-en-charge-frais-pedagogiques")],
             yes_no(b),
         );
-    }
-    e.close();
-    for n in lheo.map(|x| x.xml.as_slice()).unwrap_or_default() {
-        e.node(n);
     }
     e.close();
 }
