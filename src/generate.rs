@@ -335,19 +335,7 @@ fn offre(
     let metier = *rng.pick(&METIERS);
     let certifiante = rng.chance(70);
     let rncp = 30_000 + rng.below(9_000);
-    let blocs: Vec<Bloc> = if certifiante {
-        (1..=1 + rng.below(3))
-            .map(|b| Bloc {
-                code: CodeBloc::parse(&format!("RNCP{rncp}BC{b:02}")).expect("valid"),
-                type_module: TypeModule::Obligatoire,
-                intitule: text(&format!("Bloc {b} : {}", *rng.pick(&PHRASES))),
-                objectif: Some(paragraph(rng, 120)),
-                programme: Some(paragraph(rng, 300)),
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let blocs = blocs(rng, certifiante, rncp);
     let partielle = certifiante && blocs.len() > 1 && rng.chance(15);
     let ref_site = SiteRef {
         siret: siret.clone(),
@@ -359,7 +347,62 @@ fn offre(
     } else {
         200 + rng.below(1_500) as usize
     };
-    let formation = Formation {
+    // The draws happen in this order (and each record's fields in their written order):
+    // the same seed gives the same bytes.
+    let formation = formation(rng, metier, certifiante, rncp, blocs, partielle);
+    let action = action(rng, numero, &ref_site, programme_len);
+    let mut sessions = Vec::with_capacity(n_sessions as usize);
+    for _ in 0..n_sessions {
+        *session_no += 1 + rng.below(3);
+        let code = FasCode {
+            action: numero,
+            session: *session_no,
+        };
+        sessions.push(session(rng, code, &ref_site, sites, programme));
+    }
+    Offre {
+        numero,
+        etat: if rng.chance(3) {
+            EtatWorkflow::EnAttenteDeValidation
+        } else {
+            EtatWorkflow::Validee
+        },
+        mandataire: siret.clone(),
+        formation,
+        action,
+        sessions,
+        cree_le: horodatages(numero.action).0,
+        modifie_le: horodatages(numero.action).1,
+        stocke: StoreDates::default(),
+        extras_lheo: None,
+    }
+}
+
+fn blocs(rng: &mut Rng, certifiante: bool, rncp: u64) -> Vec<Bloc> {
+    if certifiante {
+        (1..=1 + rng.below(3))
+            .map(|b| Bloc {
+                code: CodeBloc::parse(&format!("RNCP{rncp}BC{b:02}")).expect("valid"),
+                type_module: TypeModule::Obligatoire,
+                intitule: text(&format!("Bloc {b} : {}", *rng.pick(&PHRASES))),
+                objectif: Some(paragraph(rng, 120)),
+                programme: Some(paragraph(rng, 300)),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    }
+}
+
+fn formation(
+    rng: &mut Rng,
+    metier: &str,
+    certifiante: bool,
+    rncp: u64,
+    blocs: Vec<Bloc>,
+    partielle: bool,
+) -> Formation {
+    Formation {
         certifinfo: certifiante
             .then(|| Certifinfo::parse(&format!("{}", 80_000 + rng.below(40_000))).expect("valid")),
         rncp: certifiante.then(|| Rncp::parse(&format!("{rncp}")).expect("valid")),
@@ -401,8 +444,11 @@ fn offre(
             Vec::new()
         },
         blocs,
-    };
-    let action = Action {
+    }
+}
+
+fn action(rng: &mut Rng, numero: ActionCode, ref_site: &SiteRef, programme_len: usize) -> Action {
+    Action {
         site_dispensateur: ref_site.clone(),
         complement_intitule: rng.chance(20).then(|| text("parcours renforcé")),
         complement_programme: Some(paragraph(rng, programme_len)),
@@ -431,168 +477,168 @@ fn offre(
             "Personnes en recherche d'emploi, de plus de 16 ans, de tous niveaux."
         })),
         contact: None,
-    };
-    let mut sessions = Vec::with_capacity(n_sessions as usize);
-    for _ in 0..n_sessions {
-        *session_no += 1 + rng.below(3);
-        let code = FasCode {
-            action: numero,
-            session: *session_no,
-        };
-        let month = 1 + rng.below(12) as u32;
-        let start =
-            chrono::NaiveDate::from_ymd_opt(2025, month, 1 + rng.below(28) as u32).expect("valid");
-        let end = start + chrono::Days::new(60 + rng.below(240));
-        let lieu_site = if rng.chance(20) {
-            rng.pick(sites).clone()
-        } else {
-            site.clone()
-        };
-        let lieu = SiteRef {
-            siret: siret.clone(),
-            site: lieu_site,
-        };
-        let broken = rng.below(100);
-        let ic_date = start - chrono::Days::new(10 + rng.below(40));
-        let ics = if broken < 2 {
-            Vec::new() // rejected: no information collective
-        } else {
-            let remote = rng.chance(30);
-            vec![InformationCollective {
-                code: Some(text(&format!("IC-{}", *session_no))),
-                date: Some(Date(ic_date)),
-                heure_debut: Some(Heure { h: 9, m: 30 }),
-                heure_fin: Some(Heure { h: 12, m: 0 }),
-                lieu: (!remote).then(|| adresse(rng)),
-                lien_distance: remote.then(|| text("https://visio.exemple-formation.fr/ic")),
-                places: Some(10 + rng.below(20) as u32),
-                commentaire: rng
-                    .chance(30)
-                    .then(|| text("Se munir d'un CV et d'une pièce d'identité.")),
-            }]
-        };
-        let start = if broken == 2 {
-            start.with_year_2024()
-        } else {
-            start
-        };
-        let enseignement = *rng.pick(&[
-            ModalitesEnseignement::Presentiel,
-            ModalitesEnseignement::Presentiel,
-            ModalitesEnseignement::Mixte,
-            ModalitesEnseignement::Distance,
-        ]);
-        let alternance = rng.chance(10);
-        let un_emploi = programme == PROGRAMMES[0];
-        sessions.push(Session {
-            code,
-            site_lieu: lieu,
-            date_debut: Some(Date(start)),
-            date_fin: Some(Date(end)),
-            // 1 emploi = 1 formation admits only dates fixes and mixte or modulaire
-            // parcours (the procedure, rules::config): the same draws, mapped, so that the
-            // rest of the data stays as it was for a seed.
-            entrees_sorties: if rng.chance(20) && !un_emploi {
-                EntreesSorties::Permanentes
-            } else {
-                EntreesSorties::DatesFixes
-            },
-            rythmes: Some(text(if rng.chance(80) {
-                "temps plein"
-            } else {
-                "temps partiel"
-            })),
-            periodes_formation: Vec::new(),
-            type_parcours: match *rng.pick(&[
-                TypeParcours::Groupe,
-                TypeParcours::Mixte,
-                TypeParcours::Individualise,
-            ]) {
-                TypeParcours::Groupe | TypeParcours::Individualise if un_emploi => {
-                    TypeParcours::Modularise
-                }
-                t => t,
-            },
-            modalites_pedagogiques: vec![Formacode::parse("96133").expect("valid")],
-            modalites_pedagogiques_texte: None,
-            modalites_enseignement: Some(enseignement),
-            duree_centre_heures: Some(100 + 10 * rng.below(60) as u32),
-            duree_entreprise_heures: Some(35 * rng.below(8) as u32),
-            duree_hebdo_heures: Some(35),
-            commentaire_duree: rng.chance(30).then(|| {
-                text("Module de remise à niveau contextualisé les deux premières semaines.")
-            }),
-            cycle_alternance: alternance.then_some(CycleAlternance {
-                type_alternance: TypeAlternance::Professionnalisation,
-                unite: UniteRythme::Semaine,
-                unites_entreprise: 2,
-                unites_centre: 1,
-            }),
-            organisme_responsable: ref_site.clone(),
-            recrutement: Some(*rng.pick(&[
-                EtatRecrutement::Ouvert,
-                EtatRecrutement::Ouvert,
-                EtatRecrutement::Ouvert,
-                EtatRecrutement::Suspendu,
-                EtatRecrutement::Ferme,
-            ])),
-            modalites_recrutement: vec![ModaliteRecrutement::Entretien],
-            modalites_recrutement_texte: None,
-            informations_collectives: ics,
-            periodes_inscription: vec![PeriodeInscription {
-                type_inscription: TypeInscription::Candidature,
-                debut: Date(ic_date - chrono::Days::new(30)),
-                fin: Some(Date(start)),
-            }],
-            adresse_inscription: None,
-            referent_pmr: Some(contact(rng)),
-            referent_prf: rng.chance(30).then(|| contact(rng)),
-            mail_liaison: rng.chance(50).then(|| text("liaison@exemple-formation.fr")),
-            referent_mobilite: Some(contact(rng)),
-            module_remise_a_niveau: Some(rng.chance(50)),
-            dispositif: Dispositif {
-                programme: text(programme),
-                publics: vec![Formacode::parse("80006").expect("valid")],
-                numero_lot_cr: Some(text(&format!("LOT2025_{}", 1 + rng.below(60)))),
-                id_action_cr: Some(text(&format!("{}", 1_000 + rng.below(9_000)))),
-                of_mandataire_cr: Some(text(&format!("{}", 10 + rng.below(500)))),
-                places: if broken == 3 {
-                    Some(0)
-                } else {
-                    Some(5 + rng.below(15) as u32)
-                },
-                places_restantes: Some(rng.below(5) as u32),
-                effectif_minimal: Some(4),
-                capacite_simultanee: Some(20),
-                frais_ht: Some(Montant { cents: 350_000 }),
-                taux_tva: Some(TauxTva { hundredths: 2_000 }),
-                frais_ttc: Some(Montant { cents: 420_000 }),
-                frais_additionnels: None,
-                frais_certification: None,
-                frais_certification_inclus: Some(true),
-                prise_en_charge_frais_pedagogiques: Some(true),
-            },
-            cree_le: horodatages(code.session).0,
-            modifie_le: horodatages(code.session).1,
-            stocke: StoreDates::default(),
-            extras_lheo: None,
-        });
     }
-    Offre {
-        numero,
-        etat: if rng.chance(3) {
-            EtatWorkflow::EnAttenteDeValidation
+}
+
+/// One session of the offre: at its own site one time in five, an information collective
+/// except for 2 % (rejected), a start in 2024 for 1 % and no place for 1 % (rejected too).
+fn session(
+    rng: &mut Rng,
+    code: FasCode,
+    ref_site: &SiteRef,
+    sites: &[SiteCode],
+    programme: &str,
+) -> Session {
+    let month = 1 + rng.below(12) as u32;
+    let start =
+        chrono::NaiveDate::from_ymd_opt(2025, month, 1 + rng.below(28) as u32).expect("valid");
+    let end = start + chrono::Days::new(60 + rng.below(240));
+    let lieu_site = if rng.chance(20) {
+        rng.pick(sites).clone()
+    } else {
+        ref_site.site.clone()
+    };
+    let lieu = SiteRef {
+        siret: ref_site.siret.clone(),
+        site: lieu_site,
+    };
+    let broken = rng.below(100);
+    let ic_date = start - chrono::Days::new(10 + rng.below(40));
+    let ics = if broken < 2 {
+        Vec::new() // rejected: no information collective
+    } else {
+        vec![information_collective(rng, code.session, ic_date)]
+    };
+    let start = if broken == 2 {
+        start.with_year_2024()
+    } else {
+        start
+    };
+    let enseignement = *rng.pick(&[
+        ModalitesEnseignement::Presentiel,
+        ModalitesEnseignement::Presentiel,
+        ModalitesEnseignement::Mixte,
+        ModalitesEnseignement::Distance,
+    ]);
+    let alternance = rng.chance(10);
+    let un_emploi = programme == PROGRAMMES[0];
+    Session {
+        code,
+        site_lieu: lieu,
+        date_debut: Some(Date(start)),
+        date_fin: Some(Date(end)),
+        // 1 emploi = 1 formation admits only dates fixes and mixte or modulaire
+        // parcours (the procedure, rules::config): the same draws, mapped, so that the
+        // rest of the data stays as it was for a seed.
+        entrees_sorties: if rng.chance(20) && !un_emploi {
+            EntreesSorties::Permanentes
         } else {
-            EtatWorkflow::Validee
+            EntreesSorties::DatesFixes
         },
-        mandataire: siret.clone(),
-        formation,
-        action,
-        sessions,
-        cree_le: horodatages(numero.action).0,
-        modifie_le: horodatages(numero.action).1,
+        rythmes: Some(text(if rng.chance(80) {
+            "temps plein"
+        } else {
+            "temps partiel"
+        })),
+        periodes_formation: Vec::new(),
+        type_parcours: match *rng.pick(&[
+            TypeParcours::Groupe,
+            TypeParcours::Mixte,
+            TypeParcours::Individualise,
+        ]) {
+            TypeParcours::Groupe | TypeParcours::Individualise if un_emploi => {
+                TypeParcours::Modularise
+            }
+            t => t,
+        },
+        modalites_pedagogiques: vec![Formacode::parse("96133").expect("valid")],
+        modalites_pedagogiques_texte: None,
+        modalites_enseignement: Some(enseignement),
+        duree_centre_heures: Some(100 + 10 * rng.below(60) as u32),
+        duree_entreprise_heures: Some(35 * rng.below(8) as u32),
+        duree_hebdo_heures: Some(35),
+        commentaire_duree: rng
+            .chance(30)
+            .then(|| text("Module de remise à niveau contextualisé les deux premières semaines.")),
+        cycle_alternance: alternance.then_some(CycleAlternance {
+            type_alternance: TypeAlternance::Professionnalisation,
+            unite: UniteRythme::Semaine,
+            unites_entreprise: 2,
+            unites_centre: 1,
+        }),
+        organisme_responsable: ref_site.clone(),
+        recrutement: Some(*rng.pick(&[
+            EtatRecrutement::Ouvert,
+            EtatRecrutement::Ouvert,
+            EtatRecrutement::Ouvert,
+            EtatRecrutement::Suspendu,
+            EtatRecrutement::Ferme,
+        ])),
+        modalites_recrutement: vec![ModaliteRecrutement::Entretien],
+        modalites_recrutement_texte: None,
+        informations_collectives: ics,
+        periodes_inscription: vec![PeriodeInscription {
+            type_inscription: TypeInscription::Candidature,
+            debut: Date(ic_date - chrono::Days::new(30)),
+            fin: Some(Date(start)),
+        }],
+        adresse_inscription: None,
+        referent_pmr: Some(contact(rng)),
+        referent_prf: rng.chance(30).then(|| contact(rng)),
+        mail_liaison: rng.chance(50).then(|| text("liaison@exemple-formation.fr")),
+        referent_mobilite: Some(contact(rng)),
+        module_remise_a_niveau: Some(rng.chance(50)),
+        dispositif: dispositif(rng, programme, broken),
+        cree_le: horodatages(code.session).0,
+        modifie_le: horodatages(code.session).1,
         stocke: StoreDates::default(),
         extras_lheo: None,
+    }
+}
+
+fn information_collective(
+    rng: &mut Rng,
+    session_no: u64,
+    date: chrono::NaiveDate,
+) -> InformationCollective {
+    let remote = rng.chance(30);
+    InformationCollective {
+        code: Some(text(&format!("IC-{session_no}"))),
+        date: Some(Date(date)),
+        heure_debut: Some(Heure { h: 9, m: 30 }),
+        heure_fin: Some(Heure { h: 12, m: 0 }),
+        lieu: (!remote).then(|| adresse(rng)),
+        lien_distance: remote.then(|| text("https://visio.exemple-formation.fr/ic")),
+        places: Some(10 + rng.below(20) as u32),
+        commentaire: rng
+            .chance(30)
+            .then(|| text("Se munir d'un CV et d'une pièce d'identité.")),
+    }
+}
+
+/// The dispositif: a lot among 60, no place at all for `broken == 3` (rejected).
+fn dispositif(rng: &mut Rng, programme: &str, broken: u64) -> Dispositif {
+    Dispositif {
+        programme: text(programme),
+        publics: vec![Formacode::parse("80006").expect("valid")],
+        numero_lot_cr: Some(text(&format!("LOT2025_{}", 1 + rng.below(60)))),
+        id_action_cr: Some(text(&format!("{}", 1_000 + rng.below(9_000)))),
+        of_mandataire_cr: Some(text(&format!("{}", 10 + rng.below(500)))),
+        places: if broken == 3 {
+            Some(0)
+        } else {
+            Some(5 + rng.below(15) as u32)
+        },
+        places_restantes: Some(rng.below(5) as u32),
+        effectif_minimal: Some(4),
+        capacite_simultanee: Some(20),
+        frais_ht: Some(Montant { cents: 350_000 }),
+        taux_tva: Some(TauxTva { hundredths: 2_000 }),
+        frais_ttc: Some(Montant { cents: 420_000 }),
+        frais_additionnels: None,
+        frais_certification: None,
+        frais_certification_inclus: Some(true),
+        prise_en_charge_frais_pedagogiques: Some(true),
     }
 }
 
