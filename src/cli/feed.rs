@@ -18,6 +18,11 @@ pub struct ServeArgs {
     /// the exporter recorded.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// With --out: when the current generation's document is not there (another host
+    /// exported it), make it from the database, verify it against the generation's
+    /// SHA-256 and serve it; the previous one is served meanwhile (docs/feed.md).
+    #[arg(long, requires = "out")]
+    materialise: bool,
     /// File holding the status page's admin key (one line).
     #[arg(long, value_name = "FILE")]
     admin_key_file: Option<PathBuf>,
@@ -95,6 +100,7 @@ pub async fn serve(args: &ServeArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
     }
     let mut config = lheo_feed::serve::ServeConfig::new(args.listen);
     config.out = args.out.clone();
+    config.materialise = args.materialise;
     config.admin_key = admin_key;
     config.rate_per_second = args.rate_limit;
     config.rate_burst = args.rate_burst;

@@ -133,6 +133,9 @@ pub async fn after_export(store: &Store, config: &Config, generation: i64) -> Re
 pub fn serve_config(config: &Config) -> Result<crate::serve::ServeConfig> {
     let mut s = crate::serve::ServeConfig::new(config.serve.listen);
     s.out = Some(config.export.out.clone());
+    // Every instance of the daemon is a host: one that did not export the current
+    // generation makes its document from the database (serve::hosts).
+    s.materialise = true;
     s.admin_key = config
         .serve
         .admin_key()

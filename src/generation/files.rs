@@ -343,12 +343,32 @@ impl Document {
         Document::create_with(out, horodatage_export, true)
     }
 
+    /// [`Document::create_with_twin`] under a temporary name of its own
+    /// (`.NAME.tmp-PID-TAG`), for a second writer in the same process (a serving host
+    /// making a generation's document while its daemon exports).
+    pub fn create_tagged_with_twin(
+        out: &Path,
+        tag: &str,
+        horodatage_export: &str,
+    ) -> Result<Document> {
+        Document::create_named(out, &format!("-{tag}"), horodatage_export, true)
+    }
+
     fn create_with(out: &Path, horodatage_export: &str, with_twin: bool) -> Result<Document> {
+        Document::create_named(out, "", horodatage_export, with_twin)
+    }
+
+    fn create_named(
+        out: &Path,
+        tag: &str,
+        horodatage_export: &str,
+        with_twin: bool,
+    ) -> Result<Document> {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
         }
-        let tmp = sibling(out, &format!("tmp-{}", std::process::id()));
+        let tmp = sibling(out, &format!("tmp-{}{tag}", std::process::id()));
         let file =
             create_exclusive(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         let (files, state) = if with_twin {
@@ -689,6 +709,8 @@ pub fn remove_leftovers(out: &Path, keep: &[i64]) -> Vec<PathBuf> {
             .strip_prefix("tmp-")
             .or_else(|| rest.strip_prefix("link-"))
         {
+            // `tmp-PID` or `tmp-PID-TAG` (Document::create_tagged_with_twin).
+            let pid = pid.split('-').next().unwrap_or_default();
             pid.parse::<u32>()
                 .is_ok_and(|pid| pid != std::process::id() && !process_alive(pid))
         } else {
@@ -696,6 +718,43 @@ pub fn remove_leftovers(out: &Path, keep: &[i64]) -> Vec<PathBuf> {
         };
         if stale && fs::remove_file(entry.path()).is_ok() {
             removed.push(entry.path());
+        }
+    }
+    removed
+}
+
+/// The generations whose document (`.NAME.generation-N`, the document itself, not its
+/// twin) is beside `out`, in increasing order.
+pub fn generations_held(out: &Path) -> Vec<i64> {
+    let dir = match out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    let prefix = format!(".{}.generation-", file_name(out));
+    let mut ids: Vec<i64> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix(&prefix)?.parse::<i64>().ok()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Deletes the documents of the generations before `id` beside `out`, with their twins.
+/// Only older ones: a newer one may be an export's, staged before its commit.
+pub fn remove_generations_before(out: &Path, id: i64) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for old in generations_held(out).into_iter().filter(|&g| g < id) {
+        let file = generation_file(out, old);
+        let [twin, index] = twin_paths(&file);
+        for path in [file, twin, index] {
+            if fs::remove_file(&path).is_ok() {
+                removed.push(path);
+            }
         }
     }
     removed

@@ -89,6 +89,7 @@ mod commit;
 mod evaluate;
 pub mod files;
 mod history;
+pub mod materialise;
 mod publish;
 pub mod rejections;
 pub mod spill;

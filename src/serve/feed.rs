@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use super::changes::{Cursor, CursorKey};
 use super::http::{self, error, internal};
-use super::{auth::Caller, AppState};
+use super::{auth::Caller, hosts, AppState};
 use crate::generation::files::{self, FragmentReader};
 use crate::lheo::{document_header, DOCUMENT_FOOTER};
 use crate::model::ActionCode;
@@ -47,6 +47,18 @@ fn no_generation() -> Response {
     )
 }
 
+fn materialising() -> Response {
+    let mut r = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "materialising",
+        "this host is making the current generation's document from the database: try again \
+         in a few seconds",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
+}
+
 /// `Lheo-Feed-Generation` and `Lheo-Feed-Cursor` (where the changes feed continues after
 /// this snapshot).
 fn generation_headers(h: &mut HeaderMap, g: i64, key: &CursorKey) {
@@ -71,12 +83,13 @@ pub async fn snapshot(
         let current = state
             .current
             .get(
-                || state.store.last_generation(),
+                || hosts::serving_generation(&state),
                 |g| generation_path(&state, g),
             )
             .await;
         let current = match current {
             Ok(Some(c)) => c,
+            Ok(None) if state.materialiser.busy() => return materialising(),
             Ok(None) => return no_generation(),
             Err(e) => return internal(e),
         };

@@ -5,7 +5,10 @@
 //! `lheo_feed_rejections_total{reason}` (requests turned away: no key, bad key, revoked,
 //! rate limited, admin), `lheo_feed_generation`, `lheo_feed_generation_age_seconds`,
 //! `lheo_feed_generation_published`, `lheo_feed_generation_rejected` (offers the rules
-//! left out), `lheo_feed_deliveries{consumer,state}` (from [`super::status::consumers`]).
+//! left out), `lheo_feed_deliveries{consumer,state}` (from [`super::status::consumers`]);
+//! on a materialising host (`super::hosts`) `lheo_feed_served_generation`,
+//! `lheo_feed_materialisations_total`, `lheo_feed_materialisation_failures_total`,
+//! `lheo_feed_materialisation_seconds` and `lheo_feed_materialisation_bytes`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -183,6 +186,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         Ok(None) => {}
         Err(e) => tracing::warn!("metrics: cannot read the last generation: {e:#}"),
     }
+    host_series(&state, &mut out);
     out.push_str("# HELP lheo_feed_deliveries Deliveries to push consumers, by state.\n");
     out.push_str("# TYPE lheo_feed_deliveries gauge\n");
     if let Ok(consumers) = status::consumers(&state.store).await {
@@ -203,6 +207,62 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     r
+}
+
+/// What this host serves and what making documents from the database cost it
+/// (`super::hosts`): with several hosts, the series that says one is behind.
+fn host_series(state: &AppState, out: &mut String) {
+    let Some(dir) = state
+        .config
+        .out
+        .as_ref()
+        .filter(|_| state.config.materialise)
+    else {
+        return;
+    };
+    let (made, failed, last) = state.materialiser.counts();
+    let served = crate::generation::files::generations_held(dir)
+        .last()
+        .copied()
+        .unwrap_or(0);
+    let gauges: [(&str, &str, &str, f64); 5] = [
+        (
+            "served_generation",
+            "gauge",
+            "The newest generation whose document this host holds and serves (0: none yet).",
+            served as f64,
+        ),
+        (
+            "materialisations_total",
+            "counter",
+            "Generation documents this host made from the database.",
+            made as f64,
+        ),
+        (
+            "materialisation_failures_total",
+            "counter",
+            "Attempts to make a generation document that failed (tried again).",
+            failed as f64,
+        ),
+        (
+            "materialisation_seconds",
+            "gauge",
+            "Time the last generation document made here took.",
+            last.as_ref().map_or(0.0, |m| m.seconds),
+        ),
+        (
+            "materialisation_bytes",
+            "gauge",
+            "Size of the last generation document made here.",
+            last.as_ref().map_or(0.0, |m| m.bytes as f64),
+        ),
+    ];
+    for (name, kind, help, v) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP lheo_feed_{name} {help}\n# TYPE lheo_feed_{name} {kind}\nlheo_feed_{name} {v}"
+        );
+    }
 }
 
 /// `GET /ready`: the database answers and a generation exists (else 503, saying which).

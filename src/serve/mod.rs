@@ -24,6 +24,7 @@ pub mod changes;
 pub mod conn;
 pub mod current;
 pub mod feed;
+pub mod hosts;
 mod http;
 pub mod metrics;
 pub mod openapi;
@@ -50,6 +51,9 @@ pub struct ServeConfig {
     /// `export::generation_file(out, N)` instead of the path the export recorded (for a
     /// server that mounts the export folder elsewhere).
     pub out: Option<PathBuf>,
+    /// With `out`: make the current generation's document there from the database when
+    /// it is missing (a host that did not export it; [`hosts`]).
+    pub materialise: bool,
     /// The status page's key (`LHEO_FEED_ADMIN_KEY` or `--admin-key-file`); without one,
     /// the status page answers 404. Never logged.
     pub admin_key: Option<String>,
@@ -83,6 +87,7 @@ impl std::fmt::Debug for ServeConfig {
         f.debug_struct("ServeConfig")
             .field("listen", &self.listen)
             .field("out", &self.out)
+            .field("materialise", &self.materialise)
             .field("admin_key", &self.admin_key.as_ref().map(|_| "<set>"))
             .field("rate_per_second", &self.rate_per_second)
             .field("rate_burst", &self.rate_burst)
@@ -103,6 +108,7 @@ impl ServeConfig {
         ServeConfig {
             listen,
             out: None,
+            materialise: false,
             admin_key: None,
             rate_per_second: 20.0,
             rate_burst: 60,
@@ -127,6 +133,8 @@ pub struct AppState {
     pub mapped: Arc<feed::MappedFiles>,
     /// The current generation, kept between snapshot requests.
     pub current: current::Kept<crate::store::GenerationRow>,
+    /// The making of missing generation documents on this host.
+    pub materialiser: hosts::Materialiser,
     /// The cursors' MAC key, read (or drawn) from the store at first use.
     cursor_key: tokio::sync::OnceCell<changes::CursorKey>,
 }
@@ -152,11 +160,15 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
         metrics: metrics::Metrics::default(),
         mapped: Arc::default(),
         current: current::Kept::default(),
+        materialiser: hosts::Materialiser::default(),
         cursor_key: tokio::sync::OnceCell::new(),
         store,
         config,
     });
     let timeout = state.config.request_timeout;
+    if state.config.materialise && state.config.out.is_some() {
+        tokio::spawn(hosts::keep_current(Arc::downgrade(&state)));
+    }
     Router::new()
         .route("/feed/lheo.xml", get(feed::snapshot))
         .route("/feed/changes", get(changes::changes))

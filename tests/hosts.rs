@@ -1,0 +1,285 @@
+//! Several hosts on one PostgreSQL database (issue 21, `docs/feed.md` "Several hosts"):
+//! two `lheo-feed run` instances with output folders of their own, one export through one
+//! of them, and the same snapshot, gzip twin and ETags from both; a host whose files are
+//! deleted makes them again from the database.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::TestDb;
+
+const TODAY: &str = "2025-06-02";
+const ADMIN_KEY_ENV: &str = "LHEO_HOSTS_ADMIN_KEY";
+const ADMIN_KEY: &str = "hosts-admin-key-0123456789abcdef";
+
+/// One host: its configuration (its own output folder, the shared database) and its
+/// daemon, whose address is read from its log.
+struct Host {
+    out: PathBuf,
+    config: PathBuf,
+    child: Child,
+    base: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn command(config: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lheo-feed"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(ADMIN_KEY_ENV, ADMIN_KEY)
+        .arg("--config")
+        .arg(config)
+        .args(args);
+    c
+}
+
+fn ok(mut c: Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "failed ({:?}):\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Writes host `name`'s configuration: the shared database, its own output folder, a
+/// schedule that does not fire during the test (exports are asked for by the test).
+fn configure(dir: &Path, db: &TestDb, name: &str) -> (PathBuf, PathBuf) {
+    let out = dir.join(name).join("lheo.xml");
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\ndatabase_url = \"{url}\"\n\n\
+             [export]\nout = \"{out}\"\ntoday = \"{TODAY}\"\n\n\
+             [schedule]\ncron = \"0 0 3 1 1 *\"\ntimezone = \"UTC\"\ncatch_up = false\n\
+             poll_seconds = 1\nshutdown_grace_seconds = 5\n\n\
+             [serve]\nlisten = \"127.0.0.1:0\"\nadmin_key_env = \"{ADMIN_KEY_ENV}\"\n\n\
+             [log]\nformat = \"human\"\nfilter = \"info\"\n",
+            url = db.url,
+            out = out.display(),
+        ),
+    )
+    .unwrap();
+    (out, config)
+}
+
+fn start(out: PathBuf, config: PathBuf) -> Host {
+    let mut child = command(&config, &["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("lheo-feed serve: listening") {
+                let _ = tx.send(line.clone());
+            }
+            kept.lock().unwrap().push(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            panic!(
+                "the daemon never listened:\n{}",
+                log.lock().unwrap().join("\n")
+            )
+        });
+    let addr = line
+        .split("addr=")
+        .nth(1)
+        .and_then(|a| a.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no addr= in {line:?}"))
+        .to_owned();
+    Host {
+        out,
+        config,
+        child,
+        base: format!("http://{addr}"),
+        log,
+    }
+}
+
+/// The snapshot as a host serves it: generation header, ETag, body; gzip when asked.
+#[derive(Debug, PartialEq)]
+struct Served {
+    generation: String,
+    etag: String,
+    body: Vec<u8>,
+}
+
+async fn snapshot(host: &Host, key: &str, gzip: bool) -> Option<Served> {
+    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+    let mut req = client
+        .get(format!("{}/feed/lheo.xml", host.base))
+        .bearer_auth(key);
+    if gzip {
+        req = req.header("accept-encoding", "gzip");
+    }
+    let r = req.send().await.ok()?;
+    if r.status() != reqwest::StatusCode::OK {
+        return None;
+    }
+    let header = |n: &str| {
+        r.headers()
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let (generation, etag) = (header("lheo-feed-generation"), header("etag"));
+    assert_eq!(
+        header("content-encoding") == "gzip",
+        gzip,
+        "the twin is served when gzip is accepted"
+    );
+    Some(Served {
+        generation,
+        etag,
+        body: r.bytes().await.ok()?.to_vec(),
+    })
+}
+
+/// Waits until `host` serves generation `g` (both representations), within `within`.
+async fn serves(host: &Host, key: &str, g: i64, within: Duration) -> (Served, Served) {
+    let end = Instant::now() + within;
+    loop {
+        if let (Some(plain), Some(gz)) = (
+            snapshot(host, key, false).await,
+            snapshot(host, key, true).await,
+        ) {
+            if plain.generation == g.to_string() && gz.generation == g.to_string() {
+                return (plain, gz);
+            }
+        }
+        assert!(
+            Instant::now() < end,
+            "{} does not serve generation {g} within {within:?}:\n{}",
+            host.base,
+            host.log.lock().unwrap().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn generation_files(out: &Path, g: i64) -> [PathBuf; 2] {
+    let doc = out.with_file_name(format!(".lheo.xml.generation-{g}"));
+    let twin = out.with_file_name(format!(".lheo.xml.generation-{g}.gz"));
+    [doc, twin]
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_serve_the_same_bytes_and_rebuild_what_is_deleted() {
+    let Some(db) = common::pg_db().await else {
+        return; // pg_db said why, loudly (and fails under CI)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (out_a, config_a) = configure(dir.path(), &db, "a");
+    let (out_b, config_b) = configure(dir.path(), &db, "b");
+    ok(command(
+        &config_a,
+        &["import-region", "fixtures/region-2025.csv"],
+    ));
+    ok(command(&config_a, &["import", "fixtures/offres.jsonl"]));
+    let partner: serde_json::Value =
+        serde_json::from_str(&ok(command(&config_a, &["partner", "add", "p", "--json"]))).unwrap();
+    let key = partner["key"].as_str().unwrap().to_owned();
+
+    let a = start(out_a, config_a);
+    let b = start(out_b, config_b);
+    // Generation 1, exported into host A's folder only.
+    ok(command(&a.config, &["export"]));
+    assert!(generation_files(&a.out, 1).iter().all(|p| p.exists()));
+
+    let (a_plain, a_gz) = serves(&a, &key, 1, Duration::from_secs(10)).await;
+    let (b_plain, b_gz) = serves(&b, &key, 1, Duration::from_secs(20)).await;
+    assert_eq!(
+        a_plain, b_plain,
+        "the same document and ETag from both hosts"
+    );
+    assert_eq!(a_gz, b_gz, "the same gzip twin, byte for byte, and ETag");
+    assert_ne!(a_plain.etag, a_gz.etag);
+    assert_eq!(
+        std::fs::read(&b.out).unwrap(),
+        a_plain.body,
+        "host B's stable name shows the generation's document"
+    );
+    for (x, y) in generation_files(&a.out, 1)
+        .iter()
+        .zip(generation_files(&b.out, 1))
+    {
+        assert_eq!(std::fs::read(x).unwrap(), std::fs::read(&y).unwrap());
+    }
+    let metrics = reqwest::get(format!("{}/metrics", b.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(metric(&metrics, "lheo_feed_served_generation"), 1.0);
+    assert_eq!(metric(&metrics, "lheo_feed_materialisations_total"), 1.0);
+    assert!(metric(&metrics, "lheo_feed_materialisation_bytes") > 100_000.0);
+
+    // Deleting host B's files: it makes them again, the same bytes.
+    for p in generation_files(&b.out, 1) {
+        std::fs::remove_file(p).unwrap();
+    }
+    let end = Instant::now() + Duration::from_secs(20);
+    while !generation_files(&b.out, 1).iter().all(|p| p.exists()) {
+        assert!(Instant::now() < end, "host B did not rebuild its files");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (b_plain, b_gz) = serves(&b, &key, 1, Duration::from_secs(5)).await;
+    assert_eq!((&a_plain, &a_gz), (&b_plain, &b_gz));
+
+    // Generation 2, exported through host B this time (an offer edited, so the document
+    // changes): host A catches up, and keeps only the generation it serves.
+    let edited = dir.path().join("edited.jsonl");
+    let fixtures = std::fs::read_to_string("fixtures/offres.jsonl").unwrap();
+    let line = fixtures
+        .lines()
+        .find(|l| l.starts_with("{\"offre\"") && l.contains("\"intitule\":\""))
+        .unwrap();
+    let changed = line.replacen("\"intitule\":\"", "\"intitule\":\"Nouveau : ", 1);
+    std::fs::write(&edited, format!("{changed}\n")).unwrap();
+    ok(command(&b.config, &["import", edited.to_str().unwrap()]));
+    ok(command(&b.config, &["export"]));
+    let (b2, b2_gz) = serves(&b, &key, 2, Duration::from_secs(10)).await;
+    let (a2, a2_gz) = serves(&a, &key, 2, Duration::from_secs(20)).await;
+    assert_eq!((&a2, &a2_gz), (&b2, &b2_gz));
+    assert_ne!(a2.body, a_plain.body, "generation 2 is another document");
+    let end = Instant::now() + Duration::from_secs(10);
+    while generation_files(&a.out, 1)[0].exists() {
+        assert!(
+            Instant::now() < end,
+            "host A still holds generation 1's document"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
