@@ -283,3 +283,72 @@ async fn two_hosts_serve_the_same_bytes_and_rebuild_what_is_deleted() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `deploy/two-hosts/`: nginx accepts its configuration (`nginx -t`, with a throw-away
+/// certificate) and `config check` the hosts' one.
+#[test]
+fn the_two_hosts_deployment_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("admin.key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let host = std::fs::read_to_string("deploy/two-hosts/host.toml")
+        .unwrap()
+        .replace("/etc/lheo-feed/admin.key", key.to_str().unwrap());
+    let config = dir.path().join("host.toml");
+    std::fs::write(&config, host).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lheo-feed"))
+        .env_clear()
+        .arg("--config")
+        .arg(&config)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "config check: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(nginx) = nginx else {
+        common::skipped(
+            "nginx -t of deploy/two-hosts/nginx.conf",
+            "nginx is not installed (apt-get install nginx-light; .ci/run installs it)",
+        );
+        return;
+    };
+    let prefix = dir.path().join("nginx");
+    std::fs::create_dir_all(prefix.join("tls")).unwrap();
+    std::fs::copy("deploy/two-hosts/nginx.conf", prefix.join("nginx.conf")).unwrap();
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=feed.example.org", "-keyout"])
+        .arg(prefix.join("tls/feed.key"))
+        .arg("-out")
+        .arg(prefix.join("tls/feed.crt"))
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut prefix_arg = prefix.clone().into_os_string();
+    prefix_arg.push("/");
+    let t = Command::new(nginx)
+        .arg("-t")
+        .arg("-p")
+        .arg(&prefix_arg)
+        .arg("-c")
+        .arg(prefix.join("nginx.conf"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&t.stderr);
+    assert!(t.status.success(), "nginx -t: {said}");
+    assert!(said.contains("syntax is ok"), "{said}");
+}
