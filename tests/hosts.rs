@@ -5,118 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::TestDb;
-
-const TODAY: &str = "2025-06-02";
-const ADMIN_KEY_ENV: &str = "LHEO_HOSTS_ADMIN_KEY";
-const ADMIN_KEY: &str = "hosts-admin-key-0123456789abcdef";
-
-/// One host: its configuration (its own output folder, the shared database) and its
-/// daemon, whose address is read from its log.
-struct Host {
-    out: PathBuf,
-    config: PathBuf,
-    child: Child,
-    base: String,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn command(config: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lheo-feed"));
-    c.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env(ADMIN_KEY_ENV, ADMIN_KEY)
-        .arg("--config")
-        .arg(config)
-        .args(args);
-    c
-}
-
-fn ok(mut c: Command) -> String {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "failed ({:?}):\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Writes host `name`'s configuration: the shared database, its own output folder, a
-/// schedule that does not fire during the test (exports are asked for by the test).
-fn configure(dir: &Path, db: &TestDb, name: &str) -> (PathBuf, PathBuf) {
-    let out = dir.join(name).join("lheo.xml");
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\ndatabase_url = \"{url}\"\n\n\
-             [export]\nout = \"{out}\"\ntoday = \"{TODAY}\"\n\n\
-             [schedule]\ncron = \"0 0 3 1 1 *\"\ntimezone = \"UTC\"\ncatch_up = false\n\
-             poll_seconds = 1\nshutdown_grace_seconds = 5\n\n\
-             [serve]\nlisten = \"127.0.0.1:0\"\nadmin_key_env = \"{ADMIN_KEY_ENV}\"\n\n\
-             [log]\nformat = \"human\"\nfilter = \"info\"\n",
-            url = db.url,
-            out = out.display(),
-        ),
-    )
-    .unwrap();
-    (out, config)
-}
-
-fn start(out: PathBuf, config: PathBuf) -> Host {
-    let mut child = command(&config, &["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let kept = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("lheo-feed serve: listening") {
-                let _ = tx.send(line.clone());
-            }
-            kept.lock().unwrap().push(line);
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| {
-            panic!(
-                "the daemon never listened:\n{}",
-                log.lock().unwrap().join("\n")
-            )
-        });
-    let addr = line
-        .split("addr=")
-        .nth(1)
-        .and_then(|a| a.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no addr= in {line:?}"))
-        .to_owned();
-    Host {
-        out,
-        config,
-        child,
-        base: format!("http://{addr}"),
-        log,
-    }
-}
+use common::hosts::{command, configure, ok, start, Host};
 
 /// The snapshot as a host serves it: generation header, ETag, body; gzip when asked.
 #[derive(Debug, PartialEq)]
@@ -211,8 +104,8 @@ async fn two_hosts_serve_the_same_bytes_and_rebuild_what_is_deleted() {
         serde_json::from_str(&ok(command(&config_a, &["partner", "add", "p", "--json"]))).unwrap();
     let key = partner["key"].as_str().unwrap().to_owned();
 
-    let a = start(out_a, config_a);
-    let b = start(out_b, config_b);
+    let a = start(out_a, config_a, &[]);
+    let b = start(out_b, config_b, &[]);
     // Generation 1, exported into host A's folder only.
     ok(command(&a.config, &["export"]));
     assert!(generation_files(&a.out, 1).iter().all(|p| p.exists()));

@@ -256,8 +256,8 @@ async fn scheduler(
             }
             // 2. Work, if there is any and the lock is free.
             if store.runs_to_look_at().await? {
-                if let Some(lock) = ExportLock::try_acquire(&store).await? {
-                    let outcome = work(&store, &settings, &mut shutdown.clone()).await;
+                if let Some(mut lock) = ExportLock::try_acquire(&store).await? {
+                    let outcome = work(&store, &settings, &mut shutdown.clone(), &mut lock).await;
                     lock.release().await;
                     outcome?;
                 }
@@ -291,6 +291,7 @@ async fn work(
     store: &Store,
     settings: &RunSettings,
     shutdown: &mut watch::Receiver<bool>,
+    lock: &mut ExportLock,
 ) -> Result<()> {
     for id in store.interrupt_orphaned_runs().await? {
         tracing::warn!(
@@ -299,6 +300,13 @@ async fn work(
         );
     }
     while !*shutdown.borrow() {
+        // On PostgreSQL the lock lives in a session the database may cut (a restart,
+        // pg_terminate_backend): then another instance may hold it now, and the runs are
+        // its to do.
+        if !lock.still_held().await {
+            tracing::warn!("the export lock's database session was lost: leaving the runs to the instance that holds it now");
+            return Ok(());
+        }
         let Some(run) = store.next_pending_run().await? else {
             return Ok(());
         };
@@ -314,6 +322,11 @@ async fn work(
     }
     Ok(())
 }
+
+/// Attempts of a run whose export keeps losing its database connection before it is
+/// recorded as failed (one per poll: a database down for longer fails the run, which the
+/// next slot or `runs request` makes again).
+const MAX_ATTEMPTS: i64 = 10;
 
 /// One claimed run.
 async fn execute(
@@ -397,6 +410,30 @@ async fn execute(
                 .await?;
             store
                 .finish_run(run.id, "succeeded", Some(summary.generation), None, "done")
+                .await?;
+        }
+        Some(Err(ExportError::Other(e)))
+            if crate::store::is_connection_lost(&e) && run.attempts < MAX_ATTEMPTS =>
+        {
+            // The database went away (a restart, a killed session): the transaction rolled
+            // back with it, so the run is done again at the next poll, by whichever
+            // instance then holds the lock. Recording that may fail too while the database
+            // is down: then the run stays `running`, and the next holder of the lock marks
+            // it interrupted (`interrupt_orphaned_runs`), with the same outcome.
+            let message = format!("{e:#}");
+            tracing::warn!(
+                error = %message,
+                attempt = run.attempts,
+                "export lost its database connection: retried at the next poll"
+            );
+            store
+                .finish_run(
+                    run.id,
+                    "interrupted",
+                    None,
+                    Some(&message),
+                    "interrupted: the database connection was lost; retried",
+                )
                 .await?;
         }
         Some(Err(e)) => {

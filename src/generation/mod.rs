@@ -107,6 +107,9 @@ pub const DEFAULT_TOMBSTONE_RETENTION_DAYS: u32 = 90;
 /// pauses there (for minutes) so that a test can kill it at a known point. Never set it in
 /// production.
 pub const PAUSE_ENV: &str = "LHEO_FEED_TEST_PAUSE_AT";
+/// Test hook: how long [`PAUSE_ENV`] pauses, in seconds (600 unless set), for a test that
+/// does something to the database during the pause and lets the export go on.
+pub const PAUSE_SECONDS_ENV: &str = "LHEO_FEED_TEST_PAUSE_SECONDS";
 
 /// `info` of the delta document's extras listing withdrawn offers.
 pub const EXTRAS_RETRAITS: &str = "lheo-feed-retraits";
@@ -334,7 +337,11 @@ async fn pause_at(point: &str) {
             "lheo-feed: test hook {PAUSE_ENV}={point}: paused (pid {})",
             std::process::id()
         );
-        tokio::time::sleep(Duration::from_secs(600)).await;
+        let seconds = std::env::var(PAUSE_SECONDS_ENV)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(600);
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
     }
 }
 

@@ -218,6 +218,36 @@ pub use generations::{
 pub use referentiel::Lot;
 pub use runs::{RunKind, RunRow};
 
+/// Whether `e` (anywhere in its chain) is the database going away rather than a fault of
+/// the work: the connection closed or refused, the server shutting down or restarting
+/// (SQLSTATE class 08, 57P01-57P03), or no connection to be had. Work that failed so is
+/// worth doing again once the database is back; anything else is not.
+pub fn is_connection_lost(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            Some(sqlx::Error::Database(d)) => d.code().is_some_and(|c| {
+                c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+            }),
+            Some(_) => false,
+            None => cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::UnexpectedEof
+                )
+            }),
+        })
+}
+
 // ----- Queries shared by both backends --------------------------------------------------
 
 const INSERT_REVISION: &str = "INSERT INTO revisions (started_at) VALUES ($1) RETURNING id";

@@ -26,6 +26,7 @@
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
+pub mod hosts;
 pub mod server;
 
 use std::io::Write;
