@@ -93,8 +93,8 @@ async fn two_hosts_serve_the_same_bytes_and_rebuild_what_is_deleted() {
         return; // pg_db said why, loudly (and fails under CI)
     };
     let dir = tempfile::tempdir().unwrap();
-    let (out_a, config_a) = configure(dir.path(), &db, "a");
-    let (out_b, config_b) = configure(dir.path(), &db, "b");
+    let (out_a, config_a) = configure(dir.path(), &db.url, "a", "");
+    let (out_b, config_b) = configure(dir.path(), &db.url, "b", "");
     ok(command(
         &config_a,
         &["import-region", "fixtures/region-2025.csv"],

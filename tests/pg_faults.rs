@@ -55,8 +55,8 @@ async fn sessions_cut_during_a_commit_cost_a_retry_not_a_generation() {
         return; // pg_db said why, loudly (and fails under CI)
     };
     let dir = tempfile::tempdir().unwrap();
-    let (out_a, config_a) = configure(dir.path(), &db, "a");
-    let (out_b, config_b) = configure(dir.path(), &db, "b");
+    let (out_a, config_a) = configure(dir.path(), &db.url, "a", "");
+    let (out_b, config_b) = configure(dir.path(), &db.url, "b", "");
     ok(command(
         &config_a,
         &["import-region", "fixtures/region-2025.csv"],
@@ -159,4 +159,157 @@ async fn sessions_cut_during_a_commit_cost_a_retry_not_a_generation() {
         }
     }
     assert!(a.alive() && b.alive());
+}
+
+/// A push consumer on loopback that records each request's `webhook-id` and the offers
+/// its document carries (the signature is `tests/daemon_e2e.rs`'s business).
+#[derive(Clone, Default)]
+struct Receiver {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+}
+
+/// One request: its `webhook-id` and the offers its document carries.
+type Request = (String, Vec<String>);
+
+impl Receiver {
+    async fn start(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/lheo", listener.local_addr().unwrap());
+        let seen = self.seen.clone();
+        let app = axum::Router::new()
+            .route(
+                "/lheo",
+                axum::routing::post(
+                    move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                        let seen = seen.clone();
+                        async move {
+                            let id = headers
+                                .get("webhook-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            let text = String::from_utf8_lossy(&body);
+                            let numeros = text
+                                .split("<formation numero=\"")
+                                .skip(1)
+                                .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+                                .collect();
+                            seen.lock().unwrap().push((id, numeros));
+                            axum::http::StatusCode::OK
+                        }
+                    },
+                ),
+            )
+            .layer(axum::extract::DefaultBodyLimit::max(64 << 20));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    /// How many times each offer was applied, deduplicated on `webhook-id` as a consumer
+    /// must.
+    fn applied(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut ids = std::collections::HashSet::new();
+        let mut counts = std::collections::BTreeMap::new();
+        for (id, numeros) in self.seen.lock().unwrap().iter() {
+            if ids.insert(id.clone()) {
+                for n in numeros {
+                    *counts.entry(n.clone()).or_insert(0) += 1;
+                }
+            }
+        }
+        counts
+    }
+}
+
+/// PostgreSQL restarted (a server of the test's own) while a run's export waits to commit:
+/// the run is done again once the server is back, one generation results, and the push
+/// consumer gets each published offer exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_during_a_run_costs_a_retry_and_delivers_each_offer_once() {
+    let Some(cluster) = common::pg_cluster::PgCluster::start("PostgreSQL restarted during a run")
+    else {
+        return;
+    };
+    cluster.create_database("lheo").await;
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+    let consumer = format!(
+        "[push]\npoll_interval = \"100ms\"\n\n[[consumers]]\nname = \"national\"\nurl = \"{url}\"\n\
+         signing_secrets = [{{ env = \"LHEO_PG_FAULTS_WHSEC\" }}]\ntimeout = \"2s\"\n\
+         retry_schedule = [\"0s\", \"100ms\", \"200ms\", \"500ms\", \"1s\", \"2s\"]\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (out, config) = configure(dir.path(), &cluster.url("lheo"), "a", &consumer);
+    ok(command(
+        &config,
+        &["import-region", "fixtures/region-2025.csv"],
+    ));
+    ok(command(&config, &["import", "fixtures/offres.jsonl"]));
+    let mut daemon = start(
+        out.clone(),
+        config.clone(),
+        &[
+            ("LHEO_FEED_TEST_PAUSE_AT", "before_commit"),
+            ("LHEO_FEED_TEST_PAUSE_SECONDS", "3"),
+            (
+                "LHEO_PG_FAULTS_WHSEC",
+                "pg-faults-signing-key-0123456789abcdef",
+            ),
+        ],
+    );
+    ok(command(&config, &["runs", "request"]));
+    daemon.wait_for("paused", Duration::from_secs(30)).await;
+    cluster.restart();
+
+    let end = Instant::now() + Duration::from_secs(90);
+    let run = loop {
+        // The CLI may find the server still starting: ask again.
+        let all = command(&config, &["runs", "--json"]).output().unwrap();
+        if all.status.success() {
+            let all: Vec<serde_json::Value> = serde_json::from_slice(&all.stdout).unwrap();
+            if all.iter().all(|r| {
+                !["queued", "running", "interrupted"].contains(&r["state"].as_str().unwrap())
+            }) {
+                break all[0].clone();
+            }
+        }
+        assert!(
+            Instant::now() < end,
+            "the run never finished:\n{}",
+            daemon.log.lock().unwrap().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let log = || daemon.log.lock().unwrap().join("\n");
+    assert_eq!(run["state"], "succeeded", "{run}\n{}", log());
+    assert!(run["attempts"].as_i64().unwrap() >= 2, "{run}");
+    let made = generations(&config);
+    assert_eq!(made.len(), 1, "one generation: {made:?}\n{}", log());
+
+    // The published offers, each applied exactly once by the consumer.
+    let published: std::collections::BTreeSet<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .split("<formation numero=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect();
+    assert_eq!(published.len(), 23);
+    let end = Instant::now() + Duration::from_secs(30);
+    while receiver.applied().len() < published.len() {
+        assert!(Instant::now() < end, "not delivered:\n{}", log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let applied = receiver.applied();
+    assert_eq!(
+        applied
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        published
+    );
+    assert!(
+        applied.values().all(|&n| n == 1),
+        "each offer applied once: {applied:?}"
+    );
+    assert!(daemon.alive(), "the daemon outlived the restart");
 }

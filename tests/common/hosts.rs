@@ -8,8 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::TestDb;
-
 pub const TODAY: &str = "2025-06-02";
 pub const ADMIN_KEY_ENV: &str = "LHEO_HOSTS_ADMIN_KEY";
 pub const ADMIN_KEY: &str = "hosts-admin-key-0123456789abcdef";
@@ -55,9 +53,9 @@ pub fn ok(mut c: Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Writes host `name`'s configuration: the shared database, its own output folder, a
+/// Writes host `name`'s configuration (`extra` appended: consumers): the shared database, its own output folder, a
 /// schedule that does not fire during the test (exports are asked for by the test).
-pub fn configure(dir: &Path, db: &TestDb, name: &str) -> (PathBuf, PathBuf) {
+pub fn configure(dir: &Path, url: &str, name: &str, extra: &str) -> (PathBuf, PathBuf) {
     let out = dir.join(name).join("lheo.xml");
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(
@@ -68,8 +66,7 @@ pub fn configure(dir: &Path, db: &TestDb, name: &str) -> (PathBuf, PathBuf) {
              [schedule]\ncron = \"0 0 3 1 1 *\"\ntimezone = \"UTC\"\ncatch_up = false\n\
              poll_seconds = 1\nshutdown_grace_seconds = 5\n\n\
              [serve]\nlisten = \"127.0.0.1:0\"\nadmin_key_env = \"{ADMIN_KEY_ENV}\"\n\n\
-             [log]\nformat = \"human\"\nfilter = \"info\"\n",
-            url = db.url,
+             [log]\nformat = \"human\"\nfilter = \"info\"\n\n{extra}",
             out = out.display(),
         ),
     )

@@ -27,6 +27,7 @@
 #![allow(dead_code)]
 
 pub mod hosts;
+pub mod pg_cluster;
 pub mod server;
 
 use std::io::Write;
