@@ -85,6 +85,10 @@ enum Command {
     /// operator's status page over HTTP (docs/feed.md). The status page's key comes from
     /// LHEO_FEED_ADMIN_KEY or --admin-key-file.
     Serve(cli::feed::ServeArgs),
+    /// Make the current generation's document and gzip twin in this host's export folder
+    /// from the database, verified against the generation's SHA-256 (a host that did not
+    /// export it; docs/feed.md "Several hosts").
+    Materialise(cli::feed::MaterialiseArgs),
     /// Manage the partners allowed to pull the feed: add (prints the key once), list, revoke.
     Partner {
         #[command(subcommand)]
@@ -228,6 +232,7 @@ async fn dispatch(
         Command::Status(args) => cli::check::status(args, ctx).await,
         Command::Serve(args) => cli::feed::serve(args, ctx).await,
         Command::Partner { action } => cli::feed::partner(action, ctx).await,
+        Command::Materialise(args) => cli::feed::materialise(args, ctx).await,
         Command::Push(args) => cli::push::push(args, ctx.store, push.unwrap_or(&no_consumer)).await,
         Command::Deliveries(args) => {
             cli::push::deliveries(args, ctx.store, push.unwrap_or(&no_consumer)).await

@@ -245,3 +245,38 @@ fn the_two_hosts_deployment_is_valid() {
     assert!(t.status.success(), "nginx -t: {said}");
     assert!(said.contains("syntax is ok"), "{said}");
 }
+
+/// `lheo-feed materialise`: a new host's folder gets the exporting host's bytes (SQLite
+/// here: the making does not depend on the database), and a second call has nothing to do.
+#[test]
+fn materialise_makes_the_exported_bytes_in_another_folder() {
+    let db = common::sqlite_db();
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a/lheo.xml");
+    let b = dir.path().join("b/lheo.xml");
+    common::ok(&db, &["import-region", "fixtures/region-2025.csv"]);
+    common::ok(&db, &["import", "fixtures/offres.jsonl"]);
+    common::ok(
+        &db,
+        &[
+            "--today",
+            "2025-06-02",
+            "export",
+            "--out",
+            a.to_str().unwrap(),
+        ],
+    );
+    let said = common::ok(
+        &db,
+        &["materialise", "--out", b.to_str().unwrap(), "--json"],
+    );
+    let m: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(m["made"], true, "{said}");
+    assert_eq!(m["offers"], 23, "{said}");
+    for (x, y) in generation_files(&a, 1).iter().zip(generation_files(&b, 1)) {
+        assert_eq!(std::fs::read(x).unwrap(), std::fs::read(&y).unwrap());
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let again = common::ok(&db, &["materialise", "--out", b.to_str().unwrap()]);
+    assert!(again.contains("nothing to do"), "{again}");
+}

@@ -144,6 +144,53 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// `lheo-feed materialise`.
+#[derive(Args)]
+pub struct MaterialiseArgs {
+    /// This host's export output (default: `[export] out`); the document is written beside
+    /// it as `.NAME.generation-N`, with its gzip twin, and NAME points at it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// `lheo-feed materialise`: the current generation's document made here from the
+/// database (a host about to serve behind the load balancer), or nothing to do.
+pub async fn materialise(args: &MaterialiseArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| ctx.config.export.out.clone());
+    let Some(g) = ctx.store.last_generation().await? else {
+        return Err(Failure::operational(
+            "no generation yet: run `lheo-feed export` (or the daemon) first".into(),
+        ));
+    };
+    let m = lheo_feed::generation::materialise::materialise(ctx.store, &out, &g).await?;
+    if args.json {
+        out_json!(serde_json::json!({
+            "generation": m.generation,
+            "made": m.made,
+            "bytes": m.bytes,
+            "offers": m.offers,
+            "seconds": m.seconds,
+        }));
+    } else if m.made {
+        outln!(
+            "generation {}: {} offers, {} bytes, made and verified in {:.2} s; {} points at it",
+            m.generation,
+            m.offers,
+            m.bytes,
+            m.seconds,
+            out.display()
+        );
+    } else {
+        outln!("generation {}: already here, nothing to do", m.generation);
+    }
+    Ok(())
+}
+
 /// `lheo-feed partner add | list | revoke`.
 pub async fn partner(action: &PartnerCommand, ctx: &Ctx<'_>) -> Result<(), Failure> {
     let store = ctx.store;
