@@ -166,6 +166,10 @@ async fn sessions_cut_during_a_commit_cost_a_retry_not_a_generation() {
 #[derive(Clone, Default)]
 struct Receiver {
     seen: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+    /// When set, the first request is held this long before its answer, and `arrived`
+    /// is notified when it comes.
+    hold_first: Option<Duration>,
+    arrived: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// One request: its `webhook-id` and the offers its document carries.
@@ -176,12 +180,13 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/lheo", listener.local_addr().unwrap());
         let seen = self.seen.clone();
+        let (hold, arrived) = (self.hold_first, self.arrived.clone());
         let app = axum::Router::new()
             .route(
                 "/lheo",
                 axum::routing::post(
                     move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                        let seen = seen.clone();
+                        let (seen, arrived) = (seen.clone(), arrived.clone());
                         async move {
                             let id = headers
                                 .get("webhook-id")
@@ -194,7 +199,15 @@ impl Receiver {
                                 .skip(1)
                                 .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
                                 .collect();
-                            seen.lock().unwrap().push((id, numeros));
+                            let first = {
+                                let mut seen = seen.lock().unwrap();
+                                seen.push((id, numeros));
+                                seen.len() == 1
+                            };
+                            if let Some(hold) = hold.filter(|_| first) {
+                                arrived.notify_one();
+                                tokio::time::sleep(hold).await;
+                            }
                             axum::http::StatusCode::OK
                         }
                     },
@@ -312,4 +325,80 @@ async fn a_restart_during_a_run_costs_a_retry_and_delivers_each_offer_once() {
         "each offer applied once: {applied:?}"
     );
     assert!(daemon.alive(), "the daemon outlived the restart");
+}
+
+/// Every session cut while the push consumer holds its first delivery: the pusher records
+/// nothing of it on a dead session, so the batch goes again under the same `webhook-id`;
+/// the consumer, deduplicating on it, applies each offer exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_cut_during_a_push_deliver_each_offer_once() {
+    let Some(db) = common::pg_db().await else {
+        return;
+    };
+    let receiver = Receiver {
+        hold_first: Some(Duration::from_millis(1500)),
+        ..Receiver::default()
+    };
+    let url = receiver.start().await;
+    let consumer = format!(
+        "[push]\npoll_interval = \"100ms\"\nlease_margin = \"300ms\"\n\n[[consumers]]\n\
+         name = \"national\"\nurl = \"{url}\"\n\
+         signing_secrets = [{{ env = \"LHEO_PG_FAULTS_WHSEC\" }}]\ntimeout = \"5s\"\n\
+         max_offres = 5\nretry_schedule = [\"0s\", \"100ms\", \"200ms\", \"500ms\", \"1s\"]\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (out, config) = configure(dir.path(), &db.url, "a", &consumer);
+    ok(command(
+        &config,
+        &["import-region", "fixtures/region-2025.csv"],
+    ));
+    ok(command(&config, &["import", "fixtures/offres.jsonl"]));
+    let mut daemon = start(
+        out.clone(),
+        config.clone(),
+        &[(
+            "LHEO_PG_FAULTS_WHSEC",
+            "pg-faults-signing-key-0123456789abcdef",
+        )],
+    );
+    ok(command(&config, &["runs", "request"]));
+    tokio::time::timeout(Duration::from_secs(30), receiver.arrived.notified())
+        .await
+        .expect("the first batch never came");
+    let cut = terminate_sessions(&db).await;
+    assert!(cut >= 1, "the pusher's sessions");
+
+    let published: std::collections::BTreeSet<String> = loop {
+        if let Ok(text) = std::fs::read_to_string(&out) {
+            break text
+                .split("<formation numero=\"")
+                .skip(1)
+                .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(published.len(), 23);
+    let logs = daemon.log.clone();
+    let log = || logs.lock().unwrap().join("\n");
+    let end = Instant::now() + Duration::from_secs(60);
+    while receiver.applied().len() < published.len() {
+        assert!(Instant::now() < end, "not delivered:\n{}", log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let applied = receiver.applied();
+    assert_eq!(
+        applied
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        published
+    );
+    assert!(
+        applied.values().all(|&n| n == 1),
+        "each offer applied once: {applied:?}"
+    );
+    assert_eq!(generations(&config).len(), 1);
+    let alive = daemon.alive();
+    assert!(alive, "the daemon outlived the cut\n{}", log());
 }
