@@ -198,6 +198,42 @@ def bench_size(n, backends, workdir, skip_refs, full_push_max, wrk_seconds):
     return t
 
 
+NGINX_PORT = 18091
+
+
+def nginx_download(out, d):
+    """Seconds for `curl` to download `out` from a throw-away nginx on loopback (sendfile),
+    the reference for the snapshot download; None without nginx."""
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
+                                      else None)
+    if nginx is None:
+        return None
+    prefix = d / "nginx"
+    shutil.rmtree(prefix, ignore_errors=True)
+    prefix.mkdir()
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (prefix / "nginx.conf").write_text(
+        f"{user}daemon off;\nworker_processes 1;\npid nginx.pid;\nerror_log error.log;\n"
+        "events { worker_connections 64; }\n"
+        "http { access_log off; sendfile on; tcp_nopush on;\n"
+        f"  server {{ listen 127.0.0.1:{NGINX_PORT}; root {out.parent};\n"
+        "    location / { default_type application/xml; } } }\n")
+    server = subprocess.Popen([nginx, "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{NGINX_PORT}/{out.name}"
+        for _ in range(100):
+            if subprocess.run(["curl", "-sfI", url], stdout=subprocess.DEVNULL).returncode == 0:
+                break
+            time.sleep(0.05)
+        w, _, _, _ = run_timed(["curl", "-s", "-o", "/dev/null", url])
+        return w
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
 def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, serve_on,
                 wrk_seconds):
     if backend == "sqlite":
@@ -259,6 +295,22 @@ def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, s
         t.row(backend, "ref: `dd bs=4M conv=fsync` copy", fmt(w), fmt(c), fmt(r),
               f"same file, {out.stat().st_size / 1e6 / max(w, 0.01):,.0f} MB/s to disk",
               f"export / dd = {full_wall / max(w, 0.01):.2f}")
+    if has_command("materialise"):
+        # A second host (issue 21): the same generation's document and twin made from the
+        # database into an empty folder, against `cat` of the exporting host's file.
+        other = d / f"{backend}-host-b"
+        shutil.rmtree(other, ignore_errors=True)
+        w, c, r, text = run_timed(lheo(url, "materialise", "--json", "--out",
+                                       other / "lheo.xml"))
+        m = json.loads(text)
+        same = subprocess.run(["cmp", "-s", out, other / "lheo.xml"]).returncode == 0
+        with open(os.devnull, "w") as null:
+            cw, _, _, _ = run_timed(["cat", out], stdout=null)
+        t.row(backend, "materialise on a second host", fmt(w), fmt(c), fmt(r),
+              f"{m['offers']} offers, {m['bytes'] / 1e6:,.0f} MB, "
+              f"{'identical' if same else 'DIFFERENT'} bytes",
+              f"materialise / cat = {w / max(cw, 0.01):.1f}")
+        shutil.rmtree(other, ignore_errors=True)
     full_sent = None
     if consumers and full_push:
         full_sent = push("push: full snapshot (first delivery)")
@@ -320,6 +372,12 @@ def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, s
             t.row(backend, "feed: full snapshot download (`curl`)", fmt(w), fmt(c), fmt(r),
                   f"{size / 1e6 / max(w, 0.01):,.0f} MB/s; `cat`: {size / 1e6 / cw:,.0f} MB/s",
                   f"{100 * cw / max(w, 0.01):.0f} % of cat's rate")
+            ours = max(w, 0.01)
+            nw = nginx_download(out, d)
+            if nw is not None:
+                t.row(backend, "ref: the same file from nginx (`sendfile`) to `curl`", fmt(nw),
+                      "", "", f"{size / 1e6 / max(nw, 0.01):,.0f} MB/s",
+                      f"lheo-feed / nginx rate = {max(nw, 0.01) / ours:.2f}")
     finally:
         if server:
             server.terminate()
