@@ -90,6 +90,7 @@ pub mod generate;
 pub mod generation;
 pub mod ingest;
 pub mod lheo;
+pub mod local_time;
 pub mod logging;
 pub mod model;
 pub mod parallel;
