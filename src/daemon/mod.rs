@@ -133,6 +133,7 @@ pub async fn after_export(store: &Store, config: &Config, generation: i64) -> Re
 pub fn serve_config(config: &Config) -> Result<crate::serve::ServeConfig> {
     let mut s = crate::serve::ServeConfig::new(config.serve.listen);
     s.out = Some(config.export.out.clone());
+    s.schedule = config.schedule.schedule();
     s.admin_key = config
         .serve
         .admin_key()
