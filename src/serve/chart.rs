@@ -103,7 +103,7 @@ const RIGHT: f64 = 700.0;
 /// Top and bottom of the published offers' panel, then of the changes' panel.
 const TOP1: (f64, f64) = (24.0, 110.0);
 const TOP2: (f64, f64) = (146.0, 272.0);
-const HEIGHT: f64 = 330.0;
+const HEIGHT: f64 = 370.0;
 
 struct Series {
     label: &'static str,
@@ -311,9 +311,11 @@ fn last_point(svg: &mut String, last: &Point, n: usize, max_published: i64, max_
     }
     let _ = write!(
         svg,
-        "<text x=\"{RIGHT}\" y=\"{y:.1}\" font-size=\"12\" text-anchor=\"end\" fill=\"#222\">\
-         {gen} {g} : {p} {lp} ; {c} {lc}, {u} {lu}, {w} {lw}, {r} {lr}</text></g>",
-        y = TOP1.0 - 8.0,
+        "<text x=\"{LEFT}\" y=\"{y:.1}\" font-size=\"13\" font-weight=\"600\" fill=\"#222\">\
+         {gen} {g} : {p} {lp}</text><text x=\"{LEFT}\" y=\"{y2:.1}\" font-size=\"13\" \
+         fill=\"#222\">{c} {lc}, {u} {lu}, {w} {lw}, {r} {lr}</text></g>",
+        y = TOP2.1 + 36.0,
+        y2 = TOP2.1 + 54.0,
         gen = words::GENERATION,
         g = last.generation,
         p = last.published,
