@@ -337,7 +337,7 @@ fn unknown_siret() -> String {
                     }
                 })
                 .sum();
-            sum % 10 == 0
+            sum.is_multiple_of(10)
         })
         .unwrap()
 }
