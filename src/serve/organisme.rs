@@ -32,11 +32,7 @@ pub async fn organisme(
     // Checked by length and digits first, so that no long or odd text reaches the parser
     // or the error message.
     if siret.len() != 14 || !siret.bytes().all(|b| b.is_ascii_digit()) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_siret",
-            "un SIRET a 14 chiffres, sans espace",
-        );
+        return error(StatusCode::BAD_REQUEST, "bad_siret", words::SIRET_MALFORME);
     }
     let siret = match Siret::parse(&siret) {
         Ok(s) => s,
@@ -44,9 +40,7 @@ pub async fn organisme(
             return error(
                 StatusCode::BAD_REQUEST,
                 "bad_siret",
-                format!(
-                    "SIRET {siret} : la clé de contrôle (Luhn) est fausse ; vérifiez la saisie"
-                ),
+                words::siret_cle_fausse(&siret),
             )
         }
     };
@@ -68,13 +62,7 @@ pub async fn organisme(
             raison_sociale: Some(n),
             ..OrganismeFindings::default()
         },
-        (None, None) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "unknown_siret",
-                "aucun organisme ni rejet pour ce SIRET dans la génération courante",
-            )
-        }
+        (None, None) => return error(StatusCode::NOT_FOUND, "unknown_siret", words::SIRET_INCONNU),
     };
     html::response(render(&group))
 }
@@ -142,16 +130,7 @@ fn render(g: &OrganismeFindings) -> String {
         let _ = write!(h, "<p id=\"no-finding\">{}</p>", words::AUCUN_REJET);
     }
     for o in &g.offres {
-        let etat = if o.rejetee {
-            "action non diffusée".to_owned()
-        } else if o.sessions_rejetees > 0 {
-            format!(
-                "diffusée, {} session(s) non diffusée(s)",
-                o.sessions_rejetees
-            )
-        } else {
-            "diffusée, à corriger".to_owned()
-        };
+        let etat = words::etat_offre(o.rejetee, o.sessions_rejetees);
         let _ = write!(
             h,
             "<section class=\"offre\" data-offre=\"{n}\"><h2>Action {n} — {etat}</h2><ul>",

@@ -79,6 +79,15 @@ async fn render(store: &Store, schedule: &Schedule) -> anyhow::Result<String> {
     Ok(h)
 }
 
+/// A table's opening, in a box that scrolls sideways on a phone.
+fn table_head(h: &mut String, id: &str, columns: &[&str]) {
+    let _ = write!(h, "<div class=\"scroll\"><table id=\"{id}\"><thead><tr>");
+    for c in columns {
+        let _ = write!(h, "<th>{}</th>", esc(c));
+    }
+    h.push_str("</tr></thead><tbody>");
+}
+
 /// The schedule's next run, so that a configuration change or a DST night is checked
 /// before it happens.
 fn next_run(h: &mut String, schedule: &Schedule) {
@@ -111,31 +120,25 @@ fn generations(
     let age = (chrono::Utc::now() - g.finished_at).num_minutes();
     let _ = write!(
         h,
-        "<p id=\"current\">Génération courante <strong id=\"current-generation\">{}</strong>, \
-         publiée le {} (il y a {} min) : <strong id=\"current-published\">{}</strong> offres publiées.</p>",
+        "<p id=\"current\">{} <strong id=\"current-generation\">{}</strong>, \
+         {} {} ({}) : <strong id=\"current-published\">{}</strong> {}.</p>",
+        words::GENERATION_COURANTE,
         g.id,
+        words::PUBLIEE_LE,
         esc(&local_time::minutes(g.finished_at, tz)),
-        age,
-        g.published
+        words::il_y_a(age),
+        g.published,
+        words::PUBLIEES,
     );
     let skip = points.len().saturating_sub(chart::SHOWN);
     let _ = write!(
         h,
-        "<h3>{}</h3>{}<p class=\"muted\">Un triangle rouge marque une génération \
-         dont les retraits ou les sessions rejetées dépassent {} fois la médiane des {} \
-         précédentes (et au moins {}).</p>",
+        "<h3>{}</h3>{}<p class=\"muted\">{}</p>",
         words::TENDANCES,
         chart::trends(&points[skip..], &marks[skip..]),
-        chart::JUMP_FACTOR,
-        chart::BASELINE,
-        chart::JUMP_FLOOR
+        words::regle_inhabituel(chart::JUMP_FACTOR, chart::BASELINE, chart::JUMP_FLOOR),
     );
-    h.push_str(
-        "<div class=\"scroll\"><table id=\"generations\"><thead><tr><th>Gén.</th>\
-         <th>Fin</th><th>Créées</th><th>Màj</th><th>Retirées</th>\
-         <th>Rejetées</th><th>Publiées</th><th>Sessions rejetées</th><th>Remarque</th>\
-         </tr></thead><tbody>",
-    );
+    table_head(h, "generations", &words::COLONNES_GENERATIONS);
     // `points` and `marks` are oldest first; `history` newest first.
     for (i, g) in history.iter().take(GENERATIONS_SHOWN).enumerate() {
         let at = points.len() - 1 - i;
@@ -177,11 +180,7 @@ fn runs_table(h: &mut String, runs: &[RunRow], tz: Tz) {
         );
         return;
     }
-    h.push_str(
-        "<div class=\"scroll\"><table id=\"runs\"><thead><tr><th>N°</th><th>Type</th>\
-         <th>Demandée</th><th>État</th><th>Gén.</th><th>Avancement / erreur</th>\
-         </tr></thead><tbody>",
-    );
+    table_head(h, "runs", &words::COLONNES_EXECUTIONS);
     for r in runs {
         // An error is the operator's detail, shown as written; progress is one of ours.
         let detail = match (&r.error, &r.progress) {
@@ -226,11 +225,7 @@ fn consumers_table(h: &mut String, consumers: &[ConsumerState], current: Option<
             .collect();
         h.push_str(&chart::lag(&lags, current));
     }
-    h.push_str(
-        "<div class=\"scroll\"><table id=\"consumers\"><thead><tr><th>Consommateur</th>\
-         <th>Génération livrée</th><th>Retard</th><th>Livraisons</th><th>Dernière erreur</th>\
-         </tr></thead><tbody>",
-    );
+    table_head(h, "consumers", &words::COLONNES_CONSOMMATEURS);
     for c in consumers {
         let deliveries: Vec<String> = c
             .deliveries

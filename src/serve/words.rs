@@ -75,6 +75,70 @@ pub const LIVREE: &str = "livrée";
 pub const COURANTE: &str = "courante";
 pub const RIEN_LIVRE: &str = "rien livré";
 
+pub const GENERATION_COURANTE: &str = "Génération courante";
+pub const PUBLIEE_LE: &str = "publiée le";
+
+/// How long ago, in minutes.
+pub fn il_y_a(minutes: i64) -> String {
+    format!("il y a {minutes} min")
+}
+
+/// The rule of [`super::chart::unusual`], under the chart.
+pub fn regle_inhabituel(factor: f64, baseline: usize, floor: i64) -> String {
+    format!(
+        "Un triangle rouge marque une génération dont les retraits ou les sessions rejetées \
+         dépassent {factor} fois la médiane des {baseline} précédentes (et au moins {floor})."
+    )
+}
+
+pub const COLONNES_GENERATIONS: [&str; 9] = [
+    "Gén.",
+    "Fin",
+    "Créées",
+    "Màj",
+    "Retirées",
+    "Rejetées",
+    "Publiées",
+    "Sessions rejetées",
+    "Remarque",
+];
+pub const COLONNES_EXECUTIONS: [&str; 6] = [
+    "N°",
+    "Type",
+    "Demandée",
+    "État",
+    "Gén.",
+    "Avancement / erreur",
+];
+pub const COLONNES_CONSOMMATEURS: [&str; 5] = [
+    "Consommateur",
+    "Génération livrée",
+    "Retard",
+    "Livraisons",
+    "Dernière erreur",
+];
+
+/// An offer's state on its organisme's page.
+pub fn etat_offre(rejetee: bool, sessions_rejetees: u64) -> String {
+    if rejetee {
+        "action non diffusée".to_owned()
+    } else if sessions_rejetees > 0 {
+        format!("diffusée, {sessions_rejetees} session(s) non diffusée(s)")
+    } else {
+        "diffusée, à corriger".to_owned()
+    }
+}
+
+// The organisme page's refusals (JSON errors, read by the agent who typed the address).
+pub const SIRET_MALFORME: &str = "un SIRET a 14 chiffres, sans espace";
+pub const SIRET_INCONNU: &str =
+    "aucun organisme ni rejet pour ce SIRET dans la génération courante";
+
+/// A SIRET whose check digit is wrong.
+pub fn siret_cle_fausse(siret: &str) -> String {
+    format!("SIRET {siret} : la clé de contrôle (Luhn) est fausse ; vérifiez la saisie")
+}
+
 /// The French label of a finding's severity (`warning`, `reject_session`,
 /// `reject_offer`), as `check` prints it.
 pub fn gravite(code: &str) -> String {
