@@ -73,11 +73,14 @@
 //! - [`daemon`]: `lheo-feed run`: scheduled, caught-up and on-demand runs under the
 //!   [`daemon::lock`] (PostgreSQL advisory lock / SQLite lock files), recorded in `runs`;
 //!   [`schedule`] (below [`config`], which validates the cron) evaluates cron expressions
-//!   in Europe/Paris wall time, with cronie's DST rules;
+//!   in Europe/Paris wall time, with cronie's DST rules; [`local_time`] writes the times
+//!   people read in that zone with their offset (JSON, `/metrics` and the store keep UTC);
 //!   [`logging`] sets up human or JSON logs.
 //! - [`serve`]: `lheo-feed serve`, the partners' HTTP feed (full snapshot, changes since a
 //!   cursor, one offer) and the operator's status page; [`serve::partners`] holds the API keys
-//!   (hashed) and scopes; the status page groups the findings the export kept
+//!   (hashed) and scopes; the status page ([`serve::page`], in French, its words in
+//!   [`serve::words`], its trends drawn as SVG by [`serve::chart`]) groups the findings the
+//!   export kept, and [`serve::organisme`] gives each organisme its printable page
 //!   (`docs/feed.md`). Inside `run`, the server and the pusher run beside the scheduler.
 //!
 //! The binary (`src/main.rs`) parses the global flags, opens the store and hands each command
@@ -90,6 +93,7 @@ pub mod generate;
 pub mod generation;
 pub mod ingest;
 pub mod lheo;
+pub mod local_time;
 pub mod logging;
 pub mod model;
 pub mod parallel;

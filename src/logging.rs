@@ -20,9 +20,21 @@ pub fn json_logs(log: &LogSection, daemon: bool) -> bool {
     }
 }
 
+/// The human format's clock: local time in the configured zone with its offset
+/// ([`crate::local_time`]), as a person compares it with the status page and the
+/// schedule. JSON lines keep tracing's UTC timestamps, for log pipelines.
+struct LocalClock(chrono_tz::Tz);
+
+impl tracing_subscriber::fmt::time::FormatTime for LocalClock {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        w.write_str(&crate::local_time::millis(chrono::Utc::now(), self.0))
+    }
+}
+
 /// Installs the global subscriber. `daemon`: `lheo-feed run` (default filter `info`;
-/// `warn` for the other commands). A bad filter is reported and the default used.
-pub fn init(log: &LogSection, daemon: bool) {
+/// `warn` for the other commands). A bad filter is reported and the default used. `tz`:
+/// the zone of the human format's times (`[schedule] timezone`).
+pub fn init(log: &LogSection, daemon: bool, tz: chrono_tz::Tz) {
     let default = if daemon { "info" } else { "warn" };
     let filter = match &log.filter {
         Some(f) => tracing_subscriber::EnvFilter::try_new(f).unwrap_or_else(|e| {
@@ -37,6 +49,9 @@ pub fn init(log: &LogSection, daemon: bool) {
     if json_logs(log, daemon) {
         builder.json().with_current_span(true).init();
     } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).init();
+        builder
+            .with_timer(LocalClock(tz))
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
     }
 }

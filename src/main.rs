@@ -104,6 +104,11 @@ enum Command {
     /// List the daemon's runs (scheduled, caught up, on demand), newest first, with their
     /// state, progress and generation; or queue one.
     Runs(cli::daemon::RunsArgs),
+    /// The export's schedule: `schedule next` lists the next runs (local time and UTC).
+    Schedule {
+        #[command(subcommand)]
+        action: cli::schedule::ScheduleCommand,
+    },
     /// The configuration file.
     Config {
         #[command(subcommand)]
@@ -125,7 +130,11 @@ fn main() -> ExitCode {
         eprintln!("lheo-feed: {}", f.message);
         return ExitCode::from(f.code);
     }
-    lheo_feed::logging::init(&loaded.config.log, matches!(cli.command, Command::Run));
+    lheo_feed::logging::init(
+        &loaded.config.log,
+        matches!(cli.command, Command::Run),
+        loaded.config.schedule.timezone.0,
+    );
     lheo_feed::ingest::lines::set_max_gunzipped_bytes(loaded.config.import.max_gunzipped_bytes);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -193,6 +202,7 @@ async fn run(cli: Cli, loaded: Loaded) -> Result<(), Failure> {
     match &cli.command {
         Command::Generate(args) => return cli::generate::generate(args),
         Command::Config { action } => return cli::config::run(action, &loaded),
+        Command::Schedule { action } => return cli::schedule::run(action, &loaded.config),
         _ => {}
     }
     let config = &loaded.config;
@@ -235,11 +245,12 @@ async fn dispatch(
         Command::Materialise(args) => cli::feed::materialise(args, ctx).await,
         Command::Push(args) => cli::push::push(args, ctx.store, push.unwrap_or(&no_consumer)).await,
         Command::Deliveries(args) => {
-            cli::push::deliveries(args, ctx.store, push.unwrap_or(&no_consumer)).await
+            let tz = ctx.config.schedule.timezone.0;
+            cli::push::deliveries(args, ctx.store, push.unwrap_or(&no_consumer), tz).await
         }
         Command::Run => cli::daemon::run(ctx).await,
         Command::Runs(args) => cli::daemon::runs(args, ctx).await,
-        Command::Generate(_) | Command::Config { .. } => {
+        Command::Generate(_) | Command::Config { .. } | Command::Schedule { .. } => {
             unreachable!("handled before opening the store")
         }
     }

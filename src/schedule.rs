@@ -328,6 +328,40 @@ impl Schedule {
         best
     }
 
+    /// The next `count` firings strictly after `after`, in order (fewer if the expression
+    /// stops firing): what `schedule next` and `config check` show, computed by the same
+    /// [`Schedule::next_after`] the daemon waits on, so they show what it will do.
+    pub fn upcoming(&self, after: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
+        let mut out = Vec::with_capacity(count.min(1000));
+        let mut t = after;
+        while out.len() < count {
+            match self.next_after(t) {
+                Some(n) => {
+                    out.push(n);
+                    t = n;
+                }
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// The instant just before local midnight starting `day` in the schedule's zone (or
+    /// the first existing wall time that day), so that [`Schedule::upcoming`] from it
+    /// includes a firing at 00:00 that day: `schedule next --from DAY`.
+    pub fn start_of_day(&self, day: NaiveDate) -> DateTime<Utc> {
+        let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+        let local = match self.tz.from_local_datetime(&midnight) {
+            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t),
+            LocalResult::None => end_of_gap(&self.tz, midnight),
+        };
+        let at = local.map_or_else(
+            || Utc.from_utc_datetime(&midnight),
+            |t| t.with_timezone(&Utc),
+        );
+        at - Duration::seconds(1)
+    }
+
     /// The last firing at or before `at`, looking back at most `window`: the slot a
     /// daemon that was down should catch up. `None` when none falls in the window.
     pub fn last_at_or_before(&self, at: DateTime<Utc>, window: Duration) -> Option<DateTime<Utc>> {

@@ -894,15 +894,17 @@ async fn the_status_page_shows_the_cli_numbers(db: &TestDb) {
     assert_eq!(rows(&csv), rows(&cli_csv));
 
     if db.backend == Backend::Sqlite {
-        chromium_renders(&server.base, g, totals).await;
+        let siret = check["organismes"][0]["siret"].as_str().unwrap();
+        chromium_renders(&server.base, g, totals, siret).await;
     }
     drop(s);
     server.stop().await;
 }
 
-/// Headless Chromium loads the page with the admin key, shows the numbers, and writes a
-/// phone-sized screenshot to target/status-page.png.
-async fn chromium_renders(base: &str, g: &Value, totals: &Value) {
+/// Headless Chromium loads the page with the admin key, shows the numbers and the chart's
+/// last point, writes a phone-sized screenshot to target/status-page.png, and prints an
+/// organisme's page to target/status-organisme.pdf.
+async fn chromium_renders(base: &str, g: &Value, totals: &Value, siret: &str) {
     let Some(chromium) = ["chromium", "chromium-browser"]
         .into_iter()
         .find(|c| Command::new(c).arg("--version").output().is_ok())
@@ -915,7 +917,7 @@ async fn chromium_renders(base: &str, g: &Value, totals: &Value) {
     };
     let url = base.replacen("http://", &format!("http://admin:{ADMIN_KEY}@"), 1) + "/";
     let profile = tempfile::tempdir().unwrap();
-    let flags = |extra: &[String]| {
+    let flags = |extra: &[String], target: &str| {
         let mut c = Command::new(chromium);
         c.args([
             "--headless",
@@ -930,15 +932,31 @@ async fn chromium_renders(base: &str, g: &Value, totals: &Value) {
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)
-        .arg(&url)
+        .arg(target)
         .stdin(Stdio::null());
         c
     };
-    let mut dump = flags(&["--dump-dom".to_owned()]);
+    let mut dump = flags(&["--dump-dom".to_owned()], &url);
     let out = tokio::task::spawn_blocking(move || dump.output().unwrap())
         .await
         .unwrap();
     let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The chart drew (no script: under the page's CSP it is the server's SVG), and its
+    // last point is the current generation with the numbers `generations --json` gives.
+    let last_point = format!(
+        "id=\"chart-last\" data-generation=\"{}\" data-published=\"{}\" data-created=\"{}\" \
+         data-updated=\"{}\" data-withdrawn=\"{}\" data-sessions-rejected=\"{}\"",
+        g["id"],
+        g["published"],
+        g["created"],
+        g["updated"],
+        g["withdrawn"],
+        g["counts"]["sessions_rejetees"]
+    );
+    assert!(
+        dom.contains("<svg class=\"chart\" id=\"trends\"") && dom.contains(&last_point),
+        "chromium did not show the chart's last point {last_point}:\n{dom}"
+    );
     assert!(
         dom.contains(&format!("id=\"current-generation\">{}<", g["id"]))
             && dom.contains(&format!(
@@ -950,11 +968,14 @@ async fn chromium_renders(base: &str, g: &Value, totals: &Value) {
     );
     let png = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/status-page.png");
     let _ = std::fs::remove_file(&png);
-    let mut shot = flags(&[
-        format!("--screenshot={}", png.display()),
-        "--window-size=412,900".to_owned(),
-        "--hide-scrollbars".to_owned(),
-    ]);
+    let mut shot = flags(
+        &[
+            format!("--screenshot={}", png.display()),
+            "--window-size=412,900".to_owned(),
+            "--hide-scrollbars".to_owned(),
+        ],
+        &url,
+    );
     let out = tokio::task::spawn_blocking(move || shot.output().unwrap())
         .await
         .unwrap();
@@ -967,6 +988,36 @@ async fn chromium_renders(base: &str, g: &Value, totals: &Value) {
     });
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     assert!(bytes.len() > 10_000, "a blank page? {} bytes", bytes.len());
+    // Its dimensions (IHDR): the phone-sized window asked for.
+    let (w, h) = (
+        u32::from_be_bytes(bytes[16..20].try_into().unwrap()),
+        u32::from_be_bytes(bytes[20..24].try_into().unwrap()),
+    );
+    assert_eq!((w, h), (412, 900), "screenshot size");
+
+    // Printed (as the agent does to send it): the page of an organisme, to PDF.
+    let pdf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/status-organisme.pdf");
+    let _ = std::fs::remove_file(&pdf);
+    let org_url = url.trim_end_matches('/').to_owned() + &format!("/status/organismes/{siret}");
+    let mut print = flags(
+        &[
+            format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer".to_owned(),
+        ],
+        &org_url,
+    );
+    let out = tokio::task::spawn_blocking(move || print.output().unwrap())
+        .await
+        .unwrap();
+    let bytes = std::fs::read(&pdf).unwrap_or_else(|e| {
+        panic!(
+            "no PDF at {} ({e}):\n{}",
+            pdf.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
+    assert!(bytes.len() > 5_000, "an empty print? {} bytes", bytes.len());
 }
 
 /// A snapshot of several megabytes (the server hands it out in slices of its mapping): the

@@ -36,6 +36,21 @@ pub fn run(action: &ConfigCommand, loaded: &Loaded) -> Result<(), Failure> {
             Source::File => None,
         })
         .collect();
+    // The next runs, as the daemon will do them (a DST night shows its real hour): the
+    // first thing to check after changing `[schedule]`. On stderr, so that stdout stays
+    // the configuration, parseable as TOML or JSON.
+    let schedule = loaded.config.schedule.schedule();
+    let next: Vec<String> = schedule
+        .upcoming(chrono::Utc::now(), 3)
+        .into_iter()
+        .map(|t| format!("  {}", super::schedule::line(t, &schedule)))
+        .collect();
+    eprintln!(
+        "next runs of {:?} ({}):\n{}",
+        schedule.cron.to_string(),
+        schedule.tz.name(),
+        next.join("\n")
+    );
     eprintln!(
         "configuration OK: {}{}",
         loaded

@@ -3,6 +3,7 @@
 
 use clap::{Args, Subcommand};
 use lheo_feed::daemon::RunSettings;
+use lheo_feed::local_time;
 
 use super::{Ctx, Failure};
 
@@ -57,10 +58,10 @@ pub async fn runs(args: &RunsArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
         return Ok(());
     }
     outln!(
-        "{:>5}  {:<9}  {:<20}  {:<11}  {:>3}  {:>5}  {:<20}  progress / error",
+        "{:>5}  {:<9}  {:<28}  {:<11}  {:>3}  {:>5}  {:<20}  progress / error",
         "run",
         "kind",
-        "slot (UTC)",
+        "slot",
         "state",
         "try",
         "gen",
@@ -69,12 +70,13 @@ pub async fn runs(args: &RunsArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     for r in &rows {
         outln!(
-            "{:>5}  {:<9}  {:<20}  {:<11}  {:>3}  {:>5}  {:<20}  {}",
+            "{:>5}  {:<9}  {:<28}  {:<11}  {:>3}  {:>5}  {:<20}  {}",
             r.id,
             r.kind,
+            // People read local time with its offset; `--json` keeps UTC.
             or_dash(
                 r.scheduled_for
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .map(|t| local_time::seconds(t, ctx.config.schedule.timezone.0))
             ),
             r.state,
             r.attempts,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use lheo_feed::daemon::lock::ExportLock;
 use lheo_feed::generation::{self, ExportError, ExportOptions, ExportSummary};
+use lheo_feed::local_time;
 
 use super::{bad_input, Ctx, Failure};
 
@@ -187,9 +188,9 @@ pub async fn generations(args: &GenerationsArgs, ctx: &Ctx<'_>) -> Result<(), Fa
         return Ok(());
     }
     outln!(
-        "{:>6}  {:<20}  {:<10}  {:<11}  {:>9}  {:>7}  {:>7}  {:>9}  {:>9}  file",
+        "{:>6}  {:<25}  {:<10}  {:<11}  {:>9}  {:>7}  {:>7}  {:>9}  {:>9}  file",
         "gen",
-        "finished (UTC)",
+        "finished",
         "today",
         "mode",
         "published",
@@ -200,9 +201,10 @@ pub async fn generations(args: &GenerationsArgs, ctx: &Ctx<'_>) -> Result<(), Fa
     );
     for g in &rows {
         outln!(
-            "{:>6}  {:<20}  {:<10}  {:<11}  {:>9}  {:>7}  {:>7}  {:>9}  {:>9}  {}{}",
+            "{:>6}  {:<25}  {:<10}  {:<11}  {:>9}  {:>7}  {:>7}  {:>9}  {:>9}  {}{}",
             g.id,
-            g.finished_at.format("%Y-%m-%d %H:%M:%S"),
+            // People read local time with its offset; `--json` keeps UTC.
+            local_time::minutes(g.finished_at, ctx.config.schedule.timezone.0),
             g.today,
             g.mode,
             g.published,

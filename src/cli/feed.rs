@@ -102,6 +102,7 @@ pub async fn serve(args: &ServeArgs, ctx: &Ctx<'_>) -> Result<(), Failure> {
     config.out = args.out.clone();
     config.materialise = args.materialise;
     config.admin_key = admin_key;
+    config.schedule = ctx.config.schedule.schedule();
     config.rate_per_second = args.rate_limit;
     config.rate_burst = args.rate_burst;
     config.auth_cache_ttl = std::time::Duration::from_secs(args.key_cache_seconds);

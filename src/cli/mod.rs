@@ -40,6 +40,7 @@ pub mod feed;
 pub mod generate;
 pub mod imports;
 pub mod push;
+pub mod schedule;
 
 use lheo_feed::config::Config;
 use lheo_feed::pipeline::PassOptions;

@@ -124,10 +124,12 @@ pub async fn push(args: &PushArgs, store: &Store, cfg: &PushConfig) -> Result<()
 }
 
 /// `lheo-feed deliveries [replay | baseline]`.
+/// `tz`: the zone of the times people read (`[schedule] timezone`).
 pub async fn deliveries(
     args: &DeliveriesArgs,
     store: &Store,
     cfg: &PushConfig,
+    tz: chrono_tz::Tz,
 ) -> Result<(), Failure> {
     if !cfg.consumers.is_empty() {
         outbox::sync_consumers(store, cfg).await?;
@@ -170,13 +172,18 @@ pub async fn deliveries(
                 );
             }
         }
-        None => status(store, args.consumer.as_deref(), args.json).await?,
+        None => status(store, args.consumer.as_deref(), args.json, tz).await?,
     }
     Ok(())
 }
 
 /// The outbox per consumer, with its dead letters and why it is paused.
-async fn status(store: &Store, consumer: Option<&str>, json: bool) -> Result<(), Failure> {
+async fn status(
+    store: &Store,
+    consumer: Option<&str>,
+    json: bool,
+    tz: chrono_tz::Tz,
+) -> Result<(), Failure> {
     let list = outbox::status(store, consumer).await?;
     if json {
         out_json!(list);
@@ -199,6 +206,17 @@ async fn status(store: &Store, consumer: Option<&str>, json: bool) -> Result<(),
             c.delivered,
             c.offres_delivered
         );
+        // Local time with its offset for people; `--json` keeps the RFC 3339 UTC text.
+        if let Some(since) = c
+            .failing_since
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        {
+            outln!(
+                "  failing since {}",
+                lheo_feed::local_time::minutes(since.with_timezone(&chrono::Utc), tz)
+            );
+        }
         if let Some(r) = &c.paused_reason {
             outln!(
                 "  paused: {r}; fix the receiver, then `lheo-feed deliveries replay --consumer {}`",

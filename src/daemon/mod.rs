@@ -136,6 +136,7 @@ pub fn serve_config(config: &Config) -> Result<crate::serve::ServeConfig> {
     // Every instance of the daemon is a host: one that did not export the current
     // generation makes its document from the database (serve::hosts).
     s.materialise = true;
+    s.schedule = config.schedule.schedule();
     s.admin_key = config
         .serve
         .admin_key()
@@ -220,6 +221,16 @@ async fn scheduler(
     let sc = &settings.config.schedule;
     let schedule = sc.schedule();
     let poll = Duration::from_secs(u64::from(sc.poll_seconds));
+    // A slot in a log line: local time with its offset for people (human format), UTC for
+    // log pipelines (JSON), as everywhere else.
+    let json_logs = crate::logging::json_logs(&settings.config.log, true);
+    let show = |t: chrono::DateTime<Utc>| {
+        if json_logs {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        } else {
+            crate::local_time::seconds(t, schedule.tz)
+        }
+    };
     let now = Utc::now();
     if sc.catch_up {
         let window = chrono::Duration::hours(i64::from(sc.catch_up_window_hours));
@@ -228,11 +239,14 @@ async fn scheduler(
                 .record_slot(slot, RunKind::CatchUp, &settings.instance)
                 .await?
             {
-                tracing::info!(run = id, slot = %slot, "catching up the slot missed while stopped");
+                tracing::info!(run = id, slot = %show(slot), "catching up the slot missed while stopped");
             }
         }
     }
     let mut next = schedule.next_after(now);
+    if let Some(n) = next {
+        tracing::info!(next = %show(n), "next scheduled run");
+    }
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -251,7 +265,7 @@ async fn scheduler(
                     .record_slot(slot, RunKind::Scheduled, &settings.instance)
                     .await?
                 {
-                    tracing::info!(run = id, slot = %slot, "scheduled run queued");
+                    tracing::info!(run = id, slot = %show(slot), "scheduled run queued");
                 }
             }
             // 2. Work, if there is any and the lock is free.

@@ -10,7 +10,8 @@
 //!   scope, 410 withdrawn.
 //! - `/health`, `/ready`, `/metrics` (Prometheus text), `/openapi.json` (the contract,
 //!   [`openapi`]); `/` the status page (admin key),
-//!   `/status/rejections.csv`.
+//!   `/status/rejections.csv`, `/status/organismes/{siret}` (one organisme's printable
+//!   page).
 //!
 //! Every document carries a strong `ETag` and `Last-Modified` and answers 304 to
 //! `If-None-Match` / `If-Modified-Since`; partners authenticate with `Authorization:
@@ -21,15 +22,20 @@
 
 pub mod auth;
 pub mod changes;
+pub mod chart;
 pub mod conn;
 pub mod current;
 pub mod feed;
 pub mod hosts;
+pub mod html;
 mod http;
 pub mod metrics;
 pub mod openapi;
+pub mod organisme;
+pub mod page;
 pub mod partners;
 pub mod status;
+pub mod words;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -79,6 +85,9 @@ pub struct ServeConfig {
     /// Most connections open at once (lowered to fit the process's file limit); at the
     /// bound, the oldest connection with no request in flight is closed ([`conn`]).
     pub max_connections: usize,
+    /// The export's schedule (`[schedule]`): the status page shows its next run, and its
+    /// zone is the one every time on the page is read in.
+    pub schedule: crate::schedule::Schedule,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -98,6 +107,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("header_timeout", &self.header_timeout)
             .field("max_connections", &self.max_connections)
+            .field("schedule", &self.schedule)
             .finish()
     }
 }
@@ -119,6 +129,7 @@ impl ServeConfig {
             auth_failures_per_minute: 6.0,
             header_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            schedule: crate::schedule::Schedule::default(),
         }
     }
 }
@@ -177,8 +188,9 @@ pub fn router(store: Store, config: ServeConfig) -> Router {
         .route("/ready", get(metrics::ready))
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::document))
-        .route("/", get(status::page))
+        .route("/", get(page::page))
         .route("/status/rejections.csv", get(status::csv))
+        .route("/status/organismes/{siret}", get(organisme::organisme))
         .route("/admin/runs", post(status::request_run).get(status::runs))
         .route("/admin/runs/{id}", get(status::run))
         .fallback(http::not_found)
