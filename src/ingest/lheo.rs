@@ -1,9 +1,10 @@
 //! `import-lheo`: LHÉO 2.2 / 2.3 documents → the store, all or nothing, like the JSONL
-//! import (`super`): a check pass that reads every document and writes nothing, then a
-//! write pass that reads them again and writes in one transaction. Both passes stream
-//! one `<formation>` at a time ([`crate::lheo::reader`]); what is held across the
-//! document is one entry per organisme (the sites it names) and, as in the JSONL import,
-//! the codes of the offers and sessions seen (to refuse duplicates), never the offers.
+//! import (`super`), in one pass: a thread reads and maps one `<formation>` at a time
+//! ([`crate::lheo::reader`], [`crate::lheo::import`]) while the import checks each against
+//! those before it and writes the offers in its one transaction; an error that refuses
+//! the import drops that transaction. What is held across the documents is one entry per
+//! organisme (what they say of it, written at the end) and, as in the JSONL import, the
+//! codes of the offers and sessions seen (to refuse duplicates), never the offers.
 //!
 //! Entry rules are not applied here: an imported offer is stored as it is and `check` /
 //! `export` judge it, as for SOFI's own input.
@@ -316,10 +317,7 @@ enum Read {
     /// A document was opened: its version.
     Opened(Version),
     /// A document cannot be opened or read any further: it is refused whole.
-    Refused {
-        at: (u64, u64),
-        reason: String,
-    },
+    Refused { at: (u64, u64), reason: String },
     /// One `<formation>` (its rank in the file, from 0, and position), mapped or not.
     Formation {
         rank: u64,
@@ -478,7 +476,8 @@ impl Seen {
         self.offres.insert(o.numero);
         self.sessions.extend(codes);
         for MapError { path, reason } in &m.kept {
-            self.kept.push(fi, at, path, format!("{reason} — kept as given"));
+            self.kept
+                .push(fi, at, path, format!("{reason} — kept as given"));
         }
         summary.formations += 1;
         summary.sessions += o.sessions.len() as u64;
@@ -597,7 +596,15 @@ pub async fn import_lheo_files(
             unusable: &unusable,
         };
         summary.offres = UpsertCounts::default();
-        write_all(&mut tx, &organismes, paths, &plan, &mut summary, &mut seen.skipped).await?;
+        write_all(
+            &mut tx,
+            &organismes,
+            paths,
+            &plan,
+            &mut summary,
+            &mut seen.skipped,
+        )
+        .await?;
     }
     tx.commit().await?;
     summary.skipped = seen.skipped.total;

@@ -866,11 +866,13 @@ fn formation_of(f: FormationLevel, action_level: &ActionLevel, intitule: Text) -
         certifinfo: f.certifinfo,
         rncp: f.rncp,
         intitule,
-        objectif_general: f.objectif_general.unwrap_or(if f.certifiante == Some(true) {
-            ObjectifGeneral::Certification
-        } else {
-            ObjectifGeneral::Professionnalisation
-        }),
+        objectif_general: f
+            .objectif_general
+            .unwrap_or(if f.certifiante == Some(true) {
+                ObjectifGeneral::Certification
+            } else {
+                ObjectifGeneral::Professionnalisation
+            }),
         objectif: f.objectif,
         resultats_attendus: None,
         type_certification,
@@ -1654,9 +1656,9 @@ fn recrutements(
             let mut rk = Kids::new(r);
             rk.take("modalite-recrutement");
             rk.take("a-distance");
-            let lieu = rk.take("adresse").and_then(|a| {
-                adresse(a, &format!("{path}/recrutement/adresse"), ctx, sink, &[r])
-            });
+            let lieu = rk
+                .take("adresse")
+                .and_then(|a| adresse(a, &format!("{path}/recrutement/adresse"), ctx, sink, &[r]));
             let lien_distance = rk.text("urlweb");
             let places = rk.take("nb-places").and_then(|n| number(&n.text));
             let date = rk

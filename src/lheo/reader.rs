@@ -702,6 +702,22 @@ mod tests {
         assert!(all(v23).unwrap().is_empty());
     }
 
+    /// White space alone between child elements is layout, not kept; a leaf's white
+    /// space is its text, and text around child elements keeps its own spaces.
+    #[test]
+    fn layout_between_child_elements_is_not_text() {
+        let doc = "<lheo xmlns=\"http://lheo.gouv.fr/2.3\"><offres>\n\
+                   <formation>\n  <a>\n    <b> x </b>\n  <!-- c -->\n  </a>\n  <c>  </c>\n  \
+                   <d>x <e/> <f/> y &amp;<![CDATA[ ]]></d>\n</formation></offres></lheo>";
+        let f = &all(doc).unwrap()[0];
+        assert_eq!(f.text, "");
+        let a = f.child("a").unwrap();
+        assert_eq!(a.text, "");
+        assert_eq!(a.child("b").unwrap().text, " x ");
+        assert_eq!(f.child("c").unwrap().text, "  ");
+        assert_eq!(f.child("d").unwrap().text, "x  y & ");
+    }
+
     #[test]
     fn refuses_doctype_entities_and_foreign_roots_with_positions() {
         let e = all("<?xml version=\"1.0\"?>\n<!DOCTYPE lheo [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\n<lheo xmlns=\"http://lheo.gouv.fr/2.3\">&x;</lheo>").unwrap_err();
