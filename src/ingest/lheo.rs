@@ -1,11 +1,10 @@
 //! `import-lheo`: LHÉO 2.2 / 2.3 documents → the store, all or nothing, like the JSONL
-//! import (`super`), in one pass: a thread reads one `<formation>` at a time
-//! ([`crate::lheo::reader`]) while the import maps each ([`crate::lheo::import`]), checks
-//! it against those before it and writes the offers in its one transaction; an error that
-//! refuses the import drops that transaction. What is held across the documents is one
-//! entry per organisme (what they say of it, written at the end) and, as in the JSONL
-//! import, the codes of the offers and sessions seen (to refuse duplicates), never the
-//! offers.
+//! import (`super`), in one pass: a thread reads and maps one `<formation>` at a time
+//! ([`crate::lheo::reader`], [`crate::lheo::import`]) while the import checks each against
+//! those before it and writes the offers in its one transaction; an error that refuses
+//! the import drops that transaction. What is held across the documents is one entry per
+//! organisme (what they say of it, written at the end) and, as in the JSONL import, the
+//! codes of the offers and sessions seen (to refuse duplicates), never the offers.
 //!
 //! Entry rules are not applied here: an imported offer is stored as it is and `check` /
 //! `export` judge it, as for SOFI's own input.
@@ -15,7 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::lheo::import::{map_formation, MapError, Mapped, OrgFact};
-use crate::lheo::reader::{self, Element, Limits, Version};
+use crate::lheo::reader::{self, Limits, Version};
 use crate::model::*;
 use crate::store::{ImportTx, Store, UpsertCounts};
 
@@ -319,14 +318,11 @@ enum Read {
     Opened(Version),
     /// A document cannot be opened or read any further: it is refused whole.
     Refused { at: (u64, u64), reason: String },
-    /// One `<formation>` (its rank in the file, from 0, and position), as read. It is
-    /// mapped on the receiving side: the profile of the one-pass import had the reading
-    /// thread busy four times as long as the writing side, and the mapping is about a
-    /// third of its work.
+    /// One `<formation>` (its rank in the file, from 0, and position), mapped or not.
     Formation {
         rank: u64,
         at: (u64, u64),
-        el: Element,
+        mapped: Result<Mapped, Vec<MapError>>,
     },
 }
 
@@ -356,7 +352,7 @@ impl Items {
     }
 }
 
-/// Reads the documents on a thread of their own (parsing on one core; mapping,
+/// Reads and maps the documents on a thread of their own (parsing and mapping on one core,
 /// serialising and writing on the other), sending each file's items in order. The thread
 /// stops when the receiver is dropped.
 fn read_on_a_thread(paths: &[PathBuf]) -> Items {
@@ -383,7 +379,7 @@ fn read_on_a_thread(paths: &[PathBuf]) -> Items {
                     Ok(Some(el)) => Read::Formation {
                         rank,
                         at: r.formation_position(),
-                        el,
+                        mapped: map_formation(&el),
                     },
                     Ok(None) => break,
                     Err(e) => Read::Refused {
@@ -530,7 +526,7 @@ impl Batch {
 
 /// Imports LHÉO documents into `store` in one transaction.
 ///
-/// One pass: a thread reads each formation while this task maps it, checks it against
+/// One pass: a thread reads and maps each formation while this task checks it against
 /// those before (duplicates), gathers what the documents say of organismes and writes
 /// the offers, all in the import's one transaction. Any error that refuses the import
 /// drops that transaction, so nothing is written. Organismes are written at the end, once
@@ -562,7 +558,7 @@ pub async fn import_lheo_files(
                 seen.errors.push(fi, at, "", reason);
                 continue;
             }
-            Read::Formation { rank, at, el } => (rank, at, map_formation(&el)),
+            Read::Formation { rank, at, mapped } => (rank, at, mapped),
         };
         summary.formations_read += 1;
         let offre = match mapped {
@@ -702,16 +698,15 @@ async fn write_all(
     let mut batch = Batch::new();
     let mut items = read_on_a_thread(paths);
     while let Some((fi, item)) = items.next().await? {
-        let (rank, at, el) = match item {
+        let (rank, at, m) = match item {
             Read::Opened(_) => continue,
             Read::Refused { at, reason } => return Err(changed(fi, at, &reason)),
-            Read::Formation { rank, at, el } => (rank, at, el),
+            Read::Formation { rank, at, mapped } => (rank, at, mapped),
         };
         if plan.skip.contains(&(fi, rank)) {
             continue;
         }
-        let m = map_formation(&el)
-            .map_err(|e| changed(fi, at, &format!("{}: {}", e[0].path, e[0].reason)))?;
+        let m = m.map_err(|e| changed(fi, at, &format!("{}: {}", e[0].path, e[0].reason)))?;
         // An organisme it needs cannot be written (lenient mode only: strict refused).
         if let Some((siret, why)) = sirets_of(&m.offre)
             .into_iter()
