@@ -322,7 +322,7 @@ enum Read {
     Formation {
         rank: u64,
         at: (u64, u64),
-        mapped: Result<Mapped, Vec<MapError>>,
+        mapped: Result<Box<Mapped>, Vec<MapError>>,
     },
 }
 
@@ -379,7 +379,7 @@ fn read_on_a_thread(paths: &[PathBuf]) -> Items {
                     Ok(Some(el)) => Read::Formation {
                         rank,
                         at: r.formation_position(),
-                        mapped: map_formation(&el),
+                        mapped: map_formation(&el).map(Box::new),
                     },
                     Ok(None) => break,
                     Err(e) => Read::Refused {
@@ -562,7 +562,7 @@ pub async fn import_lheo_files(
         };
         summary.formations_read += 1;
         let offre = match mapped {
-            Ok(m) => seen.accept((fi, rank), at, m, &mut summary),
+            Ok(m) => seen.accept((fi, rank), at, *m, &mut summary),
             Err(list) => {
                 seen.refuse((fi, rank), at, list);
                 None
