@@ -331,7 +331,96 @@ async fn national_documents_import(db: &TestDb) {
     assert_eq!(self::offres(db).await.len(), 2);
 }
 
+/// Lenient mode, when an organisme an offer needs cannot be completed (here a mandataire
+/// neither in the document nor in the store): that offer alone is skipped, named with its
+/// position, and the formations before and after it are imported. The import writes as
+/// it reads, so this is the one case where it starts again without that offer: the store
+/// must hold exactly the others. `--strict` refuses the whole import.
+async fn an_offer_whose_organisme_cannot_be_completed_is_skipped_alone(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let unknown = FORMATEUR_A;
+    // Taught by the responsable, one session each.
+    let taught_here = |numero: &str| {
+        action(
+            numero,
+            ("44000", "Nantes", "44"),
+            "",
+            &session(numero, "20240902", "20250228"),
+        )
+    };
+    let orphan = formation(
+        "14_AF_0000000002",
+        "Mandataire inconnu",
+        &taught_here("14_SE_0000000002"),
+    )
+    .replace(
+        "</formation>",
+        &format!(
+            "<extras info=\"sofi-formation\"><extra info=\"mandataire\">{unknown}</extra>\
+             </extras>\n</formation>"
+        ),
+    );
+    let doc = document(
+        &(formation(
+            "14_AF_0000000001",
+            "Avant",
+            &taught_here("14_SE_0000000001"),
+        ) + &orphan
+            + &formation(
+                "14_AF_0000000003",
+                "Après",
+                &taught_here("14_SE_0000000003"),
+            )),
+    );
+    let path = write(dir.path(), "orphan.xml", &doc);
+    let before = ok(db, &["status", "--json"]);
+
+    let out = lheo_feed(db, &["import-lheo", "--strict", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(unknown), "{stderr}");
+    assert_eq!(
+        ok(db, &["status", "--json"]),
+        before,
+        "strict wrote something"
+    );
+
+    let summary: Value =
+        serde_json::from_str(&ok(db, &["import-lheo", "--json", path.to_str().unwrap()])).unwrap();
+    assert_eq!(summary["formations_read"], 3, "{summary}");
+    assert_eq!(summary["formations"], 2, "{summary}");
+    assert_eq!(summary["sessions"], 2, "{summary}");
+    assert_eq!(summary["skipped"], 1, "{summary}");
+    assert_eq!(summary["offres"]["created"], 2, "{summary}");
+    let skipped = &summary["skipped_formations"][0];
+    let reason = skipped["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(unknown) && reason.contains("cannot be imported"),
+        "{skipped}"
+    );
+    // The position of the second `<formation>`.
+    let line = doc[..doc.find("Mandataire inconnu").unwrap()]
+        .rfind("<formation ")
+        .map(|at| doc[..at].matches('\n').count() as u64 + 1)
+        .unwrap();
+    assert_eq!(skipped["line"], line, "{skipped}");
+    let titles: Vec<String> = offres(db)
+        .await
+        .iter()
+        .map(|o| o.formation.intitule.as_str().to_owned())
+        .collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert!(
+        titles.iter().all(|t| t == "Avant" || t == "Après"),
+        "{titles:?}"
+    );
+    let orgs = db.open().await.organismes().await.unwrap();
+    assert!(orgs.contains_key(&siret(RESPONSABLE)));
+    assert!(!orgs.contains_key(&siret(unknown)));
+}
+
 backend_tests!(
     a_formateur_other_than_the_responsable_is_placed,
     national_documents_import,
+    an_offer_whose_organisme_cannot_be_completed_is_skipped_alone,
 );

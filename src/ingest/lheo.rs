@@ -1,9 +1,10 @@
 //! `import-lheo`: LHÉO 2.2 / 2.3 documents → the store, all or nothing, like the JSONL
-//! import (`super`): a check pass that reads every document and writes nothing, then a
-//! write pass that reads them again and writes in one transaction. Both passes stream
-//! one `<formation>` at a time ([`crate::lheo::reader`]); what is held across the
-//! document is one entry per organisme (the sites it names) and, as in the JSONL import,
-//! the codes of the offers and sessions seen (to refuse duplicates), never the offers.
+//! import (`super`), in one pass: a thread reads and maps one `<formation>` at a time
+//! ([`crate::lheo::reader`], [`crate::lheo::import`]) while the import checks each against
+//! those before it and writes the offers in its one transaction; an error that refuses
+//! the import drops that transaction. What is held across the documents is one entry per
+//! organisme (what they say of it, written at the end) and, as in the JSONL import, the
+//! codes of the offers and sessions seen (to refuse duplicates), never the offers.
 //!
 //! Entry rules are not applied here: an imported offer is stored as it is and `check` /
 //! `export` judge it, as for SOFI's own input.
@@ -12,8 +13,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::lheo::import::{map_formation, MapError, OrgFact};
-use crate::lheo::reader::{self, Limits, ReadError, Version};
+use crate::lheo::import::{map_formation, MapError, Mapped, OrgFact};
+use crate::lheo::reader::{self, Limits, Version};
 use crate::model::*;
 use crate::store::{ImportTx, Store, UpsertCounts};
 
@@ -300,14 +301,6 @@ impl Errors {
             });
         }
     }
-    fn read(&mut self, file: usize, e: ReadError) {
-        self.push(
-            file,
-            (e.line, e.column),
-            "",
-            format!("{} — the whole document is refused", e.reason),
-        );
-    }
 }
 
 type Reader = reader::LheoReader<Box<dyn std::io::BufRead + Send>>;
@@ -319,7 +312,227 @@ fn open(path: &Path) -> Result<Reader, (u64, u64, String)> {
     reader::LheoReader::new(input, Limits::default()).map_err(|e| (e.line, e.column, e.reason))
 }
 
+/// What the reading thread sends, in document order.
+enum Read {
+    /// A document was opened: its version.
+    Opened(Version),
+    /// A document cannot be opened or read any further: it is refused whole.
+    Refused { at: (u64, u64), reason: String },
+    /// One `<formation>` (its rank in the file, from 0, and position), mapped or not.
+    Formation {
+        rank: u64,
+        at: (u64, u64),
+        mapped: Result<Box<Mapped>, Vec<MapError>>,
+    },
+}
+
+/// Formations in flight between the reading thread and the writer: enough to keep both
+/// busy, few enough that memory stays that of a few formations.
+const IN_FLIGHT: usize = 64;
+
+/// The items of every document, from the reading thread.
+struct Items {
+    receive: tokio::sync::mpsc::Receiver<(usize, Read)>,
+    thread: tokio::task::JoinHandle<()>,
+}
+
+impl Items {
+    /// The next `(file index, item)`; `None` once every document was read through. A
+    /// reading thread that died is an error, never a short import.
+    async fn next(&mut self) -> anyhow::Result<Option<(usize, Read)>> {
+        match self.receive.recv().await {
+            Some(item) => Ok(Some(item)),
+            None => {
+                (&mut self.thread)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("reading the documents failed: {e}"))?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Reads and maps the documents on a thread of their own (parsing and mapping on one core,
+/// serialising and writing on the other), sending each file's items in order. The thread
+/// stops when the receiver is dropped.
+fn read_on_a_thread(paths: &[PathBuf]) -> Items {
+    let (send, receive) = tokio::sync::mpsc::channel(IN_FLIGHT);
+    let paths = paths.to_vec();
+    let thread = tokio::task::spawn_blocking(move || {
+        for (fi, path) in paths.iter().enumerate() {
+            let mut r = match open(path) {
+                Ok(r) => r,
+                Err((l, c, reason)) => {
+                    let item = Read::Refused { at: (l, c), reason };
+                    if send.blocking_send((fi, item)).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let version = Read::Opened(r.version());
+            if send.blocking_send((fi, version)).is_err() {
+                return;
+            }
+            for rank in 0.. {
+                let item = match r.next_formation() {
+                    Ok(Some(el)) => Read::Formation {
+                        rank,
+                        at: r.formation_position(),
+                        mapped: map_formation(&el).map(Box::new),
+                    },
+                    Ok(None) => break,
+                    Err(e) => Read::Refused {
+                        at: (e.line, e.column),
+                        reason: format!("{} — the whole document is refused", e.reason),
+                    },
+                };
+                let last = matches!(item, Read::Refused { .. });
+                if send.blocking_send((fi, item)).is_err() || last {
+                    break;
+                }
+            }
+        }
+    });
+    Items { receive, thread }
+}
+
+/// What the import keeps across the documents while it reads them (a few bytes per
+/// formation, one entry per organisme): the check that pass 1 used to make alone.
+struct Seen {
+    strict: bool,
+    book: Book,
+    offres: HashSet<ActionCode>,
+    sessions: HashSet<FasCode>,
+    /// First mention of each mandataire: checked once the whole input is known (it may be
+    /// described further on). One entry per organisme, like the book.
+    mandataires: HashMap<Siret, (usize, (u64, u64))>,
+    /// Lenient mode: the formations skipped.
+    skip: HashSet<FormationKey>,
+    errors: Errors,
+    skipped: Errors,
+    kept: Errors,
+}
+
+impl Seen {
+    fn new(files: &[String], strict: bool) -> Self {
+        Seen {
+            strict,
+            book: Book::default(),
+            offres: HashSet::new(),
+            sessions: HashSet::new(),
+            mandataires: HashMap::new(),
+            skip: HashSet::new(),
+            errors: Errors::new(files),
+            skipped: Errors::new(files),
+            kept: Errors::new(files),
+        }
+    }
+
+    /// A formation that cannot be imported: an error (strict) or skipped (lenient).
+    fn refuse(&mut self, (fi, rank): FormationKey, at: (u64, u64), list: Vec<MapError>) {
+        if self.strict {
+            for MapError { path, reason } in list {
+                self.errors.push(fi, at, &path, reason);
+            }
+        } else {
+            self.skip.insert((fi, rank));
+            let (path, reason) = reasons(&list);
+            self.skipped.push(fi, at, &path, reason);
+        }
+    }
+
+    /// Checks a mapped formation against those before it; the offer to write, if any.
+    fn accept(
+        &mut self,
+        key: FormationKey,
+        at: (u64, u64),
+        m: Mapped,
+        summary: &mut LheoImportSummary,
+    ) -> Option<Offre> {
+        let o = &m.offre;
+        let mut dup = Vec::new();
+        if self.offres.contains(&o.numero) {
+            dup.push(MapError {
+                path: "formation/@numero".into(),
+                reason: format!("offre {} appears twice in this import", o.numero),
+            });
+        }
+        let mut codes = HashSet::new();
+        for s in &o.sessions {
+            if self.sessions.contains(&s.code) || !codes.insert(s.code) {
+                dup.push(MapError {
+                    path: "session/@numero".into(),
+                    reason: format!("session {} appears twice in this import", s.code),
+                });
+            }
+        }
+        if !dup.is_empty() {
+            // Of two with the same code, the first one read is imported; this one is named.
+            self.refuse(key, at, dup);
+            return None;
+        }
+        let fi = key.0;
+        self.offres.insert(o.numero);
+        self.sessions.extend(codes);
+        for MapError { path, reason } in &m.kept {
+            self.kept
+                .push(fi, at, path, format!("{reason} — kept as given"));
+        }
+        summary.formations += 1;
+        summary.sessions += o.sessions.len() as u64;
+        self.mandataires
+            .entry(o.mandataire.clone())
+            .or_insert((fi, at));
+        for f in m.facts {
+            self.book.apply(f, (fi, at.0, at.1));
+        }
+        Some(m.offre)
+    }
+}
+
+/// Offers waiting to be written, in batches.
+struct Batch {
+    offres: Vec<Offre>,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Batch {
+            offres: Vec::with_capacity(BATCH),
+        }
+    }
+    /// Adds an offer; writes the batch when it is full.
+    async fn push(
+        &mut self,
+        tx: &mut ImportTx,
+        o: Offre,
+        counts: &mut UpsertCounts,
+    ) -> anyhow::Result<()> {
+        self.offres.push(o);
+        if self.offres.len() >= BATCH {
+            self.flush(tx, counts).await?;
+        }
+        Ok(())
+    }
+    async fn flush(&mut self, tx: &mut ImportTx, counts: &mut UpsertCounts) -> anyhow::Result<()> {
+        if !self.offres.is_empty() {
+            *counts += tx.upsert_offres(&self.offres).await?;
+            self.offres.clear();
+        }
+        Ok(())
+    }
+}
+
 /// Imports LHÉO documents into `store` in one transaction.
+///
+/// One pass: a thread reads and maps each formation while this task checks it against
+/// those before (duplicates), gathers what the documents say of organismes and writes
+/// the offers, all in the import's one transaction. Any error that refuses the import
+/// drops that transaction, so nothing is written. Organismes are written at the end, once
+/// every description of them is known. Only when one of them cannot be completed (lenient
+/// mode: the offers that need it are skipped) are the documents read a second time, in a
+/// new transaction, to write the offers without those (`write_all`).
 pub async fn import_lheo_files(
     store: &Store,
     paths: &[PathBuf],
@@ -328,178 +541,142 @@ pub async fn import_lheo_files(
     let strict = mode == Mode::Strict;
     let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let mut tx = store.begin_import().await?;
-    let mut errors = Errors::new(&files);
+    let mut seen = Seen::new(&files, strict);
     let mut summary = LheoImportSummary {
         files: paths.len(),
         ..Default::default()
     };
-
-    // Pass 1: map and check everything, write nothing.
-    let mut book = Book::default();
-    let mut seen_offres: HashSet<ActionCode> = HashSet::new();
-    let mut seen_sessions: HashSet<FasCode> = HashSet::new();
-    // First mention of each mandataire: checked once the whole input is known (it may be
-    // described further on). One entry per organisme, like the book.
-    let mut mandataires: HashMap<Siret, (usize, (u64, u64))> = HashMap::new();
-    // Lenient mode: the formations skipped (a few bytes each, like the codes seen).
-    let mut skip: HashSet<FormationKey> = HashSet::new();
-    let mut skipped = Errors::new(&files);
-    let mut kept = Errors::new(&files);
-    for (fi, path) in paths.iter().enumerate() {
-        let mut r = match open(path) {
-            Ok(r) => r,
-            Err((l, c, reason)) => {
-                errors.push(fi, (l, c), "", reason);
+    let mut batch = Batch::new();
+    let mut items = read_on_a_thread(paths);
+    while let Some((fi, item)) = items.next().await? {
+        let (rank, at, mapped) = match item {
+            Read::Opened(v) => {
+                summary.versions.push(version_name(v));
                 continue;
             }
+            Read::Refused { at, reason } => {
+                seen.errors.push(fi, at, "", reason);
+                continue;
+            }
+            Read::Formation { rank, at, mapped } => (rank, at, mapped),
         };
-        summary.versions.push(
-            match r.version() {
-                Version::V2_2 => "2.2",
-                Version::V2_3 => "2.3",
+        summary.formations_read += 1;
+        let offre = match mapped {
+            Ok(m) => seen.accept((fi, rank), at, *m, &mut summary),
+            Err(list) => {
+                seen.refuse((fi, rank), at, list);
+                None
             }
-            .to_owned(),
-        );
-        for rank in 0.. {
-            let el = match r.next_formation() {
-                Ok(Some(el)) => el,
-                Ok(None) => break,
-                Err(e) => {
-                    errors.read(fi, e);
-                    break;
-                }
-            };
-            summary.formations_read += 1;
-            let at = r.formation_position();
-            match map_formation(&el) {
-                Err(list) if strict => {
-                    for MapError { path, reason } in list {
-                        errors.push(fi, at, &path, reason);
-                    }
-                }
-                Err(list) => {
-                    skip.insert((fi, rank));
-                    let (path, reason) = reasons(&list);
-                    skipped.push(fi, at, &path, reason);
-                }
-                Ok(m) => {
-                    let o = &m.offre;
-                    let mut dup = Vec::new();
-                    if seen_offres.contains(&o.numero) {
-                        dup.push(MapError {
-                            path: "formation/@numero".into(),
-                            reason: format!("offre {} appears twice in this import", o.numero),
-                        });
-                    }
-                    let mut codes = HashSet::new();
-                    for s in &o.sessions {
-                        if seen_sessions.contains(&s.code) || !codes.insert(s.code) {
-                            dup.push(MapError {
-                                path: "session/@numero".into(),
-                                reason: format!("session {} appears twice in this import", s.code),
-                            });
-                        }
-                    }
-                    if !dup.is_empty() {
-                        if strict {
-                            for MapError { path, reason } in dup {
-                                errors.push(fi, at, &path, reason);
-                            }
-                        } else {
-                            // The first one read is imported; this one is named.
-                            skip.insert((fi, rank));
-                            let (path, reason) = reasons(&dup);
-                            skipped.push(fi, at, &path, reason);
-                        }
-                        continue;
-                    }
-                    seen_offres.insert(o.numero);
-                    seen_sessions.extend(codes);
-                    for MapError { path, reason } in &m.kept {
-                        kept.push(fi, at, path, format!("{reason} — kept as given"));
-                    }
-                    summary.formations += 1;
-                    summary.sessions += o.sessions.len() as u64;
-                    mandataires.entry(o.mandataire.clone()).or_insert((fi, at));
-                    for f in m.facts {
-                        book.apply(f, (fi, at.0, at.1));
-                    }
-                }
-            }
+        };
+        // Once the import is refused, nothing more is written (the rest is only read for
+        // its errors); the transaction is dropped below.
+        if let (Some(o), 0) = (offre, seen.errors.total) {
+            batch.push(&mut tx, o, &mut summary.offres).await?;
         }
     }
-    // Organismes: merged with the store, each must end up complete. Lenient: one that
-    // cannot be is not written, and the offers that need it are skipped (pass 2).
+    let (organismes, unusable) = resolve_organismes(&mut tx, &mut seen).await?;
+    if seen.errors.total > 0 {
+        return Err(LheoImportError::Input {
+            errors: seen.errors.list,
+            total: seen.errors.total,
+        });
+    }
+    if unusable.is_empty() {
+        batch.flush(&mut tx, &mut summary.offres).await?;
+        for chunk in organismes.chunks(BATCH) {
+            summary.organismes += tx.upsert_organismes(chunk).await?;
+        }
+    } else {
+        // Some offers written need an organisme that cannot be: start again without them.
+        drop(tx);
+        tx = store.begin_import().await?;
+        let (organismes, unusable) = resolve_organismes(&mut tx, &mut seen).await?;
+        let plan = Plan {
+            skip: &seen.skip,
+            unusable: &unusable,
+        };
+        summary.offres = UpsertCounts::default();
+        write_all(
+            &mut tx,
+            &organismes,
+            paths,
+            &plan,
+            &mut summary,
+            &mut seen.skipped,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    summary.skipped = seen.skipped.total;
+    summary.skipped_formations = seen.skipped.list;
+    summary.kept_as_given = seen.kept.total;
+    summary.values_kept_as_given = seen.kept.list;
+    Ok(summary)
+}
+
+fn version_name(v: Version) -> String {
+    match v {
+        Version::V2_2 => "2.2",
+        Version::V2_3 => "2.3",
+    }
+    .to_owned()
+}
+
+/// The organismes to write, merged with the store: each must end up complete. Lenient:
+/// one that cannot be is not written (the offers that need it are skipped), strict: an
+/// error.
+async fn resolve_organismes(
+    tx: &mut ImportTx,
+    seen: &mut Seen,
+) -> anyhow::Result<(Vec<Organisme>, HashMap<Siret, String>)> {
+    let strict = seen.strict;
     let mut organismes: Vec<Organisme> = Vec::new();
     let mut unusable: HashMap<Siret, String> = HashMap::new();
-    let mut sirets: Vec<&Siret> = book.orgs.keys().collect();
+    let mut sirets: Vec<&Siret> = seen.book.orgs.keys().collect();
     sirets.sort();
     for siret in sirets {
-        let d = &book.orgs[siret];
+        let d = &seen.book.orgs[siret];
         let stored = tx.organisme(siret).await?;
         match finish(siret, d, stored) {
             Ok(o) => organismes.push(o),
-            Err(reason) if strict => errors.push(d.at.0, (d.at.1, d.at.2), "", reason),
+            Err(reason) if strict => seen.errors.push(d.at.0, (d.at.1, d.at.2), "", reason),
             Err(reason) => {
                 unusable.insert(siret.clone(), reason);
             }
         }
     }
-    let mut mandataires: Vec<_> = mandataires.into_iter().collect();
-    mandataires.sort_by_key(|(_, at)| *at);
-    for (siret, (fi, at)) in mandataires {
-        if !book.orgs.contains_key(&siret) && tx.organisme_sites(&siret).await?.is_none() {
+    let mut mandataires: Vec<_> = seen.mandataires.iter().collect();
+    mandataires.sort_by_key(|(_, at)| **at);
+    for (siret, &(fi, at)) in mandataires {
+        if !seen.book.orgs.contains_key(siret) && tx.organisme_sites(siret).await?.is_none() {
             let reason = format!(
                 "unknown organisme {siret}: neither in the document nor in the store; \
                  import its organisme record first (lheo-feed import)"
             );
             if strict {
-                errors.push(
+                seen.errors.push(
                     fi,
                     at,
                     "formation/extras[sofi-formation]/mandataire",
                     reason,
                 );
             } else {
-                unusable.insert(siret, reason);
+                unusable.insert(siret.clone(), reason);
             }
         }
     }
-    if errors.total > 0 {
-        return Err(LheoImportError::Input {
-            errors: errors.list,
-            total: errors.total,
-        });
-    }
-
-    // Pass 2: write.
-    let plan = Plan {
-        skip: &skip,
-        unusable: &unusable,
-    };
-    write_all(
-        &mut tx,
-        &organismes,
-        paths,
-        &plan,
-        &mut summary,
-        &mut skipped,
-    )
-    .await?;
-    tx.commit().await?;
-    summary.skipped = skipped.total;
-    summary.skipped_formations = skipped.list;
-    summary.kept_as_given = kept.total;
-    summary.values_kept_as_given = kept.list;
-    Ok(summary)
+    Ok((organismes, unusable))
 }
 
-/// The formations pass 1 left out, and the organismes that cannot be written.
+/// The formations the first pass left out, and the organismes that cannot be written.
 struct Plan<'a> {
     skip: &'a HashSet<FormationKey>,
     unusable: &'a HashMap<Siret, String>,
 }
 
+/// The second pass, only when an organisme cannot be written: the documents read again
+/// (they were read whole once, so any change is an error) and the offers written, but
+/// those the first pass skipped and those that need an organisme that cannot be.
 async fn write_all(
     tx: &mut ImportTx,
     organismes: &[Organisme],
@@ -509,63 +686,40 @@ async fn write_all(
     skipped: &mut Errors,
 ) -> Result<(), LheoImportError> {
     for chunk in organismes.chunks(BATCH) {
-        let c = tx.upsert_organismes(chunk).await?;
-        add(&mut summary.organismes, c);
+        summary.organismes += tx.upsert_organismes(chunk).await?;
     }
-    let changed = |what: String| {
+    let changed = |fi: usize, (l, c): (u64, u64), what: &str| {
         LheoImportError::Other(anyhow::anyhow!(
-            "{what} (the file changed while it was being imported; nothing was written)"
+            "{}:{l}:{c}: {what} (the file changed while it was being imported; nothing was \
+             written)",
+            paths[fi].display()
         ))
     };
-    let mut batch: Vec<Offre> = Vec::with_capacity(BATCH);
-    for (fi, path) in paths.iter().enumerate() {
-        let mut r =
-            open(path).map_err(|(l, c, e)| changed(format!("{}:{l}:{c}: {e}", path.display())))?;
-        let mut rank = 0u64;
-        while let Some(el) = r
-            .next_formation()
-            .map_err(|e| changed(format!("{}:{e}", path.display())))?
-        {
-            rank += 1;
-            if plan.skip.contains(&(fi, rank - 1)) {
-                continue;
-            }
-            let m = map_formation(&el).map_err(|e| {
-                changed(format!(
-                    "{}: {}: {}",
-                    path.display(),
-                    e[0].path,
-                    e[0].reason
-                ))
-            })?;
-            // An organisme it needs cannot be written (lenient mode only: strict refused).
-            if let Some((siret, why)) = sirets_of(&m.offre)
-                .into_iter()
-                .find_map(|s| plan.unusable.get(s).map(|why| (s, why)))
-            {
-                let reason = format!("organisme {siret} cannot be imported: {why}");
-                skipped.push(fi, r.formation_position(), "", reason);
-                summary.formations -= 1;
-                summary.sessions -= m.offre.sessions.len() as u64;
-                continue;
-            }
-            batch.push(m.offre);
-            if batch.len() >= BATCH {
-                let c = tx.upsert_offres(&batch).await?;
-                add(&mut summary.offres, c);
-                batch.clear();
-            }
+    let mut batch = Batch::new();
+    let mut items = read_on_a_thread(paths);
+    while let Some((fi, item)) = items.next().await? {
+        let (rank, at, m) = match item {
+            Read::Opened(_) => continue,
+            Read::Refused { at, reason } => return Err(changed(fi, at, &reason)),
+            Read::Formation { rank, at, mapped } => (rank, at, mapped),
+        };
+        if plan.skip.contains(&(fi, rank)) {
+            continue;
         }
+        let m = m.map_err(|e| changed(fi, at, &format!("{}: {}", e[0].path, e[0].reason)))?;
+        // An organisme it needs cannot be written (lenient mode only: strict refused).
+        if let Some((siret, why)) = sirets_of(&m.offre)
+            .into_iter()
+            .find_map(|s| plan.unusable.get(s).map(|why| (s, why)))
+        {
+            let reason = format!("organisme {siret} cannot be imported: {why}");
+            skipped.push(fi, at, "", reason);
+            summary.formations -= 1;
+            summary.sessions -= m.offre.sessions.len() as u64;
+            continue;
+        }
+        batch.push(tx, m.offre, &mut summary.offres).await?;
     }
-    if !batch.is_empty() {
-        let c = tx.upsert_offres(&batch).await?;
-        add(&mut summary.offres, c);
-    }
+    batch.flush(tx, &mut summary.offres).await?;
     Ok(())
-}
-
-fn add(total: &mut UpsertCounts, c: UpsertCounts) {
-    total.created += c.created;
-    total.changed += c.changed;
-    total.unchanged += c.unchanged;
 }

@@ -529,7 +529,7 @@ fn contact(el: &Element, sink: &mut Sink, at: &[&Element]) -> Contact {
     c
 }
 
-fn site_code_of(els: &[Option<&Element>], fallback: &str) -> SiteCode {
+fn site_code_of(els: &[Option<&Element>], fallback: impl FnOnce() -> String) -> SiteCode {
     for e in els.iter().flatten() {
         if let Some(n) = e.attr("numero") {
             if let Ok(c) = SiteCode::parse(n.trim()) {
@@ -539,7 +539,7 @@ fn site_code_of(els: &[Option<&Element>], fallback: &str) -> SiteCode {
     }
     // A site without a usable code: a stable one from what identifies it.
     let mut h = Sha256::new();
-    h.update(fallback.as_bytes());
+    h.update(fallback().as_bytes());
     SiteCode::parse(&format!("L{}", hex::encode(&h.finalize()[..6]))).expect("alphanumeric")
 }
 
@@ -549,37 +549,63 @@ fn siret_in(el: Option<&Element>, wrapper: &str) -> Option<Result<Siret, String>
         .map(|s| Siret::parse(s.text.trim()))
 }
 
-/// Maps one `<formation>`.
-pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
-    let mut ctx = Ctx {
-        errors: Vec::new(),
-        kept: Vec::new(),
-        invalides: Vec::new(),
-    };
-    let mut facts = Vec::new();
-    let mut fsink = Sink::default();
-    let mut k = Kids::new(el);
-
-    // Identifiers: a SOFI action code is kept; anything else maps into the reserved range.
-    let raw_numero = el.attr("numero").unwrap_or("").trim().to_owned();
-    let (numero, foreign_numero) = match ActionCode::parse(&raw_numero) {
-        Ok(c) => (c, None),
-        Err(_) => match LheoNumero::parse(&raw_numero) {
-            Ok(n) => (
-                action_code_of(&raw_numero).expect("a valid numero has a code"),
+/// The formation's identifiers: a SOFI action code is kept; anything else maps into the
+/// reserved range (the original is kept to be written back).
+fn formation_numero(el: &Element, ctx: &mut Ctx) -> Option<(ActionCode, Option<LheoNumero>)> {
+    let raw_numero = el.attr("numero").unwrap_or("").trim();
+    match ActionCode::parse(raw_numero) {
+        Ok(c) => Some((c, None)),
+        Err(_) => match LheoNumero::parse(raw_numero) {
+            Ok(n) => Some((
+                action_code_of(raw_numero).expect("a valid numero has a code"),
                 Some(n),
-            ),
+            )),
             Err(e) => {
                 ctx.err("formation/@numero", e);
-                return Err(ctx.errors);
+                None
             }
         },
-    };
+    }
+}
 
-    // Formation level.
-    let mut formacodes = Vec::new();
-    let mut codes_nsf = Vec::new();
-    let mut codes_rome = Vec::new();
+/// The first child `name` whose text parses with `parse`, parsed (the others are kept).
+fn take_parsed<'a, T, E>(
+    k: &mut Kids<'a>,
+    name: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Option<T> {
+    k.take_where(|c| c.name == name && parse(c.text.trim()).is_ok())
+        .map(|c| parse(c.text.trim()).ok().expect("checked"))
+}
+
+fn niveau(s: &str) -> Result<Niveau, String> {
+    s.parse::<u8>()
+        .map_err(|e| e.to_string())
+        .and_then(|n| Niveau::new(n).map_err(|e| e.to_string()))
+}
+
+/// What the formation element says of itself, before its organisme and its actions.
+struct FormationLevel {
+    formacodes: Vec<Formacode>,
+    codes_nsf: Vec<CodeNsf>,
+    codes_rome: Vec<CodeRome>,
+    intitule_lheo: Option<Text>,
+    objectif: Option<Text>,
+    resultats: Option<Text>,
+    contenu: Option<Text>,
+    certifiante: Option<bool>,
+    contact: Option<Contact>,
+    parcours: Option<String>,
+    niveau_entree: Option<Niveau>,
+    objectif_general: Option<ObjectifGeneral>,
+    rncp: Option<Rncp>,
+    certifinfo: Option<Certifinfo>,
+    niveau_sortie: Option<Niveau>,
+    sofi: Vec<(String, String)>,
+}
+
+fn formation_level(k: &mut Kids, fsink: &mut Sink) -> FormationLevel {
+    let (mut formacodes, mut codes_nsf, mut codes_rome) = (Vec::new(), Vec::new(), Vec::new());
     if let Some(d) = k.take("domaine-formation") {
         let mut dk = Kids::new(d);
         while let Some(c) = dk.take_where(|c| {
@@ -601,30 +627,18 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
     let resultats = k.text("resultats-attendus");
     let contenu = k.text("contenu-formation");
     let certifiante = k.take("certifiante").and_then(|c| flag(&c.text));
-    let contact_formation = k.take("contact-formation").and_then(|cf| {
+    let contact = k.take("contact-formation").and_then(|cf| {
         let mut ck = Kids::new(cf);
         // The writer's own type; another one is kept.
         ck.constant("type-contact", super::writer::TYPE_CONTACT_ACCUEIL);
-        let c = ck
-            .take("coordonnees")
-            .map(|co| contact(co, &mut fsink, &[cf]));
+        let c = ck.take("coordonnees").map(|co| contact(co, fsink, &[cf]));
         fsink.keep(&[cf], &ck);
         c.filter(|c| !c.is_empty())
     });
     let parcours = k
         .take("parcours-de-formation")
         .map(|p| p.text.trim().to_owned());
-    let niveau_entree = k
-        .take_where(|c| {
-            c.name == "code-niveau-entree"
-                && c.text
-                    .trim()
-                    .parse::<u8>()
-                    .ok()
-                    .and_then(|n| Niveau::new(n).ok())
-                    .is_some()
-        })
-        .map(|c| Niveau::new(c.text.trim().parse().expect("checked")).expect("checked"));
+    let niveau_entree = take_parsed(k, "code-niveau-entree", niveau);
     let objectif_general = k
         .take_where(|c| {
             c.name == "objectif-general-formation" && ObjectifGeneral::from_lheo(&c.text).is_some()
@@ -633,63 +647,76 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
     let (mut rncp, mut certifinfo) = (None, None);
     if let Some(c) = k.take("certification") {
         let mut ck = Kids::new(c);
-        rncp = ck
-            .take_where(|x| x.name == "code-RNCP" && Rncp::parse(x.text.trim()).is_ok())
-            .map(|x| Rncp::parse(x.text.trim()).expect("checked"));
-        certifinfo = ck
-            .take_where(|x| x.name == "code-CERTIFINFO" && Certifinfo::parse(x.text.trim()).is_ok())
-            .map(|x| Certifinfo::parse(x.text.trim()).expect("checked"));
+        rncp = take_parsed(&mut ck, "code-RNCP", Rncp::parse);
+        certifinfo = take_parsed(&mut ck, "code-CERTIFINFO", Certifinfo::parse);
         fsink.keep(&[c], &ck);
     }
-    let niveau_sortie = k
-        .take_where(|c| {
-            c.name == "code-niveau-sortie"
-                && c.text
-                    .trim()
-                    .parse::<u8>()
-                    .ok()
-                    .and_then(|n| Niveau::new(n).ok())
-                    .is_some()
-        })
-        .map(|c| Niveau::new(c.text.trim().parse().expect("checked")).expect("checked"));
+    let niveau_sortie = take_parsed(k, "code-niveau-sortie", niveau);
+    let sofi = extra_map(k.extras("sofi-formation"));
+    FormationLevel {
+        formacodes,
+        codes_nsf,
+        codes_rome,
+        intitule_lheo,
+        objectif,
+        resultats,
+        contenu,
+        certifiante,
+        contact,
+        parcours,
+        niveau_entree,
+        objectif_general,
+        rncp,
+        certifinfo,
+        niveau_sortie,
+        sofi,
+    }
+}
 
-    let sofi_formation = extra_map(k.extras("sofi-formation"));
-
-    // The organisme responsable.
-    let resp_el = k.take("organisme-formation-responsable");
-    let mut responsable: Option<(Siret, SiteCode)> = None;
-    if let Some(r) = resp_el {
-        if let Some((o, site)) = organisme_responsable(r, &mut ctx, &mut fsink) {
-            responsable = Some((o.siret.clone(), site.clone()));
-            facts.push(OrgFact::Responsable {
-                organisme: Box::new(o),
-                site,
-            });
-        }
-    } else {
+/// The organisme responsable: its SIRET and site, and what it says of itself (a fact).
+fn responsable_of(
+    k: &mut Kids,
+    ctx: &mut Ctx,
+    fsink: &mut Sink,
+    facts: &mut Vec<OrgFact>,
+) -> Option<(Siret, SiteCode)> {
+    let Some(r) = k.take("organisme-formation-responsable") else {
         ctx.err(
             "formation/organisme-formation-responsable",
             "missing: an offer needs its organisme responsable",
         );
-    }
+        return None;
+    };
+    let (o, site) = organisme_responsable(r, ctx, fsink)?;
+    let out = (o.siret.clone(), site.clone());
+    facts.push(OrgFact::Responsable {
+        organisme: Box::new(o),
+        site,
+    });
+    Some(out)
+}
 
-    let url_formation = k.take("url-formation");
-
-    // Actions and their sessions.
+/// Every LHÉO action of the formation: the first one's action-level values (SOFI has one
+/// action per offer) and the sessions of all.
+fn actions(
+    k: &mut Kids,
+    numero: ActionCode,
+    responsable: Option<&(Siret, SiteCode)>,
+    parcours: &Option<String>,
+    ctx: &mut Ctx,
+    facts: &mut Vec<OrgFact>,
+) -> (Option<ActionLevel>, Vec<Session>) {
     let mut sessions: Vec<Session> = Vec::new();
     let mut offer_action: Option<ActionLevel> = None;
     for (ai, a) in k.take_all("action").into_iter().enumerate() {
         let path = format!("formation/action[{}]", ai + 1);
-        let Some((level, mut ss)) = action(
-            a,
-            &path,
+        let at = ActionAt {
             numero,
-            responsable.as_ref(),
-            offer_action.as_ref().map(|l| &l.dispensateur),
-            &parcours,
-            &mut ctx,
-            &mut facts,
-        ) else {
+            responsable,
+            offer_dispensateur: offer_action.as_ref().map(|l| &l.dispensateur),
+            parcours,
+        };
+        let Some((level, mut ss)) = action(a, &path, &at, ctx, facts) else {
             continue;
         };
         if offer_action.is_none() {
@@ -697,6 +724,33 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         }
         sessions.append(&mut ss);
     }
+    (offer_action, sessions)
+}
+
+/// Maps one `<formation>`.
+pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
+    let mut ctx = Ctx {
+        errors: Vec::new(),
+        kept: Vec::new(),
+        invalides: Vec::new(),
+    };
+    let mut facts = Vec::new();
+    let mut fsink = Sink::default();
+    let mut k = Kids::new(el);
+    let Some((numero, foreign_numero)) = formation_numero(el, &mut ctx) else {
+        return Err(ctx.errors);
+    };
+    let mut f = formation_level(&mut k, &mut fsink);
+    let responsable = responsable_of(&mut k, &mut ctx, &mut fsink, &mut facts);
+    let url_formation = k.take("url-formation");
+    let (offer_action, sessions) = actions(
+        &mut k,
+        numero,
+        responsable.as_ref(),
+        &f.parcours,
+        &mut ctx,
+        &mut facts,
+    );
     fsink.keep(&[], &k);
 
     let Some(mut action_level) = offer_action else {
@@ -721,33 +775,15 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
     let Some((resp_siret, _)) = responsable else {
         return Err(ctx.errors);
     };
-
-    // Formation fields back from the extras, else from what LHÉO says.
-    let type_certification = get(&sofi_formation, "type-certification")
-        .and_then(type_certification)
-        .unwrap_or(if certifiante == Some(true) {
-            TypeCertification::TitreRncp
-        } else {
-            TypeCertification::Aucune
-        });
-    let validation = match get(&sofi_formation, "validation") {
-        Some("partielle") => Validation::Partielle,
-        Some(_) => Validation::Totale,
-        None if action_level.validation_blocs.as_deref() == Some("0") => Validation::Partielle,
-        None => Validation::Totale,
-    };
-    let individualisation_par_bloc = get(&sofi_formation, "individualisation-par-bloc")
-        .and_then(flag)
-        .unwrap_or(action_level.validation_blocs.as_deref() == Some("2"));
-    let mandataire = match get(&sofi_formation, "mandataire") {
+    let mandataire = match get(&f.sofi, "mandataire") {
         Some(m) => ctx.req(
             "formation/extras[sofi-formation]/mandataire",
             Siret::parse(m.trim()),
         ),
-        None => Some(resp_siret.clone()),
+        None => Some(resp_siret),
     };
     let complement = action_level.complement_intitule.clone();
-    let intitule = intitule_lheo.and_then(|t| match &complement {
+    let intitule = f.intitule_lheo.take().and_then(|t| match &complement {
         Some(c) => t
             .as_str()
             .strip_suffix(&format!(" - {c}"))
@@ -759,56 +795,14 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         "formation/intitule-formation",
         intitule.ok_or_else(|| "missing: an offer needs a title".to_owned()),
     );
-    let blocs_valides = if validation == Validation::Partielle {
-        action_level.blocs.iter().map(|b| b.code.clone()).collect()
-    } else {
-        Vec::new()
-    };
-
     if !ctx.errors.is_empty() {
         return Err(ctx.errors);
     }
-    let formation = Formation {
-        certifinfo,
-        rncp,
-        intitule: intitule.expect("checked"),
-        objectif_general: objectif_general.unwrap_or(if certifiante == Some(true) {
-            ObjectifGeneral::Certification
-        } else {
-            ObjectifGeneral::Professionnalisation
-        }),
-        objectif,
-        resultats_attendus: None,
-        type_certification,
-        description: contenu,
-        formacodes,
-        codes_nsf,
-        codes_rome,
-        niveau_sortie,
-        blocs: action_level.blocs.clone(),
-        individualisation_par_bloc,
-        validation,
-        blocs_valides,
+    let (Some(mandataire), Some(intitule)) = (mandataire, intitule) else {
+        unreachable!("an error was recorded for each missing value")
     };
-    let site_dispensateur = action_level.dispensateur.clone();
-    let action = Action {
-        site_dispensateur,
-        complement_intitule: complement,
-        complement_programme: None,
-        objectifs: None,
-        resultats_attendus: resultats,
-        le_plus_formation: action_level.le_plus.clone(),
-        url_video: action_level.url_video.clone(),
-        url_pdf: action_level.url_pdf.clone(),
-        url_action: action_level.url_action.clone(),
-        equipements: action_level.equipements.clone(),
-        niveau_entree: niveau_entree.unwrap_or(Niveau::new(0).expect("0 is a niveau")),
-        niveau_entree_obligatoire: action_level.niveau_obligatoire,
-        prerequis: action_level.prerequis.clone(),
-        commentaire_prerequis: None,
-        public_vise: action_level.public_vise.clone(),
-        contact: contact_formation,
-    };
+    let action = action_of(&mut f, &action_level);
+    let formation = formation_of(f, &action_level, intitule);
     let mut attrs = Vec::new();
     kept_attrs(el, &mut String::new(), &mut attrs);
     let extras = LheoExtras {
@@ -823,7 +817,7 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         // LHÉO has no workflow state: a published document only holds what its producer
         // validated, so an imported offer is a validated one (docs/lheo-import.md).
         etat: EtatWorkflow::Validee,
-        mandataire: mandataire.expect("checked"),
+        mandataire,
         formation,
         action,
         sessions,
@@ -833,8 +827,95 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         extras_lheo: (!extras.is_empty()).then_some(extras),
     };
     offre.sort_sessions();
-    // What is kept must read back from the store: names the model's check refuses (XML
-    // allows a few more characters in names than it does) refuse the formation here.
+    check_kept(&offre, &mut ctx);
+    if !ctx.errors.is_empty() {
+        return Err(ctx.errors);
+    }
+    Ok(Mapped {
+        offre,
+        facts,
+        kept: ctx.kept,
+    })
+}
+
+/// The SOFI formation: fields back from the `sofi-formation` extras, else from what LHÉO
+/// says, else the documented defaults.
+fn formation_of(f: FormationLevel, action_level: &ActionLevel, intitule: Text) -> Formation {
+    let type_certification = get(&f.sofi, "type-certification")
+        .and_then(type_certification)
+        .unwrap_or(if f.certifiante == Some(true) {
+            TypeCertification::TitreRncp
+        } else {
+            TypeCertification::Aucune
+        });
+    let validation = match get(&f.sofi, "validation") {
+        Some("partielle") => Validation::Partielle,
+        Some(_) => Validation::Totale,
+        None if action_level.validation_blocs.as_deref() == Some("0") => Validation::Partielle,
+        None => Validation::Totale,
+    };
+    let individualisation_par_bloc = get(&f.sofi, "individualisation-par-bloc")
+        .and_then(flag)
+        .unwrap_or(action_level.validation_blocs.as_deref() == Some("2"));
+    let blocs_valides = if validation == Validation::Partielle {
+        action_level.blocs.iter().map(|b| b.code.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    Formation {
+        certifinfo: f.certifinfo,
+        rncp: f.rncp,
+        intitule,
+        objectif_general: f
+            .objectif_general
+            .unwrap_or(if f.certifiante == Some(true) {
+                ObjectifGeneral::Certification
+            } else {
+                ObjectifGeneral::Professionnalisation
+            }),
+        objectif: f.objectif,
+        resultats_attendus: None,
+        type_certification,
+        description: f.contenu,
+        formacodes: f.formacodes,
+        codes_nsf: f.codes_nsf,
+        codes_rome: f.codes_rome,
+        niveau_sortie: f.niveau_sortie,
+        blocs: action_level.blocs.clone(),
+        individualisation_par_bloc,
+        validation,
+        blocs_valides,
+    }
+}
+
+/// The SOFI action, from the first LHÉO action's values and the formation's (taken from
+/// `f`).
+fn action_of(f: &mut FormationLevel, l: &ActionLevel) -> Action {
+    Action {
+        site_dispensateur: l.dispensateur.clone(),
+        complement_intitule: l.complement_intitule.clone(),
+        complement_programme: None,
+        objectifs: None,
+        resultats_attendus: f.resultats.take(),
+        le_plus_formation: l.le_plus.clone(),
+        url_video: l.url_video.clone(),
+        url_pdf: l.url_pdf.clone(),
+        url_action: l.url_action.clone(),
+        equipements: l.equipements.clone(),
+        niveau_entree: f
+            .niveau_entree
+            .unwrap_or(Niveau::new(0).expect("0 is a niveau")),
+        niveau_entree_obligatoire: l.niveau_obligatoire,
+        prerequis: l.prerequis.clone(),
+        commentaire_prerequis: None,
+        public_vise: l.public_vise.clone(),
+        contact: f.contact.take(),
+    }
+}
+
+/// What is kept must read back from the store: names the model's check refuses (XML
+/// allows a few more characters in names than it does) refuse the formation here.
+fn check_kept(offre: &Offre, ctx: &mut Ctx) {
     let kept = offre
         .extras_lheo
         .iter()
@@ -848,14 +929,6 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
             );
         }
     }
-    if !ctx.errors.is_empty() {
-        return Err(ctx.errors);
-    }
-    Ok(Mapped {
-        offre,
-        facts,
-        kept: ctx.kept,
-    })
 }
 
 fn type_certification(libelle: &str) -> Option<TypeCertification> {
@@ -945,7 +1018,7 @@ fn organisme_responsable(
         .into_iter()
         .find(|(i, _)| i == "code-cr")
         .and_then(|(_, v)| Text::new(&v));
-    let site = site_code_of(&[Some(r)], &format!("{siret:?}"));
+    let site = site_code_of(&[Some(r)], || format!("{siret:?}"));
     fsink.keep(&[r], &k);
     let siret = siret?;
     let raison_sociale = raison_sociale.or_else(|| nom.clone());
@@ -993,32 +1066,106 @@ struct ActionLevel {
     validation_blocs: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn action(
-    a: &Element,
-    path: &str,
+/// Where an LHÉO action sits: its offer, and what the formation's earlier steps found.
+struct ActionAt<'a> {
     numero: ActionCode,
-    responsable: Option<&(Siret, SiteCode)>,
-    offer_dispensateur: Option<&SiteRef>,
-    parcours: &Option<String>,
+    responsable: Option<&'a (Siret, SiteCode)>,
+    /// The site dispensateur the offer already took from an earlier LHÉO action.
+    offer_dispensateur: Option<&'a SiteRef>,
+    parcours: &'a Option<String>,
+}
+
+/// An LHÉO action's own elements as taken, before its places and sessions are mapped.
+struct ActionValues<'a> {
+    rythmes: Option<Text>,
+    publics: Vec<Formacode>,
+    info_public: Option<Text>,
+    niveau_obligatoire: bool,
+    modalites_alternance: Option<&'a Element>,
+    modalites_enseignement: Option<ModalitesEnseignement>,
+    conditions: Option<Text>,
+    prise_en_charge: Option<bool>,
+    lieu: Option<&'a Element>,
+    formateur: Option<&'a Element>,
+    entrees_sorties: EntreesSorties,
+    url_action: Option<Text>,
+    acces: Option<Text>,
+    modalites_recrutement_texte: Option<Text>,
+    modalites_pedagogiques_texte: Option<Text>,
+    modalites_pedagogiques: Vec<Formacode>,
+    equipements: Vec<Equipement>,
+    frais_restants: Option<&'a Element>,
+    prix: Option<&'a Element>,
+    frais_ttc: Option<Montant>,
+    duree_indicative: Option<Text>,
+    heures_centre: Option<u32>,
+    heures_entreprise: Option<u32>,
+    total: Option<&'a Element>,
+    detail_prise_en_charge: Option<&'a Element>,
+    financeur: Option<&'a Element>,
+    sofi_action: Vec<(String, String)>,
+    duree_hebdo: Option<u32>,
+    sessions: Vec<&'a Element>,
+}
+
+/// The FORMACODEs of the children `name`; one that is not a FORMACODE is kept as given.
+fn formacodes_kept(
+    k: &mut Kids,
+    name: &str,
+    path: &str,
     ctx: &mut Ctx,
-    facts: &mut Vec<OrgFact>,
-) -> Option<(ActionLevel, Vec<Session>)> {
-    let mut asink = Sink::default();
-    let mut k = Kids::new(a);
-    let rythmes = k.text("rythme-formation");
-    let publics: Vec<Formacode> = k
-        .take_all("code-public-vise")
+    sink: &mut Sink,
+) -> Vec<Formacode> {
+    k.take_all(name)
         .into_iter()
         .filter_map(|c| match Formacode::parse(c.text.trim()) {
             Ok(f) => Some(f),
             Err(e) => {
-                ctx.kept(format!("{path}/code-public-vise"), &c.text, e);
-                asink.wrapped.push(node(c));
+                ctx.kept(format!("{path}/{name}"), &c.text, e);
+                sink.wrapped.push(node(c));
                 None
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The action's equipements; one of no known type is kept as given.
+fn equipements(k: &mut Kids, path: &str, ctx: &mut Ctx, sink: &mut Sink) -> Vec<Equipement> {
+    let mut out = Vec::new();
+    for eq in k.take_all("equipement") {
+        let t = eq
+            .child("type-equipement")
+            .and_then(|t| TypeEquipement::from_lheo(&t.text));
+        match t {
+            Some(type_equipement) => out.push(Equipement {
+                type_equipement,
+                cout_indicatif: eq
+                    .child("cout-indicatif-equipement")
+                    .and_then(|c| number(&c.text)),
+                commentaire: eq.child("commentaire").and_then(|c| Text::new(&c.text)),
+            }),
+            None => {
+                let given = eq.child("type-equipement").map_or("", |t| t.text.as_str());
+                ctx.kept(
+                    format!("{path}/equipement/type-equipement"),
+                    given,
+                    "missing or not a code of the equipment types",
+                );
+                sink.wrapped.push(node(eq));
+            }
+        }
+    }
+    out
+}
+
+fn action_values<'a>(
+    k: &mut Kids<'a>,
+    path: &str,
+    ctx: &mut Ctx,
+    asink: &mut Sink,
+) -> ActionValues<'a> {
+    let rythmes = k.text("rythme-formation");
+    let publics = formacodes_kept(k, "code-public-vise", path, ctx, asink);
     let info_public = k.text("info-public-vise");
     let niveau_obligatoire = k
         .take("niveau-entree-obligatoire")
@@ -1042,15 +1189,8 @@ fn action(
     let prise_en_charge = k
         .take("prise-en-charge-frais-possible")
         .and_then(|c| flag(&c.text));
-
-    // The lieu de formation: a site of an organisme.
     let lieu = k.take("lieu-de-formation");
-    let mut site_lieu: Option<SiteRef> = None;
-    let mut lieu_adresse: Option<Adresse> = None;
-    let lieu_siret = siret_in(lieu, "SIRET-lieu-formation");
-    let formateur_el = k.take("organisme-formateur");
-    let formateur_siret = siret_in(formateur_el, "SIRET-formateur");
-    let fallback_siret = responsable.map(|r| r.0.clone());
+    let formateur = k.take("organisme-formateur");
     let entrees_sorties = k
         .take("modalites-entrees-sorties")
         .and_then(|m| EntreesSorties::from_lheo(&m.text))
@@ -1065,48 +1205,14 @@ fn action(
     let acces = k.text("acces-handicapes");
     let modalites_recrutement_texte = k.text("modalites-recrutement");
     let modalites_pedagogiques_texte = k.text("modalites-pedagogiques");
-    let modalites_pedagogiques: Vec<Formacode> = k
-        .take_all("code-modalite-pedagogique")
-        .into_iter()
-        .filter_map(|c| match Formacode::parse(c.text.trim()) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                ctx.kept(format!("{path}/code-modalite-pedagogique"), &c.text, e);
-                asink.wrapped.push(node(c));
-                None
-            }
-        })
-        .collect();
-    let mut equipements = Vec::new();
-    for eq in k.take_all("equipement") {
-        let t = eq
-            .child("type-equipement")
-            .and_then(|t| TypeEquipement::from_lheo(&t.text));
-        match t {
-            Some(type_equipement) => equipements.push(Equipement {
-                type_equipement,
-                cout_indicatif: eq
-                    .child("cout-indicatif-equipement")
-                    .and_then(|c| number(&c.text)),
-                commentaire: eq.child("commentaire").and_then(|c| Text::new(&c.text)),
-            }),
-            None => {
-                let given = eq.child("type-equipement").map_or("", |t| t.text.as_str());
-                ctx.kept(
-                    format!("{path}/equipement/type-equipement"),
-                    given,
-                    "missing or not a code of the equipment types",
-                );
-                asink.wrapped.push(node(eq));
-            }
-        }
-    }
+    let modalites_pedagogiques = formacodes_kept(k, "code-modalite-pedagogique", path, ctx, asink);
+    let equipements = equipements(k, path, ctx, asink);
     let frais_restants = k.take("frais-restants");
     let prix = k.take("prix-total-TTC");
     let frais_ttc = prix.and_then(|p| match Montant::parse(p.text.trim()) {
         Ok(m) => Some(m),
         Err(e) => {
-            // Kept with the action's other derived values below.
+            // Kept with the action's other derived values (`keep_derived`).
             ctx.kept(format!("{path}/prix-total-TTC"), &p.text, e);
             None
         }
@@ -1127,9 +1233,50 @@ fn action(
         .extras("duree-hebdo")
         .and_then(|x| x.children_named("extra").next())
         .and_then(|x| number(&x.text));
-    let session_els = k.take_all("session");
+    ActionValues {
+        rythmes,
+        publics,
+        info_public,
+        niveau_obligatoire,
+        modalites_alternance,
+        modalites_enseignement,
+        conditions,
+        prise_en_charge,
+        lieu,
+        formateur,
+        entrees_sorties,
+        url_action,
+        acces,
+        modalites_recrutement_texte,
+        modalites_pedagogiques_texte,
+        modalites_pedagogiques,
+        equipements,
+        frais_restants,
+        prix,
+        frais_ttc,
+        duree_indicative,
+        heures_centre,
+        heures_entreprise,
+        total,
+        detail_prise_en_charge,
+        financeur,
+        sofi_action,
+        duree_hebdo,
+        sessions: k.take_all("session"),
+    }
+}
 
-    // Sites and organismes.
+/// The lieu de formation: the site the sessions take place at (a fact about its
+/// organisme: the formation's, the formateur's, else the responsable's) and its address.
+fn lieu_de_formation(
+    v: &ActionValues,
+    path: &str,
+    at: &ActionAt,
+    ctx: &mut Ctx,
+    asink: &mut Sink,
+    facts: &mut Vec<OrgFact>,
+) -> Option<(SiteRef, Adresse)> {
+    let lieu_siret = siret_in(v.lieu, "SIRET-lieu-formation");
     let lieu_siret_bad = matches!(lieu_siret, Some(Err(_)));
     let lieu_siret = match lieu_siret {
         Some(r) => ctx.req(
@@ -1138,19 +1285,18 @@ fn action(
         ),
         None => None,
     };
-    if let Some(l) = lieu {
+    let mut found = None;
+    if let Some(l) = v.lieu {
         let mut lk = Kids::new(l);
         lk.take("SIRET-lieu-formation");
         let co = lk.take("coordonnees");
         let ad = co.and_then(|c| c.child("adresse"));
         let siret = lieu_siret
-            .clone()
-            .or_else(|| formateur_siret.clone().and_then(Result::ok))
-            .or_else(|| fallback_siret.clone());
-        let code = site_code_of(
-            &[Some(l), co, ad],
-            &format!("{:?}", ad.map(|a| &a.children)),
-        );
+            .or_else(|| siret_in(v.formateur, "SIRET-formateur").and_then(Result::ok))
+            .or_else(|| at.responsable.map(|r| r.0.clone()));
+        let code = site_code_of(&[Some(l), co, ad], || {
+            format!("{:?}", ad.map(|a| &a.children))
+        });
         if let (Some(co), Some(siret)) = (co, siret) {
             let mut ck = Kids::new(co);
             let adr = ck.take("adresse").and_then(|a| {
@@ -1158,7 +1304,7 @@ fn action(
                     a,
                     &format!("{path}/lieu-de-formation/coordonnees/adresse"),
                     ctx,
-                    &mut asink,
+                    asink,
                     &[l, co],
                 )
             });
@@ -1175,98 +1321,102 @@ fn action(
                 if adr.denomination.is_none() {
                     adr.denomination = Some(nom.clone());
                 }
-                lieu_adresse = Some(adr.clone());
                 facts.push(OrgFact::Lieu {
                     siret: siret.clone(),
                     site: code.clone(),
                     nom,
-                    adresse: adr,
-                    acces_handicapes: acces.clone(),
+                    adresse: adr.clone(),
+                    acces_handicapes: v.acces.clone(),
                 });
-                site_lieu = Some(SiteRef { siret, site: code });
+                found = Some((SiteRef { siret, site: code }, adr));
             }
         }
         asink.keep(&[l], &lk);
     }
-    let Some(site_lieu) = site_lieu else {
-        if lieu_siret_bad {
-            return None; // already said
-        }
+    if found.is_none() && !lieu_siret_bad {
         ctx.err(
             format!("{path}/lieu-de-formation"),
             "missing or without an address: a session needs its place",
         );
-        return None;
-    };
-
-    let kept_before_formateur = asink.wrapped.len();
-    let dispensateur = match formateur_el {
-        Some(f) => {
-            let siret = match formateur_siret {
-                Some(r) => ctx.req(
-                    &format!("{path}/organisme-formateur/SIRET-formateur/SIRET"),
-                    r,
-                )?,
-                None => fallback_siret.clone()?,
-            };
-            let mut fk = Kids::new(f);
-            fk.take("SIRET-formateur");
-            let raison_sociale = fk.text("raison-sociale-formateur");
-            let site = site_code_of(&[Some(f)], siret.as_str());
-            let mut contact_adresse = None;
-            let contact = fk.take("contact-formateur").map(|cf| {
-                let mut cfk = Kids::new(cf);
-                cfk.constant("type-contact", super::writer::TYPE_CONTACT_PEDAGOGIQUE);
-                let co = cfk.take("coordonnees");
-                contact_adresse = co
-                    .and_then(|co| co.child("adresse"))
-                    .and_then(|a| address_hint(a, &[f, cf]));
-                let c = co
-                    .map(|co| contact(co, &mut asink, &[f, cf]))
-                    .unwrap_or_default();
-                asink.keep(&[f, cf], &cfk);
-                c
-            });
-            asink.keep(&[f], &fk);
-            facts.push(OrgFact::Formateur {
-                siret: siret.clone(),
-                raison_sociale,
-                site: site.clone(),
-                contact: contact.filter(|c| !c.is_empty()),
-                adresse: contact_adresse.or_else(|| lieu_adresse.clone()),
-            });
-            let sd = SiteRef { siret, site };
-            // SOFI has one site dispensateur per action, and the offer takes the first LHÉO
-            // action's. A later action taught by another organisme (national files have
-            // them) keeps its whole organisme-formateur with its own content, so the export
-            // still says who teaches it (the organisme itself is stored all the same).
-            if offer_dispensateur.is_some_and(|o| o != &sd) {
-                asink.wrapped.truncate(kept_before_formateur);
-                asink.wrapped.push(node(f));
-            }
-            sd
-        }
-        // No formateur: the organisme responsable teaches, at its own site.
-        None => {
-            let (siret, site) = responsable?.clone();
-            SiteRef { siret, site }
-        }
-    };
-
-    let mut places = None;
-    if let Some(f) = financeur {
-        let mut fk = Kids::new(f);
-        fk.constant("code-financeur", super::writer::CODE_FINANCEUR_REGION);
-        places = fk.take("nb-places-financees").and_then(|n| number(&n.text));
-        asink.keep(&[f], &fk);
     }
+    found
+}
 
-    let sofi_get = |key: &str| get(&sofi_action, key).and_then(Text::new);
+/// The site dispensateur an `organisme-formateur` names (a fact about its organisme,
+/// placed where its contact says, else where the action is taught).
+fn dispensateur(
+    f: &Element,
+    lieu_adresse: &Adresse,
+    path: &str,
+    at: &ActionAt,
+    ctx: &mut Ctx,
+    asink: &mut Sink,
+    facts: &mut Vec<OrgFact>,
+) -> Option<SiteRef> {
+    let kept_before_formateur = asink.wrapped.len();
+    let siret = match siret_in(Some(f), "SIRET-formateur") {
+        Some(r) => ctx.req(
+            &format!("{path}/organisme-formateur/SIRET-formateur/SIRET"),
+            r,
+        )?,
+        None => at.responsable.map(|r| r.0.clone())?,
+    };
+    let mut fk = Kids::new(f);
+    fk.take("SIRET-formateur");
+    let raison_sociale = fk.text("raison-sociale-formateur");
+    let site = site_code_of(&[Some(f)], || siret.as_str().to_owned());
+    let mut contact_adresse = None;
+    let contact = fk.take("contact-formateur").map(|cf| {
+        let mut cfk = Kids::new(cf);
+        cfk.constant("type-contact", super::writer::TYPE_CONTACT_PEDAGOGIQUE);
+        let co = cfk.take("coordonnees");
+        contact_adresse = co
+            .and_then(|co| co.child("adresse"))
+            .and_then(|a| address_hint(a, &[f, cf]));
+        let c = co
+            .map(|co| contact(co, asink, &[f, cf]))
+            .unwrap_or_default();
+        asink.keep(&[f, cf], &cfk);
+        c
+    });
+    asink.keep(&[f], &fk);
+    facts.push(OrgFact::Formateur {
+        siret: siret.clone(),
+        raison_sociale,
+        site: site.clone(),
+        contact: contact.filter(|c| !c.is_empty()),
+        adresse: contact_adresse.or_else(|| Some(lieu_adresse.clone())),
+    });
+    let sd = SiteRef { siret, site };
+    // SOFI has one site dispensateur per action, and the offer takes the first LHÉO
+    // action's. A later action taught by another organisme (national files have them)
+    // keeps its whole organisme-formateur with its own content, so the export still says
+    // who teaches it (the organisme itself is stored all the same).
+    if at.offer_dispensateur.is_some_and(|o| o != &sd) {
+        asink.wrapped.truncate(kept_before_formateur);
+        asink.wrapped.push(node(f));
+    }
+    Some(sd)
+}
+
+/// The action's texts with what the writer appended to them taken back off: the public
+/// visé at the end of the pré-requis, the commentaire durée at the end of the rythme or
+/// of the recruitment text (`docs/mapping.md`, "Text where the standard has room").
+struct ActionTexts {
+    public_vise: Option<Text>,
+    commentaire_duree: Option<Text>,
+    rythmes: Option<Text>,
+    modalites_recrutement_texte: Option<Text>,
+    prerequis: Option<Text>,
+}
+
+fn action_texts(v: &mut ActionValues) -> ActionTexts {
+    let sofi_get = |key: &str| get(&v.sofi_action, key).and_then(Text::new);
     // The extras hold the whole text when the standard element holds a part or another
     // element holds it (see the writer): they win.
-    let public_vise = sofi_get("public-vise").or(info_public);
-    let commentaire_duree = sofi_get("commentaire-duree").or(duree_indicative);
-    // What the writer appended to other elements, taken back off.
+    let public_vise = sofi_get("public-vise").or(v.info_public.take());
+    let commentaire_duree = sofi_get("commentaire-duree").or(v.duree_indicative.take());
+    let conditions = v.conditions.take();
     let conditions = match &public_vise {
         Some(p) => conditions.and_then(|c| {
             let appended = format!("{}{p}", super::writer::PUBLIC_VISE_PREFIX);
@@ -1295,53 +1445,125 @@ fn action(
         }),
         _ => t,
     };
-    let rythmes = unappend(rythmes, super::writer::PlaceCommentaire::Rythme);
+    let rythmes = unappend(v.rythmes.take(), super::writer::PlaceCommentaire::Rythme);
     let modalites_recrutement_texte = unappend(
-        modalites_recrutement_texte,
+        v.modalites_recrutement_texte.take(),
         super::writer::PlaceCommentaire::Recrutement,
     );
-    let prerequis = conditions.filter(|c| c.as_str() != "aucune");
+    ActionTexts {
+        prerequis: conditions.filter(|c| c.as_str() != "aucune"),
+        public_vise,
+        commentaire_duree,
+        rythmes,
+        modalites_recrutement_texte,
+    }
+}
 
-    let level = ActionLevel {
+/// Derived values: kept only when they say something the model does not rebuild (from
+/// the action's first session).
+fn keep_derived(v: &ActionValues, first: Option<&Session>, asink: &mut Sink) {
+    if let Some(m) = v.modalites_alternance {
+        let rebuilt = first.map(super::writer::modalites_alternance);
+        if rebuilt.as_deref() != Some(m.text.trim()) {
+            asink.wrapped.push(node(m));
+        }
+    }
+    if let Some(f) = v.frais_restants {
+        let rebuilt = first.and_then(|s| super::writer::frais_restants(&s.dispositif));
+        if rebuilt.as_deref() != Some(f.text.trim()) {
+            asink.wrapped.push(node(f));
+        }
+    }
+    if let Some(d) = v.detail_prise_en_charge {
+        let rebuilt = first.and_then(|s| super::writer::detail_prise_en_charge(&s.dispositif));
+        if rebuilt.as_deref() != Some(d.text.trim()) {
+            asink.wrapped.push(node(d));
+        }
+    }
+    if let Some(p) = v.prix {
+        if Montant::parse(p.text.trim()).is_err() {
+            asink.wrapped.push(node(p));
+        }
+    }
+    if let Some(t) = v.total {
+        let (centre, entreprise) = (v.heures_centre, v.heures_entreprise);
+        let rebuilt = (centre.is_some() || entreprise.is_some()).then(|| {
+            (u64::from(centre.unwrap_or(0)) + u64::from(entreprise.unwrap_or(0))).to_string()
+        });
+        if rebuilt.as_deref() != Some(t.text.trim()) {
+            asink.wrapped.push(node(t));
+        }
+    }
+}
+
+/// Maps one LHÉO action: its action-level values (SOFI keeps the first action's) and its
+/// sessions, each carrying the action's kept content.
+fn action(
+    a: &Element,
+    path: &str,
+    at: &ActionAt,
+    ctx: &mut Ctx,
+    facts: &mut Vec<OrgFact>,
+) -> Option<(ActionLevel, Vec<Session>)> {
+    let mut asink = Sink::default();
+    let mut k = Kids::new(a);
+    let mut v = action_values(&mut k, path, ctx, &mut asink);
+    let (site_lieu, lieu_adresse) = lieu_de_formation(&v, path, at, ctx, &mut asink, facts)?;
+    let dispensateur = match v.formateur {
+        Some(f) => dispensateur(f, &lieu_adresse, path, at, ctx, &mut asink, facts)?,
+        // No formateur: the organisme responsable teaches, at its own site.
+        None => {
+            let (siret, site) = at.responsable?.clone();
+            SiteRef { siret, site }
+        }
+    };
+    let mut places = None;
+    if let Some(f) = v.financeur {
+        let mut fk = Kids::new(f);
+        fk.constant("code-financeur", super::writer::CODE_FINANCEUR_REGION);
+        places = fk.take("nb-places-financees").and_then(|n| number(&n.text));
+        asink.keep(&[f], &fk);
+    }
+    let texts = action_texts(&mut v);
+    let sofi_get = |key: &str| get(&v.sofi_action, key).and_then(Text::new);
+    let mut level = ActionLevel {
         dispensateur,
         complement_intitule: sofi_get("complement-intitule"),
         le_plus: sofi_get("le-plus-formation"),
         url_video: sofi_get("url-video"),
         url_pdf: sofi_get("url-pdf"),
-        url_action,
-        public_vise,
-        equipements,
-        niveau_obligatoire,
-        prerequis,
+        url_action: v.url_action.take(),
+        public_vise: texts.public_vise,
+        equipements: std::mem::take(&mut v.equipements),
+        niveau_obligatoire: v.niveau_obligatoire,
+        prerequis: texts.prerequis,
         blocs: Vec::new(),
         validation_blocs: None,
     };
-
-    let mut level = level;
+    let template = SessionTemplate {
+        numero: at.numero,
+        site_lieu,
+        entrees_sorties: v.entrees_sorties,
+        rythmes: texts.rythmes,
+        parcours: at.parcours.clone(),
+        modalites_pedagogiques: std::mem::take(&mut v.modalites_pedagogiques),
+        modalites_pedagogiques_texte: v.modalites_pedagogiques_texte.take(),
+        modalites_enseignement: v.modalites_enseignement,
+        heures_centre: v.heures_centre,
+        heures_entreprise: v.heures_entreprise,
+        commentaire_duree: texts.commentaire_duree,
+        duree_hebdo: v.duree_hebdo,
+        responsable: at.responsable.cloned(),
+        modalites_recrutement_texte: texts.modalites_recrutement_texte,
+        publics: std::mem::take(&mut v.publics),
+        places,
+        prise_en_charge: v.prise_en_charge,
+        frais_ttc: v.frais_ttc,
+    };
     let mut out = Vec::new();
     let mut session_sinks = Vec::new();
-    for (si, s) in session_els.into_iter().enumerate() {
+    for (si, s) in v.sessions.iter().enumerate() {
         let spath = format!("{path}/session[{}]", si + 1);
-        let template = SessionTemplate {
-            numero,
-            site_lieu: site_lieu.clone(),
-            entrees_sorties,
-            rythmes: rythmes.clone(),
-            parcours: parcours.clone(),
-            modalites_pedagogiques: modalites_pedagogiques.clone(),
-            modalites_pedagogiques_texte: modalites_pedagogiques_texte.clone(),
-            modalites_enseignement,
-            heures_centre,
-            heures_entreprise,
-            commentaire_duree: commentaire_duree.clone(),
-            duree_hebdo,
-            responsable: responsable.cloned(),
-            modalites_recrutement_texte: modalites_recrutement_texte.clone(),
-            publics: publics.clone(),
-            places,
-            prise_en_charge,
-            frais_ttc,
-        };
         if let Some((sess, sink, blocs, vb)) = session(s, &spath, &template, ctx) {
             if level.blocs.is_empty() && !blocs.is_empty() {
                 level.blocs = blocs;
@@ -1351,46 +1573,12 @@ fn action(
             session_sinks.push(sink);
         }
     }
-    // Derived values: kept only when they say something the model does not rebuild.
-    let first = out.first();
-    if let Some(m) = modalites_alternance {
-        let rebuilt = first.map(super::writer::modalites_alternance);
-        if rebuilt.as_deref() != Some(m.text.trim()) {
-            asink.wrapped.push(node(m));
-        }
-    }
-    if let Some(f) = frais_restants {
-        let rebuilt = first.and_then(|s| super::writer::frais_restants(&s.dispositif));
-        if rebuilt.as_deref() != Some(f.text.trim()) {
-            asink.wrapped.push(node(f));
-        }
-    }
-    if let Some(d) = detail_prise_en_charge {
-        let rebuilt = first.and_then(|s| super::writer::detail_prise_en_charge(&s.dispositif));
-        if rebuilt.as_deref() != Some(d.text.trim()) {
-            asink.wrapped.push(node(d));
-        }
-    }
-    if let Some(p) = prix {
-        if Montant::parse(p.text.trim()).is_err() {
-            asink.wrapped.push(node(p));
-        }
-    }
-    if let Some(t) = total {
-        let rebuilt = (heures_centre.is_some() || heures_entreprise.is_some()).then(|| {
-            (u64::from(heures_centre.unwrap_or(0)) + u64::from(heures_entreprise.unwrap_or(0)))
-                .to_string()
-        });
-        if rebuilt.as_deref() != Some(t.text.trim()) {
-            asink.wrapped.push(node(t));
-        }
-    }
+    keep_derived(&v, out.first(), &mut asink);
     asink.keep(&[], &k);
     let action_xml = asink.into_nodes();
     for (s, sink) in out.iter_mut().zip(session_sinks) {
-        let xml = sink.into_nodes();
         let ex = s.extras_lheo.get_or_insert_with(LheoExtras::default);
-        ex.xml = xml;
+        ex.xml = sink.into_nodes();
         ex.action_xml = action_xml.clone();
         if ex.is_empty() {
             s.extras_lheo = None;
@@ -1430,71 +1618,47 @@ struct SessionTemplate {
 
 type SessionOut = (Session, Sink, Vec<Bloc>, Option<String>);
 
-fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Option<SessionOut> {
-    let mut sink = Sink::default();
-    let mut k = Kids::new(s);
-    let raw = s.attr("numero").unwrap_or("").trim().to_owned();
-    let (code, foreign) = match FasCode::parse(&raw) {
-        Ok(c) if c.action == t.numero => (c, None),
+/// The session's code: a FAS code of the offer's action is kept; anything else maps into
+/// the reserved range (the original is kept to be written back).
+fn session_code(
+    s: &Element,
+    path: &str,
+    t: &SessionTemplate,
+    ctx: &mut Ctx,
+) -> Option<(FasCode, Option<LheoNumero>)> {
+    let raw = s.attr("numero").unwrap_or("").trim();
+    match FasCode::parse(raw) {
+        Ok(c) if c.action == t.numero => Some((c, None)),
         _ => {
-            let n = ctx.req(&format!("{path}/@numero"), LheoNumero::parse(&raw))?;
-            (
-                FasCode {
-                    action: t.numero,
-                    session: foreign_number("session", &raw),
-                },
-                Some(n),
-            )
+            let n = ctx.req(&format!("{path}/@numero"), LheoNumero::parse(raw))?;
+            let code = FasCode {
+                action: t.numero,
+                session: foreign_number("session", raw),
+            };
+            Some((code, Some(n)))
         }
-    };
-    let (mut date_debut, mut date_fin) = (None, None);
-    if let Some(p) = k.take("periode") {
-        date_debut = p
-            .child("debut")
-            .and_then(|d| ctx.req(&format!("{path}/periode/debut"), date8(&d.text)))
-            .flatten();
-        date_fin = p
-            .child("fin")
-            .and_then(|d| ctx.req(&format!("{path}/periode/fin"), date8(&d.text)))
-            .flatten();
     }
-    let adresse_inscription = k.take("adresse-inscription").and_then(|ai| {
-        let mut ak = Kids::new(ai);
-        let a = ak.take("adresse").and_then(|a| {
-            adresse(
-                a,
-                &format!("{path}/adresse-inscription/adresse"),
-                ctx,
-                &mut sink,
-                &[ai],
-            )
-        });
-        sink.keep(&[ai], &ak);
-        a
-    });
-    let first_inscription = k.take("periode-inscription");
-    let recrutement = k
-        .take("etat-recrutement")
-        .and_then(|e| EtatRecrutement::from_lheo(&e.text));
+}
+
+/// The `recrutement` elements: informations collectives (modalité 9) and the other
+/// modalités; anything else is kept.
+fn recrutements(
+    k: &mut Kids,
+    path: &str,
+    ctx: &mut Ctx,
+    sink: &mut Sink,
+) -> (Vec<InformationCollective>, Vec<ModaliteRecrutement>) {
     let mut informations_collectives = Vec::new();
     let mut modalites_recrutement = Vec::new();
     for r in k.take_all("recrutement") {
-        let m = r
-            .child("modalite-recrutement")
-            .map(|m| m.text.trim().to_owned());
-        if m.as_deref() == Some("9") {
+        let m = r.child("modalite-recrutement").map(|m| m.text.trim());
+        if m == Some("9") {
             let mut rk = Kids::new(r);
             rk.take("modalite-recrutement");
             rk.take("a-distance");
-            let lieu = rk.take("adresse").and_then(|a| {
-                adresse(
-                    a,
-                    &format!("{path}/recrutement/adresse"),
-                    ctx,
-                    &mut sink,
-                    &[r],
-                )
-            });
+            let lieu = rk
+                .take("adresse")
+                .and_then(|a| adresse(a, &format!("{path}/recrutement/adresse"), ctx, sink, &[r]));
             let lien_distance = rk.text("urlweb");
             let places = rk.take("nb-places").and_then(|n| number(&n.text));
             let date = rk
@@ -1516,7 +1680,6 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
                 commentaire,
             });
         } else if let Some(mr) = m
-            .as_deref()
             .and_then(ModaliteRecrutement::from_lheo)
             .filter(|_| r.children.len() == 1)
         {
@@ -1525,20 +1688,34 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
             sink.wrapped.push(node(r));
         }
     }
-    let (mut referent_pmr, mut referent_mobilite, mut referent_prf, mut mail_liaison) =
-        (None, None, None, None);
+    (informations_collectives, modalites_recrutement)
+}
+
+/// The session's referents, from its `contact-session` elements (by type and `info`).
+#[derive(Default)]
+struct Referents {
+    pmr: Option<Contact>,
+    mobilite: Option<Contact>,
+    prf: Option<Contact>,
+    mail_liaison: Option<Text>,
+}
+
+fn referents(k: &mut Kids, sink: &mut Sink) -> Referents {
+    let mut out = Referents::default();
     for cs in k.take_all("contact-session") {
-        let tc = cs.child("type-contact").map(|t| t.text.trim().to_owned());
+        let tc = cs.child("type-contact").map(|t| t.text.trim());
         let co = cs.child("coordonnees");
         let mut scratch = Sink::default();
         let c = co
             .map(|co| contact(co, &mut scratch, &[cs]))
             .unwrap_or_default();
-        match (tc.as_deref(), cs.attr("info")) {
-            (Some("1"), None) => referent_pmr = Some(c),
-            (Some("2"), None) => referent_mobilite = Some(c),
-            (Some("0"), Some("referent-prf")) => referent_prf = Some(c),
-            (Some("0"), Some("mail-liaison")) if c.courriel.is_some() => mail_liaison = c.courriel,
+        match (tc, cs.attr("info")) {
+            (Some("1"), None) => out.pmr = Some(c),
+            (Some("2"), None) => out.mobilite = Some(c),
+            (Some("0"), Some("referent-prf")) => out.prf = Some(c),
+            (Some("0"), Some("mail-liaison")) if c.courriel.is_some() => {
+                out.mail_liaison = c.courriel
+            }
             _ => {
                 sink.wrapped.push(node(cs));
                 continue;
@@ -1547,45 +1724,62 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
         sink.direct.extend(scratch.direct);
         sink.wrapped.extend(scratch.wrapped);
     }
-    // Derived from the formation's certification on export.
-    k.take("reference-certification");
+    out
+}
+
+/// `blocs-competences`: the blocs, and the `validation-blocs` code.
+fn blocs(k: &mut Kids) -> (Vec<Bloc>, Option<String>) {
     let mut blocs = Vec::new();
-    let mut validation_blocs = None;
-    if let Some(b) = k.take("blocs-competences") {
-        validation_blocs = b
-            .child("validation-blocs")
-            .map(|v| v.text.trim().to_owned());
-        for bc in b.children_named("bloc-competences") {
-            let x = extra_map(
-                bc.children
-                    .iter()
-                    .find(|c| c.name == "extras" && c.attr("info") == Some("sofi-bloc")),
-            );
-            let code = bc
-                .child("code-bloc")
-                .and_then(|c| CodeBloc::parse(c.text.trim()).ok());
-            let intitule = bc.child("libelle-bloc").and_then(|c| Text::new(&c.text));
-            if let (Some(code), Some(intitule)) = (code, intitule) {
-                blocs.push(Bloc {
-                    code,
-                    type_module: get(&x, "type-module")
-                        .and_then(TypeModule::from_input)
-                        .unwrap_or(TypeModule::Inconnu),
-                    intitule,
-                    objectif: get(&x, "objectif").and_then(Text::new),
-                    programme: get(&x, "programme").and_then(Text::new),
-                });
-            }
+    let Some(b) = k.take("blocs-competences") else {
+        return (blocs, None);
+    };
+    let validation_blocs = b
+        .child("validation-blocs")
+        .map(|v| v.text.trim().to_owned());
+    for bc in b.children_named("bloc-competences") {
+        let x = extra_map(
+            bc.children
+                .iter()
+                .find(|c| c.name == "extras" && c.attr("info") == Some("sofi-bloc")),
+        );
+        let code = bc
+            .child("code-bloc")
+            .and_then(|c| CodeBloc::parse(c.text.trim()).ok());
+        let intitule = bc.child("libelle-bloc").and_then(|c| Text::new(&c.text));
+        if let (Some(code), Some(intitule)) = (code, intitule) {
+            blocs.push(Bloc {
+                code,
+                type_module: get(&x, "type-module")
+                    .and_then(TypeModule::from_input)
+                    .unwrap_or(TypeModule::Inconnu),
+                intitule,
+                objectif: get(&x, "objectif").and_then(Text::new),
+                programme: get(&x, "programme").and_then(Text::new),
+            });
         }
     }
-    let mut cycle_alternance = None;
-    let (mut effectif_minimal, mut capacite_simultanee) = (None, None);
-    if let Some(c) = k.take_where(|c| {
+    (blocs, validation_blocs)
+}
+
+/// The alternance cycle (`cycle` of `type-cycle` 1): the rhythm, and the effectif
+/// minimal and capacité the writer puts there.
+#[derive(Default)]
+struct Cycle {
+    alternance: Option<CycleAlternance>,
+    effectif_minimal: Option<u32>,
+    capacite_simultanee: Option<u32>,
+}
+
+fn cycle(k: &mut Kids) -> Cycle {
+    let Some(c) = k.take_where(|c| {
         c.name == "cycle" && c.child("type-cycle").is_some_and(|t| t.text.trim() == "1")
-    }) {
-        effectif_minimal = c.child("effectif-minimal").and_then(|x| number(&x.text));
-        capacite_simultanee = c.child("capacite-simultanee").and_then(|x| number(&x.text));
-        cycle_alternance = c.child("alternance").and_then(|a| {
+    }) else {
+        return Cycle::default();
+    };
+    Cycle {
+        effectif_minimal: c.child("effectif-minimal").and_then(|x| number(&x.text)),
+        capacite_simultanee: c.child("capacite-simultanee").and_then(|x| number(&x.text)),
+        alternance: c.child("alternance").and_then(|a| {
             let r = a.child("rythme-alternance")?;
             Some(CycleAlternance {
                 type_alternance: TypeAlternance::from_lheo(&a.child("type-alternance")?.text)?,
@@ -1593,22 +1787,25 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
                 unites_entreprise: number(&r.child("unites-entreprise")?.text)?,
                 unites_centre: number(&r.child("unites-centre")?.text)?,
             })
-        });
+        }),
     }
-    let ss = k.extras("sofi-session");
-    let sofi_session = extra_map(ss);
-    let sofi_disp = extra_map(k.extras("sofi-dispositif"));
-    sink.keep(&[], &k);
+}
 
-    let sub = |info: &str| {
-        ss.and_then(|e| {
-            e.children
-                .iter()
-                .find(|c| c.name == "extras" && c.attr("info") == Some(info))
-        })
-    };
-    let mut periodes_inscription = Vec::new();
-    if let Some(pi) = sub("periodes-inscription") {
+/// The `extras` block `info` inside the session's `sofi-session` extras.
+fn sub_extras<'a>(ss: Option<&'a Element>, info: &str) -> Option<&'a Element> {
+    ss?.children
+        .iter()
+        .find(|c| c.name == "extras" && c.attr("info") == Some(info))
+}
+
+/// The registration periods: all of them from the `sofi-session` extras, else the first
+/// `periode-inscription`.
+fn periodes_inscription(
+    ss: Option<&Element>,
+    first_inscription: Option<&Element>,
+) -> Vec<PeriodeInscription> {
+    let mut out = Vec::new();
+    if let Some(pi) = sub_extras(ss, "periodes-inscription") {
         for (info, v) in extra_map(Some(pi)) {
             let type_inscription = match info.as_str() {
                 "candidature" => TypeInscription::Candidature,
@@ -1617,7 +1814,7 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
             };
             if let Some((d, f)) = v.trim().split_once('-') {
                 if let Ok(Some(debut)) = date8(d) {
-                    periodes_inscription.push(PeriodeInscription {
+                    out.push(PeriodeInscription {
                         type_inscription,
                         debut,
                         fin: date8(f).ok().flatten(),
@@ -1627,15 +1824,20 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
         }
     } else if let Some(p) = first_inscription.and_then(|p| p.child("periode")) {
         if let Some(Ok(Some(debut))) = p.child("debut").map(|d| date8(&d.text)) {
-            periodes_inscription.push(PeriodeInscription {
+            out.push(PeriodeInscription {
                 type_inscription: TypeInscription::Inscription,
                 debut,
                 fin: p.child("fin").and_then(|f| date8(&f.text).ok().flatten()),
             });
         }
     }
-    let mut periodes_formation = Vec::new();
-    if let Some(pf) = sub("periodes-formation") {
+    out
+}
+
+/// The periods in centre and in entreprise (`sofi-session` extras only).
+fn periodes_formation(ss: Option<&Element>) -> Vec<PeriodeFormation> {
+    let mut out = Vec::new();
+    if let Some(pf) = sub_extras(ss, "periodes-formation") {
         for (info, v) in extra_map(Some(pf)) {
             let type_periode = if info == "entreprise" {
                 TypePeriode::Entreprise
@@ -1644,7 +1846,7 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
             };
             if let Some((d, f)) = v.trim().split_once('-') {
                 if let (Ok(Some(debut)), Ok(Some(fin))) = (date8(d), date8(f)) {
-                    periodes_formation.push(PeriodeFormation {
+                    out.push(PeriodeFormation {
                         type_periode,
                         debut,
                         fin,
@@ -1653,49 +1855,50 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
             }
         }
     }
-    if cycle_alternance.is_none() {
-        if let Some(al) = sub("alternance") {
-            let m = extra_map(Some(al));
-            cycle_alternance = (|| {
-                Some(CycleAlternance {
-                    type_alternance: TypeAlternance::from_lheo(get(&m, "type-alternance")?)?,
-                    unite: UniteRythme::from_lheo(get(&m, "unite-rythme")?)?,
-                    unites_entreprise: number(get(&m, "unites-entreprise")?)?,
-                    unites_centre: number(get(&m, "unites-centre")?)?,
-                })
-            })();
+    out
+}
+
+/// The alternance rhythm as the `sofi-session` extras give it (when no cycle did).
+fn alternance_extras(ss: Option<&Element>) -> Option<CycleAlternance> {
+    let m = extra_map(Some(sub_extras(ss, "alternance")?));
+    Some(CycleAlternance {
+        type_alternance: TypeAlternance::from_lheo(get(&m, "type-alternance")?)?,
+        unite: UniteRythme::from_lheo(get(&m, "unite-rythme")?)?,
+        unites_entreprise: number(get(&m, "unites-entreprise")?)?,
+        unites_centre: number(get(&m, "unites-centre")?)?,
+    })
+}
+
+/// The session's organisme responsable: from the `sofi-session` extras, else the
+/// formation's.
+fn session_responsable(
+    sofi_session: &[(String, String)],
+    path: &str,
+    t: &SessionTemplate,
+    ctx: &mut Ctx,
+) -> Option<SiteRef> {
+    match get(sofi_session, "organisme-responsable").and_then(|v| v.split_once('/')) {
+        Some((siret, site)) => {
+            let at = format!("{path}/extras[sofi-session]/organisme-responsable");
+            Some(SiteRef {
+                siret: ctx.req(&at, Siret::parse(siret))?,
+                site: ctx.req(&at, SiteCode::parse(site))?,
+            })
+        }
+        None => {
+            let (siret, site) = t.responsable.clone()?;
+            Some(SiteRef { siret, site })
         }
     }
-    let type_parcours = match get(&sofi_session, "type-parcours") {
-        Some(name) => TypeParcours::from_input(name).unwrap_or(TypeParcours::Inconnu),
-        None => t
-            .parcours
-            .as_deref()
-            .and_then(TypeParcours::from_lheo)
-            .unwrap_or(TypeParcours::Inconnu),
-    };
-    let organisme_responsable =
-        match get(&sofi_session, "organisme-responsable").and_then(|v| v.split_once('/')) {
-            Some((siret, site)) => SiteRef {
-                siret: ctx.req(
-                    &format!("{path}/extras[sofi-session]/organisme-responsable"),
-                    Siret::parse(siret),
-                )?,
-                site: ctx.req(
-                    &format!("{path}/extras[sofi-session]/organisme-responsable"),
-                    SiteCode::parse(site),
-                )?,
-            },
-            None => {
-                let (siret, site) = t.responsable.clone()?;
-                SiteRef { siret, site }
-            }
-        };
-    let d_text = |k: &str| get(&sofi_disp, k).and_then(Text::new);
-    let d_num = |k: &str| get(&sofi_disp, k).and_then(number);
-    let d_amount = |k: &str| get(&sofi_disp, k).and_then(|v| Montant::parse(v).ok());
-    let d_flag = |k: &str| get(&sofi_disp, k).and_then(flag);
-    let dispositif = Dispositif {
+}
+
+/// The session's dispositif: the `sofi-dispositif` extras, else what the action says.
+fn dispositif(sofi_disp: &[(String, String)], t: &SessionTemplate, c: &Cycle) -> Dispositif {
+    let d_text = |k: &str| get(sofi_disp, k).and_then(Text::new);
+    let d_num = |k: &str| get(sofi_disp, k).and_then(number);
+    let d_amount = |k: &str| get(sofi_disp, k).and_then(|v| Montant::parse(v).ok());
+    let d_flag = |k: &str| get(sofi_disp, k).and_then(flag);
+    Dispositif {
         programme: d_text("dispositif").unwrap_or_else(|| {
             Text::new("Import LHÉO : dispositif non renseigné").expect("not empty")
         }),
@@ -1705,17 +1908,69 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
         of_mandataire_cr: d_text("of-mandataire-cr"),
         places: d_num("nb-places").or(t.places),
         places_restantes: d_num("nb-places-restantes"),
-        effectif_minimal: d_num("effectif-minimal").or(effectif_minimal),
-        capacite_simultanee: d_num("capacite-simultanee").or(capacite_simultanee),
+        effectif_minimal: d_num("effectif-minimal").or(c.effectif_minimal),
+        capacite_simultanee: d_num("capacite-simultanee").or(c.capacite_simultanee),
         frais_ht: d_amount("frais-ht"),
-        taux_tva: get(&sofi_disp, "taux-tva").and_then(|v| TauxTva::parse(v).ok()),
+        taux_tva: get(sofi_disp, "taux-tva").and_then(|v| TauxTva::parse(v).ok()),
         frais_ttc: d_amount("frais-ttc").or(t.frais_ttc),
         frais_additionnels: d_amount("frais-additionnels"),
         frais_certification: d_amount("frais-certification"),
         frais_certification_inclus: d_flag("frais-certification-inclus"),
         prise_en_charge_frais_pedagogiques: d_flag("prise-en-charge-frais-pedagogiques")
             .or(t.prise_en_charge.filter(|b| *b)),
+    }
+}
+
+/// Maps one `<session>` of an action whose shared values `t` holds.
+fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Option<SessionOut> {
+    let mut sink = Sink::default();
+    let mut k = Kids::new(s);
+    let (code, foreign) = session_code(s, path, t, ctx)?;
+    let (mut date_debut, mut date_fin) = (None, None);
+    if let Some(p) = k.take("periode") {
+        date_debut = p
+            .child("debut")
+            .and_then(|d| ctx.req(&format!("{path}/periode/debut"), date8(&d.text)))
+            .flatten();
+        date_fin = p
+            .child("fin")
+            .and_then(|d| ctx.req(&format!("{path}/periode/fin"), date8(&d.text)))
+            .flatten();
+    }
+    let adresse_inscription = k.take("adresse-inscription").and_then(|ai| {
+        let mut ak = Kids::new(ai);
+        let a = ak.take("adresse").and_then(|a| {
+            let at = format!("{path}/adresse-inscription/adresse");
+            adresse(a, &at, ctx, &mut sink, &[ai])
+        });
+        sink.keep(&[ai], &ak);
+        a
+    });
+    let first_inscription = k.take("periode-inscription");
+    let recrutement = k
+        .take("etat-recrutement")
+        .and_then(|e| EtatRecrutement::from_lheo(&e.text));
+    let (informations_collectives, modalites_recrutement) =
+        recrutements(&mut k, path, ctx, &mut sink);
+    let referents = referents(&mut k, &mut sink);
+    // Derived from the formation's certification on export.
+    k.take("reference-certification");
+    let (blocs, validation_blocs) = blocs(&mut k);
+    let cycle = cycle(&mut k);
+    let ss = k.extras("sofi-session");
+    let sofi_session = extra_map(ss);
+    let sofi_disp = extra_map(k.extras("sofi-dispositif"));
+    sink.keep(&[], &k);
+
+    let type_parcours = match get(&sofi_session, "type-parcours") {
+        Some(name) => TypeParcours::from_input(name).unwrap_or(TypeParcours::Inconnu),
+        None => t
+            .parcours
+            .as_deref()
+            .and_then(TypeParcours::from_lheo)
+            .unwrap_or(TypeParcours::Inconnu),
     };
+    let organisme_responsable = session_responsable(&sofi_session, path, t, ctx)?;
     let session = Session {
         code,
         site_lieu: t.site_lieu.clone(),
@@ -1723,7 +1978,7 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
         date_fin,
         entrees_sorties: t.entrees_sorties,
         rythmes: t.rythmes.clone(),
-        periodes_formation,
+        periodes_formation: periodes_formation(ss),
         type_parcours,
         modalites_pedagogiques: t.modalites_pedagogiques.clone(),
         modalites_pedagogiques_texte: t.modalites_pedagogiques_texte.clone(),
@@ -1734,20 +1989,20 @@ fn session(s: &Element, path: &str, t: &SessionTemplate, ctx: &mut Ctx) -> Optio
             .duree_hebdo
             .or_else(|| get(&sofi_session, "duree-hebdomadaire-heures").and_then(number)),
         commentaire_duree: t.commentaire_duree.clone(),
-        cycle_alternance,
+        cycle_alternance: cycle.alternance.clone().or_else(|| alternance_extras(ss)),
         organisme_responsable,
         recrutement,
         modalites_recrutement,
         modalites_recrutement_texte: t.modalites_recrutement_texte.clone(),
         informations_collectives,
-        periodes_inscription,
+        periodes_inscription: periodes_inscription(ss, first_inscription),
         adresse_inscription,
-        referent_pmr,
-        referent_prf,
-        mail_liaison,
-        referent_mobilite,
+        referent_pmr: referents.pmr,
+        referent_prf: referents.prf,
+        mail_liaison: referents.mail_liaison,
+        referent_mobilite: referents.mobilite,
         module_remise_a_niveau: get(&sofi_session, "module-remise-a-niveau").and_then(flag),
-        dispositif,
+        dispositif: dispositif(&sofi_disp, t, &cycle),
         cree_le: timestamp(s, "horodatage-creation"),
         modifie_le: timestamp(s, "horodatage-modification"),
         stocke: StoreDates::default(),

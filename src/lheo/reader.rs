@@ -77,7 +77,8 @@ impl Default for Limits {
 }
 
 /// An element: its name, attributes, text (concatenated, unescaped, untrimmed) and
-/// children in order.
+/// children in order. White space alone between child elements is layout and not part
+/// of the text (an element with children and no other text has an empty text).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Element {
     pub name: String,
@@ -213,11 +214,9 @@ impl<R: BufRead> BufRead for Counting<R> {
     }
     fn consume(&mut self, amt: usize) {
         if let Ok(buf) = self.inner.fill_buf() {
-            for (i, &b) in buf[..amt.min(buf.len())].iter().enumerate() {
-                if b == b'\n' {
-                    self.newlines += 1;
-                    self.recent.push_back(self.consumed + i as u64);
-                }
+            for i in memchr::memchr_iter(b'\n', &buf[..amt.min(buf.len())]) {
+                self.newlines += 1;
+                self.recent.push_back(self.consumed + i as u64);
             }
         }
         self.consumed += amt as u64;
@@ -322,22 +321,32 @@ impl<R: BufRead> LheoReader<R> {
         if self.done {
             return Ok(None);
         }
+        // The event buffer is lent to the loop so that events are read in place, never
+        // copied (the reader's own methods still serve for errors).
+        let mut buf = std::mem::take(&mut self.buf);
+        let found = self.next_formation_in(&mut buf);
+        self.buf = buf;
+        found
+    }
+
+    fn next_formation_in(&mut self, buf: &mut Vec<u8>) -> Result<Option<Element>, ReadError> {
         loop {
-            let (ns, event) = self.next_event()?;
+            let (ns, event) = self.next_event(buf)?;
             match event {
                 Event::Start(s) => {
                     self.depth += 1;
                     self.check_depth()?;
-                    let name = self.name(ns.as_deref(), &s);
+                    let name = self.name(ns, &s);
                     if self.depth == 3 && name == "formation" {
                         self.formation_start = self.reader.get_ref().locate(self.event_start);
-                        return self.element(name, &s).map(Some);
+                        let start = s.into_owned();
+                        return self.element(name, &start, buf).map(Some);
                     }
                 }
                 Event::End(_) => {
                     self.depth -= 1;
                     if self.depth == 0 {
-                        return self.finish().map(|_| None);
+                        return self.finish(buf).map(|_| None);
                     }
                 }
                 Event::Text(t) => {
@@ -353,7 +362,12 @@ impl<R: BufRead> LheoReader<R> {
     }
 
     /// Reads the rest of an element whose start tag was just read.
-    fn element(&mut self, name: String, start: &BytesStart) -> Result<Element, ReadError> {
+    fn element(
+        &mut self,
+        name: String,
+        start: &BytesStart,
+        buf: &mut Vec<u8>,
+    ) -> Result<Element, ReadError> {
         let attrs = self.attrs(start)?;
         // Text and attribute bytes held in this formation's tree.
         let mut held = attrs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
@@ -363,10 +377,15 @@ impl<R: BufRead> LheoReader<R> {
             ..Default::default()
         }];
         let mut count = 1usize;
+        // A run of white space only, not yet given to the open element: the text of a
+        // leaf, or layout between child elements, which is not kept (it cost an
+        // allocation per parent element, and nothing reads it).
+        let mut blank = String::new();
         loop {
-            let (ns, event) = self.next_event()?;
+            let (ns, event) = self.next_event(buf)?;
             match event {
                 Event::Start(s) => {
+                    blank.clear();
                     self.depth += 1;
                     self.check_depth()?;
                     count += 1;
@@ -376,7 +395,7 @@ impl<R: BufRead> LheoReader<R> {
                             self.limits.max_formation_elements
                         )));
                     }
-                    let name = self.name(ns.as_deref(), &s);
+                    let name = self.name(ns, &s);
                     let attrs = self.attrs(&s)?;
                     held +=
                         name.len() + attrs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
@@ -389,6 +408,10 @@ impl<R: BufRead> LheoReader<R> {
                 }
                 Event::End(_) => {
                     self.depth -= 1;
+                    if stack.last().is_some_and(|top| top.children.is_empty()) {
+                        self.push_text(&mut stack, &blank)?;
+                    }
+                    blank.clear();
                     let done = stack.pop().expect("an open element");
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(done),
@@ -399,14 +422,22 @@ impl<R: BufRead> LheoReader<R> {
                     let text = t.unescape().map_err(|e| self.text_error(e))?;
                     held += text.len();
                     self.check_held(held)?;
-                    self.push_text(&mut stack, &text)?;
+                    if text.bytes().all(|b| b.is_ascii_whitespace()) {
+                        blank.push_str(&text);
+                    } else {
+                        self.push_text(&mut stack, &blank)?;
+                        blank.clear();
+                        self.push_text(&mut stack, &text)?;
+                    }
                 }
                 Event::CData(c) => {
-                    let text = String::from_utf8(c.into_inner().into_owned())
+                    let text = std::str::from_utf8(&c)
                         .map_err(|_| self.here("CDATA is not UTF-8".into()))?;
                     held += text.len();
                     self.check_held(held)?;
-                    self.push_text(&mut stack, &text)?;
+                    self.push_text(&mut stack, &blank)?;
+                    blank.clear();
+                    self.push_text(&mut stack, text)?;
                 }
                 Event::Eof => return Err(self.here("the document ends inside an element".into())),
                 Event::DocType(_) => return Err(self.doctype()),
@@ -428,9 +459,9 @@ impl<R: BufRead> LheoReader<R> {
     }
 
     /// After the root's end: only comments, PIs and white space may follow.
-    fn finish(&mut self) -> Result<(), ReadError> {
+    fn finish(&mut self, buf: &mut Vec<u8>) -> Result<(), ReadError> {
         loop {
-            let (_, event) = self.next_event()?;
+            let (_, event) = self.next_event(buf)?;
             match event {
                 Event::Eof => {
                     self.done = true;
@@ -443,29 +474,29 @@ impl<R: BufRead> LheoReader<R> {
         }
     }
 
-    fn next_event(&mut self) -> Result<(Option<String>, Event<'static>), ReadError> {
-        self.buf.clear();
+    /// The next event, read into `buf` (which it borrows), and its namespace.
+    fn next_event<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<(Ns, Event<'b>), ReadError> {
+        buf.clear();
         // The buffer of the previous event may have grown to the event bound: give it back
         // rather than keep megabytes for small events.
-        if self.buf.capacity() > 64 * 1024 {
-            self.buf = Vec::new();
+        if buf.capacity() > 64 * 1024 {
+            *buf = Vec::new();
         }
         self.event_start = self.reader.buffer_position();
         self.reader.get_mut().start_event();
-        let r = self.reader.read_resolved_event_into(&mut self.buf);
-        let out = match r {
-            Ok((ns, e)) => (resolved(&ns), e.into_owned()),
+        let out = match self.reader.read_resolved_event_into(buf) {
+            Ok((ns, e)) => (Ns::of(&ns), e),
             Err(e) => return Err(self.syntax_error(e)),
         };
         self.check_size()?;
         Ok(out)
     }
 
-    fn name(&self, ns: Option<&str>, s: &BytesStart) -> String {
+    fn name(&self, ns: Ns, s: &BytesStart) -> String {
         let local = String::from_utf8_lossy(s.local_name().as_ref()).into_owned();
         match ns {
-            Some(NS_2_2) | Some(NS_2_3) | None => local,
-            Some(uri) => format!("{{{uri}}}{local}"),
+            Ns::Lheo | Ns::Unbound => local,
+            Ns::Other(uri) => format!("{{{uri}}}{local}"),
         }
     }
 
@@ -608,6 +639,25 @@ fn explain(e: &quick_xml::Error) -> String {
     }
 }
 
+/// An element's namespace, told without a copy for LHÉO's own (nearly every element).
+enum Ns {
+    Lheo,
+    Unbound,
+    Other(String),
+}
+
+impl Ns {
+    fn of(ns: &ResolveResult) -> Ns {
+        match ns {
+            ResolveResult::Bound(n) => match n.as_ref() {
+                b if b == NS_2_2.as_bytes() || b == NS_2_3.as_bytes() => Ns::Lheo,
+                b => Ns::Other(String::from_utf8_lossy(b).into_owned()),
+            },
+            _ => Ns::Unbound,
+        }
+    }
+}
+
 fn resolved(ns: &ResolveResult) -> Option<String> {
     match ns {
         ResolveResult::Bound(n) => Some(String::from_utf8_lossy(n.as_ref()).into_owned()),
@@ -650,6 +700,22 @@ mod tests {
         let v23 = "<lheo xmlns=\"http://lheo.gouv.fr/2.3\"><offres/></lheo>";
         assert_eq!(reader(v23).unwrap().version(), Version::V2_3);
         assert!(all(v23).unwrap().is_empty());
+    }
+
+    /// White space alone between child elements is layout, not kept; a leaf's white
+    /// space is its text, and text around child elements keeps its own spaces.
+    #[test]
+    fn layout_between_child_elements_is_not_text() {
+        let doc = "<lheo xmlns=\"http://lheo.gouv.fr/2.3\"><offres>\n\
+                   <formation>\n  <a>\n    <b> x </b>\n  <!-- c -->\n  </a>\n  <c>  </c>\n  \
+                   <d>x <e/> <f/> y &amp;<![CDATA[ ]]></d>\n</formation></offres></lheo>";
+        let f = &all(doc).unwrap()[0];
+        assert_eq!(f.text, "");
+        let a = f.child("a").unwrap();
+        assert_eq!(a.text, "");
+        assert_eq!(a.child("b").unwrap().text, " x ");
+        assert_eq!(f.child("c").unwrap().text, "  ");
+        assert_eq!(f.child("d").unwrap().text, "x  y & ");
     }
 
     #[test]
