@@ -300,7 +300,8 @@ async fn snapshot_and_delta_arrive_checked(db: &TestDb) {
     let drop_dir = sshd.drop_dir();
     // Somebody else's files in the same directory: the retention leaves them alone.
     std::fs::write(drop_dir.join("README.txt"), "picker notes").unwrap();
-    std::fs::write(drop_dir.join("lheo-nuit-2025-01-01-g1.xml.gz"), "other").unwrap();
+    std::fs::write(drop_dir.join("lheo-jour-2025-01-01-g1.xml.gz"), "other").unwrap();
+    std::fs::write(drop_dir.join("lheo-nuit-latest.xml.gz"), "other").unwrap();
     let cfg = config(&format!(
         "{}{}",
         sshd.consumer(
@@ -343,10 +344,17 @@ async fn snapshot_and_delta_arrive_checked(db: &TestDb) {
 
     // A change: the snapshot consumer gets the new snapshot, the delta one the change only.
     import(&store, &edited(dir.path(), &[1, 4], "a")).await;
-    let g2 = export(&store, dir.path()).await["generation"].as_i64().unwrap();
+    let e2 = export(&store, dir.path()).await;
+    let g2 = e2["generation"].as_i64().unwrap();
+    let changed = e2["created"].as_u64().unwrap() + e2["updated"].as_u64().unwrap();
+    assert!(changed > 0 && changed < expected.len() as u64, "{e2}");
     push::push_once(&store, &cfg, &once()).await.unwrap();
     let delta = read_checked(&drop_dir, &format!("flux-g{g2}-delta.xml"));
-    assert_eq!(delta.matches("<formation numero=").count(), 2, "{delta}");
+    assert_eq!(
+        delta.matches("<formation numero=").count() as u64,
+        changed,
+        "the delta holds the generation's changes only"
+    );
     apply(&mut flux, &delta);
     let expected = published(&store).await;
     assert!(flux == expected, "snapshot + delta = the published offers");
@@ -366,16 +374,17 @@ async fn snapshot_and_delta_arrive_checked(db: &TestDb) {
     apply(&mut got, &read_checked(&drop_dir, &format!("flux-g{g4}-snapshot.xml")));
     assert!(got == expected, "the consumer behind gets the current snapshot");
     let mut names = listing(&drop_dir);
-    names.retain(|n| n.starts_with("lheo-nuit") || n == "README.txt");
+    names.retain(|n| n.starts_with("lheo-") || n == "README.txt");
     assert_eq!(
         names,
         vec![
             "README.txt".to_owned(),
-            "lheo-nuit-2025-01-01-g1.xml.gz".to_owned(),
+            "lheo-jour-2025-01-01-g1.xml.gz".to_owned(),
             format!("lheo-nuit-{TODAY}-g{g2}.xml.gz"),
             format!("lheo-nuit-{TODAY}-g{g2}.xml.gz.sha256"),
             format!("lheo-nuit-{TODAY}-g{g4}.xml.gz"),
             format!("lheo-nuit-{TODAY}-g{g4}.xml.gz.sha256"),
+            "lheo-nuit-latest.xml.gz".to_owned(),
         ],
         "keep = 2: the two newest deposits and their checksums; the others' files untouched"
     );
@@ -637,7 +646,12 @@ async fn the_example_sftp_consumer_deposits_the_fixtures() {
     push::outbox::sync_consumers(&store, &cfg).await.unwrap();
     export(&store, dir.path()).await;
     let s = push::push_once(&store, &cfg, &once()).await.unwrap();
-    assert_eq!(s.consumers[0].batches_delivered, 1, "{s:?}");
+    assert_eq!(
+        s.consumers[0].batches_delivered,
+        1,
+        "{s:?} {:?}",
+        status(&store, "depot-national").await
+    );
     let mut got = BTreeMap::new();
     apply(
         &mut got,

@@ -418,7 +418,17 @@ async fn write_sidecar(sftp: &SftpSession, dir: &str, up: &Upload<'_>) -> Result
     let part = join(dir, &temporary_name(&name));
     let path = join(dir, &name);
     let line = format!("{}  {}\n", up.sha256, up.name);
-    sftp.write(part.as_str(), line.as_bytes())
+    let mut f = sftp
+        .open_with_flags(
+            part.as_str(),
+            OpenFlags::CREATE | OpenFlags::WRITE | OpenFlags::TRUNCATE,
+        )
+        .await
+        .map_err(|e| format!("cannot create {part}: {e}"))?;
+    f.write_all(line.as_bytes())
+        .await
+        .map_err(|e| format!("cannot write {part}: {e}"))?;
+    f.shutdown()
         .await
         .map_err(|e| format!("cannot write {part}: {e}"))?;
     if sftp.try_exists(path.as_str()).await.unwrap_or(false) {
