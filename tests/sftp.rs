@@ -52,12 +52,23 @@ fn run(cmd: &mut Command) -> String {
 
 fn keygen(path: &Path) {
     run(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "lheo-feed-test", "-f"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "lheo-feed-test",
+            "-f",
+        ])
         .arg(path));
 }
 
 fn fingerprint(public: &Path) -> String {
-    let line = run(Command::new("ssh-keygen").args(["-l", "-E", "sha256", "-f"]).arg(public));
+    let line = run(Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(public));
     line.split_whitespace().nth(1).unwrap().to_owned()
 }
 
@@ -121,7 +132,10 @@ impl Sshd {
                     std::fs::read_to_string(s.dir.path().join("sshd.log")).unwrap_or_default()
                 );
             }
-            assert!(Instant::now() < deadline, "sshd does not listen on {port} after 10 s");
+            assert!(
+                Instant::now() < deadline,
+                "sshd does not listen on {port} after 10 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Some(s)
@@ -288,7 +302,10 @@ fn once() -> PushOptions {
 }
 
 async fn status(store: &Store, name: &str) -> push::outbox::ConsumerStatus {
-    push::outbox::status(store, Some(name)).await.unwrap().remove(0)
+    push::outbox::status(store, Some(name))
+        .await
+        .unwrap()
+        .remove(0)
 }
 
 /// The fixtures' snapshot and deltas, to a snapshot consumer (gzip, keep 2) and a delta
@@ -321,10 +338,14 @@ async fn snapshot_and_delta_arrive_checked(db: &TestDb) {
     ));
     import(&store, Path::new(FIXTURES)).await;
     push::outbox::sync_consumers(&store, &cfg).await.unwrap();
-    let g1 = export(&store, dir.path()).await["generation"].as_i64().unwrap();
+    let g1 = export(&store, dir.path()).await["generation"]
+        .as_i64()
+        .unwrap();
     let s = push::push_once(&store, &cfg, &once()).await.unwrap();
     assert!(
-        s.consumers.iter().all(|c| c.batches_delivered == 1 && c.failed_attempts == 0),
+        s.consumers
+            .iter()
+            .all(|c| c.batches_delivered == 1 && c.failed_attempts == 0),
         "{s:?}"
     );
     let expected = published(&store).await;
@@ -359,20 +380,34 @@ async fn snapshot_and_delta_arrive_checked(db: &TestDb) {
     let expected = published(&store).await;
     assert!(flux == expected, "snapshot + delta = the published offers");
     let mut got = BTreeMap::new();
-    apply(&mut got, &read_checked(&drop_dir, &format!("lheo-nuit-{TODAY}-g{g2}.xml.gz")));
+    apply(
+        &mut got,
+        &read_checked(&drop_dir, &format!("lheo-nuit-{TODAY}-g{g2}.xml.gz")),
+    );
     assert!(got == expected);
 
     // Two generations while the pusher is away: one snapshot of the newest for each.
     import(&store, &edited(dir.path(), &[2], "b")).await;
     export(&store, dir.path()).await;
     import(&store, &edited(dir.path(), &[3], "c")).await;
-    let g4 = export(&store, dir.path()).await["generation"].as_i64().unwrap();
+    let g4 = export(&store, dir.path()).await["generation"]
+        .as_i64()
+        .unwrap();
     let s = push::push_once(&store, &cfg, &once()).await.unwrap();
-    assert!(s.consumers.iter().all(|c| c.batches_delivered == 1), "{s:?}");
+    assert!(
+        s.consumers.iter().all(|c| c.batches_delivered == 1),
+        "{s:?}"
+    );
     let expected = published(&store).await;
     let mut got = BTreeMap::new();
-    apply(&mut got, &read_checked(&drop_dir, &format!("flux-g{g4}-snapshot.xml")));
-    assert!(got == expected, "the consumer behind gets the current snapshot");
+    apply(
+        &mut got,
+        &read_checked(&drop_dir, &format!("flux-g{g4}-snapshot.xml")),
+    );
+    assert!(
+        got == expected,
+        "the consumer behind gets the current snapshot"
+    );
     let mut names = listing(&drop_dir);
     names.retain(|n| n.starts_with("lheo-") || n == "README.txt");
     assert_eq!(
@@ -417,14 +452,25 @@ async fn a_wrong_host_key_is_refused_with_the_fingerprint_seen() {
     let known = dir.path().join("known_hosts");
     let line = |key: &str| {
         let k = std::fs::read_to_string(key).unwrap();
-        format!("[127.0.0.1]:{} {}", sshd.port, k.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        format!(
+            "[127.0.0.1]:{} {}",
+            sshd.port,
+            k.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+        )
     };
-    std::fs::write(&known, line(dir.path().join("other.pub").to_str().unwrap()) + "\n").unwrap();
+    std::fs::write(
+        &known,
+        line(dir.path().join("other.pub").to_str().unwrap()) + "\n",
+    )
+    .unwrap();
     let once_only = "retry_schedule = [\"0s\"]\nfile_name = \"lheo-g{generation}.xml\"\n";
     let cfg = config(&format!(
         "{}{}",
         sshd.consumer("fp", &format!("host_key_sha256 = \"{other}\"\n{once_only}")),
-        sshd.consumer("kh", &format!("known_hosts = \"{}\"\n{once_only}", known.display())),
+        sshd.consumer(
+            "kh",
+            &format!("known_hosts = \"{}\"\n{once_only}", known.display())
+        ),
     ));
     import(&store, Path::new(FIXTURES)).await;
     push::outbox::sync_consumers(&store, &cfg).await.unwrap();
@@ -439,11 +485,22 @@ async fn a_wrong_host_key_is_refused_with_the_fingerprint_seen() {
             "{name}: the error names the fingerprint the server showed: {error}"
         );
     }
-    assert_eq!(listing(&sshd.drop_dir()), Vec::<String>::new(), "nothing deposited");
+    assert_eq!(
+        listing(&sshd.drop_dir()),
+        Vec::<String>::new(),
+        "nothing deposited"
+    );
 
     // The right key in known_hosts: the replay delivers.
-    std::fs::write(&known, line(sshd.path("host_key.pub").to_str().unwrap()) + "\n").unwrap();
-    push::outbox::replay(&store, &cfg, None, Some("kh")).await.unwrap().unwrap();
+    std::fs::write(
+        &known,
+        line(sshd.path("host_key.pub").to_str().unwrap()) + "\n",
+    )
+    .unwrap();
+    push::outbox::replay(&store, &cfg, None, Some("kh"))
+        .await
+        .unwrap()
+        .unwrap();
     let s = push::push_once(&store, &cfg, &once()).await.unwrap();
     let kh = s.consumers.iter().find(|c| c.name == "kh").unwrap();
     assert_eq!(kh.batches_delivered, 1, "{s:?}");
@@ -457,29 +514,58 @@ async fn a_failed_deposit_is_a_dead_letter_and_its_replay_delivers() {
     let db = common::sqlite_db();
     let store = db.open().await;
     let missing = sshd.drop_dir().join("not-yet");
-    let cfg = config(&sshd.consumer("mort", &format!(
+    let cfg = config(
+        &sshd
+            .consumer(
+                "mort",
+                &format!(
         "{}file_name = \"lheo-g{{generation}}.xml\"\nretry_schedule = [\"0s\", \"0s\"]\n",
         sshd.pinned()
-    )).replace(
-        &format!("remote_dir = \"{}\"", sshd.drop_dir().display()),
-        &format!("remote_dir = \"{}\"", missing.display()),
-    ));
+    ),
+            )
+            .replace(
+                &format!("remote_dir = \"{}\"", sshd.drop_dir().display()),
+                &format!("remote_dir = \"{}\"", missing.display()),
+            ),
+    );
     import(&store, Path::new(FIXTURES)).await;
     push::outbox::sync_consumers(&store, &cfg).await.unwrap();
     export(&store, dir.path()).await;
     let s = push::push_once(&store, &cfg, &once()).await.unwrap();
-    assert_eq!((s.consumers[0].failed_attempts, s.consumers[0].dead_letters), (2, 1), "{s:?}");
+    assert_eq!(
+        (s.consumers[0].failed_attempts, s.consumers[0].dead_letters),
+        (2, 1),
+        "{s:?}"
+    );
     let st = status(&store, "mort").await;
     assert_eq!((st.dead, st.pending, st.delivered), (1, 0, 0), "{st:?}");
     assert!(
-        st.dead_letters[0].error.as_deref().unwrap_or("").contains("gave up after 2 attempts"),
+        st.dead_letters[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("gave up after 2 attempts"),
         "{st:?}"
     );
     std::fs::create_dir(&missing).unwrap();
-    let r = push::outbox::replay(&store, &cfg, None, Some("mort")).await.unwrap().unwrap();
+    // A partial file that is not a prefix of the deposit (another program's, or damaged):
+    // resumed from, it fails the read-back checksum and the file is sent again whole.
+    std::fs::write(missing.join(".lheo-g1.xml.part"), "<?xml pas le bon début").unwrap();
+    let r = push::outbox::replay(&store, &cfg, None, Some("mort"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(r.dead_letters, 1);
     let s = push::push_once(&store, &cfg, &once()).await.unwrap();
     assert_eq!(s.consumers[0].batches_delivered, 1, "{s:?}");
+    assert_eq!(
+        s.consumers[0].bytes_resumed, 0,
+        "the bad prefix was not kept: {s:?}"
+    );
+    assert_eq!(
+        listing(&missing),
+        vec!["lheo-g1.xml".to_owned(), "lheo-g1.xml.sha256".to_owned()]
+    );
     let mut got = BTreeMap::new();
     apply(&mut got, &read_checked(&missing, "lheo-g1.xml"));
     assert!(got == published(&store).await);
@@ -500,10 +586,13 @@ async fn a_cut_connection_leaves_no_final_file_and_the_retry_resumes() {
     import(&store, &data).await;
     // A retry far away (full jitter over an hour): the test brings it forward itself, so
     // that it can look at the server between the cut and the retry.
-    let cfg = config(&sshd.consumer("gros", &format!(
-        "{}file_name = \"lheo-g{{generation}}.xml\"\nretry_schedule = [\"0s\", \"1h\"]\n",
-        sshd.pinned()
-    )));
+    let cfg = config(&sshd.consumer(
+        "gros",
+        &format!(
+            "{}file_name = \"lheo-g{{generation}}.xml\"\nretry_schedule = [\"0s\", \"1h\"]\n",
+            sshd.pinned()
+        ),
+    ));
     push::outbox::sync_consumers(&store, &cfg).await.unwrap();
     let e = export(&store, dir.path()).await;
     let bytes = e["bytes"].as_u64().unwrap();
@@ -529,10 +618,21 @@ async fn a_cut_connection_leaves_no_final_file_and_the_retry_resumes() {
     let s = push::push_once(&store, &cfg, &once()).await.unwrap();
     let (seen, killed) = watcher.join().unwrap();
     assert!(killed > 0, "a session process was killed");
-    assert_eq!((s.consumers[0].failed_attempts, s.consumers[0].batches_delivered), (1, 0), "{s:?}");
+    assert_eq!(
+        (
+            s.consumers[0].failed_attempts,
+            s.consumers[0].batches_delivered
+        ),
+        (1, 0),
+        "{s:?}"
+    );
     assert!(seen < bytes, "cut in the middle: {seen} of {bytes} bytes");
     let names = listing(&drop_dir);
-    assert_eq!(names, vec![".lheo-g1.xml.part".to_owned()], "no file under the final name");
+    assert_eq!(
+        names,
+        vec![".lheo-g1.xml.part".to_owned()],
+        "no file under the final name"
+    );
     let kept = std::fs::metadata(&part).unwrap().len();
     assert!(kept > 0 && kept < bytes, "the server kept a part: {kept}");
 
@@ -552,7 +652,10 @@ async fn a_cut_connection_leaves_no_final_file_and_the_retry_resumes() {
     let mut got = BTreeMap::new();
     apply(&mut got, &read_checked(&drop_dir, "lheo-g1.xml"));
     assert!(got == published(&store).await);
-    assert_eq!(listing(&drop_dir), vec!["lheo-g1.xml".to_owned(), "lheo-g1.xml.sha256".to_owned()]);
+    assert_eq!(
+        listing(&drop_dir),
+        vec!["lheo-g1.xml".to_owned(), "lheo-g1.xml.sha256".to_owned()]
+    );
 }
 
 /// Kills every descendant of `root` (sshd's processes serving connections).

@@ -541,13 +541,21 @@ impl FileNamePattern {
             return Err("{generation} is required: it makes each deposit's name unique and orders them for `keep`".into());
         }
         if text.starts_with('.') {
-            return Err("a name starting with '.' is hidden (temporary files start with one)".into());
+            return Err(
+                "a name starting with '.' is hidden (temporary files start with one)".into(),
+            );
         }
         if text.ends_with(".sha256") || text.ends_with(".part") {
-            return Err("the names ending in .sha256 and .part are the checksums' and the temporary files'".into());
+            return Err(
+                "the names ending in .sha256 and .part are the checksums' and the temporary files'"
+                    .into(),
+            );
         }
         // Two placeholders side by side could not be told apart when reading names back.
-        if parts.windows(2).any(|w| !matches!(w[0], Part::Text(_)) && !matches!(w[1], Part::Text(_))) {
+        if parts
+            .windows(2)
+            .any(|w| !matches!(w[0], Part::Text(_)) && !matches!(w[1], Part::Text(_)))
+        {
             return Err("put text between two placeholders (e.g. {date}-g{generation})".into());
         }
         Ok(FileNamePattern {
@@ -586,7 +594,10 @@ impl FileNamePattern {
             let Some((p, more)) = parts.split_first() else {
                 return if s.is_empty() { found } else { None };
             };
-            let lit = |t: &str| s.strip_prefix(t).and_then(|r| walk(more, r, consumer, found));
+            let lit = |t: &str| {
+                s.strip_prefix(t)
+                    .and_then(|r| walk(more, r, consumer, found))
+            };
             match p {
                 Part::Text(t) => lit(t),
                 Part::Consumer => lit(consumer),
@@ -710,10 +721,22 @@ struct SftpEntry {
 
 /// Keys that belong to one transport only, and what the other one uses instead.
 const HTTP_ONLY: &[(&str, &str)] = &[
-    ("url", "an SFTP consumer is reached by host, port, user and remote_dir"),
-    ("mode", "an SFTP consumer says what it gets with deposit = \"snapshot\" or \"delta\""),
-    ("auth", "an SFTP consumer authenticates with private_key_file"),
-    ("signing_secrets", "a deposit is checked by its .sha256 file and the pinned host key"),
+    (
+        "url",
+        "an SFTP consumer is reached by host, port, user and remote_dir",
+    ),
+    (
+        "mode",
+        "an SFTP consumer says what it gets with deposit = \"snapshot\" or \"delta\"",
+    ),
+    (
+        "auth",
+        "an SFTP consumer authenticates with private_key_file",
+    ),
+    (
+        "signing_secrets",
+        "a deposit is checked by its .sha256 file and the pinned host key",
+    ),
     ("max_offres", "a deposit is one file"),
     ("max_bytes", "a deposit is one file"),
 ];
@@ -749,7 +772,10 @@ fn path_text(prefix: &str, path: &serde_path_to_error::Path) -> String {
 }
 
 /// Deserializes `value`, the error prefixed with the key path from `prefix`.
-fn de_at<T: serde::de::DeserializeOwned>(prefix: &str, value: toml::Value) -> Result<T, ConfigError> {
+fn de_at<T: serde::de::DeserializeOwned>(
+    prefix: &str,
+    value: toml::Value,
+) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let at = path_text(prefix, e.path());
         let why = e.into_inner().message().trim_end().to_owned();
@@ -766,7 +792,9 @@ impl ConsumerConfig {
     /// may have; a key of the other transport is refused by name, with what to write.
     pub fn from_toml(i: usize, value: &toml::Value) -> Result<ConsumerConfig, ConfigError> {
         let Some(table) = value.as_table() else {
-            return err(format!("consumers[{i}]: write each consumer as a [[consumers]] table"));
+            return err(format!(
+                "consumers[{i}]: write each consumer as a [[consumers]] table"
+            ));
         };
         let named = |key: &str| match table.get("name").and_then(|n| n.as_str()) {
             Some(n) => format!("consumers[{i}] ({n}).{key}"),
@@ -776,7 +804,12 @@ impl ConsumerConfig {
         let transport = match table.remove("transport") {
             None => "http".to_owned(),
             Some(toml::Value::String(t)) => t,
-            Some(_) => return err(format!("{}: write \"http\" or \"sftp\"", named("transport"))),
+            Some(_) => {
+                return err(format!(
+                    "{}: write \"http\" or \"sftp\"",
+                    named("transport")
+                ))
+            }
         };
         let at = format!("consumers[{i}]");
         match transport.as_str() {
@@ -887,16 +920,25 @@ impl ConsumerConfig {
 }
 
 /// Checks an SFTP entry's values into [`SftpKeys`].
-fn sftp_consumer(e: SftpEntry, named: &dyn Fn(&str) -> String) -> Result<ConsumerConfig, ConfigError> {
+fn sftp_consumer(
+    e: SftpEntry,
+    named: &dyn Fn(&str) -> String,
+) -> Result<ConsumerConfig, ConfigError> {
     let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '@' | '/' | '\\');
     if e.host.is_empty() || e.host.len() > 253 || e.host.chars().any(bad) {
-        return err(format!("{}: a host name or address, without user@ or spaces", named("host")));
+        return err(format!(
+            "{}: a host name or address, without user@ or spaces",
+            named("host")
+        ));
     }
     if e.port == 0 {
         return err(format!("{}: between 1 and 65535", named("port")));
     }
     if e.user.is_empty() || e.user.len() > 64 || e.user.chars().any(|c| bad(c) || c == ':') {
-        return err(format!("{}: 1 to 64 characters, no spaces, '@', ':' or '/'", named("user")));
+        return err(format!(
+            "{}: 1 to 64 characters, no spaces, '@', ':' or '/'",
+            named("user")
+        ));
     }
     if !e.private_key_file.is_absolute() {
         return err(format!(
@@ -911,14 +953,12 @@ fn sftp_consumer(e: SftpEntry, named: &dyn Fn(&str) -> String) -> Result<Consume
                 named("host_key_sha256")
             ))
         }
-        (None, None) => {
-            return err(format!(
-                "{}: the server's host key must be pinned: give known_hosts = \"/path/known_hosts\" \
+        (None, None) => return err(format!(
+            "{}: the server's host key must be pinned: give known_hosts = \"/path/known_hosts\" \
                  or host_key_sha256 = \"SHA256:…\" (`ssh-keyscan -p PORT HOST | ssh-keygen -lf -`, \
                  checked with the server's operator)",
-                named("known_hosts")
-            ))
-        }
+            named("known_hosts")
+        )),
         (Some(f), None) if !f.is_absolute() => {
             return err(format!("{}: give an absolute path", named("known_hosts")))
         }
@@ -1274,7 +1314,8 @@ retry_schedule = ["0s"]
         );
     }
 
-    const SFTP: &str = "[[consumers]]\nname = \"nuit\"\ntransport = \"sftp\"\nhost = \"sftp.example.org\"\n\
+    const SFTP: &str =
+        "[[consumers]]\nname = \"nuit\"\ntransport = \"sftp\"\nhost = \"sftp.example.org\"\n\
         user = \"lheo\"\nprivate_key_file = \"/etc/lheo-feed/id\"\n\
         host_key_sha256 = \"SHA256:a+r0EW9qGnKN55hCsfHIvZEU7UrJIJdb30tif+I2d4I\"\n\
         remote_dir = \"depot\"\nfile_name = \"lheo-{date}-g{generation}.xml.gz\"\n";
@@ -1288,7 +1329,10 @@ retry_schedule = ["0s"]
         let c = sftp_with("gzip = true\n").unwrap().consumers.remove(0);
         let s = c.sftp().expect("an SFTP consumer");
         assert!(c.http().is_none());
-        assert_eq!((s.port, s.keep, s.deposit), (22, DEFAULT_KEEP, Mode::Snapshot));
+        assert_eq!(
+            (s.port, s.keep, s.deposit),
+            (22, DEFAULT_KEEP, Mode::Snapshot)
+        );
         assert_eq!(c.mode(), Mode::Snapshot);
         assert!(c.gzip);
         assert_eq!(
@@ -1303,7 +1347,10 @@ retry_schedule = ["0s"]
         .unwrap();
         assert!(shown.contains("transport = \"sftp\""), "{shown}");
         assert!(shown.contains("host_key_sha256 = "), "{shown}");
-        assert!(shown.contains("file_name = \"lheo-{date}-g{generation}.xml.gz\""), "{shown}");
+        assert!(
+            shown.contains("file_name = \"lheo-{date}-g{generation}.xml.gz\""),
+            "{shown}"
+        );
         assert!(!shown.contains("url"), "{shown}");
     }
 
@@ -1317,32 +1364,52 @@ retry_schedule = ["0s"]
         ] {
             let e = sftp_with(extra).unwrap_err().to_string();
             assert!(
-                e.contains(&format!("consumers[0] (nuit).{key}: does not apply to transport = \"sftp\"")),
+                e.contains(&format!(
+                    "consumers[0] (nuit).{key}: does not apply to transport = \"sftp\""
+                )),
                 "{e}"
             );
         }
         let e = sftp_with("password_env = \"X\"\n").unwrap_err().to_string();
         assert!(e.contains("no passwords for SFTP"), "{e}");
-        let e = load_push_config("[[consumers]]\nname = \"a\"\nurl = \"http://h/\"\nremote_dir = \"x\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("consumers[0] (a).remote_dir: only for transport = \"sftp\""), "{e}");
+        let e = load_push_config(
+            "[[consumers]]\nname = \"a\"\nurl = \"http://h/\"\nremote_dir = \"x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("consumers[0] (a).remote_dir: only for transport = \"sftp\""),
+            "{e}"
+        );
         let e = load_push_config("[[consumers]]\nname = \"a\"\ntransport = \"ftp\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("consumers[0] (a).transport: \"ftp\" is not a transport"), "{e}");
+        assert!(
+            e.contains("consumers[0] (a).transport: \"ftp\" is not a transport"),
+            "{e}"
+        );
     }
 
     #[test]
     fn the_host_key_must_be_pinned_and_well_written() {
-        let unpinned = SFTP.replace("host_key_sha256 = \"SHA256:a+r0EW9qGnKN55hCsfHIvZEU7UrJIJdb30tif+I2d4I\"\n", "");
+        let unpinned = SFTP.replace(
+            "host_key_sha256 = \"SHA256:a+r0EW9qGnKN55hCsfHIvZEU7UrJIJdb30tif+I2d4I\"\n",
+            "",
+        );
         let e = load_push_config(&unpinned).unwrap_err().to_string();
-        assert!(e.contains("must be pinned") && e.contains("known_hosts"), "{e}");
-        let e = load_push_config(&unpinned.replace("remote_dir", "host_key_sha256 = \"SHA256:abc\"\nremote_dir"))
+        assert!(
+            e.contains("must be pinned") && e.contains("known_hosts"),
+            "{e}"
+        );
+        let e = load_push_config(
+            &unpinned.replace("remote_dir", "host_key_sha256 = \"SHA256:abc\"\nremote_dir"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("is not a SHA-256 fingerprint"), "{e}");
+        let e = sftp_with("known_hosts = \"/etc/ssh/ssh_known_hosts\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("is not a SHA-256 fingerprint"), "{e}");
-        let e = sftp_with("known_hosts = \"/etc/ssh/ssh_known_hosts\"\n").unwrap_err().to_string();
         assert!(e.contains("not both"), "{e}");
         let e = load_push_config(&SFTP.replace("/etc/lheo-feed/id", "id_ed25519"))
             .unwrap_err()
@@ -1356,7 +1423,8 @@ retry_schedule = ["0s"]
 
     #[test]
     fn file_name_patterns() {
-        let p = FileNamePattern::parse("lheo-{consumer}-{date}-g{generation}-{kind}.xml.gz").unwrap();
+        let p =
+            FileNamePattern::parse("lheo-{consumer}-{date}-g{generation}-{kind}.xml.gz").unwrap();
         let v = NameValues {
             date: "2025-06-02",
             generation: 42,
@@ -1366,9 +1434,16 @@ retry_schedule = ["0s"]
         let name = p.render(&v);
         assert_eq!(name, "lheo-nuit-2025-06-02-g42-delta.xml.gz");
         assert_eq!(p.generation_of(&name, "nuit"), Some(42));
-        assert_eq!(p.generation_of(&name, "jour"), None, "another consumer's file");
+        assert_eq!(
+            p.generation_of(&name, "jour"),
+            None,
+            "another consumer's file"
+        );
         assert_eq!(p.generation_of(&format!("{name}.sha256"), "nuit"), None);
-        assert_eq!(p.generation_of("lheo-nuit-2025-6-02-g42-delta.xml.gz", "nuit"), None);
+        assert_eq!(
+            p.generation_of("lheo-nuit-2025-6-02-g42-delta.xml.gz", "nuit"),
+            None
+        );
         for (bad, why) in [
             ("lheo.xml", "{generation} is required"),
             ("a/{generation}", "not allowed"),

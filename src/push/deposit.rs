@@ -88,7 +88,10 @@ impl Sink {
         };
         Ok((
             if gzip {
-                Sink::Gzip(flate2::write::GzEncoder::new(h, flate2::Compression::default()))
+                Sink::Gzip(flate2::write::GzEncoder::new(
+                    h,
+                    flate2::Compression::default(),
+                ))
             } else {
                 Sink::Plain(h)
             },
@@ -135,7 +138,12 @@ fn paris_day(horodatage: &str) -> String {
 }
 
 /// Builds the deposit of batch `b` into a local file, in one read snapshot of the store.
-async fn build(store: &Store, c: &ConsumerConfig, b: &outbox::BatchRow, kind: &str) -> Result<Plan> {
+async fn build(
+    store: &Store,
+    c: &ConsumerConfig,
+    b: &outbox::BatchRow,
+    kind: &str,
+) -> Result<Plan> {
     let keys = c.sftp().expect("an SFTP consumer");
     let plan = in_tx!(
         store,
@@ -333,7 +341,12 @@ async fn failed(
         Some(_) => error,
         None => format!("gave up after {attempts} attempts; last: {error}"),
     };
-    tracing::warn!(consumer = name, batch = b.id, attempts, "deposit failed: {error}");
+    tracing::warn!(
+        consumer = name,
+        batch = b.id,
+        attempts,
+        "deposit failed: {error}"
+    );
     if delay.is_none() {
         s.dead_letters += 1;
     }

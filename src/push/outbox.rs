@@ -233,7 +233,12 @@ impl Filter {
 /// Whether a published offer (its `programmes` and `departements` JSON lists, as
 /// `published` keeps them, and its fragment) passes `filter`: the same test as forming's,
 /// for the SFTP deposits (`super::deposit`).
-pub fn passes(filter: &Filter, programmes: String, departements: String, fragment: String) -> (bool, String) {
+pub fn passes(
+    filter: &Filter,
+    programmes: String,
+    departements: String,
+    fragment: String,
+) -> (bool, String) {
     let l = Latest {
         live: true,
         hash: String::new(),
@@ -672,7 +677,12 @@ pub struct DepositRecord {
     pub file: String,
 }
 
-pub async fn mark_deposited(store: &Store, consumer: &str, id: i64, d: &DepositRecord) -> Result<()> {
+pub async fn mark_deposited(
+    store: &Store,
+    consumer: &str,
+    id: i64,
+    d: &DepositRecord,
+) -> Result<()> {
     let now = now_ms();
     write_tx!(store, conn => {
         sqlx::query(

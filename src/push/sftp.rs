@@ -54,7 +54,10 @@ pub fn target(c: &ConsumerConfig) -> Result<Option<Target>, ConfigError> {
     let at = format!("consumer {}", c.name);
     let path = &keys.private_key_file;
     let meta = std::fs::metadata(path).map_err(|e| {
-        ConfigError(format!("{at}.private_key_file: cannot read {}: {e}", path.display()))
+        ConfigError(format!(
+            "{at}.private_key_file: cannot read {}: {e}",
+            path.display()
+        ))
     })?;
     if meta.len() > MAX_KEY_FILE_BYTES {
         return Err(ConfigError(format!(
@@ -72,7 +75,10 @@ pub fn target(c: &ConsumerConfig) -> Result<Option<Target>, ConfigError> {
     })?;
     if let HostKeyPin::KnownHosts(f) = &keys.host_key {
         std::fs::File::open(f).map_err(|e| {
-            ConfigError(format!("{at}.known_hosts: cannot read {}: {e}", f.display()))
+            ConfigError(format!(
+                "{at}.known_hosts: cannot read {}: {e}",
+                f.display()
+            ))
         })?;
     }
     Ok(Some(Target {
@@ -95,7 +101,10 @@ struct Pinned {
 impl russh::client::Handler for Pinned {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         let key = match key {
             PublicKeyOrCertificate::PublicKey { key, .. } => key,
             PublicKeyOrCertificate::Certificate(c) => {
@@ -369,16 +378,17 @@ async fn send(sftp: &SftpSession, part: &str, up: &Upload<'_>, from: u64) -> Res
         if n == 0 {
             break;
         }
-        remote
-            .write_all(&buf[..n])
-            .await
-            .map_err(|e| format!("upload of {part} interrupted after {} bytes: {e}", from + sent))?;
+        remote.write_all(&buf[..n]).await.map_err(|e| {
+            format!(
+                "upload of {part} interrupted after {} bytes: {e}",
+                from + sent
+            )
+        })?;
         sent += n as u64;
     }
-    remote
-        .shutdown()
-        .await
-        .map_err(|e| format!("upload of {part}: the server did not confirm the last writes: {e}"))?;
+    remote.shutdown().await.map_err(|e| {
+        format!("upload of {part}: the server did not confirm the last writes: {e}")
+    })?;
     Ok(sent)
 }
 
