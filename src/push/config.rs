@@ -953,12 +953,14 @@ fn sftp_consumer(
                 named("host_key_sha256")
             ))
         }
-        (None, None) => return err(format!(
+        (None, None) => {
+            return err(format!(
             "{}: the server's host key must be pinned: give known_hosts = \"/path/known_hosts\" \
                  or host_key_sha256 = \"SHA256:…\" (`ssh-keyscan -p PORT HOST | ssh-keygen -lf -`, \
                  checked with the server's operator)",
             named("known_hosts")
-        )),
+        ))
+        }
         (Some(f), None) if !f.is_absolute() => {
             return err(format!("{}: give an absolute path", named("known_hosts")))
         }

@@ -138,12 +138,14 @@ fn paris_day(horodatage: &str) -> String {
 }
 
 /// Builds the deposit of batch `b` into a local file, in one read snapshot of the store.
+/// `lease`: the pusher's claim (owner, milliseconds), renewed as pages are read.
 async fn build(
     store: &Store,
     c: &ConsumerConfig,
     b: &outbox::BatchRow,
-    kind: &str,
+    lease: (&str, i64),
 ) -> Result<Plan> {
+    let kind = b.kind.as_str();
     let keys = c.sftp().expect("an SFTP consumer");
     let plan = in_tx!(
         store,
@@ -151,17 +153,25 @@ async fn build(
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
         "the deposit's read transaction",
         conn => 'tx: {
-            let row: Option<(i64, String)> = sqlx::query_as(
-                "SELECT id, horodatage_export FROM generations ORDER BY id DESC LIMIT 1",
+            // Rows of generations committed since the deposit was formed: form it again
+            // (it becomes a snapshot of the newest). Generations that changed nothing have
+            // no row and change nothing to the deposit.
+            let newer: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM deliveries WHERE consumer = $1 AND batched_at IS NULL",
             )
-            .fetch_optional(&mut *conn)
+            .bind(&c.name)
+            .fetch_one(&mut *conn)
             .await?;
-            let Some((generation, horodatage)) = row else {
-                break 'tx Plan::Stale;
-            };
-            if generation != b.last_generation {
+            if newer > 0 {
                 break 'tx Plan::Stale;
             }
+            let generation = b.last_generation;
+            let horodatage: String =
+                sqlx::query_scalar("SELECT horodatage_export FROM generations WHERE id = $1")
+                    .bind(generation)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .context("the deposit's generation is not in the store")?;
             let (mut sink, file) = Sink::new(c.gzip)?;
             let mut record = DepositRecord {
                 generation,
@@ -170,6 +180,7 @@ async fn build(
             };
             let mut retraits: Vec<String> = Vec::new();
             let mut after = (-1_i64, -1_i64);
+            let mut renewed = Instant::now();
             let frag = fragments::select_columns("p.fragment", "p.withdrawn_generation IS NULL");
             let sql = if record.kind == "delta" {
                 format!(
@@ -199,6 +210,13 @@ async fn build(
                     .await?;
                 let Some(last) = rows.last() else { break };
                 after = (last.0, last.1);
+                // Building a national snapshot outlasts the claim: keep it.
+                if renewed.elapsed() > Duration::from_millis((lease.1 / 3).max(100) as u64) {
+                    if !outbox::renew(store, &c.name, lease.0, lease.1).await? {
+                        anyhow::bail!("lease on {} lost to another pusher while building its deposit", c.name);
+                    }
+                    renewed = Instant::now();
+                }
                 for (f, a, live, programmes, departements, lz4, plain) in rows {
                     let fragment = fragments::decode_text(lz4, plain)?.unwrap_or_default();
                     let (pass, fragment) =
@@ -260,6 +278,7 @@ pub async fn serve(
 ) -> Result<Served> {
     let mut s = Served::default();
     let name = c.name.as_str();
+    let mut stale = 0;
     loop {
         if !outbox::renew(store, name, owner, lease_ms).await? {
             tracing::warn!(consumer = name, "lease lost to another pusher");
@@ -275,8 +294,13 @@ pub async fn serve(
             break;
         }
         let start = Instant::now();
-        let outcome = match build(store, c, &b, &b.kind).await? {
-            Plan::Stale => continue,
+        let outcome = match build(store, c, &b, (owner, lease_ms)).await? {
+            // Exports committing faster than deposits are built: the next pass goes on.
+            Plan::Stale if stale >= 10 => break,
+            Plan::Stale => {
+                stale += 1;
+                continue;
+            }
             Plan::Nothing(record) => {
                 outbox::mark_deposited(store, name, b.id, &record).await?;
                 tracing::info!(
