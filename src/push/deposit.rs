@@ -75,7 +75,7 @@ impl Write for Hashing {
 /// the header, so a rebuilt deposit is the same bytes).
 enum Sink {
     Plain(Hashing),
-    Gzip(flate2::write::GzEncoder<Hashing>),
+    Gzip(Box<flate2::write::GzEncoder<Hashing>>),
 }
 
 impl Sink {
@@ -88,10 +88,10 @@ impl Sink {
         };
         Ok((
             if gzip {
-                Sink::Gzip(flate2::write::GzEncoder::new(
+                Sink::Gzip(Box::new(flate2::write::GzEncoder::new(
                     h,
                     flate2::Compression::default(),
-                ))
+                )))
             } else {
                 Sink::Plain(h)
             },
