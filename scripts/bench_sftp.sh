@@ -6,11 +6,11 @@
 # openssh-client) and GNU time. Not part of `cargo test`.
 #
 #   cargo build --release --bin lheo-feed
-#   scripts/bench_sftp.sh [SESSIONS]     # 130000 sessions ≈ 1 GB of LHÉO
+#   scripts/bench_sftp.sh [SESSIONS]     # 130000 sessions ≈ 1 GB of LHÉO (BIN=… for another build)
 set -euo pipefail
 SESSIONS=${1:-130000}
 TODAY=2025-06-02
-BIN=$(pwd)/target/release/lheo-feed
+BIN=${BIN:-$(pwd)/target/release/lheo-feed}
 WORK=$(mktemp -d)
 DB=sqlite://$WORK/bench.sqlite
 SSHD=/usr/sbin/sshd
