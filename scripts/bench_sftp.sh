@@ -6,9 +6,9 @@
 # openssh-client) and GNU time. Not part of `cargo test`.
 #
 #   cargo build --release --bin lheo-feed
-#   scripts/bench_sftp.sh [SESSIONS]     # 130000 sessions ≈ 1 GB of LHÉO (BIN=… for another build)
+#   scripts/bench_sftp.sh [SESSIONS]     # 115000 sessions ≈ 1.05 GB of LHÉO (BIN=… for another build)
 set -euo pipefail
-SESSIONS=${1:-130000}
+SESSIONS=${1:-115000}
 TODAY=2025-06-02
 BIN=${BIN:-$(pwd)/target/release/lheo-feed}
 WORK=$(mktemp -d)
