@@ -66,8 +66,10 @@
 //!   does not grow with the offer; [`generation::rejections`] keeps each offer's findings
 //!   for the status page. The stored fragments are LZ4-compressed (`store::fragments`).
 //! - [`push`]: the pusher: the outbox rows the generation writes become signed, batched
-//!   HTTP deliveries to each configured consumer, retried, in order, with dead letters.
-//!   `docs/consumers.md`.
+//!   HTTP deliveries to each configured consumer, retried, in order, with dead letters —
+//!   or, for an SFTP consumer, one file per deposit on its server ([`push::deposit`],
+//!   [`push::sftp`]: pinned host key, temporary name, checksum read back, rename,
+//!   `.sha256`, retention). `docs/consumers.md`.
 //! - [`generate`]: deterministic synthetic data for load tests and benchmarks.
 //! - [`config`]: the one TOML configuration file, environment overrides, masked secrets.
 //! - [`daemon`]: `lheo-feed run`: scheduled, caught-up and on-demand runs under the

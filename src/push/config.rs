@@ -369,44 +369,265 @@ impl AuthConfig {
     }
 }
 
-/// One consumer (`[[consumers]]`).
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// One consumer (`[[consumers]]`): what every transport shares, and its transport.
+///
+/// Read by [`ConsumerConfig::from_toml`], not by serde's derive: `transport` chooses which
+/// keys the entry may hold, and a key of the other transport is refused by name.
+#[derive(Clone, Debug, Serialize)]
 pub struct ConsumerConfig {
     /// Identifier: lower-case letters, digits, `-` and `_` (1 to 64).
     pub name: String,
+    pub enabled: bool,
+    pub filter: Filter,
+    /// HTTP: compress request bodies (`Content-Encoding: gzip`); SFTP: deposit the
+    /// document gzipped.
+    pub gzip: bool,
+    /// HTTP: a 2xx must come within it; SFTP: connecting and every SFTP request.
+    pub timeout: Dur,
+    /// Delay before each attempt; default `[push].retry_schedule`, else Svix's ladder.
+    pub retry_schedule: Option<Vec<Dur>>,
+    /// Failing for longer than this pauses the consumer (default 5 days).
+    pub pause_after: Option<Dur>,
+    #[serde(flatten)]
+    pub transport: Transport,
+}
+
+/// How a consumer receives: signed HTTP `POST`s of batches, or files deposited by SFTP.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "transport", rename_all = "lowercase")]
+pub enum Transport {
+    Http(HttpKeys),
+    Sftp(SftpKeys),
+}
+
+/// The keys only an HTTP consumer has.
+#[derive(Clone, Debug, Serialize)]
+pub struct HttpKeys {
     /// Where batches are `POST`ed (http or https).
     pub url: String,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    #[serde(default)]
     pub mode: Mode,
-    #[serde(default)]
-    pub filter: Filter,
-    #[serde(default)]
     pub auth: AuthConfig,
     /// Standard Webhooks signing secrets (`whsec_…` base64, or raw bytes); several during
     /// a key rotation, each request then carries one signature per secret.
-    #[serde(default)]
     pub signing_secrets: Vec<SecretRef>,
     /// Offers (and withdrawals) per request, at most.
-    #[serde(default = "default_max_offres")]
     pub max_offres: usize,
     /// Bytes of the document per request (before compression), at most; one offer bigger
     /// than this goes alone.
-    #[serde(default = "default_max_bytes")]
     pub max_bytes: usize,
-    /// Compress request bodies (`Content-Encoding: gzip`).
-    #[serde(default)]
-    pub gzip: bool,
-    #[serde(default = "default_timeout")]
-    pub timeout: Dur,
-    /// Delay before each attempt; default `[push].retry_schedule`, else Svix's ladder.
-    #[serde(default)]
-    pub retry_schedule: Option<Vec<Dur>>,
-    /// Failing for longer than this pauses the consumer (default 5 days).
-    #[serde(default)]
-    pub pause_after: Option<Dur>,
+}
+
+/// How the SFTP server's host key is pinned (mandatory: an unknown or changed key refuses
+/// the connection).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostKeyPin {
+    /// An OpenSSH `known_hosts` file naming the host (`[host]:port` when not 22).
+    KnownHosts(PathBuf),
+    /// The SHA-256 of the key, as `ssh-keygen -l` prints it (`SHA256:` + base64).
+    Sha256(String),
+}
+
+/// The keys only an SFTP consumer has (`transport = "sftp"`).
+#[derive(Clone, Debug, Serialize)]
+pub struct SftpKeys {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// The client's private key (OpenSSH format, no passphrase), readable by the service
+    /// only; read when the pusher starts.
+    pub private_key_file: PathBuf,
+    #[serde(flatten, serialize_with = "ser_pin")]
+    pub host_key: HostKeyPin,
+    /// Where files are deposited (absolute, or relative to the login directory).
+    pub remote_dir: String,
+    pub file_name: FileNamePattern,
+    /// `snapshot`: the full document of the consumer's filter; `delta`: the generation's
+    /// changes (a consumer more than one generation behind gets a snapshot).
+    pub deposit: Mode,
+    /// Deposited files kept in `remote_dir` (the newest, by generation).
+    pub keep: u32,
+}
+
+fn ser_pin<S: serde::Serializer>(p: &HostKeyPin, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(1))?;
+    match p {
+        HostKeyPin::KnownHosts(f) => m.serialize_entry("known_hosts", f)?,
+        HostKeyPin::Sha256(f) => m.serialize_entry("host_key_sha256", f)?,
+    }
+    m.end()
+}
+
+/// One part of a file name pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    /// `{date}`: the generation's day in Paris, `YYYY-MM-DD`.
+    Date,
+    /// `{generation}`: its number.
+    Generation,
+    /// `{kind}`: `snapshot` or `delta`.
+    Kind,
+    /// `{consumer}`: the consumer's name.
+    Consumer,
+}
+
+/// A deposited file's name, as a pattern: text and the placeholders `{date}` (Paris day of
+/// the generation, `YYYY-MM-DD`), `{generation}` (required: it orders the files for the
+/// retention), `{kind}` (`snapshot` / `delta`) and `{consumer}`. Holds only names that are
+/// safe on any server: no `/`, no leading `.` (temporary names start with one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileNamePattern {
+    text: String,
+    parts: Vec<Part>,
+}
+
+impl Serialize for FileNamePattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// What the placeholders of a [`FileNamePattern`] stand for, for one deposit.
+#[derive(Clone, Copy, Debug)]
+pub struct NameValues<'a> {
+    pub date: &'a str,
+    pub generation: i64,
+    pub kind: &'a str,
+    pub consumer: &'a str,
+}
+
+impl FileNamePattern {
+    /// Parses and checks a pattern; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<FileNamePattern, String> {
+        if text.is_empty() || text.len() > 200 {
+            return Err("give 1 to 200 characters".into());
+        }
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix('{') {
+                let Some(end) = after.find('}') else {
+                    return Err("a '{' without its '}'".into());
+                };
+                parts.push(match &after[..end] {
+                    "date" => Part::Date,
+                    "generation" => Part::Generation,
+                    "kind" => Part::Kind,
+                    "consumer" => Part::Consumer,
+                    other => {
+                        return Err(format!(
+                            "unknown placeholder {{{other}}}: use {{date}}, {{generation}}, {{kind}} or {{consumer}}"
+                        ))
+                    }
+                });
+                rest = &after[end + 1..];
+            } else {
+                let end = rest.find('{').unwrap_or(rest.len());
+                let t = &rest[..end];
+                if let Some(c) = t
+                    .chars()
+                    .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+                {
+                    return Err(format!(
+                        "{c:?} is not allowed: use letters, digits, '.', '-', '_' and placeholders"
+                    ));
+                }
+                parts.push(Part::Text(t.to_owned()));
+                rest = &rest[end..];
+            }
+        }
+        if !parts.contains(&Part::Generation) {
+            return Err("{generation} is required: it makes each deposit's name unique and orders them for `keep`".into());
+        }
+        if text.starts_with('.') {
+            return Err(
+                "a name starting with '.' is hidden (temporary files start with one)".into(),
+            );
+        }
+        if text.ends_with(".sha256") || text.ends_with(".part") {
+            return Err(
+                "the names ending in .sha256 and .part are the checksums' and the temporary files'"
+                    .into(),
+            );
+        }
+        // Two placeholders side by side could not be told apart when reading names back.
+        if parts
+            .windows(2)
+            .any(|w| !matches!(w[0], Part::Text(_)) && !matches!(w[1], Part::Text(_)))
+        {
+            return Err("put text between two placeholders (e.g. {date}-g{generation})".into());
+        }
+        Ok(FileNamePattern {
+            text: text.to_owned(),
+            parts,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn has_kind(&self) -> bool {
+        self.parts.contains(&Part::Kind)
+    }
+
+    /// The name of one deposit.
+    pub fn render(&self, v: &NameValues) -> String {
+        let mut s = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Text(t) => s.push_str(t),
+                Part::Date => s.push_str(v.date),
+                Part::Generation => s.push_str(&v.generation.to_string()),
+                Part::Kind => s.push_str(v.kind),
+                Part::Consumer => s.push_str(v.consumer),
+            }
+        }
+        s
+    }
+
+    /// The generation of a name this pattern made for `consumer`, or `None` when the name
+    /// is not one of its deposits (the retention deletes nothing else).
+    pub fn generation_of(&self, name: &str, consumer: &str) -> Option<i64> {
+        fn walk(parts: &[Part], s: &str, consumer: &str, found: Option<i64>) -> Option<i64> {
+            let Some((p, more)) = parts.split_first() else {
+                return if s.is_empty() { found } else { None };
+            };
+            let lit = |t: &str| {
+                s.strip_prefix(t)
+                    .and_then(|r| walk(more, r, consumer, found))
+            };
+            match p {
+                Part::Text(t) => lit(t),
+                Part::Consumer => lit(consumer),
+                Part::Kind => lit("snapshot").or_else(|| lit("delta")),
+                Part::Date => {
+                    let d = s.get(..10)?;
+                    let ok = d.bytes().enumerate().all(|(i, b)| {
+                        if i == 4 || i == 7 {
+                            b == b'-'
+                        } else {
+                            b.is_ascii_digit()
+                        }
+                    });
+                    if ok {
+                        walk(more, &s[10..], consumer, found)
+                    } else {
+                        None
+                    }
+                }
+                Part::Generation => {
+                    let digits = s.bytes().take_while(u8::is_ascii_digit).count().min(18);
+                    (1..=digits).rev().find_map(|n| {
+                        let g = s[..n].parse().ok()?;
+                        walk(more, &s[n..], consumer, Some(g))
+                    })
+                }
+            }
+        }
+        walk(&self.parts, name, consumer, None)
+    }
 }
 
 fn yes() -> bool {
@@ -421,18 +642,268 @@ fn default_max_bytes() -> usize {
 fn default_timeout() -> Dur {
     Dur(DEFAULT_TIMEOUT)
 }
+fn default_port() -> u16 {
+    22
+}
+fn default_keep() -> u32 {
+    DEFAULT_KEEP
+}
+fn default_deposit() -> Mode {
+    Mode::Snapshot
+}
+
+/// Deposited files kept on the remote by default.
+pub const DEFAULT_KEEP: u32 = 7;
+
+/// An `[[consumers]]` entry with `transport = "http"` (or none), as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpEntry {
+    name: String,
+    url: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    mode: Mode,
+    #[serde(default)]
+    filter: Filter,
+    #[serde(default)]
+    auth: AuthConfig,
+    #[serde(default)]
+    signing_secrets: Vec<SecretRef>,
+    #[serde(default = "default_max_offres")]
+    max_offres: usize,
+    #[serde(default = "default_max_bytes")]
+    max_bytes: usize,
+    #[serde(default)]
+    gzip: bool,
+    #[serde(default = "default_timeout")]
+    timeout: Dur,
+    #[serde(default)]
+    retry_schedule: Option<Vec<Dur>>,
+    #[serde(default)]
+    pause_after: Option<Dur>,
+}
+
+/// An `[[consumers]]` entry with `transport = "sftp"`, as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SftpEntry {
+    name: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    filter: Filter,
+    #[serde(default)]
+    gzip: bool,
+    #[serde(default = "default_timeout")]
+    timeout: Dur,
+    #[serde(default)]
+    retry_schedule: Option<Vec<Dur>>,
+    #[serde(default)]
+    pause_after: Option<Dur>,
+    host: String,
+    #[serde(default = "default_port")]
+    port: u16,
+    user: String,
+    private_key_file: PathBuf,
+    #[serde(default)]
+    known_hosts: Option<PathBuf>,
+    #[serde(default)]
+    host_key_sha256: Option<String>,
+    remote_dir: String,
+    file_name: String,
+    #[serde(default = "default_deposit")]
+    deposit: Mode,
+    #[serde(default = "default_keep")]
+    keep: u32,
+}
+
+/// Keys that belong to one transport only, and what the other one uses instead.
+const HTTP_ONLY: &[(&str, &str)] = &[
+    (
+        "url",
+        "an SFTP consumer is reached by host, port, user and remote_dir",
+    ),
+    (
+        "mode",
+        "an SFTP consumer says what it gets with deposit = \"snapshot\" or \"delta\"",
+    ),
+    (
+        "auth",
+        "an SFTP consumer authenticates with private_key_file",
+    ),
+    (
+        "signing_secrets",
+        "a deposit is checked by its .sha256 file and the pinned host key",
+    ),
+    ("max_offres", "a deposit is one file"),
+    ("max_bytes", "a deposit is one file"),
+];
+const SFTP_ONLY: &[&str] = &[
+    "host",
+    "port",
+    "user",
+    "private_key_file",
+    "known_hosts",
+    "host_key_sha256",
+    "remote_dir",
+    "file_name",
+    "deposit",
+    "keep",
+];
+
+/// `consumers[0].auth`-style text for a serde_path_to_error path, after `prefix`.
+fn path_text(prefix: &str, path: &serde_path_to_error::Path) -> String {
+    let mut at = prefix.to_owned();
+    for segment in path.iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => at.push_str(&format!("[{index}]")),
+            serde_path_to_error::Segment::Map { key } => {
+                if !at.is_empty() {
+                    at.push('.');
+                }
+                at.push_str(key);
+            }
+            _ => {}
+        }
+    }
+    at
+}
+
+/// Deserializes `value`, the error prefixed with the key path from `prefix`.
+fn de_at<T: serde::de::DeserializeOwned>(
+    prefix: &str,
+    value: toml::Value,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let at = path_text(prefix, e.path());
+        let why = e.into_inner().message().trim_end().to_owned();
+        ConfigError(if at.is_empty() {
+            why
+        } else {
+            format!("{at}: {why}")
+        })
+    })
+}
 
 impl ConsumerConfig {
-    /// The Authorization header value.
+    /// The `i`-th `[[consumers]]` entry: `transport` (default `"http"`) says which keys it
+    /// may have; a key of the other transport is refused by name, with what to write.
+    pub fn from_toml(i: usize, value: &toml::Value) -> Result<ConsumerConfig, ConfigError> {
+        let Some(table) = value.as_table() else {
+            return err(format!(
+                "consumers[{i}]: write each consumer as a [[consumers]] table"
+            ));
+        };
+        let named = |key: &str| match table.get("name").and_then(|n| n.as_str()) {
+            Some(n) => format!("consumers[{i}] ({n}).{key}"),
+            None => format!("consumers[{i}].{key}"),
+        };
+        let mut table = table.clone();
+        let transport = match table.remove("transport") {
+            None => "http".to_owned(),
+            Some(toml::Value::String(t)) => t,
+            Some(_) => {
+                return err(format!(
+                    "{}: write \"http\" or \"sftp\"",
+                    named("transport")
+                ))
+            }
+        };
+        let at = format!("consumers[{i}]");
+        match transport.as_str() {
+            "http" => {
+                if let Some(k) = SFTP_ONLY.iter().find(|k| table.contains_key(**k)) {
+                    return err(format!(
+                        "{}: only for transport = \"sftp\"; an HTTP consumer is reached by its url \
+                         (remove the key, or add transport = \"sftp\")",
+                        named(k)
+                    ));
+                }
+                let e: HttpEntry = de_at(&at, toml::Value::Table(table))?;
+                Ok(ConsumerConfig {
+                    name: e.name,
+                    enabled: e.enabled,
+                    filter: e.filter,
+                    gzip: e.gzip,
+                    timeout: e.timeout,
+                    retry_schedule: e.retry_schedule,
+                    pause_after: e.pause_after,
+                    transport: Transport::Http(HttpKeys {
+                        url: e.url,
+                        mode: e.mode,
+                        auth: e.auth,
+                        signing_secrets: e.signing_secrets,
+                        max_offres: e.max_offres,
+                        max_bytes: e.max_bytes,
+                    }),
+                })
+            }
+            "sftp" => {
+                if let Some((k, instead)) = HTTP_ONLY.iter().find(|(k, _)| table.contains_key(*k)) {
+                    return err(format!(
+                        "{}: does not apply to transport = \"sftp\" ({instead}): remove it",
+                        named(k)
+                    ));
+                }
+                for k in ["password", "password_env", "password_file", "passphrase"] {
+                    if table.contains_key(k) {
+                        return err(format!(
+                            "{}: no passwords for SFTP: authenticate with private_key_file (a key \
+                             without passphrase, readable by the service only)",
+                            named(k)
+                        ));
+                    }
+                }
+                let e: SftpEntry = de_at(&at, toml::Value::Table(table))?;
+                sftp_consumer(e, &named)
+            }
+            other => err(format!(
+                "{}: {other:?} is not a transport: write \"http\" (the default) or \"sftp\"",
+                named("transport")
+            )),
+        }
+    }
+
+    /// `mode` of an HTTP consumer, `deposit` of an SFTP one.
+    pub fn mode(&self) -> Mode {
+        match &self.transport {
+            Transport::Http(h) => h.mode,
+            Transport::Sftp(s) => s.deposit,
+        }
+    }
+
+    pub fn http(&self) -> Option<&HttpKeys> {
+        match &self.transport {
+            Transport::Http(h) => Some(h),
+            Transport::Sftp(_) => None,
+        }
+    }
+
+    pub fn sftp(&self) -> Option<&SftpKeys> {
+        match &self.transport {
+            Transport::Sftp(s) => Some(s),
+            Transport::Http(_) => None,
+        }
+    }
+
+    /// The Authorization header value (HTTP; none for SFTP).
     pub fn authorization(&self) -> Result<Option<Authorization>, ConfigError> {
-        self.auth.resolve(&format!("consumer {}", self.name))
+        match self.http() {
+            Some(h) => h.auth.resolve(&format!("consumer {}", self.name)),
+            None => Ok(None),
+        }
     }
 
     /// The signing keys, decoded (`whsec_` + base64 as Standard Webhooks writes them, or
-    /// the raw bytes).
+    /// the raw bytes). None for SFTP.
     pub fn signing_keys(&self) -> Result<Vec<Secret>, ConfigError> {
         let mut keys = Vec::new();
-        for (i, r) in self.signing_secrets.iter().enumerate() {
+        let Some(h) = self.http() else {
+            return Ok(keys);
+        };
+        for (i, r) in h.signing_secrets.iter().enumerate() {
             let what = format!("consumer {} signing_secrets[{i}]", self.name);
             let s = r.read(&what)?;
             keys.push(match s.0.strip_prefix(b"whsec_") {
@@ -446,6 +917,109 @@ impl ConsumerConfig {
         }
         Ok(keys)
     }
+}
+
+/// Checks an SFTP entry's values into [`SftpKeys`].
+fn sftp_consumer(
+    e: SftpEntry,
+    named: &dyn Fn(&str) -> String,
+) -> Result<ConsumerConfig, ConfigError> {
+    let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '@' | '/' | '\\');
+    if e.host.is_empty() || e.host.len() > 253 || e.host.chars().any(bad) {
+        return err(format!(
+            "{}: a host name or address, without user@ or spaces",
+            named("host")
+        ));
+    }
+    if e.port == 0 {
+        return err(format!("{}: between 1 and 65535", named("port")));
+    }
+    if e.user.is_empty() || e.user.len() > 64 || e.user.chars().any(|c| bad(c) || c == ':') {
+        return err(format!(
+            "{}: 1 to 64 characters, no spaces, '@', ':' or '/'",
+            named("user")
+        ));
+    }
+    if !e.private_key_file.is_absolute() {
+        return err(format!(
+            "{}: give an absolute path (the service may not run in this directory)",
+            named("private_key_file")
+        ));
+    }
+    let host_key = match (e.known_hosts, e.host_key_sha256) {
+        (Some(_), Some(_)) => {
+            return err(format!(
+                "{}: give known_hosts or host_key_sha256, not both",
+                named("host_key_sha256")
+            ))
+        }
+        (None, None) => {
+            return err(format!(
+            "{}: the server's host key must be pinned: give known_hosts = \"/path/known_hosts\" \
+                 or host_key_sha256 = \"SHA256:…\" (`ssh-keyscan -p PORT HOST | ssh-keygen -lf -`, \
+                 checked with the server's operator)",
+            named("known_hosts")
+        ))
+        }
+        (Some(f), None) if !f.is_absolute() => {
+            return err(format!("{}: give an absolute path", named("known_hosts")))
+        }
+        (Some(f), None) => HostKeyPin::KnownHosts(f),
+        (None, Some(fp)) => {
+            let b64 = fp.strip_prefix("SHA256:").unwrap_or("");
+            let decoded = base64::engine::general_purpose::STANDARD_NO_PAD.decode(b64);
+            if !decoded.is_ok_and(|d| d.len() == 32) {
+                return err(format!(
+                    "{}: {fp:?} is not a SHA-256 fingerprint: write it as `ssh-keygen -l` prints \
+                     it, \"SHA256:\" and 43 base64 characters",
+                    named("host_key_sha256")
+                ));
+            }
+            HostKeyPin::Sha256(fp)
+        }
+    };
+    if e.remote_dir.is_empty()
+        || e.remote_dir.len() > 1024
+        || e.remote_dir.chars().any(char::is_control)
+        || e.remote_dir.split('/').any(|s| s == "..")
+    {
+        return err(format!(
+            "{}: a directory path (absolute, or relative to the login directory), without '..'",
+            named("remote_dir")
+        ));
+    }
+    let file_name = FileNamePattern::parse(&e.file_name)
+        .map_err(|why| ConfigError(format!("{} {:?}: {why}", named("file_name"), e.file_name)))?;
+    if e.deposit == Mode::Delta && !file_name.has_kind() {
+        return err(format!(
+            "{}: with deposit = \"delta\" the name must hold {{kind}}: a consumer more than one \
+             generation behind gets a snapshot, and the picker must tell them apart",
+            named("file_name")
+        ));
+    }
+    if !(1..=1000).contains(&e.keep) {
+        return err(format!("{}: between 1 and 1000", named("keep")));
+    }
+    Ok(ConsumerConfig {
+        name: e.name,
+        enabled: e.enabled,
+        filter: e.filter,
+        gzip: e.gzip,
+        timeout: e.timeout,
+        retry_schedule: e.retry_schedule,
+        pause_after: e.pause_after,
+        transport: Transport::Sftp(SftpKeys {
+            host: e.host,
+            port: e.port,
+            user: e.user,
+            private_key_file: e.private_key_file,
+            host_key,
+            remote_dir: e.remote_dir,
+            file_name,
+            deposit: e.deposit,
+            keep: e.keep,
+        }),
+    })
 }
 
 /// The resolved retry policy of a consumer.
@@ -484,26 +1058,13 @@ impl PushConfig {
     }
 }
 
-/// Only the keys this module reads; the others belong to the rest of the configuration.
-#[derive(Deserialize)]
-struct PushFile {
-    #[serde(default)]
-    push: PushSettings,
-    #[serde(default)]
-    consumers: Vec<ConsumerConfig>,
-}
-
 /// Reads `[push]` and `[[consumers]]` from the configuration file's text (other top-level
 /// keys are ignored) and checks them. Secrets are not read here ([`ConsumerConfig::authorization`],
-/// [`ConsumerConfig::signing_keys`]), so `deliveries` works without them.
+/// [`ConsumerConfig::signing_keys`], the SFTP key when the pusher starts), so `deliveries`
+/// works without them.
 pub fn load_push_config(toml_text: &str) -> Result<PushConfig, ConfigError> {
-    let f: PushFile = toml::from_str(toml_text).map_err(|e| ConfigError(e.to_string()))?;
-    let cfg = PushConfig {
-        push: f.push,
-        consumers: f.consumers,
-    };
-    validate(&cfg)?;
-    Ok(cfg)
+    let doc: toml::Table = toml::from_str(toml_text).map_err(|e| ConfigError(e.to_string()))?;
+    parse(doc.get("push"), doc.get("consumers"))
 }
 
 /// The same, from the sections as the daemon's configuration loader keeps them (raw TOML
@@ -515,42 +1076,34 @@ pub fn from_raw(
     if push.is_none() && consumers.is_none() {
         return Ok(None);
     }
-    let mut table = toml::Table::new();
-    if let Some(p) = push {
-        table.insert("push".into(), p.clone());
-    }
-    if let Some(c) = consumers {
-        table.insert("consumers".into(), c.clone());
-    }
-    let f: PushFile = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-        // `consumers[0].auth: reason`, the key path the configuration loader turns into a
-        // line of the file.
-        let mut at = String::new();
-        for segment in e.path().iter() {
-            match segment {
-                serde_path_to_error::Segment::Seq { index } => at.push_str(&format!("[{index}]")),
-                serde_path_to_error::Segment::Map { key } => {
-                    if !at.is_empty() {
-                        at.push('.');
-                    }
-                    at.push_str(key);
-                }
-                _ => {}
-            }
-        }
-        let why = e.into_inner().message().trim_end().to_owned();
-        ConfigError(if at.is_empty() {
-            why
-        } else {
-            format!("{at}: {why}")
-        })
-    })?;
+    parse(push, consumers).map(Some)
+}
+
+/// Both sections into a checked [`PushConfig`]; errors start with the key path
+/// (`consumers[0].auth: reason`), which the configuration loader turns into a line.
+fn parse(
+    push: Option<&toml::Value>,
+    consumers: Option<&toml::Value>,
+) -> Result<PushConfig, ConfigError> {
+    let settings = match push {
+        Some(p) => de_at("push", p.clone())?,
+        None => PushSettings::default(),
+    };
+    let list = match consumers {
+        None => Vec::new(),
+        Some(toml::Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ConsumerConfig::from_toml(i, v))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return err("consumers: write each consumer as a [[consumers]] table"),
+    };
     let cfg = PushConfig {
-        push: f.push,
-        consumers: f.consumers,
+        push: settings,
+        consumers: list,
     };
     validate(&cfg)?;
-    Ok(Some(cfg))
+    Ok(cfg)
 }
 
 fn check_schedule(at: &str, s: &[Dur]) -> Result<(), ConfigError> {
@@ -561,6 +1114,42 @@ fn check_schedule(at: &str, s: &[Dur]) -> Result<(), ConfigError> {
     }
     if s.iter().any(|d| d.0 > Duration::from_secs(7 * 24 * 3600)) {
         return err(format!("{at}.retry_schedule: a delay longer than 7 days"));
+    }
+    Ok(())
+}
+
+fn validate_http(at: &str, h: &HttpKeys) -> Result<(), ConfigError> {
+    match reqwest::Url::parse(&h.url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            if !u.username().is_empty() || u.password().is_some() {
+                return err(format!(
+                    "{at}.url: credentials in the URL are refused (they would be logged); use [consumers.auth]"
+                ));
+            }
+        }
+        _ => {
+            // Redacted: an unparsable URL may still hold credentials.
+            return err(format!(
+                "{at}.url {:?}: an http:// or https:// URL is needed",
+                crate::store::redact_url(&h.url)
+            ));
+        }
+    }
+    h.auth.check(at)?;
+    for (j, s) in h.signing_secrets.iter().enumerate() {
+        if s.value.is_some() {
+            return err(format!(
+                "{at}.signing_secrets[{j}]: a literal secret is refused in the configuration \
+                 file; write {{ env = \"VARIABLE\" }} or {{ file = \"/path\" }}"
+            ));
+        }
+        s.check(&format!("{at}.signing_secrets[{j}]"))?;
+    }
+    if !(1..=100_000).contains(&h.max_offres) {
+        return err(format!("{at}.max_offres: between 1 and 100000"));
+    }
+    if !(1024..=256 * 1024 * 1024).contains(&h.max_bytes) {
+        return err(format!("{at}.max_bytes: between 1024 and 268435456"));
     }
     Ok(())
 }
@@ -590,37 +1179,8 @@ fn validate(cfg: &PushConfig) -> Result<(), ConfigError> {
         if !names.insert(c.name.clone()) {
             return err(format!("{at}: the name is used twice"));
         }
-        match reqwest::Url::parse(&c.url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-                if !u.username().is_empty() || u.password().is_some() {
-                    return err(format!(
-                        "{at}.url: credentials in the URL are refused (they would be logged); use [consumers.auth]"
-                    ));
-                }
-            }
-            _ => {
-                // Redacted: an unparsable URL may still hold credentials.
-                return err(format!(
-                    "{at}.url {:?}: an http:// or https:// URL is needed",
-                    crate::store::redact_url(&c.url)
-                ));
-            }
-        }
-        c.auth.check(&at)?;
-        for (j, s) in c.signing_secrets.iter().enumerate() {
-            if s.value.is_some() {
-                return err(format!(
-                    "{at}.signing_secrets[{j}]: a literal secret is refused in the configuration \
-                     file; write {{ env = \"VARIABLE\" }} or {{ file = \"/path\" }}"
-                ));
-            }
-            s.check(&format!("{at}.signing_secrets[{j}]"))?;
-        }
-        if !(1..=100_000).contains(&c.max_offres) {
-            return err(format!("{at}.max_offres: between 1 and 100000"));
-        }
-        if !(1024..=256 * 1024 * 1024).contains(&c.max_bytes) {
-            return err(format!("{at}.max_bytes: between 1024 and 268435456"));
+        if let Transport::Http(h) = &c.transport {
+            validate_http(&at, h)?;
         }
         if c.timeout.0.is_zero() || c.timeout.0 > Duration::from_secs(600) {
             return err(format!("{at}.timeout: more than 0 and at most 10 minutes"));
@@ -667,8 +1227,8 @@ retry_schedule = ["0s"]
         assert_eq!(c.push.concurrency, 2);
         assert_eq!(c.consumers.len(), 2);
         let oi = c.consumer("offre-info").unwrap();
-        assert_eq!(oi.auth.kind, AuthKind::Bearer);
-        assert_eq!(oi.signing_secrets.len(), 2);
+        assert_eq!(oi.http().unwrap().auth.kind, AuthKind::Bearer);
+        assert_eq!(oi.http().unwrap().signing_secrets.len(), 2);
         assert!(oi.filter.departements.contains("85"));
         assert_eq!(
             c.policy(oi).schedule,
@@ -679,7 +1239,7 @@ retry_schedule = ["0s"]
             ]
         );
         let k = c.consumer("kairos").unwrap();
-        assert_eq!(k.mode, Mode::Snapshot);
+        assert_eq!(k.mode(), Mode::Snapshot);
         assert_eq!(c.policy(k).schedule, vec![Duration::ZERO]);
         assert_eq!(c.policy(k).pause_after, DEFAULT_PAUSE_AFTER);
         assert!(load_push_config("").unwrap().consumers.is_empty());
@@ -736,13 +1296,13 @@ retry_schedule = ["0s"]
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("k");
         std::fs::write(&f, "whsec_c2VjcmV0\n").unwrap();
-        let c = ConsumerConfig {
-            signing_secrets: vec![SecretRef::new(None, Some(f))],
-            ..load_push_config("[[consumers]]\nname = \"a\"\nurl = \"http://h/\"\n")
-                .unwrap()
-                .consumers
-                .remove(0)
-        };
+        let mut c = load_push_config("[[consumers]]\nname = \"a\"\nurl = \"http://h/\"\n")
+            .unwrap()
+            .consumers
+            .remove(0);
+        if let Transport::Http(h) = &mut c.transport {
+            h.signing_secrets = vec![SecretRef::new(None, Some(f))];
+        }
         let keys = c.signing_keys().unwrap();
         assert_eq!(keys, vec![Secret(b"secret".to_vec())]);
         assert_eq!(format!("{keys:?}"), "[Secret(***)]");
@@ -756,9 +1316,167 @@ retry_schedule = ["0s"]
         );
     }
 
+    const SFTP: &str =
+        "[[consumers]]\nname = \"nuit\"\ntransport = \"sftp\"\nhost = \"sftp.example.org\"\n\
+        user = \"lheo\"\nprivate_key_file = \"/etc/lheo-feed/id\"\n\
+        host_key_sha256 = \"SHA256:a+r0EW9qGnKN55hCsfHIvZEU7UrJIJdb30tif+I2d4I\"\n\
+        remote_dir = \"depot\"\nfile_name = \"lheo-{date}-g{generation}.xml.gz\"\n";
+
+    fn sftp_with(extra: &str) -> Result<PushConfig, ConfigError> {
+        load_push_config(&format!("{SFTP}{extra}"))
+    }
+
+    #[test]
+    fn an_sftp_consumer_has_its_keys_and_defaults() {
+        let c = sftp_with("gzip = true\n").unwrap().consumers.remove(0);
+        let s = c.sftp().expect("an SFTP consumer");
+        assert!(c.http().is_none());
+        assert_eq!(
+            (s.port, s.keep, s.deposit),
+            (22, DEFAULT_KEEP, Mode::Snapshot)
+        );
+        assert_eq!(c.mode(), Mode::Snapshot);
+        assert!(c.gzip);
+        assert_eq!(
+            s.host_key,
+            HostKeyPin::Sha256("SHA256:a+r0EW9qGnKN55hCsfHIvZEU7UrJIJdb30tif+I2d4I".into())
+        );
+        // `config check` prints it back with the keys as written.
+        let shown = toml::to_string(&PushConfig {
+            push: PushSettings::default(),
+            consumers: vec![c],
+        })
+        .unwrap();
+        assert!(shown.contains("transport = \"sftp\""), "{shown}");
+        assert!(shown.contains("host_key_sha256 = "), "{shown}");
+        assert!(
+            shown.contains("file_name = \"lheo-{date}-g{generation}.xml.gz\""),
+            "{shown}"
+        );
+        assert!(!shown.contains("url"), "{shown}");
+    }
+
+    #[test]
+    fn keys_of_the_other_transport_are_refused_by_name() {
+        for (extra, key) in [
+            ("url = \"https://x/\"\n", "url"),
+            ("mode = \"delta\"\n", "mode"),
+            ("signing_secrets = []\n", "signing_secrets"),
+            ("max_offres = 3\n", "max_offres"),
+        ] {
+            let e = sftp_with(extra).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!(
+                    "consumers[0] (nuit).{key}: does not apply to transport = \"sftp\""
+                )),
+                "{e}"
+            );
+        }
+        let e = sftp_with("password_env = \"X\"\n").unwrap_err().to_string();
+        assert!(e.contains("no passwords for SFTP"), "{e}");
+        let e = load_push_config(
+            "[[consumers]]\nname = \"a\"\nurl = \"http://h/\"\nremote_dir = \"x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("consumers[0] (a).remote_dir: only for transport = \"sftp\""),
+            "{e}"
+        );
+        let e = load_push_config("[[consumers]]\nname = \"a\"\ntransport = \"ftp\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("consumers[0] (a).transport: \"ftp\" is not a transport"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_host_key_must_be_pinned_and_well_written() {
+        let unpinned = SFTP.replace(
+            "host_key_sha256 = \"SHA256:a+r0EW9qGnKN55hCsfHIvZEU7UrJIJdb30tif+I2d4I\"\n",
+            "",
+        );
+        let e = load_push_config(&unpinned).unwrap_err().to_string();
+        assert!(
+            e.contains("must be pinned") && e.contains("known_hosts"),
+            "{e}"
+        );
+        let e = load_push_config(
+            &unpinned.replace("remote_dir", "host_key_sha256 = \"SHA256:abc\"\nremote_dir"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("is not a SHA-256 fingerprint"), "{e}");
+        let e = sftp_with("known_hosts = \"/etc/ssh/ssh_known_hosts\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not both"), "{e}");
+        let e = load_push_config(&SFTP.replace("/etc/lheo-feed/id", "id_ed25519"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("private_key_file: give an absolute path"), "{e}");
+        let e = sftp_with("deposit = \"delta\"\n").unwrap_err().to_string();
+        assert!(e.contains("must hold {kind}"), "{e}");
+        let e = sftp_with("keep = 0\n").unwrap_err().to_string();
+        assert!(e.contains("keep: between 1 and 1000"), "{e}");
+    }
+
+    #[test]
+    fn file_name_patterns() {
+        let p =
+            FileNamePattern::parse("lheo-{consumer}-{date}-g{generation}-{kind}.xml.gz").unwrap();
+        let v = NameValues {
+            date: "2025-06-02",
+            generation: 42,
+            kind: "delta",
+            consumer: "nuit",
+        };
+        let name = p.render(&v);
+        assert_eq!(name, "lheo-nuit-2025-06-02-g42-delta.xml.gz");
+        assert_eq!(p.generation_of(&name, "nuit"), Some(42));
+        assert_eq!(
+            p.generation_of(&name, "jour"),
+            None,
+            "another consumer's file"
+        );
+        assert_eq!(p.generation_of(&format!("{name}.sha256"), "nuit"), None);
+        assert_eq!(
+            p.generation_of("lheo-nuit-2025-6-02-g42-delta.xml.gz", "nuit"),
+            None
+        );
+        for (bad, why) in [
+            ("lheo.xml", "{generation} is required"),
+            ("a/{generation}", "not allowed"),
+            (".x{generation}", "hidden"),
+            ("x{generation}.sha256", ".sha256"),
+            ("{date}{generation}", "text between two placeholders"),
+            ("x{gen}", "unknown placeholder"),
+            ("x{generation", "without its '}'"),
+        ] {
+            let e = FileNamePattern::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
     proptest::proptest! {
         /// Whatever text comes in, loading answers (no panic), and an error never repeats
         /// a value given as a literal token.
+        /// Any pattern text parses or is refused (no panic); a pattern that parses gives
+        /// back the generation of every name it renders.
+        #[test]
+        fn patterns_read_back_what_they_render(
+            t in "[a-z{}._-]{0,12}(\\{generation\\})?[a-z{}._-]{0,12}",
+            g in 0i64..1_000_000_000,
+            kind in proptest::sample::select(vec!["snapshot", "delta"]),
+        ) {
+            if let Ok(p) = FileNamePattern::parse(&t) {
+                let name = p.render(&NameValues { date: "2025-06-02", generation: g, kind, consumer: "c-1" });
+                proptest::prop_assert_eq!(p.generation_of(&name, "c-1"), Some(g));
+            }
+        }
+
         #[test]
         fn any_text_loads_or_fails_cleanly(s in "\\PC{0,200}") {
             let _ = load_push_config(&s);

@@ -10,14 +10,19 @@
 //!   batch with its `webhook-id` before the first send, then sends them in order.
 //! - [`wire`]: the documents and the Standard Webhooks signature; [`client`]: one attempt
 //!   and its classification; [`retry`]: the ladder, full jitter, `Retry-After`.
+//! - SFTP consumers (`transport = "sftp"`): [`deposit`] turns their outbox rows into one
+//!   file per deposit, built when it is sent; [`sftp`] puts it on the server (pinned host
+//!   key, temporary name, checksum read back, rename, `.sha256`, retention).
 //!
 //! [`push_once`] drains what is due and returns; [`run_pusher`] loops until its shutdown
 //! future resolves (for the daemon).
 
 pub mod client;
 pub mod config;
+pub mod deposit;
 pub mod outbox;
 pub mod retry;
+pub mod sftp;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -63,6 +68,8 @@ pub struct ConsumerSummary {
     pub failed_attempts: u64,
     pub dead_letters: u64,
     pub paused: bool,
+    /// SFTP: bytes an interrupted upload had left on the server that were not sent again.
+    pub bytes_resumed: u64,
 }
 
 /// The summary of `push --once`.
@@ -80,6 +87,7 @@ struct Ctx<'a> {
     cfg: &'a PushConfig,
     names: Vec<String>,
     targets: HashMap<String, client::Target>,
+    sftp_targets: HashMap<String, sftp::Target>,
     lease_ms: HashMap<String, i64>,
     owner: String,
     http: reqwest::Client,
@@ -100,6 +108,7 @@ fn ctx<'a>(store: &'a Store, cfg: &'a PushConfig, only: Option<&str>) -> Result<
         }
     }
     let mut targets = HashMap::new();
+    let mut sftp_targets = HashMap::new();
     let mut lease_ms = HashMap::new();
     let mut names = Vec::new();
     for c in cfg
@@ -107,16 +116,21 @@ fn ctx<'a>(store: &'a Store, cfg: &'a PushConfig, only: Option<&str>) -> Result<
         .iter()
         .filter(|c| c.enabled && only.is_none_or(|o| o == c.name))
     {
-        targets.insert(
-            c.name.clone(),
-            client::Target {
-                name: c.name.clone(),
-                url: c.url.clone(),
-                timeout: c.timeout.0,
-                authorization: c.authorization()?,
-                keys: c.signing_keys()?,
-            },
-        );
+        if let Some(t) = sftp::target(c)? {
+            sftp_targets.insert(c.name.clone(), t);
+        }
+        if let Some(h) = c.http() {
+            targets.insert(
+                c.name.clone(),
+                client::Target {
+                    name: c.name.clone(),
+                    url: h.url.clone(),
+                    timeout: c.timeout.0,
+                    authorization: c.authorization()?,
+                    keys: c.signing_keys()?,
+                },
+            );
+        }
         lease_ms.insert(
             c.name.clone(),
             (c.timeout.0 + cfg.push.lease_margin.0).as_millis() as i64,
@@ -128,6 +142,7 @@ fn ctx<'a>(store: &'a Store, cfg: &'a PushConfig, only: Option<&str>) -> Result<
         cfg,
         names,
         targets,
+        sftp_targets,
         lease_ms,
         owner: format!("pid-{}-{:08x}", std::process::id(), rand::random::<u32>()),
         http: client::http_client(),
@@ -145,10 +160,27 @@ async fn serve(ctx: &Ctx<'_>, name: &str) -> Result<ConsumerSummary> {
         .cfg
         .consumer(name)
         .expect("claimed among the configured");
-    let target = &ctx.targets[name];
     let policy = ctx.cfg.policy(c);
     let lease = ctx.lease_ms[name];
     let store = ctx.store;
+    if let Some(target) = ctx.sftp_targets.get(name) {
+        let r = deposit::serve(store, c, target, &policy, &ctx.owner, lease).await;
+        let released = outbox::release(store, name, &ctx.owner).await;
+        let d = r?;
+        released?;
+        s.batches_formed = d.formed;
+        s.batches_delivered = d.delivered;
+        s.offres_delivered = d.offres;
+        s.retraits_delivered = d.retraits;
+        s.document_bytes = d.document_bytes;
+        s.body_bytes = d.file_bytes;
+        s.failed_attempts = d.failed_attempts;
+        s.dead_letters = d.dead_letters;
+        s.paused = d.paused;
+        s.bytes_resumed = d.resumed;
+        return Ok(s);
+    }
+    let target = &ctx.targets[name];
     let result = async {
         s.batches_formed = outbox::form(store, c).await?.batches;
         loop {
@@ -310,6 +342,7 @@ async fn pass(ctx: &Ctx<'_>, totals: &mut HashMap<String, ConsumerSummary>) -> R
             t.failed_attempts += s.failed_attempts;
             t.dead_letters += s.dead_letters;
             t.paused |= s.paused;
+            t.bytes_resumed += s.bytes_resumed;
         }
     }
 }

@@ -22,7 +22,9 @@ use std::collections::{BTreeSet, HashMap};
 use anyhow::{Context, Result};
 use sqlx::QueryBuilder;
 
-use super::config::{ConsumerConfig, Filter, Mode, PushConfig};
+use super::config::{
+    ConsumerConfig, Filter, Mode, PushConfig, DEFAULT_MAX_BYTES, DEFAULT_MAX_OFFRES,
+};
 use super::wire::{self, BatchInfo, DOCUMENT_OVERHEAD, RETRAIT_BYTES};
 use crate::model::ActionCode;
 use crate::store::{fragments, in_tx, on_pool, Store};
@@ -87,7 +89,7 @@ pub async fn sync_consumers(store: &Store, cfg: &PushConfig) -> Result<()> {
                  mode = excluded.mode, filter = excluded.filter, enabled = excluded.enabled",
             )
             .bind(&c.name)
-            .bind(c.mode.as_str())
+            .bind(c.mode().as_str())
             .bind(c.filter.canonical())
             .bind(i64::from(c.enabled))
             .bind(now)
@@ -228,6 +230,25 @@ impl Filter {
     }
 }
 
+/// Whether a published offer (its `programmes` and `departements` JSON lists, as
+/// `published` keeps them, and its fragment) passes `filter`: the same test as forming's,
+/// for the SFTP deposits (`super::deposit`).
+pub fn passes(
+    filter: &Filter,
+    programmes: String,
+    departements: String,
+    fragment: String,
+) -> (bool, String) {
+    let l = Latest {
+        live: true,
+        hash: String::new(),
+        programmes,
+        departements,
+        fragment,
+    };
+    (filter.matches(&l), l.fragment)
+}
+
 /// The Region lots named in a fragment: `<extra info="numero-lot-cr">X</extra>` of its
 /// sessions' `sofi-dispositif` extras (docs/mapping.md).
 fn lots_of(fragment: &str) -> Vec<String> {
@@ -272,7 +293,13 @@ struct NewBatch {
 impl Batcher<'_> {
     fn fits(&self, more: usize) -> bool {
         let n = self.fragments.len() + self.retraits.len();
-        n == 0 || (n < self.consumer.max_offres && self.bytes + more <= self.consumer.max_bytes)
+        let (max_offres, max_bytes) = self
+            .consumer
+            .http()
+            .map_or((DEFAULT_MAX_OFFRES, DEFAULT_MAX_BYTES), |h| {
+                (h.max_offres, h.max_bytes)
+            });
+        n == 0 || (n < max_offres && self.bytes + more <= max_bytes)
     }
     fn add_offre(&mut self, numero: String, fragment: String) {
         if !self.fits(fragment.len()) {
@@ -402,7 +429,7 @@ async fn form_with(store: &Store, c: &ConsumerConfig, which: Candidates) -> Resu
         let last_generation: Option<i64> =
             sqlx::query_scalar("SELECT MAX(id) FROM generations").fetch_one(&mut *conn).await?;
         let replay = matches!(which, Candidates::Replay(_));
-        let full = resync == 1 || (c.mode == Mode::Snapshot && !pending.is_empty());
+        let full = resync == 1 || (c.mode() == Mode::Snapshot && !pending.is_empty());
         let work = replay || full || !pending.is_empty();
         if let (true, Some(last_gen)) = (work, last_generation) {
             // A replay does not take the pending generations: they are formed after it.
@@ -454,7 +481,7 @@ async fn form_with(store: &Store, c: &ConsumerConfig, which: Candidates) -> Resu
                 bytes: DOCUMENT_OVERHEAD,
                 done: Vec::new(),
             };
-            let send_all = replay || c.mode == Mode::Snapshot;
+            let send_all = replay || c.mode() == Mode::Snapshot;
             for chunk in keys.chunks(PAGE) {
                 let mut qb = QueryBuilder::new(format!(
                     "SELECT formation_no, action_no, hash, withdrawn_generation IS NULL, programmes, \
@@ -556,11 +583,138 @@ async fn form_with(store: &Store, c: &ConsumerConfig, which: Candidates) -> Resu
     Ok(formed)
 }
 
+/// An SFTP consumer's pending deposit, formed from its outbox rows: one batch row without
+/// a body (the file is built when it is sent, `super::deposit`), covering the generations
+/// `first_generation..=last_generation`. A deposit already waiting (failed, to be retried)
+/// absorbs the newer rows, so a consumer behind gets one file of the newest generation, not
+/// one per generation missed: it becomes a snapshot once it covers more than one
+/// generation, after a resynchronisation, or when the consumer deposits snapshots.
+/// Returns whether a deposit was created or extended.
+pub async fn form_deposit(store: &Store, c: &ConsumerConfig) -> Result<bool> {
+    let now = now_ms();
+    let formed = write_tx!(store, conn => 'tx: {
+        let pending: Vec<i64> = sqlx::query_scalar(
+            "SELECT generation FROM deliveries WHERE consumer = $1 AND batched_at IS NULL \
+             ORDER BY generation",
+        )
+        .bind(&c.name)
+        .fetch_all(&mut *conn)
+        .await?;
+        let resync: i64 = sqlx::query_scalar("SELECT resync FROM consumers WHERE name = $1")
+            .bind(&c.name)
+            .fetch_optional(&mut *conn)
+            .await?
+            .unwrap_or(0);
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(id) FROM generations").fetch_one(&mut *conn).await?;
+        let (Some(current), true) = (current, resync == 1 || !pending.is_empty()) else {
+            break 'tx false;
+        };
+        let last = pending.last().copied().unwrap_or(current);
+        let first = pending.first().copied().unwrap_or(last);
+        let waiting: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT id, first_generation FROM batches WHERE consumer = $1 AND state = 'pending' \
+             ORDER BY id LIMIT 1",
+        )
+        .bind(&c.name)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let first = waiting.map_or(first, |(_, f)| f.min(first));
+        let kind = if c.mode() == Mode::Snapshot || resync == 1 || first != last {
+            "snapshot"
+        } else {
+            "delta"
+        };
+        match waiting {
+            Some((id, _)) => {
+                sqlx::query(
+                    "UPDATE batches SET first_generation = $1, last_generation = $2, kind = $3 \
+                     WHERE id = $4",
+                )
+                .bind(first)
+                .bind(last)
+                .bind(kind)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO batches (consumer, webhook_id, first_generation, last_generation, \
+                     kind, offres, retraits, numeros, raw_bytes, content_encoding, body, state, \
+                     attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 0, 0, '[]', \
+                     0, NULL, $6, 'pending', 0, $7, $7)",
+                )
+                .bind(&c.name)
+                .bind(wire::new_webhook_id())
+                .bind(first)
+                .bind(last)
+                .bind(kind)
+                .bind(Vec::<u8>::new())
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .context("cannot store a deposit")?;
+            }
+        }
+        caught_up!(conn, &c.name, last, now);
+        true
+    });
+    Ok(formed)
+}
+
+/// What a deposit put on the server, recorded on its batch row once it is in place.
+#[derive(Clone, Debug, Default)]
+pub struct DepositRecord {
+    /// The generation deposited (a snapshot is always of the newest one).
+    pub generation: i64,
+    pub kind: &'static str,
+    pub offres: i64,
+    pub retraits: i64,
+    /// The document's bytes before compression.
+    pub raw_bytes: i64,
+    /// The file name deposited (kept where an HTTP batch keeps its response).
+    pub file: String,
+}
+
+pub async fn mark_deposited(
+    store: &Store,
+    consumer: &str,
+    id: i64,
+    d: &DepositRecord,
+) -> Result<()> {
+    let now = now_ms();
+    write_tx!(store, conn => {
+        sqlx::query(
+            "UPDATE batches SET state = 'delivered', delivered_at = $1, attempts = attempts + 1, \
+             last_status = NULL, last_error = NULL, last_generation = $2, kind = $3, offres = $4, \
+             retraits = $5, raw_bytes = $6, last_response = $7 WHERE id = $8 AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(d.generation)
+        .bind(d.kind)
+        .bind(d.offres)
+        .bind(d.retraits)
+        .bind(d.raw_bytes)
+        .bind(&d.file)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("UPDATE consumers SET failing_since = NULL WHERE name = $1")
+            .bind(consumer)
+            .execute(&mut *conn)
+            .await?;
+    });
+    Ok(())
+}
+
 /// A stored batch, as the sender needs it.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct BatchRow {
     pub id: i64,
     pub webhook_id: String,
+    /// `delta`, `snapshot` (or `baseline`, never pending).
+    pub kind: String,
     pub first_generation: i64,
     pub last_generation: i64,
     pub offres: i64,
@@ -577,8 +731,8 @@ pub struct BatchRow {
 pub async fn head(store: &Store, consumer: &str) -> Result<Option<BatchRow>> {
     Ok(on_pool!(store, pool => {
         sqlx::query_as(
-            "SELECT id, webhook_id, first_generation, last_generation, offres, retraits, raw_bytes, \
-             content_encoding, body, attempts, next_attempt_at FROM batches \
+            "SELECT id, webhook_id, kind, first_generation, last_generation, offres, retraits, \
+             raw_bytes, content_encoding, body, attempts, next_attempt_at FROM batches \
              WHERE consumer = $1 AND state = 'pending' ORDER BY id LIMIT 1",
         )
         .bind(consumer)
@@ -917,7 +1071,19 @@ pub async fn replay(
                 "consumer {name} is not in the configuration: add it back (or give --config) to replay"
             )));
         };
-        if !numeros.is_empty() {
+        let sftp = cc.sftp().is_some();
+        if sftp && !ids.is_empty() {
+            // A deposit is a whole file: the replay is the next deposit, a snapshot of
+            // the current generation (a resynchronisation), formed by the next push.
+            on_pool!(store, pool => {
+                sqlx::query("UPDATE consumers SET resync = 1 WHERE name = $1")
+                    .bind(&name)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            });
+            done.batches += 1;
+        } else if !numeros.is_empty() {
             let f = form_with(store, cc, Candidates::Replay(numeros)).await?;
             done.batches += f.batches;
             done.offres += f.offres;

@@ -47,25 +47,38 @@ pub struct BatchInfo<'a> {
 /// `retraits`: `F-A` numeros (digits and a hyphen: nothing to escape). Returns the bytes
 /// and whether it is a LHÉO document (at least one offer).
 pub fn document(info: &BatchInfo, fragments: &[&str], retraits: &[String]) -> (Vec<u8>, bool) {
-    let consumer = xml_escape(info.consumer);
     if fragments.is_empty() {
-        let mut s = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<retraits xmlns=\"{RETRAITS_NAMESPACE}\" \
-             consommateur=\"{consumer}\" envoi=\"{}\" premiere-generation=\"{}\" generation=\"{}\" \
-             horodatage-export=\"{}\">\n",
-            info.kind, info.first_generation, info.last_generation, info.horodatage_export
-        );
-        for n in retraits {
-            s.push_str(&format!("<retrait numero=\"{n}\"/>\n"));
-        }
-        s.push_str("</retraits>\n");
-        return (s.into_bytes(), false);
+        return (retraits_document(info, retraits).into_bytes(), false);
     }
     let mut s = document_header(info.horodatage_export);
     for f in fragments {
         s.push_str(f);
     }
-    s.push_str("</offres>\n");
+    s.push_str(&document_tail(info, retraits));
+    (s.into_bytes(), true)
+}
+
+/// A withdrawals-only document (LHÉO cannot hold an empty `<offres>`).
+pub fn retraits_document(info: &BatchInfo, retraits: &[String]) -> String {
+    let consumer = xml_escape(info.consumer);
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<retraits xmlns=\"{RETRAITS_NAMESPACE}\" \
+         consommateur=\"{consumer}\" envoi=\"{}\" premiere-generation=\"{}\" generation=\"{}\" \
+         horodatage-export=\"{}\">\n",
+        info.kind, info.first_generation, info.last_generation, info.horodatage_export
+    );
+    for n in retraits {
+        s.push_str(&format!("<retrait numero=\"{n}\"/>\n"));
+    }
+    s.push_str("</retraits>\n");
+    s
+}
+
+/// What follows the offers' fragments in a LHÉO batch document (or an SFTP deposit):
+/// the end of `<offres>`, the extras, the end of `<lheo>`.
+pub fn document_tail(info: &BatchInfo, retraits: &[String]) -> String {
+    let consumer = xml_escape(info.consumer);
+    let mut s = String::from("</offres>\n");
     s.push_str(&format!(
         "<extras info=\"{EXTRAS_GENERATION}\">\n<extra info=\"generation\">{}</extra>\n\
          <extra info=\"premiere-generation\">{}</extra>\n</extras>\n",
@@ -84,7 +97,7 @@ pub fn document(info: &BatchInfo, fragments: &[&str], retraits: &[String]) -> (V
         s.push_str("</extras>\n");
     }
     s.push_str("</lheo>\n");
-    (s.into_bytes(), true)
+    s
 }
 
 /// Bytes a batch document adds besides its fragments and withdrawals, at most (header,
