@@ -53,6 +53,9 @@ struct State {
     duplicates: u32,
     /// The receiver's copy of the offer: numero → fragment.
     offres: BTreeMap<String, String>,
+    /// How many times each state of each offer was applied (numero, SHA-256 of its
+    /// `<formation>` or `retrait`), across every batch applied: what "exactly once" means.
+    states: BTreeMap<(String, String), u32>,
     /// lheo-feed-generation of each applied batch, in order.
     generations: Vec<i64>,
     bytes: u64,
@@ -154,7 +157,10 @@ impl Receiver {
             } else {
                 s.applied.push(id);
                 s.generations.push(generation);
-                apply(&mut s.offres, &String::from_utf8(raw.clone()).unwrap());
+                let states = apply(&mut s.offres, &String::from_utf8(raw.clone()).unwrap());
+                for state in states {
+                    *s.states.entry(state).or_default() += 1;
+                }
                 s.last_body = raw;
             }
         }
@@ -165,21 +171,43 @@ impl Receiver {
     }
 }
 
-/// Applies a batch document: offers replaced, withdrawals removed.
-fn apply(offres: &mut BTreeMap<String, String>, doc: &str) {
+/// Applies a batch document: offers replaced, withdrawals removed. Returns the states
+/// applied: (numero, SHA-256 of the `<formation>`), or (numero, `retrait`).
+fn apply(offres: &mut BTreeMap<String, String>, doc: &str) -> Vec<(String, String)> {
+    let mut states = Vec::new();
     for part in doc.split("<formation numero=\"").skip(1) {
         let numero = part[..part.find('"').unwrap()].to_owned();
         let end = part.find("</formation>").unwrap();
-        offres.insert(
-            numero,
-            format!("<formation numero=\"{}</formation>\n", &part[..end]),
-        );
+        let fragment = format!("<formation numero=\"{}</formation>\n", &part[..end]);
+        states.push((numero.clone(), state_of(&fragment)));
+        offres.insert(numero, fragment);
     }
     for marker in ["<extra info=\"retrait\" numero=\"", "<retrait numero=\""] {
         for part in doc.split(marker).skip(1) {
-            offres.remove(&part[..part.find('"').unwrap()]);
+            let numero = &part[..part.find('"').unwrap()];
+            offres.remove(numero);
+            states.push((numero.to_owned(), "retrait".to_owned()));
         }
     }
+    states
+}
+
+/// An offer's state as the receivers count it.
+fn state_of(fragment: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(fragment.as_bytes()))
+}
+
+/// Each of these states once: the offers of `offres` as they are, and withdrawals.
+fn once(offres: &BTreeMap<String, String>, withdrawn: &[String]) -> BTreeMap<(String, String), u32> {
+    let mut out: BTreeMap<(String, String), u32> = offres
+        .iter()
+        .map(|(n, f)| ((n.clone(), state_of(f)), 1))
+        .collect();
+    for n in withdrawn {
+        out.insert((n.clone(), "retrait".to_owned()), 1);
+    }
+    out
 }
 
 /// The live published offers: numero → fragment.
@@ -341,8 +369,12 @@ async fn faults_lose_nothing_and_apply_nothing_twice(db: &TestDb) {
     let s = push::push_once(&store, &cfg, &opts).await.unwrap();
     let expected = published(&store).await;
     assert!(expected.len() > 10);
+    // Exactly once: every published offer's state applied once by each consumer, however
+    // many times the faults made the pusher send its batch.
+    let mut want = once(&expected, &[]);
     for (name, r) in &receivers {
         check_receiver(name, r, &expected);
+        assert_eq!(r.st().states, want, "{name}: each state applied exactly once");
     }
     let failed: u64 = s.consumers.iter().map(|c| c.failed_attempts).sum();
     assert!(failed >= 7, "the faults were met and retried: {s:?}");
@@ -383,6 +415,18 @@ async fn faults_lose_nothing_and_apply_nothing_twice(db: &TestDb) {
         d.withdrawn.len() as u64,
     );
     assert!(net.0 >= 2 && net.1 == 1, "{d:?}");
+    // Exactly once over the whole run: generation 1's states, then the latest state of
+    // each offer generations 2 and 3 changed (never generation 2's) and the withdrawal.
+    let changed: BTreeMap<String, String> = expected
+        .iter()
+        .filter(|(n, _)| d.created.iter().chain(&d.updated).any(|c| c == *n))
+        .map(|(n, f)| (n.clone(), f.clone()))
+        .collect();
+    let withdrawn: Vec<String> = d.withdrawn.clone();
+    want.extend(once(&changed, &withdrawn));
+    for (name, r) in &receivers {
+        assert_eq!(r.st().states, want, "{name}: each state applied exactly once");
+    }
     for c in &s.consumers {
         assert_eq!(
             (c.offres_delivered, c.retraits_delivered),
@@ -459,6 +503,153 @@ async fn filters_and_deltas_are_small(db: &TestDb) {
         100.0 * changed,
         100.0 * share
     );
+}
+
+/// The fixtures' lines, each edited by `edit` (which may drop it by returning false).
+fn fixture_lines(dir: &Path, name: &str, edit: impl Fn(&mut Value) -> bool) -> PathBuf {
+    let mut out = String::new();
+    for line in std::fs::read_to_string(FIXTURES).unwrap().lines() {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        if edit(&mut v) {
+            out.push_str(&v.to_string());
+            out.push('\n');
+        }
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+const CLES_AVENIR: &str = "PROGRAMME REGION - PREPA Clés Avenir";
+const AVENIR_SUP: &str = "PROGRAMME REGION - PREPA Avenir Sup";
+/// The fixtures' Mayenne (53) offers, and the organismes whose sites are all there.
+const MAYENNE: [&str; 3] = ["19801-90412", "19855-90501", "20102-90911"];
+const MAYENNE_ORGANISMES: [&str; 2] = ["52904418200275", "89033214100195"];
+
+/// The fixtures with (`moved`) or without the moves: the Mayenne sites in Nantes, offer
+/// 19801-90412 under lot PCA2025_2 instead of PCA2025_6, offer 19802-90420 under PREPA
+/// Avenir Sup instead of Clés Avenir.
+fn moves(dir: &Path, name: &str, moved: bool) -> PathBuf {
+    fixture_lines(dir, name, |v| {
+        if !moved {
+            return true;
+        }
+        if let Some(o) = v.get_mut("organisme") {
+            if MAYENNE_ORGANISMES.contains(&o["siret"].as_str().unwrap()) {
+                for site in o["sites"].as_array_mut().unwrap() {
+                    site["adresse"]["code_postal"] = Value::from("44000");
+                    site["adresse"]["ville"] = Value::from("Nantes");
+                    site["adresse"]["code_insee"] = Value::from("44109");
+                }
+            }
+        }
+        if let Some(o) = v.get_mut("offre") {
+            let numero = o["numero"].as_str().unwrap().to_owned();
+            for session in o["sessions"].as_array_mut().unwrap() {
+                let d = &mut session["dispositif"];
+                if numero == "19801-90412" {
+                    d["numero_lot_cr"] = Value::from("PCA2025_2");
+                }
+                if numero == "19802-90420" {
+                    d["programme"] = Value::from(AVENIR_SUP);
+                }
+            }
+        }
+        true
+    })
+}
+
+/// The published offers a filter lets through, by the published values (programmes,
+/// départements) and the lots the fragments name.
+async fn filtered(store: &Store, programme: &str, departement: &str, lot: &str) -> BTreeMap<String, String> {
+    let all = published(store).await;
+    let mut out = BTreeMap::new();
+    for (code, programmes, departements) in store.published_filters().await.unwrap() {
+        let n = code.to_string();
+        let fragment = &all[&n];
+        let ok = (programme.is_empty() || programmes.contains(&format!("\"{programme}\"")))
+            && (departement.is_empty() || departements.contains(&format!("\"{departement}\"")))
+            && (lot.is_empty()
+                || fragment.contains(&format!("<extra info=\"numero-lot-cr\">{lot}</extra>")));
+        if ok {
+            out.insert(n, fragment.clone());
+        }
+    }
+    out
+}
+
+/// Offers leaving a consumer's filter (their sites move to another département, their lot
+/// or programme changes) are withdrawn from that consumer only, explicitly; coming back
+/// into it, they are sent again. Département, lot and programme filters.
+async fn offers_leave_and_enter_filters(db: &TestDb) {
+    std::env::set_var(KEY_ENV, std::str::from_utf8(KEY).unwrap());
+    let store = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    // (name, programme, département, lot): each consumer's filter.
+    let filters = [
+        ("all", "", "", ""),
+        ("dep53", "", "53", ""),
+        ("lot", "", "", "PCA2025_6"),
+        ("cles", CLES_AVENIR, "", ""),
+        ("sup", AVENIR_SUP, "", ""),
+    ];
+    let mut toml = push_header().to_owned();
+    let mut receivers = Vec::new();
+    for (name, programme, departement, lot) in filters {
+        let r = Receiver::start(Fault::None).await;
+        let list = |v: &str| if v.is_empty() { String::new() } else { format!("\"{v}\"") };
+        let filter = format!(
+            "filter = {{ programmes = [{}], departements = [{}], dispositifs = [{}] }}",
+            list(programme),
+            list(departement),
+            list(lot)
+        );
+        toml.push_str(&consumer_toml(name, &r.url, &filter));
+        receivers.push(r);
+    }
+    let cfg = push::load_push_config(&toml).unwrap();
+    push::outbox::sync_consumers(&store, &cfg).await.unwrap();
+    let opts = PushOptions {
+        consumer: None,
+        max_wait: Duration::from_secs(5),
+    };
+    let mut held: Vec<BTreeMap<String, String>> = Vec::new();
+    for (step, moved) in [false, true, false].into_iter().enumerate() {
+        import(&store, &moves(dir.path(), &format!("g{step}.jsonl"), moved)).await;
+        export(&store, dir.path()).await;
+        push::push_once(&store, &cfg, &opts).await.unwrap();
+        let now: Vec<BTreeMap<String, String>> = {
+            let mut v = Vec::new();
+            for (_, programme, departement, lot) in filters {
+                v.push(filtered(&store, programme, departement, lot).await);
+            }
+            v
+        };
+        for ((name, ..), (r, want)) in filters.iter().zip(receivers.iter().zip(&now)) {
+            // (Mayenne and lot PCA2025_6 are empty while moved.)
+            let empty_now = moved && ["dep53", "lot"].contains(name);
+            assert_eq!(want.is_empty(), empty_now, "{name} at step {step}");
+            check_receiver(name, r, want);
+        }
+        held = now;
+        let has = |i: usize, n: &str| receivers[i].st().offres.contains_key(n);
+        for n in MAYENNE {
+            assert_eq!(has(1, n), !moved, "dep53 and {n} after step {step}");
+            assert!(has(0, n), "the unfiltered consumer keeps {n}");
+        }
+        assert_eq!(has(2, "19801-90412"), !moved, "lot, step {step}");
+        assert_eq!(has(3, "19802-90420"), !moved, "cles, step {step}");
+        assert_eq!(has(4, "19802-90420"), moved, "sup, step {step}");
+    }
+    assert_eq!(held.len(), filters.len());
+    // The exits were explicit withdrawals (not a consumer left to find out by itself).
+    let retrait = |i: usize, n: &str| {
+        receivers[i].st().states.contains_key(&(n.to_owned(), "retrait".to_owned()))
+    };
+    for n in MAYENNE {
+        assert!(retrait(1, n) && !retrait(0, n), "{n}");
+    }
+    assert!(retrait(2, "19801-90412") && retrait(3, "19802-90420") && retrait(4, "19802-90420"));
 }
 
 // ----- The binary: dead letters, replay, kill -9 ------------------------------------------
@@ -752,6 +943,7 @@ async fn a_baseline_skips_the_first_delivery(db: &TestDb) {
 
 backend_tests!(
     faults_lose_nothing_and_apply_nothing_twice,
+    offers_leave_and_enter_filters,
     a_baseline_skips_the_first_delivery,
     filters_and_deltas_are_small,
     dead_letter_then_replay,
