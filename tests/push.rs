@@ -1,6 +1,7 @@
 //! The pusher against real HTTP receivers on loopback (axum), on real SQLite and
 //! PostgreSQL: receivers that fail with 500, answer 429 with Retry-After, hang past the
-//! timeout, drop the connection, answer slowly or refuse with 400; a pusher killed with
+//! timeout, drop the connection, answer slowly, apply a batch but answer after the timeout
+//! or refuse with 400; a pusher killed with
 //! `kill -9` in the middle of a batch. In every case each receiver, deduplicating on
 //! `webhook-id` as Standard Webhooks asks, ends up with exactly the published offers,
 //! applies no batch twice, receives batches in generation order, and every request's
@@ -41,6 +42,10 @@ enum Fault {
     Slow(Duration),
     /// 400 until `fixed` is set.
     Refuse,
+    /// The first `n` requests are applied, then answered after the pusher's timeout: the
+    /// pusher must send them again under the same `webhook-id`, so that the receiver's
+    /// deduplication keeps each state applied once.
+    LateAnswer(u32),
 }
 
 #[derive(Default)]
@@ -60,6 +65,12 @@ struct State {
     generations: Vec<i64>,
     bytes: u64,
     last_body: Vec<u8>,
+    /// Documents applied and not yet validated (`check_receiver` validates them all).
+    unchecked: Vec<Vec<u8>>,
+    /// Documents validated so far: LHÉO batches carrying withdrawals in their extras, and
+    /// withdrawals-only documents.
+    lheo_with_retraits: u32,
+    retraits_only: u32,
 }
 
 #[derive(Clone)]
@@ -161,11 +172,14 @@ impl Receiver {
                 for state in states {
                     *s.states.entry(state).or_default() += 1;
                 }
+                s.unchecked.push(raw.clone());
                 s.last_body = raw;
             }
         }
-        if let Fault::Slow(d) = self.fault {
-            tokio::time::sleep(d).await;
+        match self.fault {
+            Fault::Slow(d) => tokio::time::sleep(d).await,
+            Fault::LateAnswer(k) if n <= k => tokio::time::sleep(Duration::from_secs(3)).await,
+            _ => {}
         }
         (StatusCode::NO_CONTENT, "").into_response()
     }
@@ -314,8 +328,57 @@ fn edited(dir: &Path, name: &str, edit: &[usize], withdraw: &[usize], tag: &str)
     p
 }
 
+/// Validates every document a receiver applied since the last check: LHÉO batches against
+/// the official XSD, withdrawals-only documents against `schemas/retraits.xsd`, each set
+/// in one `xmllint` run.
+fn validate_documents(name: &str, s: &mut State) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut lheo, mut retraits) = (Vec::new(), Vec::new());
+    for (i, doc) in s.unchecked.drain(..).enumerate() {
+        let text = String::from_utf8(doc).unwrap();
+        let path = dir.path().join(format!("{i}.xml"));
+        std::fs::write(&path, &text).unwrap();
+        if text.contains("<retraits xmlns=\"urn:lheo-feed:retraits:1\"") {
+            retraits.push(path);
+            s.retraits_only += 1;
+        } else {
+            assert!(text.contains("<lheo xmlns="), "{name}: {text}");
+            if text.contains("<extras info=\"lheo-feed-retraits\">") {
+                s.lheo_with_retraits += 1;
+            }
+            lheo.push(path);
+        }
+    }
+    let xsd = common::xsd_path();
+    for (schema, files) in [(xsd.as_path(), lheo), (Path::new("schemas/retraits.xsd"), retraits)] {
+        if files.is_empty() {
+            continue;
+        }
+        if !schema.exists() {
+            common::skipped(
+                "validation of push batches against the official LHÉO 2.3 XSD",
+                &format!("{} is missing (set LHEO_FEED_XSD)", schema.display()),
+            );
+            continue;
+        }
+        let out = std::process::Command::new("xmllint")
+            .args(["--noout", "--schema"])
+            .arg(schema)
+            .args(&files)
+            .output()
+            .expect("xmllint (Debian package libxml2-utils) must be installed");
+        assert!(
+            out.status.success(),
+            "{name}: a batch is not valid against {}:\n{}",
+            schema.display(),
+            String::from_utf8_lossy(&out.stderr).lines().take(20).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
 fn check_receiver(name: &str, r: &Receiver, expected: &BTreeMap<String, String>) {
-    let s = r.st();
+    let mut s = r.st();
+    validate_documents(name, &mut s);
     assert_eq!(s.bad_signatures, 0, "{name}: every signature verifies");
     assert_eq!(
         s.offres.keys().collect::<Vec<_>>(),
@@ -351,6 +414,7 @@ async fn faults_lose_nothing_and_apply_nothing_twice(db: &TestDb) {
             "slow",
             Receiver::start(Fault::Slow(Duration::from_millis(150))).await,
         ),
+        ("late", Receiver::start(Fault::LateAnswer(2)).await),
     ];
     let mut toml = push_header().to_owned();
     for (name, r) in &receivers {
@@ -436,6 +500,9 @@ async fn faults_lose_nothing_and_apply_nothing_twice(db: &TestDb) {
         );
     }
     assert!(String::from_utf8_lossy(&receivers[0].1.st().last_body).contains("révisés g3"));
+    for (name, r) in &receivers {
+        assert!(r.st().lheo_with_retraits >= 1, "{name}: a batch with withdrawals, validated");
+    }
     let st = push::outbox::status(&store, None).await.unwrap();
     assert!(st
         .iter()
@@ -650,6 +717,11 @@ async fn offers_leave_and_enter_filters(db: &TestDb) {
         assert!(retrait(1, n) && !retrait(0, n), "{n}");
     }
     assert!(retrait(2, "19801-90412") && retrait(3, "19802-90420") && retrait(4, "19802-90420"));
+    // Mayenne's and the lot's withdrawals came alone: withdrawals-only documents, validated
+    // against schemas/retraits.xsd.
+    for i in [1, 2] {
+        assert!(receivers[i].st().retraits_only >= 1, "{}", filters[i].0);
+    }
 }
 
 // ----- The binary: dead letters, replay, kill -9 ------------------------------------------
