@@ -42,6 +42,9 @@ enum Fault {
     Slow(Duration),
     /// 400 until `fixed` is set.
     Refuse,
+    /// Request `n` is applied, then held (no answer) until the test releases it: the
+    /// pusher can be killed while a receiver holds its request, whatever the load.
+    Hold(u32),
     /// The first `n` requests are applied, then answered after the pusher's timeout: the
     /// pusher must send them again under the same `webhook-id`, so that the receiver's
     /// deduplication keeps each state applied once.
@@ -71,6 +74,9 @@ struct State {
     /// withdrawals-only documents.
     lheo_with_retraits: u32,
     retraits_only: u32,
+    /// Fault::Hold: a request is being held; the test lets it go.
+    holding: bool,
+    released: bool,
 }
 
 #[derive(Clone)]
@@ -179,6 +185,12 @@ impl Receiver {
         match self.fault {
             Fault::Slow(d) => tokio::time::sleep(d).await,
             Fault::LateAnswer(k) if n <= k => tokio::time::sleep(Duration::from_secs(3)).await,
+            Fault::Hold(k) if n == k => {
+                self.st().holding = true;
+                while !self.st().released {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
             _ => {}
         }
         (StatusCode::NO_CONTENT, "").into_response()
@@ -806,7 +818,7 @@ async fn dead_letter_then_replay(db: &TestDb) {
 
 async fn killed_pusher_resends_under_the_same_id(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let r = Receiver::start(Fault::Slow(Duration::from_millis(400))).await;
+    let r = Receiver::start(Fault::Hold(3)).await;
     let config = dir.path().join("lheo-feed.toml");
     std::fs::write(
         &config,
@@ -829,14 +841,16 @@ async fn killed_pusher_resends_under_the_same_id(db: &TestDb) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Waits on the condition (the third request applied and held, unanswered), not on
+    // time: a loaded machine only makes it come later.
     let t0 = std::time::Instant::now();
-    while r.st().requests < 3 {
-        assert!(t0.elapsed() < Duration::from_secs(30), "the pusher sends");
+    while !r.st().holding {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the pusher sends");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
     child.kill().unwrap(); // SIGKILL, mid-request
     child.wait().unwrap();
+    r.st().released = true;
     let applied_at_kill = r.st().applied.len();
     let c = bin(db, &config, &["push", "--once", "--max-wait", "10s"]);
     tokio::task::spawn_blocking(move || ok(c)).await.unwrap();

@@ -739,9 +739,13 @@ async fn a_partner_never_sees_half_a_generation(db: &TestDb) {
 
     // Requests in a loop while a real export runs.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Bit i: reader i has seen a generation after the first (no sleep decides when enough
+    // was read: the readers run until each has seen the new generation).
+    let newer = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut tasks = Vec::new();
     for i in 0..4 {
         let (stop, key, cursor) = (stop.clone(), key.clone(), cursor.clone());
+        let newer = newer.clone();
         let (snap_url, changes_url) = (
             server.url("/feed/lheo.xml"),
             server.url(&format!("/feed/changes?cursor={cursor}")),
@@ -754,19 +758,35 @@ async fn a_partner_never_sees_half_a_generation(db: &TestDb) {
                     assert_eq!(r.status(), StatusCode::OK);
                     let g: i64 = h(r.headers(), "lheo-feed-generation").parse().unwrap();
                     seen.push((g, Some(sha256(&r.bytes().await.unwrap())), 0));
+                    if g > 1 {
+                        newer.fetch_or(1 << i, std::sync::atomic::Ordering::SeqCst);
+                    }
                 } else {
                     let r = get(&changes_url, Some(&key), &[]).await;
                     assert_eq!(r.status(), StatusCode::OK);
                     let v: Value = r.json().await.unwrap();
                     let n = v["entries"].as_array().unwrap().len();
-                    seen.push((v["generation"].as_i64().unwrap(), None, n));
+                    let g = v["generation"].as_i64().unwrap();
+                    seen.push((g, None, n));
+                    if g > 1 {
+                        newer.fetch_or(1 << i, std::sync::atomic::Ordering::SeqCst);
+                    }
                 }
             }
             seen
         }));
     }
     let g2 = export(db, &s.out, &[]).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t0 = std::time::Instant::now();
+    while newer.load(std::sync::atomic::Ordering::SeqCst) != 0b1111 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "readers that never saw the new generation: {:04b}",
+            !newer.load(std::sync::atomic::Ordering::SeqCst) & 0b1111
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let shas: BTreeMap<i64, String> = json(db, &["generations", "--json"])
         .await
