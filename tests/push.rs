@@ -225,7 +225,10 @@ fn state_of(fragment: &str) -> String {
 }
 
 /// Each of these states once: the offers of `offres` as they are, and withdrawals.
-fn once(offres: &BTreeMap<String, String>, withdrawn: &[String]) -> BTreeMap<(String, String), u32> {
+fn once(
+    offres: &BTreeMap<String, String>,
+    withdrawn: &[String],
+) -> BTreeMap<(String, String), u32> {
     let mut out: BTreeMap<(String, String), u32> = offres
         .iter()
         .map(|(n, f)| ((n.clone(), state_of(f)), 1))
@@ -362,7 +365,10 @@ fn validate_documents(name: &str, s: &mut State) {
         }
     }
     let xsd = common::xsd_path();
-    for (schema, files) in [(xsd.as_path(), lheo), (Path::new("schemas/retraits.xsd"), retraits)] {
+    for (schema, files) in [
+        (xsd.as_path(), lheo),
+        (Path::new("schemas/retraits.xsd"), retraits),
+    ] {
         if files.is_empty() {
             continue;
         }
@@ -383,7 +389,11 @@ fn validate_documents(name: &str, s: &mut State) {
             out.status.success(),
             "{name}: a batch is not valid against {}:\n{}",
             schema.display(),
-            String::from_utf8_lossy(&out.stderr).lines().take(20).collect::<Vec<_>>().join("\n")
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
 }
@@ -450,7 +460,11 @@ async fn faults_lose_nothing_and_apply_nothing_twice(db: &TestDb) {
     let mut want = once(&expected, &[]);
     for (name, r) in &receivers {
         check_receiver(name, r, &expected);
-        assert_eq!(r.st().states, want, "{name}: each state applied exactly once");
+        assert_eq!(
+            r.st().states,
+            want,
+            "{name}: each state applied exactly once"
+        );
     }
     let failed: u64 = s.consumers.iter().map(|c| c.failed_attempts).sum();
     assert!(failed >= 7, "the faults were met and retried: {s:?}");
@@ -501,7 +515,11 @@ async fn faults_lose_nothing_and_apply_nothing_twice(db: &TestDb) {
     let withdrawn: Vec<String> = d.withdrawn.clone();
     want.extend(once(&changed, &withdrawn));
     for (name, r) in &receivers {
-        assert_eq!(r.st().states, want, "{name}: each state applied exactly once");
+        assert_eq!(
+            r.st().states,
+            want,
+            "{name}: each state applied exactly once"
+        );
     }
     for c in &s.consumers {
         assert_eq!(
@@ -513,7 +531,10 @@ async fn faults_lose_nothing_and_apply_nothing_twice(db: &TestDb) {
     }
     assert!(String::from_utf8_lossy(&receivers[0].1.st().last_body).contains("révisés g3"));
     for (name, r) in &receivers {
-        assert!(r.st().lheo_with_retraits >= 1, "{name}: a batch with withdrawals, validated");
+        assert!(
+            r.st().lheo_with_retraits >= 1,
+            "{name}: a batch with withdrawals, validated"
+        );
     }
     let st = push::outbox::status(&store, None).await.unwrap();
     assert!(st
@@ -640,7 +661,12 @@ fn moves(dir: &Path, name: &str, moved: bool) -> PathBuf {
 
 /// The published offers a filter lets through, by the published values (programmes,
 /// départements) and the lots the fragments name.
-async fn filtered(store: &Store, programme: &str, departement: &str, lot: &str) -> BTreeMap<String, String> {
+async fn filtered(
+    store: &Store,
+    programme: &str,
+    departement: &str,
+    lot: &str,
+) -> BTreeMap<String, String> {
     let all = published(store).await;
     let mut out = BTreeMap::new();
     for (code, programmes, departements) in store.published_filters().await.unwrap() {
@@ -676,7 +702,13 @@ async fn offers_leave_and_enter_filters(db: &TestDb) {
     let mut receivers = Vec::new();
     for (name, programme, departement, lot) in filters {
         let r = Receiver::start(Fault::None).await;
-        let list = |v: &str| if v.is_empty() { String::new() } else { format!("\"{v}\"") };
+        let list = |v: &str| {
+            if v.is_empty() {
+                String::new()
+            } else {
+                format!("\"{v}\"")
+            }
+        };
         let filter = format!(
             "filter = {{ programmes = [{}], departements = [{}], dispositifs = [{}] }}",
             list(programme),
@@ -723,7 +755,10 @@ async fn offers_leave_and_enter_filters(db: &TestDb) {
     assert_eq!(held.len(), filters.len());
     // The exits were explicit withdrawals (not a consumer left to find out by itself).
     let retrait = |i: usize, n: &str| {
-        receivers[i].st().states.contains_key(&(n.to_owned(), "retrait".to_owned()))
+        receivers[i]
+            .st()
+            .states
+            .contains_key(&(n.to_owned(), "retrait".to_owned()))
     };
     for n in MAYENNE {
         assert!(retrait(1, n) && !retrait(0, n), "{n}");

@@ -1201,7 +1201,11 @@ async fn follow(
         let r = get(&url, Some(key), &[]).await;
         let (status, headers) = (r.status(), r.headers().clone());
         let body = r.bytes().await.unwrap();
-        assert!(status.is_success(), "{status}: {}", String::from_utf8_lossy(&body));
+        assert!(
+            status.is_success(),
+            "{status}: {}",
+            String::from_utf8_lossy(&body)
+        );
         let mut deleted: Vec<String> = Vec::new();
         if lheo && status == StatusCode::NO_CONTENT {
             let list = h(&headers, "lheo-feed-retraits");
@@ -1251,7 +1255,10 @@ fn fragments(xml: &str) -> BTreeMap<String, String> {
     while let Some(at) = rest.find("<formation numero=\"") {
         let from = &rest[at..];
         let end = from.find("</formation>").unwrap() + "</formation>".len();
-        let numero = from["<formation numero=\"".len()..].split('"').next().unwrap();
+        let numero = from["<formation numero=\"".len()..]
+            .split('"')
+            .next()
+            .unwrap();
         out.insert(numero.to_owned(), from[..end].to_owned());
         rest = &from[end..];
     }
@@ -1314,14 +1321,29 @@ async fn offers_leaving_and_entering_a_scope_are_reported(db: &TestDb) {
     for lheo in [false, true] {
         let mut copy = if lheo { f53.clone() } else { h53.clone() };
         let (_, told) = follow(&server, s.dir.path(), &p53, &c53, lheo, &mut copy).await;
-        assert_eq!(copy, if lheo { &want_f } else { &want_h }.clone(), "lheo: {lheo}");
+        assert_eq!(
+            copy,
+            if lheo { &want_f } else { &want_h }.clone(),
+            "lheo: {lheo}"
+        );
         for n in MAYENNE {
-            assert!(!copy.contains_key(n) && told.contains(n), "{n} (lheo: {lheo})");
+            assert!(
+                !copy.contains_key(n) && told.contains(n),
+                "{n} (lheo: {lheo})"
+            );
         }
     }
     let (c53_2, _) = follow(&server, s.dir.path(), &p53, &c53, false, &mut h53.clone()).await;
     // Maine-et-Loire never had them, and is told nothing of them.
-    let (_, told) = follow(&server, s.dir.path(), &p49, &c49, false, &mut BTreeMap::new()).await;
+    let (_, told) = follow(
+        &server,
+        s.dir.path(),
+        &p49,
+        &c49,
+        false,
+        &mut BTreeMap::new(),
+    )
+    .await;
     assert!(told.is_empty(), "{told:?}");
 
     // Generation 3: an offer moves from PREPA Clés Avenir to PREPA Avenir Sup.
@@ -1340,7 +1362,10 @@ async fn offers_leaving_and_entering_a_scope_are_reported(db: &TestDb) {
     copy.retain(|n, _| hp1.contains_key(n));
     follow(&server, s.dir.path(), &prog, &cp1, true, &mut copy).await;
     assert!(!copy.contains_key(moved));
-    assert_eq!(copy.keys().collect::<Vec<_>>(), fp3.keys().collect::<Vec<_>>());
+    assert_eq!(
+        copy.keys().collect::<Vec<_>>(),
+        fp3.keys().collect::<Vec<_>>()
+    );
     // The dispositif partner takes it, in both formats.
     let (hd3, fd3, _) = scoped_snapshot(&server, db, &disp).await;
     assert!(hd3.contains_key(moved) && !hd2.contains_key(moved));
@@ -1350,14 +1375,20 @@ async fn offers_leaving_and_entering_a_scope_are_reported(db: &TestDb) {
     }
     // Out of scope, the offer is unknown to the programme partner; the other has it.
     let url = server.url(&format!("/feed/offres/{moved}"));
-    assert_eq!(get(&url, Some(&prog), &[]).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&url, Some(&prog), &[]).await.status(),
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(get(&url, Some(&disp), &[]).await.status(), StatusCode::OK);
 
     // Generation 4: the sites come back; the partner of 53 takes its offers again.
     import_edits(db, s.dir.path(), &organismes(&MAYENNE_ORGANISMES, false)).await;
     export(db, &s.out, &[]).await;
     let (want_h, want_f, _) = scoped_snapshot(&server, db, &p53).await;
-    assert_eq!(want_h.keys().collect::<Vec<_>>(), h53.keys().collect::<Vec<_>>());
+    assert_eq!(
+        want_h.keys().collect::<Vec<_>>(),
+        h53.keys().collect::<Vec<_>>()
+    );
     let mut copy = BTreeMap::new();
     follow(&server, s.dir.path(), &p53, &c53_2, false, &mut copy).await;
     assert_eq!(copy, want_h);
@@ -1375,21 +1406,36 @@ async fn offers_leaving_and_entering_a_scope_are_reported(db: &TestDb) {
     let r = get(&url, Some(&p49), &[]).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "unknown_offer");
-    assert_eq!(get(&url, Some(&national), &[]).await.status(), StatusCode::GONE);
+    assert_eq!(
+        get(&url, Some(&national), &[]).await.status(),
+        StatusCode::GONE
+    );
 
     // The operator's routes refuse partner keys, and requests with no key.
-    for path in ["/", "/status/rejections.csv", "/admin/runs", "/admin/runs/1"] {
+    for path in [
+        "/",
+        "/status/rejections.csv",
+        "/admin/runs",
+        "/admin/runs/1",
+    ] {
         for key in [Some(national.as_str()), Some(p53.as_str()), None] {
             let r = get(&server.url(path), key, &[]).await;
             assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path} with {key:?}");
         }
         // The admin key gets through (no run 1 was requested: 404, after the check).
-        let r = client().get(server.url(path)).basic_auth("admin", Some(ADMIN_KEY));
+        let r = client()
+            .get(server.url(path))
+            .basic_auth("admin", Some(ADMIN_KEY));
         let status = r.send().await.unwrap().status();
-        assert!(status.is_success() || path == "/admin/runs/1", "{path}: {status}");
+        assert!(
+            status.is_success() || path == "/admin/runs/1",
+            "{path}: {status}"
+        );
         assert_ne!(status, StatusCode::UNAUTHORIZED, "{path}");
     }
-    let r = client().post(server.url("/admin/runs")).bearer_auth(&national);
+    let r = client()
+        .post(server.url("/admin/runs"))
+        .bearer_auth(&national);
     assert_eq!(r.send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
     server.stop().await;
 }

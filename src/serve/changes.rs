@@ -611,11 +611,12 @@ mod tests {
         for n in [7i64, 19482, 89393] {
             raw.extend_from_slice(&n.to_be_bytes());
         }
-        let c2 = format!("c2{}{}", hex::encode(&raw), hex::encode(Cursor::mac(&key, &raw)));
-        assert_eq!(
-            Cursor::decode(&c2, &key),
-            Some(Cursor { since: 0, ..c })
+        let c2 = format!(
+            "c2{}{}",
+            hex::encode(&raw),
+            hex::encode(Cursor::mac(&key, &raw))
         );
+        assert_eq!(Cursor::decode(&c2, &key), Some(Cursor { since: 0, ..c }));
         // The old unkeyed form, whose checksum anyone could recompute: refused.
         let old = "c1000000000000000700000000000050f20000000000015ee9a1b2c3d4";
         assert_eq!(Cursor::decode(old, &key), None);

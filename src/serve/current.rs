@@ -188,9 +188,17 @@ mod tests {
         std::fs::write(file(3), "3").unwrap();
         db.last.store(3, Ordering::SeqCst);
         assert_eq!(get_at(at(1)).await, Some(2));
-        assert_eq!(get_at(at(299)).await, Some(2), "kept while younger than recheck");
+        assert_eq!(
+            get_at(at(299)).await,
+            Some(2),
+            "kept while younger than recheck"
+        );
         assert_eq!(reads(), 4);
-        assert_eq!(get_at(at(300)).await, Some(3), "read again once recheck old");
+        assert_eq!(
+            get_at(at(300)).await,
+            Some(3),
+            "read again once recheck old"
+        );
         assert_eq!(reads(), 5);
     }
 }
