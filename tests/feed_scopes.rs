@@ -384,12 +384,12 @@ async fn case(backend: Backend, seed: u64, edits: Vec<Edit>) -> Result<usize, St
     let last = seen.len() - 1;
     // Offers that left a partner's scope while still published: what the case exercises.
     let mut exits = 0;
-    for g in 1..seen.len() {
-        for p in 0..keys.len() {
-            for n in seen[g - 1][p].hashes.keys() {
+    for pair in seen.windows(2) {
+        for (before, after) in pair[0].iter().zip(&pair[1]) {
+            for n in before.hashes.keys() {
                 let code: ActionCode = n.parse().unwrap();
                 let row = store.published_offer(code).await.unwrap().unwrap();
-                if !seen[g][p].hashes.contains_key(n) && row.withdrawn_generation.is_none() {
+                if !after.hashes.contains_key(n) && row.withdrawn_generation.is_none() {
                     exits += 1;
                 }
             }
