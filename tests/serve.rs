@@ -739,9 +739,13 @@ async fn a_partner_never_sees_half_a_generation(db: &TestDb) {
 
     // Requests in a loop while a real export runs.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Bit i: reader i has seen a generation after the first (no sleep decides when enough
+    // was read: the readers run until each has seen the new generation).
+    let newer = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut tasks = Vec::new();
     for i in 0..4 {
         let (stop, key, cursor) = (stop.clone(), key.clone(), cursor.clone());
+        let newer = newer.clone();
         let (snap_url, changes_url) = (
             server.url("/feed/lheo.xml"),
             server.url(&format!("/feed/changes?cursor={cursor}")),
@@ -754,19 +758,35 @@ async fn a_partner_never_sees_half_a_generation(db: &TestDb) {
                     assert_eq!(r.status(), StatusCode::OK);
                     let g: i64 = h(r.headers(), "lheo-feed-generation").parse().unwrap();
                     seen.push((g, Some(sha256(&r.bytes().await.unwrap())), 0));
+                    if g > 1 {
+                        newer.fetch_or(1 << i, std::sync::atomic::Ordering::SeqCst);
+                    }
                 } else {
                     let r = get(&changes_url, Some(&key), &[]).await;
                     assert_eq!(r.status(), StatusCode::OK);
                     let v: Value = r.json().await.unwrap();
                     let n = v["entries"].as_array().unwrap().len();
-                    seen.push((v["generation"].as_i64().unwrap(), None, n));
+                    let g = v["generation"].as_i64().unwrap();
+                    seen.push((g, None, n));
+                    if g > 1 {
+                        newer.fetch_or(1 << i, std::sync::atomic::Ordering::SeqCst);
+                    }
                 }
             }
             seen
         }));
     }
     let g2 = export(db, &s.out, &[]).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t0 = std::time::Instant::now();
+    while newer.load(std::sync::atomic::Ordering::SeqCst) != 0b1111 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "readers that never saw the new generation: {:04b}",
+            !newer.load(std::sync::atomic::Ordering::SeqCst) & 0b1111
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let shas: BTreeMap<i64, String> = json(db, &["generations", "--json"])
         .await
@@ -1180,6 +1200,297 @@ async fn not_ready_before_the_first_generation(db: &TestDb) {
     server.stop().await;
 }
 
+// ----- Scopes: exits, entries, every route (issue 24) ----------------------------------
+
+/// The three Mayenne (53) offers of the fixtures whose sites move to Nantes.
+const MAYENNE: [&str; 3] = ["19801-90412", "19855-90501", "20102-90911"];
+/// The organismes whose sites are all in Mayenne.
+const MAYENNE_ORGANISMES: [&str; 2] = ["52904418200275", "89033214100195"];
+const CLES_AVENIR: &str = "PROGRAMME REGION - PREPA Clés Avenir";
+const AVENIR_SUP: &str = "PROGRAMME REGION - PREPA Avenir Sup";
+
+/// The fixture organismes `sirets`, every site moved to Nantes (or as they are).
+fn organismes(sirets: &[&str], to_nantes: bool) -> Vec<Value> {
+    read_lines(Path::new(FIXTURES))
+        .into_iter()
+        .filter(|l| {
+            l.get("organisme")
+                .is_some_and(|o| sirets.contains(&o["siret"].as_str().unwrap()))
+        })
+        .map(|mut l| {
+            if to_nantes {
+                for site in l["organisme"]["sites"].as_array_mut().unwrap() {
+                    let a = &mut site["adresse"];
+                    a["code_postal"] = Value::from("44000");
+                    a["ville"] = Value::from("Nantes");
+                    a["code_insee"] = Value::from("44109");
+                }
+            }
+            l
+        })
+        .collect()
+}
+
+/// A partner's copy (numero → hash in JSON, → `<formation>` in LHÉO) after following the
+/// changes feed from `cursor` to `has_more: false` (two entries a page), every LHÉO page
+/// validated; returns the last cursor and every numero it was told about.
+async fn follow(
+    server: &Server,
+    dir: &Path,
+    key: &str,
+    cursor: &str,
+    lheo: bool,
+    copy: &mut BTreeMap<String, String>,
+) -> (String, BTreeSet<String>) {
+    let mut cursor = cursor.to_owned();
+    let mut told = BTreeSet::new();
+    for _ in 0..100 {
+        let url = server.url(&format!(
+            "/feed/changes?cursor={cursor}&limit=2{}",
+            if lheo { "&format=lheo" } else { "" }
+        ));
+        let r = get(&url, Some(key), &[]).await;
+        let (status, headers) = (r.status(), r.headers().clone());
+        let body = r.bytes().await.unwrap();
+        assert!(
+            status.is_success(),
+            "{status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        let mut deleted: Vec<String> = Vec::new();
+        if lheo && status == StatusCode::NO_CONTENT {
+            let list = h(&headers, "lheo-feed-retraits");
+            deleted.extend(list.split(',').filter(|s| !s.is_empty()).map(str::to_owned));
+        } else if lheo {
+            assert_xml_valid(dir, &body);
+            let text = String::from_utf8(body.to_vec()).unwrap();
+            for (n, f) in fragments(&text) {
+                told.insert(n.clone());
+                copy.insert(n, f);
+            }
+            deleted.extend(
+                text.split("<extra info=\"retrait\" numero=\"")
+                    .skip(1)
+                    .map(|t| t.split('"').next().unwrap().to_owned()),
+            );
+        } else {
+            let page: Value = serde_json::from_slice(&body).unwrap();
+            assert!(changes_schema().is_valid(&page), "{page}");
+            for e in page["entries"].as_array().unwrap() {
+                let n = e["numero"].as_str().unwrap().to_owned();
+                match e["op"].as_str().unwrap() {
+                    "upsert" => {
+                        copy.insert(n.clone(), e["hash"].as_str().unwrap().to_owned());
+                    }
+                    _ => deleted.push(n.clone()),
+                }
+                told.insert(n);
+            }
+        }
+        for n in deleted {
+            copy.remove(&n);
+            told.insert(n);
+        }
+        cursor = h(&headers, "lheo-feed-next-cursor").to_owned();
+        if h(&headers, "lheo-feed-has-more") == "false" {
+            return (cursor, told);
+        }
+    }
+    panic!("the changes feed did not end in 100 pages");
+}
+
+/// `<formation>` elements of a LHÉO document, by numero.
+fn fragments(xml: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut rest = xml;
+    while let Some(at) = rest.find("<formation numero=\"") {
+        let from = &rest[at..];
+        let end = from.find("</formation>").unwrap() + "</formation>".len();
+        let numero = from["<formation numero=\"".len()..]
+            .split('"')
+            .next()
+            .unwrap();
+        out.insert(numero.to_owned(), from[..end].to_owned());
+        rest = &from[end..];
+    }
+    out
+}
+
+/// A partner's scoped snapshot now: (numero → hash, numero → `<formation>`) and the cursor
+/// that continues after it.
+async fn scoped_snapshot(
+    server: &Server,
+    db: &TestDb,
+    key: &str,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>, String) {
+    let r = get(&server.url("/feed/lheo.xml"), Some(key), &[]).await;
+    let status = r.status();
+    let cursor = r
+        .headers()
+        .get("lheo-feed-cursor")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = r.text().await.unwrap();
+    if status == StatusCode::NOT_FOUND {
+        assert!(text.contains("empty_scope"), "{text}");
+        return (BTreeMap::new(), BTreeMap::new(), String::new());
+    }
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let frags = fragments(&text);
+    let store = db.open().await;
+    let mut hashes = BTreeMap::new();
+    for n in frags.keys() {
+        let row = store.published_offer(n.parse().unwrap()).await.unwrap();
+        hashes.insert(n.clone(), row.unwrap().hash);
+    }
+    (hashes, frags, cursor.unwrap())
+}
+
+/// The issue's scenario: the partner of département 53 follows the changes from its
+/// snapshot's cursor while the Mayenne sites move to Nantes and back; a programme partner
+/// and a dispositif partner while an offer changes programme. Each is told to drop what
+/// left its scope and to take what entered it, in JSON and in LHÉO, and ends holding its
+/// scoped snapshot; a partner whose scope the moves never touched hears nothing of them.
+async fn offers_leaving_and_entering_a_scope_are_reported(db: &TestDb) {
+    let s = setup(db).await;
+    let national = add_partner(db, "national", &[]).await;
+    let p53 = add_partner(db, "mayenne", &["departement:53"]).await;
+    let p49 = add_partner(db, "maine-et-loire", &["departement:49"]).await;
+    let prog = add_partner(db, "cles", &[&format!("programme:{CLES_AVENIR}")]).await;
+    let disp = add_partner(db, "sup", &[&format!("dispositif:{AVENIR_SUP}")]).await;
+    let server = start(db, |_| {}).await;
+    let (h53, f53, c53) = scoped_snapshot(&server, db, &p53).await;
+    for n in MAYENNE {
+        assert!(h53.contains_key(n), "{n} is not in 53's snapshot: {h53:?}");
+    }
+    let (_, _, c49) = scoped_snapshot(&server, db, &p49).await;
+    let (hp1, _, cp1) = scoped_snapshot(&server, db, &prog).await;
+
+    // Generation 2: every Mayenne site moves to Nantes.
+    import_edits(db, s.dir.path(), &organismes(&MAYENNE_ORGANISMES, true)).await;
+    export(db, &s.out, &[]).await;
+    let (want_h, want_f, _) = scoped_snapshot(&server, db, &p53).await;
+    for lheo in [false, true] {
+        let mut copy = if lheo { f53.clone() } else { h53.clone() };
+        let (_, told) = follow(&server, s.dir.path(), &p53, &c53, lheo, &mut copy).await;
+        assert_eq!(
+            copy,
+            if lheo { &want_f } else { &want_h }.clone(),
+            "lheo: {lheo}"
+        );
+        for n in MAYENNE {
+            assert!(
+                !copy.contains_key(n) && told.contains(n),
+                "{n} (lheo: {lheo})"
+            );
+        }
+    }
+    let (c53_2, _) = follow(&server, s.dir.path(), &p53, &c53, false, &mut h53.clone()).await;
+    // Maine-et-Loire never had them, and is told nothing of them.
+    let (_, told) = follow(
+        &server,
+        s.dir.path(),
+        &p49,
+        &c49,
+        false,
+        &mut BTreeMap::new(),
+    )
+    .await;
+    assert!(told.is_empty(), "{told:?}");
+
+    // Generation 3: an offer moves from PREPA Clés Avenir to PREPA Avenir Sup.
+    let moved = "19802-90420";
+    let (hd2, fd2, cd2) = scoped_snapshot(&server, db, &disp).await;
+    let to_sup = edited_offer(moved, |o| {
+        for session in o["sessions"].as_array_mut().unwrap() {
+            session["dispositif"]["programme"] = Value::from(AVENIR_SUP);
+        }
+    });
+    import_edits(db, s.dir.path(), &[to_sup]).await;
+    export(db, &s.out, &[]).await;
+    // The programme partner, from generation 1 across generations 2 and 3, in LHÉO.
+    let (_, fp3, _) = scoped_snapshot(&server, db, &prog).await;
+    let mut copy = fragments(&std::fs::read_to_string(&s.out).unwrap());
+    copy.retain(|n, _| hp1.contains_key(n));
+    follow(&server, s.dir.path(), &prog, &cp1, true, &mut copy).await;
+    assert!(!copy.contains_key(moved));
+    assert_eq!(
+        copy.keys().collect::<Vec<_>>(),
+        fp3.keys().collect::<Vec<_>>()
+    );
+    // The dispositif partner takes it, in both formats.
+    let (hd3, fd3, _) = scoped_snapshot(&server, db, &disp).await;
+    assert!(hd3.contains_key(moved) && !hd2.contains_key(moved));
+    for (mut copy, want, lheo) in [(hd2, &hd3, false), (fd2, &fd3, true)] {
+        follow(&server, s.dir.path(), &disp, &cd2, lheo, &mut copy).await;
+        assert_eq!(&copy, want, "lheo: {lheo}");
+    }
+    // Out of scope, the offer is unknown to the programme partner; the other has it.
+    let url = server.url(&format!("/feed/offres/{moved}"));
+    assert_eq!(
+        get(&url, Some(&prog), &[]).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(get(&url, Some(&disp), &[]).await.status(), StatusCode::OK);
+
+    // Generation 4: the sites come back; the partner of 53 takes its offers again.
+    import_edits(db, s.dir.path(), &organismes(&MAYENNE_ORGANISMES, false)).await;
+    export(db, &s.out, &[]).await;
+    let (want_h, want_f, _) = scoped_snapshot(&server, db, &p53).await;
+    assert_eq!(
+        want_h.keys().collect::<Vec<_>>(),
+        h53.keys().collect::<Vec<_>>()
+    );
+    let mut copy = BTreeMap::new();
+    follow(&server, s.dir.path(), &p53, &c53_2, false, &mut copy).await;
+    assert_eq!(copy, want_h);
+    let mut copy = BTreeMap::new();
+    follow(&server, s.dir.path(), &p53, &c53_2, true, &mut copy).await;
+    assert_eq!(copy, want_f);
+
+    // Generation 5 withdraws a Mayenne offer: 410 in scope, 404 (unknown) out of it.
+    import_edits(db, s.dir.path(), &[edited_offer(MAYENNE[2], unvalidated)]).await;
+    export(db, &s.out, &[]).await;
+    let url = server.url(&format!("/feed/offres/{}", MAYENNE[2]));
+    let r = get(&url, Some(&p53), &[]).await;
+    assert_eq!(r.status(), StatusCode::GONE);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "withdrawn");
+    let r = get(&url, Some(&p49), &[]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "unknown_offer");
+    assert_eq!(
+        get(&url, Some(&national), &[]).await.status(),
+        StatusCode::GONE
+    );
+
+    // The operator's routes refuse partner keys, and requests with no key.
+    for path in [
+        "/",
+        "/status/rejections.csv",
+        "/admin/runs",
+        "/admin/runs/1",
+    ] {
+        for key in [Some(national.as_str()), Some(p53.as_str()), None] {
+            let r = get(&server.url(path), key, &[]).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path} with {key:?}");
+        }
+        // The admin key gets through (no run 1 was requested: 404, after the check).
+        let r = client()
+            .get(server.url(path))
+            .basic_auth("admin", Some(ADMIN_KEY));
+        let status = r.send().await.unwrap().status();
+        assert!(
+            status.is_success() || path == "/admin/runs/1",
+            "{path}: {status}"
+        );
+        assert_ne!(status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let r = client()
+        .post(server.url("/admin/runs"))
+        .bearer_auth(&national);
+    assert_eq!(r.send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}
+
 backend_tests!(
     a_partner_pulls_the_snapshot_then_the_changes,
     keys_scopes_and_limits,
@@ -1189,4 +1500,5 @@ backend_tests!(
     not_ready_before_the_first_generation,
     a_large_snapshot_is_served_whole,
     a_new_generation_is_seen_by_the_next_conditional_request,
+    offers_leaving_and_entering_a_scope_are_reported,
 );

@@ -198,6 +198,8 @@ async fn write_changes(
     write_published(tx, id, &mut batch).await?;
     tx.insert_changes(&rows).await?;
     tx.withdraw(id, finished_at, &withdrawals).await?;
+    // After both: the runs of scope values follow the published rows just stamped.
+    tx.record_scopes(id).await?;
     Ok(withdrawals)
 }
 

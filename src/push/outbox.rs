@@ -17,7 +17,7 @@
 //! once), compared with what the consumer holds (`consumer_offres`) and its filter; the
 //! bodies are stored with their `webhook-id` before anything is sent.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use sqlx::QueryBuilder;
@@ -27,7 +27,7 @@ use super::config::{
 };
 use super::wire::{self, BatchInfo, DOCUMENT_OVERHEAD, RETRAIT_BYTES};
 use crate::model::ActionCode;
-use crate::store::{fragments, in_tx, on_pool, Store};
+use crate::store::{fragments, in_tx, on_pool, restriction_allows, Store};
 
 /// Offers read per statement while forming batches.
 const PAGE: usize = 500;
@@ -215,18 +215,15 @@ struct Latest {
 
 impl Filter {
     fn matches(&self, l: &Latest) -> bool {
-        let any = |set: &BTreeSet<String>, json: &str| {
-            set.is_empty()
-                || serde_json::from_str::<Vec<String>>(json)
-                    .is_ok_and(|v| v.iter().any(|x| set.contains(x)))
-        };
         let lots = || {
             self.dispositifs.is_empty()
                 || lots_of(&l.fragment)
                     .iter()
                     .any(|lot| self.dispositifs.contains(lot))
         };
-        any(&self.programmes, &l.programmes) && any(&self.departements, &l.departements) && lots()
+        restriction_allows(&self.programmes, &l.programmes)
+            && restriction_allows(&self.departements, &l.departements)
+            && lots()
     }
 }
 

@@ -14,6 +14,7 @@
 //! would need a purged deletion gets `410 Gone` with `error: "cursor_expired"`: the partner
 //! must take the full snapshot again (its `Lheo-Feed-Cursor` header starts a new cursor).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -23,9 +24,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::http::{self, error, internal};
+use super::partners::Scope;
 use super::{auth::Caller, AppState};
 use crate::generation::{EXTRAS_GENERATION, EXTRAS_RETRAITS};
 use crate::lheo::document_header;
+use crate::model::ActionCode;
 use crate::store::FeedRow;
 
 /// Default page size.
@@ -69,12 +72,23 @@ impl std::fmt::Debug for CursorKey {
     }
 }
 
-/// A position in the feed's order: after the row (generation, formation, action).
+/// A position in the feed's order: after the row (generation, formation, action); and the
+/// partner's *horizon*, `since`: every state the partner may still hold of an offer whose
+/// row comes after this position was current at generation `since` or later.
+///
+/// The horizon is what lets the feed tell a partner to drop an offer that left its scope
+/// without telling it about offers it could never have held. The position alone cannot
+/// say it: a partner paging while exports commit may hold an offer read pages ago, whose
+/// row has since moved past generations the cursor already left behind. So the horizon
+/// is carried as it was while a partner pages, and moves up to the page's generation
+/// when a page ends the list (`has_more: false`): the partner then holds exactly that
+/// generation's scoped snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cursor {
     pub generation: i64,
     pub formation: i64,
     pub action: i64,
+    pub since: i64,
 }
 
 impl Cursor {
@@ -83,6 +97,7 @@ impl Cursor {
         generation: 0,
         formation: 0,
         action: 0,
+        since: 0,
     };
 
     /// After every row of generation `g` and those before it: where a partner that holds
@@ -92,6 +107,7 @@ impl Cursor {
             generation: g,
             formation: i64::MAX,
             action: i64::MAX,
+            since: g,
         }
     }
 
@@ -106,38 +122,51 @@ impl Cursor {
         out
     }
 
-    /// Opaque to partners: `c2` and hex of the three numbers and their MAC under the
+    /// Opaque to partners: `c3` and hex of the four numbers and their MAC under the
     /// server's secret key, so that a truncated, edited or made-up cursor is refused
     /// instead of read as another position (a plain checksum, as `c1` had, anyone could
     /// recompute).
     pub fn encode(&self, key: &CursorKey) -> String {
-        let mut raw = Vec::with_capacity(24 + MAC_BYTES);
-        raw.extend_from_slice(&self.generation.to_be_bytes());
-        raw.extend_from_slice(&self.formation.to_be_bytes());
-        raw.extend_from_slice(&self.action.to_be_bytes());
+        let mut raw = Vec::with_capacity(32 + MAC_BYTES);
+        raw.extend_from_slice(b"c3");
+        for n in [self.generation, self.formation, self.action, self.since] {
+            raw.extend_from_slice(&n.to_be_bytes());
+        }
         let mac = Self::mac(key, &raw);
-        raw.extend_from_slice(&mac);
-        format!("c2{}", hex::encode(raw))
+        let mut out = String::from("c3");
+        out.push_str(&hex::encode(&raw[2..]));
+        out.push_str(&hex::encode(mac));
+        out
     }
 
+    /// Reads a cursor the server gave. `c2` cursors (before the horizon existed, same key)
+    /// are still read, with the widest horizon: their partners may get deletions of
+    /// offers that were in their scope at any time, never miss one.
     pub fn decode(s: &str, key: &CursorKey) -> Option<Cursor> {
         use subtle::ConstantTimeEq as _;
-        let hexed = s.strip_prefix("c2")?;
-        if hexed.len() != 2 * (24 + MAC_BYTES) {
+        let (numbers, signed_prefix): (usize, &[u8]) = match s.get(..2)? {
+            "c3" => (4, b"c3"),
+            "c2" => (3, b""),
+            _ => return None,
+        };
+        let hexed = &s[2..];
+        if hexed.len() != 2 * (8 * numbers + MAC_BYTES) {
             return None;
         }
         let raw = hex::decode(hexed).ok()?;
-        let (body, mac) = raw.split_at(24);
-        if !bool::from(Self::mac(key, body).ct_eq(mac)) {
+        let (body, mac) = raw.split_at(8 * numbers);
+        let signed = [signed_prefix, body].concat();
+        if !bool::from(Self::mac(key, &signed).ct_eq(mac)) {
             return None;
         }
-        let n = |i: usize| i64::from_be_bytes(body[i..i + 8].try_into().expect("8 bytes"));
+        let n = |i: usize| i64::from_be_bytes(body[8 * i..8 * i + 8].try_into().expect("8 bytes"));
         let c = Cursor {
             generation: n(0),
-            formation: n(8),
-            action: n(16),
+            formation: n(1),
+            action: n(2),
+            since: if numbers == 4 { n(3) } else { 0 },
         };
-        (c.generation >= 0 && c.formation >= 0 && c.action >= 0).then_some(c)
+        (c.generation >= 0 && c.formation >= 0 && c.action >= 0 && c.since >= 0).then_some(c)
     }
 }
 
@@ -254,7 +283,7 @@ pub async fn changes(
         }
         Err(e) => return internal(e),
     };
-    if cursor.generation > current {
+    if cursor.generation > current || cursor.since > current {
         // A cursor from a database that was rebuilt since: only a resync is safe.
         return expired();
     }
@@ -282,90 +311,18 @@ pub async fn changes(
         }
     }
 
-    // Read pages until `limit` entries in scope, the end, or the scan cap.
-    let mut rows: Vec<FeedRow> = Vec::new();
-    let mut next = cursor;
-    let mut scanned = 0usize;
-    let mut has_more = false;
-    loop {
-        let batch = (limit as usize).max(500) as u32;
-        let page = match state
-            .store
-            .feed_page(
-                next.generation,
-                (next.formation, next.action),
-                current,
-                batch,
-                lheo,
-            )
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => return internal(e),
-        };
-        let exhausted = page.len() < batch as usize;
-        let mut full = false;
-        for row in page {
-            scanned += 1;
-            let (f, a) = (row.numero.formation as i64, row.numero.action as i64);
-            next = Cursor {
-                generation: row.generation,
-                formation: f,
-                action: a,
-            };
-            if caller.scope.allows(&row.programmes, &row.departements) {
-                rows.push(row);
-                if rows.len() >= limit as usize {
-                    full = true;
-                    break;
-                }
-            }
-        }
-        if full {
-            // Whether anything follows is only known by asking; saying "more" costs the
-            // partner at most one empty page.
-            has_more = true;
-            break;
-        }
-        if exhausted {
-            break;
-        }
-        if scanned >= MAX_SCAN {
-            has_more = true;
-            break;
-        }
-    }
-
-    let entries: Vec<Entry> = rows
-        .iter()
-        .map(|r| {
-            let numero = r.numero.to_string();
-            match r.withdrawn_at {
-                None => Entry {
-                    href: Some(format!("/feed/offres/{numero}")),
-                    numero,
-                    op: "upsert",
-                    hash: r.hash.clone(),
-                    generation: r.generation,
-                    withdrawn_at: None,
-                },
-                Some(at) => Entry {
-                    numero,
-                    op: "delete",
-                    hash: r.hash.clone(),
-                    generation: r.generation,
-                    href: None,
-                    withdrawn_at: Some(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                },
-            }
-        })
-        .collect();
+    let read = match read_entries(&state, &caller.scope, cursor, current, limit, lheo).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let has_more = read.has_more;
     let page = Page {
         generation: current,
-        entries,
-        next_cursor: next.encode(key),
+        entries: read.entries,
+        next_cursor: read.next.encode(key),
         has_more,
     };
+    let rows = read.upserts;
     let mut response = if lheo {
         lheo_page(&state, &headers, &base, finished, &page, &rows).await
     } else {
@@ -384,6 +341,178 @@ pub async fn changes(
     response
 }
 
+/// What one request read: the entries for this partner, the live offers among them (with
+/// their fragments when asked), where the next page starts and whether one is waiting.
+struct Read {
+    entries: Vec<Entry>,
+    upserts: Vec<FeedRow>,
+    next: Cursor,
+    has_more: bool,
+}
+
+/// Reads rows after `cursor` until `limit` entries for this partner, the end of the list,
+/// or the scan cap. Each row is what [`entry_for`] makes of it.
+async fn read_entries(
+    state: &AppState,
+    scope: &Scope,
+    cursor: Cursor,
+    current: i64,
+    limit: u32,
+    lheo: bool,
+) -> anyhow::Result<Read> {
+    let mut read = Read {
+        entries: Vec::new(),
+        upserts: Vec::new(),
+        next: cursor,
+        has_more: false,
+    };
+    let mut commit_times: HashMap<i64, String> = HashMap::new();
+    let mut scanned = 0usize;
+    loop {
+        let batch = (limit as usize).max(500) as u32;
+        let page = state
+            .store
+            .feed_page(
+                read.next.generation,
+                (read.next.formation, read.next.action),
+                current,
+                batch,
+                lheo,
+            )
+            .await?;
+        let exhausted = page.len() < batch as usize;
+        let held = held_before(state, scope, &page, cursor.since).await?;
+        let mut full = false;
+        for row in page {
+            scanned += 1;
+            read.next = Cursor {
+                generation: row.generation,
+                formation: row.numero.formation as i64,
+                action: row.numero.action as i64,
+                since: cursor.since,
+            };
+            let Some(op) = entry_for(scope, &row, &held) else {
+                continue;
+            };
+            let numero = row.numero.to_string();
+            let entry = match op {
+                Op::Upsert => Entry {
+                    href: Some(format!("/feed/offres/{numero}")),
+                    numero,
+                    op: "upsert",
+                    hash: row.hash.clone(),
+                    generation: row.generation,
+                    withdrawn_at: None,
+                },
+                Op::Delete => Entry {
+                    withdrawn_at: Some(match row.withdrawn_at {
+                        Some(at) => at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        None => commit_time(state, &mut commit_times, row.generation).await?,
+                    }),
+                    numero,
+                    op: "delete",
+                    hash: row.hash.clone(),
+                    generation: row.generation,
+                    href: None,
+                },
+            };
+            read.entries.push(entry);
+            if op == Op::Upsert {
+                read.upserts.push(row);
+            }
+            if read.entries.len() >= limit as usize {
+                full = true;
+                break;
+            }
+        }
+        if full || (!exhausted && scanned >= MAX_SCAN) {
+            // Whether anything follows is only known by asking; saying "more" costs the
+            // partner at most one empty page.
+            read.has_more = true;
+            return Ok(read);
+        }
+        if exhausted {
+            // The list is read to its end: the partner now holds this generation's scoped
+            // snapshot, the horizon of its next visit.
+            read.next.since = current;
+            return Ok(read);
+        }
+    }
+}
+
+/// What a row says to a partner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Upsert,
+    Delete,
+}
+
+/// A row for this partner: an upsert when the offer is live and in its scope; a delete
+/// when it is withdrawn or out of its scope and the partner may hold it (its last values
+/// were in scope, or it is in `held`); nothing when the partner can never have held it,
+/// so that an offer outside its scope throughout is never revealed.
+fn entry_for(scope: &Scope, row: &FeedRow, held: &HashSet<ActionCode>) -> Option<Op> {
+    let in_scope = scope.allows(&row.programmes, &row.departements);
+    match (row.withdrawn_at.is_none(), in_scope) {
+        (true, true) => Some(Op::Upsert),
+        (false, true) => Some(Op::Delete),
+        (_, false) => held.contains(&row.numero).then_some(Op::Delete),
+    }
+}
+
+/// The offers of `rows` out of the partner's scope now that were in it with values that
+/// held at generation `since` or later (`published_scopes`): those the partner may hold
+/// and must be told to drop. One query for the rows that need it; none for an unscoped
+/// partner.
+async fn held_before(
+    state: &AppState,
+    scope: &Scope,
+    rows: &[FeedRow],
+    since: i64,
+) -> anyhow::Result<HashSet<ActionCode>> {
+    if scope.is_all() {
+        return Ok(HashSet::new());
+    }
+    let out: Vec<ActionCode> = rows
+        .iter()
+        .filter(|r| !scope.allows(&r.programmes, &r.departements))
+        .map(|r| r.numero)
+        .collect();
+    if out.is_empty() {
+        return Ok(HashSet::new());
+    }
+    Ok(state
+        .store
+        .ended_scopes(&out, since)
+        .await?
+        .into_iter()
+        .filter(|(_, programmes, departements)| scope.allows(programmes, departements))
+        .map(|(numero, _, _)| numero)
+        .collect())
+}
+
+/// When generation `g` was committed (RFC 3339, UTC): the `withdrawn_at` of an offer that
+/// left the partner's scope with it. Asked once per generation in a request.
+async fn commit_time(
+    state: &AppState,
+    cache: &mut HashMap<i64, String>,
+    g: i64,
+) -> anyhow::Result<String> {
+    if let Some(t) = cache.get(&g) {
+        return Ok(t.clone());
+    }
+    let row = state
+        .store
+        .generation(g)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("generation {g} is missing"))?;
+    let t = row
+        .finished_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    cache.insert(g, t.clone());
+    Ok(t)
+}
+
 /// The page as a LHÉO document: the upserted offers in `<offres>`, the deletions and the
 /// cursor in extras. LHÉO cannot hold an empty `<offres>`: a page without upserts is a
 /// `204 No Content` whose headers carry the cursor and the deleted numeros.
@@ -393,7 +522,7 @@ async fn lheo_page(
     base: &str,
     finished: chrono::DateTime<chrono::Utc>,
     page: &Page,
-    rows: &[FeedRow],
+    upserts: &[FeedRow],
 ) -> Response {
     let deleted: Vec<&str> = page
         .entries
@@ -401,7 +530,6 @@ async fn lheo_page(
         .filter(|e| e.op == "delete")
         .map(|e| e.numero.as_str())
         .collect();
-    let upserts: Vec<&FeedRow> = rows.iter().filter(|r| r.fragment.is_some()).collect();
     if upserts.is_empty() {
         let mut r = StatusCode::NO_CONTENT.into_response();
         if let Ok(v) = HeaderValue::from_str(&deleted.join(",")) {
@@ -415,7 +543,7 @@ async fn lheo_page(
         Err(e) => return internal(e),
     };
     let mut body = document_header(&horodatage);
-    for r in &upserts {
+    for r in upserts {
         body.push_str(r.fragment.as_deref().unwrap_or_default());
     }
     body.push_str("</offres>\n");
@@ -450,6 +578,7 @@ mod tests {
             generation: 7,
             formation: 19482,
             action: 89393,
+            since: 5,
         };
         let key = CursorKey([7; 32]);
         let s = c.encode(&key);
@@ -469,6 +598,25 @@ mod tests {
         // Made with another key (anyone's own, or another deployment's): refused.
         let forged = c.encode(&CursorKey([8; 32]));
         assert_eq!(Cursor::decode(&forged, &key), None);
+        // The edited horizon (a partner widening what it may be told about): refused.
+        let mut wider = s.clone().into_bytes();
+        let at = 2 + 2 * 24 + 15;
+        wider[at] = if wider[at] == b'0' { b'1' } else { b'0' };
+        assert_eq!(
+            Cursor::decode(std::str::from_utf8(&wider).unwrap(), &key),
+            None
+        );
+        // A `c2` cursor (position only, same key) is still read, with the widest horizon.
+        let mut raw = Vec::new();
+        for n in [7i64, 19482, 89393] {
+            raw.extend_from_slice(&n.to_be_bytes());
+        }
+        let c2 = format!(
+            "c2{}{}",
+            hex::encode(&raw),
+            hex::encode(Cursor::mac(&key, &raw))
+        );
+        assert_eq!(Cursor::decode(&c2, &key), Some(Cursor { since: 0, ..c }));
         // The old unkeyed form, whose checksum anyone could recompute: refused.
         let old = "c1000000000000000700000000000050f20000000000015ee9a1b2c3d4";
         assert_eq!(Cursor::decode(old, &key), None);
@@ -478,10 +626,13 @@ mod tests {
         /// Any text as a cursor is refused or decodes to a position that encodes back
         /// to the same text.
         #[test]
-        fn any_cursor_text_is_refused_or_exact(s in "(c2)?[0-9a-f]{0,80}|\\PC{0,90}") {
+        fn any_cursor_text_is_refused_or_exact(s in "(c[23])?[0-9a-f]{0,96}|\\PC{0,110}") {
             let key = CursorKey([7; 32]);
             if let Some(c) = Cursor::decode(&s, &key) {
-                prop_assert_eq!(c.encode(&key), s);
+                prop_assert_eq!(Cursor::decode(&c.encode(&key), &key), Some(c));
+                if s.starts_with("c3") {
+                    prop_assert_eq!(c.encode(&key), s);
+                }
             }
         }
     }

@@ -70,9 +70,24 @@ impl<T> Kept<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = anyhow::Result<Option<T>>>,
     {
+        self.get_at(Instant::now(), load, path_of).await
+    }
+
+    /// [`Kept::get`] at time `now` (the tests give the time, so that no test depends on
+    /// how fast a loaded machine runs it).
+    async fn get_at<F, Fut>(
+        &self,
+        now: Instant,
+        load: F,
+        path_of: impl FnOnce(&T) -> PathBuf,
+    ) -> anyhow::Result<Option<Arc<Current<T>>>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = anyhow::Result<Option<T>>>,
+    {
         let kept = self.current.lock().expect("not poisoned").clone();
         if let Some(c) = kept {
-            if c.read_at.elapsed() < self.recheck && exists(&c.path) {
+            if now.saturating_duration_since(c.read_at) < self.recheck && exists(&c.path) {
                 return Ok(Some(c));
             }
         }
@@ -84,7 +99,7 @@ impl<T> Kept<T> {
         let c = Arc::new(Current {
             row,
             path,
-            read_at: Instant::now(),
+            read_at: now,
         });
         // Two requests reading at once may store in either order: the older one is then
         // read again as soon as its file goes, as above.
@@ -128,12 +143,21 @@ mod tests {
         };
         let recheck = Duration::from_millis(300);
         let kept = Kept::new(recheck);
-        let get = || async {
-            kept.get(|| db.last(), |g| file(*g))
-                .await
-                .unwrap()
-                .map(|c| c.row)
+        // The clock is the test's: `at(ms)` is that long after t0.
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let get_at = |now: Instant| {
+            let kept = &kept;
+            let db = &db;
+            let file = &file;
+            async move {
+                kept.get_at(now, || db.last(), |g| file(*g))
+                    .await
+                    .unwrap()
+                    .map(|c| c.row)
+            }
         };
+        let get = || get_at(at(0));
         let reads = || db.reads.load(Ordering::SeqCst);
 
         // No generation yet: asked every time, so that the first one is seen at once.
@@ -159,20 +183,22 @@ mod tests {
         assert_eq!(reads(), 4);
 
         // An export killed between its commit and the unlink: generation 2's file stays,
-        // and generation 3 is read once the kept one is `recheck` old.
-        let t2 = Instant::now();
+        // and generation 3 is read once the kept one (read at t0) is `recheck` old, not
+        // before.
         std::fs::write(file(3), "3").unwrap();
         db.last.store(3, Ordering::SeqCst);
-        let mut seen = 2;
-        while seen == 2 {
-            seen = get().await.unwrap();
-            assert!(t2.elapsed() < recheck * 3, "generation 3 still not seen");
-            tokio::time::sleep(recheck / 10).await;
-        }
-        assert_eq!(seen, 3);
-        assert!(
-            t2.elapsed() >= recheck / 2,
-            "generation 2 was not kept at all"
+        assert_eq!(get_at(at(1)).await, Some(2));
+        assert_eq!(
+            get_at(at(299)).await,
+            Some(2),
+            "kept while younger than recheck"
         );
+        assert_eq!(reads(), 4);
+        assert_eq!(
+            get_at(at(300)).await,
+            Some(3),
+            "read again once recheck old"
+        );
+        assert_eq!(reads(), 5);
     }
 }

@@ -19,7 +19,7 @@ use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::store::{PartnerRow, Store};
+use crate::store::{restriction_allows, PartnerRow, Store};
 
 /// Prefix of every API key (recognisable in a leaked file or a secret scanner's rules).
 pub const KEY_PREFIX: &str = "lf_";
@@ -94,15 +94,8 @@ impl Scope {
     /// the `published` table holds them) is in scope. Unreadable values are out of scope:
     /// a scoped partner never gets what cannot be checked.
     pub fn allows(&self, programmes: &str, departements: &str) -> bool {
-        fn meets(list: &BTreeSet<String>, json: &str) -> bool {
-            if list.is_empty() {
-                return true;
-            }
-            serde_json::from_str::<Vec<String>>(json)
-                .map(|values| values.iter().any(|v| list.contains(v)))
-                .unwrap_or(false)
-        }
-        meets(&self.programmes, programmes) && meets(&self.departements, departements)
+        restriction_allows(&self.programmes, programmes)
+            && restriction_allows(&self.departements, departements)
     }
 
     /// A short, stable digest of the scope (part of the ETags of scoped documents).

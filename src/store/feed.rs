@@ -10,6 +10,18 @@ use chrono::{DateTime, Utc};
 use super::{action_code, action_key, fragments, Store};
 use crate::model::ActionCode;
 
+/// Whether a restriction (a partner's scope list, a consumer's filter list) lets through
+/// an offer whose published values are `json` (a JSON array, as `published.programmes` /
+/// `published.departements` hold them): an empty restriction lets everything through,
+/// otherwise one of the values must be in it. Unreadable values never pass, so a
+/// restricted reader never gets what cannot be checked. The partners' scopes and the
+/// consumers' filters both decide with it, so the two cannot drift apart.
+pub fn restriction_allows(restriction: &std::collections::BTreeSet<String>, json: &str) -> bool {
+    restriction.is_empty()
+        || serde_json::from_str::<Vec<String>>(json)
+            .is_ok_and(|values| values.iter().any(|v| restriction.contains(v)))
+}
+
 /// A partner as stored (never the key itself).
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct PartnerRow {
@@ -203,6 +215,35 @@ impl Store {
                 },
             )
             .collect()
+    }
+
+    /// The scope values these offers were published with in runs that ended after
+    /// generation `after` (`published_scopes`, migration 0011): what a partner whose
+    /// horizon is `after` may hold of them besides their current values. One statement per
+    /// chunk of keys, each an index probe, so a page costs what it holds.
+    pub async fn ended_scopes(
+        &self,
+        numeros: &[ActionCode],
+        after: i64,
+    ) -> Result<Vec<(ActionCode, String, String)>> {
+        let keys = super::generations::key_list(numeros)?;
+        let mut out = Vec::new();
+        for chunk in keys.chunks(500) {
+            let rows: Vec<(i64, i64, String, String)> = on_pool!(self, pool => {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "SELECT formation_no, action_no, programmes, departements \
+                     FROM published_scopes WHERE until_generation > ",
+                );
+                qb.push_bind(after);
+                qb.push(" AND ");
+                super::push_key_list(&mut qb, "formation_no, action_no", chunk);
+                qb.build_query_as().fetch_all(pool).await?
+            });
+            for (f, a, p, d) in rows {
+                out.push((action_code(f, a)?, p, d));
+            }
+        }
+        Ok(out)
     }
 
     /// Whether a withdrawal recorded after generation `after` has lost its tombstone (the

@@ -589,8 +589,60 @@ impl GenerationTx {
         Ok(())
     }
 
-    /// Deletes tombstones withdrawn before `before`; returns how many.
+    /// Records the runs of scope values (`published_scopes`, migration 0011) that this
+    /// generation ended and began, from the published rows it stamped: call it after the
+    /// generation's offers and withdrawals are written. Driven by `published_by_generation`,
+    /// so it costs what the generation changed.
+    pub async fn record_scopes(&mut self, generation: i64) -> Result<()> {
+        on_tx!(&mut self.tx, conn => {
+            // End the runs whose offer was withdrawn or now has other values.
+            sqlx::query(
+                "UPDATE published_scopes SET until_generation = $1 FROM published p \
+                 WHERE p.generation = $2 AND p.formation_no = published_scopes.formation_no \
+                 AND p.action_no = published_scopes.action_no \
+                 AND published_scopes.until_generation IS NULL \
+                 AND (p.withdrawn_generation IS NOT NULL \
+                      OR p.programmes <> published_scopes.programmes \
+                      OR p.departements <> published_scopes.departements)",
+            )
+            .bind(generation)
+            .bind(generation)
+            .execute(&mut *conn)
+            .await
+            .context("cannot end the offers' previous scope values")?;
+            // Begin a run for every live offer stamped now that has none open.
+            sqlx::query(
+                "INSERT INTO published_scopes (formation_no, action_no, since_generation, \
+                 until_generation, programmes, departements) \
+                 SELECT p.formation_no, p.action_no, $1, NULL, p.programmes, p.departements \
+                 FROM published p WHERE p.generation = $2 AND p.withdrawn_generation IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM published_scopes s \
+                 WHERE s.formation_no = p.formation_no AND s.action_no = p.action_no \
+                 AND s.until_generation IS NULL)",
+            )
+            .bind(generation)
+            .bind(generation)
+            .execute(&mut *conn)
+            .await
+            .context("cannot record the offers' scope values")?;
+        });
+        Ok(())
+    }
+
+    /// Deletes tombstones withdrawn before `before` (and their scope values); returns how
+    /// many.
     pub async fn purge_tombstones(&mut self, before: DateTime<Utc>) -> Result<u64> {
+        on_tx!(&mut self.tx, conn => {
+            sqlx::query(
+                "DELETE FROM published_scopes WHERE (formation_no, action_no) IN \
+                 (SELECT formation_no, action_no FROM published \
+                  WHERE withdrawn_at IS NOT NULL AND withdrawn_at < $1)",
+            )
+            .bind(before)
+            .execute(&mut *conn)
+            .await
+            .context("cannot purge the scope values of purged tombstones")?;
+        });
         let n = on_tx!(&mut self.tx, conn => {
             sqlx::query("DELETE FROM published WHERE withdrawn_at IS NOT NULL AND withdrawn_at < $1")
                 .bind(before)

@@ -210,7 +210,7 @@ mod generations;
 mod referentiel;
 mod runs;
 pub use brouillons::BrouillonRow;
-pub use feed::{FeedRow, OfferRow, PartnerRow};
+pub use feed::{restriction_allows, FeedRow, OfferRow, PartnerRow};
 pub use generations::{
     ChangeRow, EvaluationRow, EvaluationWrite, GenerationRow, GenerationTx, NewGeneration,
     PublishedRow, PublishedWrite,
