@@ -218,6 +218,33 @@ impl Receiver {
         url
     }
 
+    /// Waits until every offer of `published` was applied, within `within`, then checks
+    /// that each was applied exactly once and nothing else was.
+    async fn each_applied_once(
+        &self,
+        published: &std::collections::BTreeSet<String>,
+        within: Duration,
+        log: impl Fn() -> String,
+    ) {
+        let end = Instant::now() + within;
+        while self.applied().len() < published.len() {
+            assert!(Instant::now() < end, "not delivered:\n{}", log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let applied = self.applied();
+        assert_eq!(
+            applied
+                .keys()
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>(),
+            *published
+        );
+        assert!(
+            applied.values().all(|&n| n == 1),
+            "each offer applied once: {applied:?}"
+        );
+    }
+
     /// How many times each offer was applied, deduplicated on `webhook-id` as a consumer
     /// must.
     fn applied(&self) -> std::collections::BTreeMap<String, usize> {
@@ -307,23 +334,9 @@ async fn a_restart_during_a_run_costs_a_retry_and_delivers_each_offer_once() {
         .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
         .collect();
     assert_eq!(published.len(), 23);
-    let end = Instant::now() + Duration::from_secs(30);
-    while receiver.applied().len() < published.len() {
-        assert!(Instant::now() < end, "not delivered:\n{}", log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let applied = receiver.applied();
-    assert_eq!(
-        applied
-            .keys()
-            .cloned()
-            .collect::<std::collections::BTreeSet<_>>(),
-        published
-    );
-    assert!(
-        applied.values().all(|&n| n == 1),
-        "each offer applied once: {applied:?}"
-    );
+    receiver
+        .each_applied_once(&published, Duration::from_secs(30), log)
+        .await;
     assert!(daemon.alive(), "the daemon outlived the restart");
 }
 
@@ -381,23 +394,9 @@ async fn sessions_cut_during_a_push_deliver_each_offer_once() {
     assert_eq!(published.len(), 23);
     let logs = daemon.log.clone();
     let log = || logs.lock().unwrap().join("\n");
-    let end = Instant::now() + Duration::from_secs(60);
-    while receiver.applied().len() < published.len() {
-        assert!(Instant::now() < end, "not delivered:\n{}", log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let applied = receiver.applied();
-    assert_eq!(
-        applied
-            .keys()
-            .cloned()
-            .collect::<std::collections::BTreeSet<_>>(),
-        published
-    );
-    assert!(
-        applied.values().all(|&n| n == 1),
-        "each offer applied once: {applied:?}"
-    );
+    receiver
+        .each_applied_once(&published, Duration::from_secs(60), log)
+        .await;
     assert_eq!(generations(&config).len(), 1);
     let alive = daemon.alive();
     assert!(alive, "the daemon outlived the cut\n{}", log());
