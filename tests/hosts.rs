@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::hosts::{command, configure, ok, start, Host};
+use common::hosts::{add_partner, command, configure, import_fixtures, ok, start, Host};
 
 /// The snapshot as a host serves it: generation header, ETag, body; gzip when asked.
 #[derive(Debug, PartialEq)]
@@ -95,14 +95,8 @@ async fn two_hosts_serve_the_same_bytes_and_rebuild_what_is_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let (out_a, config_a) = configure(dir.path(), &db.url, "a", "");
     let (out_b, config_b) = configure(dir.path(), &db.url, "b", "");
-    ok(command(
-        &config_a,
-        &["import-region", "fixtures/region-2025.csv"],
-    ));
-    ok(command(&config_a, &["import", "fixtures/offres.jsonl"]));
-    let partner: serde_json::Value =
-        serde_json::from_str(&ok(command(&config_a, &["partner", "add", "p", "--json"]))).unwrap();
-    let key = partner["key"].as_str().unwrap().to_owned();
+    import_fixtures(&config_a);
+    let key = add_partner(&config_a);
 
     let a = start(out_a, config_a, &[]);
     let b = start(out_b, config_b, &[]);

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::hosts::{command, configure, ok, start};
+use common::hosts::{add_partner, command, configure, import_fixtures, ok, start};
 use common::TestDb;
 use sqlx::{ConnectOptions, Connection};
 
@@ -57,14 +57,8 @@ async fn sessions_cut_during_a_commit_cost_a_retry_not_a_generation() {
     let dir = tempfile::tempdir().unwrap();
     let (out_a, config_a) = configure(dir.path(), &db.url, "a", "");
     let (out_b, config_b) = configure(dir.path(), &db.url, "b", "");
-    ok(command(
-        &config_a,
-        &["import-region", "fixtures/region-2025.csv"],
-    ));
-    ok(command(&config_a, &["import", "fixtures/offres.jsonl"]));
-    let partner: serde_json::Value =
-        serde_json::from_str(&ok(command(&config_a, &["partner", "add", "p", "--json"]))).unwrap();
-    let key = partner["key"].as_str().unwrap().to_owned();
+    import_fixtures(&config_a);
+    let key = add_partner(&config_a);
 
     // Host A pauses 3 s before each commit (the test hook); host B does not.
     let mut a = start(

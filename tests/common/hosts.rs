@@ -143,3 +143,19 @@ impl Host {
         self.child.try_wait().unwrap().is_none()
     }
 }
+
+/// Imports the Region file and the fixtures through the binary on `config`'s database.
+pub fn import_fixtures(config: &Path) {
+    ok(command(
+        config,
+        &["import-region", "fixtures/region-2025.csv"],
+    ));
+    ok(command(config, &["import", "fixtures/offres.jsonl"]));
+}
+
+/// Adds partner `p` (every offer) and returns its key.
+pub fn add_partner(config: &Path) -> String {
+    let said = ok(command(config, &["partner", "add", "p", "--json"]));
+    let partner: serde_json::Value = serde_json::from_str(&said).unwrap();
+    partner["key"].as_str().unwrap().to_owned()
+}
