@@ -274,11 +274,7 @@ async fn a_restart_during_a_run_costs_a_retry_and_delivers_each_offer_once() {
     );
     let dir = tempfile::tempdir().unwrap();
     let (out, config) = configure(dir.path(), &cluster.url("lheo"), "a", &consumer);
-    ok(command(
-        &config,
-        &["import-region", "fixtures/region-2025.csv"],
-    ));
-    ok(command(&config, &["import", "fixtures/offres.jsonl"]));
+    import_fixtures(&config);
     let mut daemon = start(
         out.clone(),
         config.clone(),
@@ -355,11 +351,7 @@ async fn sessions_cut_during_a_push_deliver_each_offer_once() {
     );
     let dir = tempfile::tempdir().unwrap();
     let (out, config) = configure(dir.path(), &db.url, "a", &consumer);
-    ok(command(
-        &config,
-        &["import-region", "fixtures/region-2025.csv"],
-    ));
-    ok(command(&config, &["import", "fixtures/offres.jsonl"]));
+    import_fixtures(&config);
     let mut daemon = start(
         out.clone(),
         config.clone(),
