@@ -15,7 +15,11 @@ mkdir -p "$DIR"
 cd "$DIR"
 rm -rf a b
 psql "$PG" -qc "CREATE DATABASE $DB"
-trap 'psql "$PG" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
+# LHEO_FEED_BENCH_KEEP=1 keeps the database (and says its URL) for a look afterwards,
+# e.g. EXPLAIN ANALYZE of the feed's queries at that size; drop it by hand then.
+if [ -z "${LHEO_FEED_BENCH_KEEP:-}" ]; then
+  trap 'psql "$PG" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
+fi
 URL="${PG%/*}/$DB"
 test -s "gen-$SESSIONS.jsonl.gz" ||
   "$BIN" generate --sessions "$SESSIONS" --seed 1 --out "gen-$SESSIONS.jsonl.gz" >/dev/null
@@ -31,3 +35,4 @@ timed "$BIN" --database-url "$URL" materialise --out b/lheo.xml
 cmp a/.lheo.xml.generation-1 b/.lheo.xml.generation-1
 cmp a/.lheo.xml.generation-1.gz b/.lheo.xml.generation-1.gz
 echo "identical document and gzip twin"
+if [ -n "${LHEO_FEED_BENCH_KEEP:-}" ]; then echo "kept: $URL"; fi

@@ -19,6 +19,11 @@ use lheo_feed::store::Store;
 
 mod cli;
 
+/// mimalloc rather than glibc's malloc, for every command (see Cargo.toml for the
+/// profile that chose it; docs/BENCHMARKS.md for what it changed).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cli::{bad_input, Ctx, Failure};
 
 /// Publishes the SOFI training offer (Formation/Action/Session/Dispositif) as LHÉO 2.3.

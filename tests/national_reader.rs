@@ -109,7 +109,7 @@ fn assert_readers_find_everything(path: &Path, input: &Input) -> Seen {
         assert!(maj >= crea, "{numero}: datemaj before datecrea");
 
         for el in all(&f) {
-            match el.name.as_str() {
+            match el.name.as_ref() {
                 "contact-formation" | "contact-organisme" | "contact-formateur"
                 | "contact-session" => {
                     seen.contacts += 1;

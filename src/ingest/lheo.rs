@@ -1,6 +1,6 @@
 //! `import-lheo`: LHÉO 2.2 / 2.3 documents → the store, all or nothing, like the JSONL
-//! import (`super`), in one pass: a thread reads and maps one `<formation>` at a time
-//! ([`crate::lheo::reader`], [`crate::lheo::import`]) while the import checks each against
+//! import (`super`), in one pass: a thread parses one `<formation>` at a time
+//! ([`crate::lheo::reader`]), a second maps it ([`crate::lheo::import`]), while the import checks each against
 //! those before it and writes the offers in its one transaction; an error that refuses
 //! the import drops that transaction. What is held across the documents is one entry per
 //! organisme (what they say of it, written at the end) and, as in the JSONL import, the
@@ -14,13 +14,18 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::lheo::import::{map_formation, MapError, Mapped, OrgFact};
-use crate::lheo::reader::{self, Limits, Version};
+use crate::lheo::reader::{self, Element, Limits, Version};
 use crate::model::*;
 use crate::store::{ImportTx, Store, UpsertCounts};
 
 /// How many errors are listed; the rest are counted.
 pub const MAX_REPORTED_ERRORS: usize = 200;
 const BATCH: usize = 500;
+/// Offers written per statement batch. The writer does not drain the reading threads'
+/// queue while a batch is written, so a batch must be well under [`IN_FLIGHT`]: with 500
+/// (more than the queue), the reading threads stopped at every write and the import ran
+/// at the sum of reading and writing instead of the slower of the two.
+const OFFER_BATCH: usize = 64;
 
 /// A refused document or formation: `FILE:LINE:COLUMN: [path: ]reason`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -326,14 +331,18 @@ enum Read {
     },
 }
 
-/// Formations in flight between the reading thread and the writer: enough to keep both
-/// busy, few enough that memory stays that of a few formations.
-const IN_FLIGHT: usize = 64;
+/// Mapped formations in flight between the mapping thread and the writer: enough to keep
+/// both busy, few enough that memory stays that of a few formations.
+const IN_FLIGHT: usize = 256;
+/// Element trees in flight between the parsing thread and the mapping thread. A tree
+/// weighs several times its mapped offer (measured: 64 trees in flight took the import
+/// over its 100 MB bound), so this queue is short: it only smooths the two threads' pace.
+const TREES_IN_FLIGHT: usize = 4;
 
-/// The items of every document, from the reading thread.
+/// The items of every document, from the reading threads.
 struct Items {
     receive: tokio::sync::mpsc::Receiver<(usize, Read)>,
-    thread: tokio::task::JoinHandle<()>,
+    threads: [tokio::task::JoinHandle<()>; 2],
 }
 
 impl Items {
@@ -343,58 +352,100 @@ impl Items {
         match self.receive.recv().await {
             Some(item) => Ok(Some(item)),
             None => {
-                (&mut self.thread)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("reading the documents failed: {e}"))?;
+                for thread in &mut self.threads {
+                    thread
+                        .await
+                        .map_err(|e| anyhow::anyhow!("reading the documents failed: {e}"))?;
+                }
                 Ok(None)
             }
         }
     }
 }
 
-/// Reads and maps the documents on a thread of their own (parsing and mapping on one core,
-/// serialising and writing on the other), sending each file's items in order. The thread
-/// stops when the receiver is dropped.
-fn read_on_a_thread(paths: &[PathBuf]) -> Items {
+/// What the parsing thread hands to the mapping thread: [`Read`] with the formation still
+/// an element tree.
+enum Parsed {
+    Opened(Version),
+    Refused {
+        at: (u64, u64),
+        reason: String,
+    },
+    Formation {
+        rank: u64,
+        at: (u64, u64),
+        el: Element,
+    },
+}
+
+/// Reads the documents on two threads of their own, each file's items in order: one
+/// parses (quick-xml and the element tree, most of the import's work), the next maps
+/// each tree to an offer, while this task checks and writes. On two cores the parsing
+/// no longer waits for the mapping. The threads stop when the receiver is dropped.
+fn read_on_threads(paths: &[PathBuf]) -> Items {
+    let (trees, parsed) = std::sync::mpsc::sync_channel(TREES_IN_FLIGHT);
     let (send, receive) = tokio::sync::mpsc::channel(IN_FLIGHT);
     let paths = paths.to_vec();
-    let thread = tokio::task::spawn_blocking(move || {
-        for (fi, path) in paths.iter().enumerate() {
-            let mut r = match open(path) {
-                Ok(r) => r,
-                Err((l, c, reason)) => {
-                    let item = Read::Refused { at: (l, c), reason };
-                    if send.blocking_send((fi, item)).is_err() {
-                        return;
-                    }
-                    continue;
-                }
+    let parse = tokio::task::spawn_blocking(move || parse_documents(&paths, &trees));
+    let map = tokio::task::spawn_blocking(move || {
+        for (fi, item) in parsed {
+            let item = match item {
+                Parsed::Opened(v) => Read::Opened(v),
+                Parsed::Refused { at, reason } => Read::Refused { at, reason },
+                Parsed::Formation { rank, at, el } => Read::Formation {
+                    rank,
+                    at,
+                    mapped: map_formation(&el).map(Box::new),
+                },
             };
-            let version = Read::Opened(r.version());
-            if send.blocking_send((fi, version)).is_err() {
+            if send.blocking_send((fi, item)).is_err() {
+                // Dropping `parsed` stops the parsing thread too.
                 return;
-            }
-            for rank in 0.. {
-                let item = match r.next_formation() {
-                    Ok(Some(el)) => Read::Formation {
-                        rank,
-                        at: r.formation_position(),
-                        mapped: map_formation(&el).map(Box::new),
-                    },
-                    Ok(None) => break,
-                    Err(e) => Read::Refused {
-                        at: (e.line, e.column),
-                        reason: format!("{} — the whole document is refused", e.reason),
-                    },
-                };
-                let last = matches!(item, Read::Refused { .. });
-                if send.blocking_send((fi, item)).is_err() || last {
-                    break;
-                }
             }
         }
     });
-    Items { receive, thread }
+    Items {
+        receive,
+        threads: [parse, map],
+    }
+}
+
+/// The parsing thread: each document's formations as element trees, in order; a document
+/// that cannot be read further ends with `Refused`.
+fn parse_documents(paths: &[PathBuf], trees: &std::sync::mpsc::SyncSender<(usize, Parsed)>) {
+    for (fi, path) in paths.iter().enumerate() {
+        let mut r = match open(path) {
+            Ok(r) => r,
+            Err((l, c, reason)) => {
+                let item = Parsed::Refused { at: (l, c), reason };
+                if trees.send((fi, item)).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        if trees.send((fi, Parsed::Opened(r.version()))).is_err() {
+            return;
+        }
+        for rank in 0.. {
+            let item = match r.next_formation() {
+                Ok(Some(el)) => Parsed::Formation {
+                    rank,
+                    at: r.formation_position(),
+                    el,
+                },
+                Ok(None) => break,
+                Err(e) => Parsed::Refused {
+                    at: (e.line, e.column),
+                    reason: format!("{} — the whole document is refused", e.reason),
+                },
+            };
+            let last = matches!(item, Parsed::Refused { .. });
+            if trees.send((fi, item)).is_err() || last {
+                break;
+            }
+        }
+    }
 }
 
 /// What the import keeps across the documents while it reads them (a few bytes per
@@ -499,7 +550,7 @@ struct Batch {
 impl Batch {
     fn new() -> Self {
         Batch {
-            offres: Vec::with_capacity(BATCH),
+            offres: Vec::with_capacity(OFFER_BATCH),
         }
     }
     /// Adds an offer; writes the batch when it is full.
@@ -510,7 +561,7 @@ impl Batch {
         counts: &mut UpsertCounts,
     ) -> anyhow::Result<()> {
         self.offres.push(o);
-        if self.offres.len() >= BATCH {
+        if self.offres.len() >= OFFER_BATCH {
             self.flush(tx, counts).await?;
         }
         Ok(())
@@ -526,7 +577,7 @@ impl Batch {
 
 /// Imports LHÉO documents into `store` in one transaction.
 ///
-/// One pass: a thread reads and maps each formation while this task checks it against
+/// One pass: two threads read and map each formation while this task checks it against
 /// those before (duplicates), gathers what the documents say of organismes and writes
 /// the offers, all in the import's one transaction. Any error that refuses the import
 /// drops that transaction, so nothing is written. Organismes are written at the end, once
@@ -547,7 +598,7 @@ pub async fn import_lheo_files(
         ..Default::default()
     };
     let mut batch = Batch::new();
-    let mut items = read_on_a_thread(paths);
+    let mut items = read_on_threads(paths);
     while let Some((fi, item)) = items.next().await? {
         let (rank, at, mapped) = match item {
             Read::Opened(v) => {
@@ -696,7 +747,7 @@ async fn write_all(
         ))
     };
     let mut batch = Batch::new();
-    let mut items = read_on_a_thread(paths);
+    let mut items = read_on_threads(paths);
     while let Some((fi, item)) = items.next().await? {
         let (rank, at, m) = match item {
             Read::Opened(_) => continue,

@@ -189,7 +189,7 @@ impl Sink {
         let mut inner: Vec<XmlNode> = rest.into_iter().map(node).collect();
         for p in path.iter().rev() {
             inner = vec![XmlNode {
-                name: p.name.clone(),
+                name: p.name.to_string(),
                 attrs: keepable_attrs(p),
                 text: String::new(),
                 children: inner,
@@ -328,7 +328,7 @@ fn kept_attrs(el: &Element, path: &mut String, out: &mut Vec<KeptAttrs>) {
 /// An element tree as kept: white space between child elements is layout, not content.
 fn node(el: &Element) -> XmlNode {
     XmlNode {
-        name: el.name.clone(),
+        name: el.name.to_string(),
         attrs: keepable_attrs(el),
         text: if el.children.is_empty() {
             el.text.clone()
@@ -614,7 +614,7 @@ fn formation_level(k: &mut Kids, fsink: &mut Sink) -> FormationLevel {
                 || (c.name == "code-ROME" && CodeRome::parse(c.text.trim()).is_ok())
         }) {
             let t = c.text.trim();
-            match c.name.as_str() {
+            match c.name.as_ref() {
                 "code-FORMACODE" => formacodes.push(Formacode::parse(t).expect("checked")),
                 "code-NSF" => codes_nsf.push(CodeNsf::parse(t).expect("checked")),
                 _ => codes_rome.push(CodeRome::parse(t).expect("checked")),

@@ -20,9 +20,11 @@
 //! their local name; elements of any other namespace (inside `extras`) by `{uri}local`,
 //! and unqualified ones by their bare name.
 
-use std::collections::VecDeque;
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, BufRead, Read};
+use std::sync::LazyLock;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -81,7 +83,10 @@ impl Default for Limits {
 /// of the text (an element with children and no other text has an empty text).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Element {
-    pub name: String,
+    /// The local name for LHÉO's namespace (or none), `{uri}local` for another. Names of
+    /// the LHÉO vocabulary are borrowed from [`LHEO_NAMES`], not copied: one allocation
+    /// fewer per element, which was the reading thread's largest cost.
+    pub name: Cow<'static, str>,
     pub attrs: Vec<(String, String)>,
     pub text: String,
     pub children: Vec<Element>,
@@ -121,10 +126,10 @@ impl fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
-/// How far back, beyond the longest event the limits allow, newline offsets are
-/// remembered to turn an error offset into a line and column (every offset located is in
-/// the current event or just after it).
-const NEWLINE_MARGIN: u64 = 1024 * 1024;
+/// Newline offsets remembered within one event, at most: enough to place an error at its
+/// exact line and column in any real document. Past it (an event made of a huge run of
+/// lines, which the event bound refuses anyway) only the count goes on.
+const EVENT_NEWLINES: usize = 64 * 1024;
 
 /// The marker of the I/O error [`Counting`] raises when one event outgrows
 /// [`Limits::max_event_bytes`]: the reader turns it into a positioned [`ReadError`].
@@ -139,21 +144,24 @@ impl fmt::Display for EventTooLong {
 
 impl std::error::Error for EventTooLong {}
 
-/// A `BufRead` that counts the bytes consumed and remembers where recent lines start.
+/// A `BufRead` that counts the bytes and lines consumed, so that an offset in the event
+/// being parsed (every offset the reader locates is one) can be given as a line and
+/// column. The line where the event starts is taken when it starts (constant time), and
+/// only the newlines inside the event are kept: memory does not follow a run of lines,
+/// and a document of short events pays a few instructions a newline.
 struct Counting<R> {
     inner: R,
     consumed: u64,
     newlines: u64,
-    /// Offsets of the newlines within the window, oldest first.
-    recent: VecDeque<u64>,
-    /// The offset of the newest newline dropped from `recent` (0: none).
-    dropped_line_start: u64,
-    dropped: u64,
+    /// The offset of the last newline consumed.
+    last_newline: Option<u64>,
     /// Where the event being parsed starts, and how far past it the parser may read.
     event_start: u64,
     max_event: u64,
-    /// How far back newline offsets are kept.
-    window: u64,
+    /// (line, offset where that line starts) of `event_start`.
+    event_line: (u64, u64),
+    /// Offsets of the newlines since `event_start`, at most [`EVENT_NEWLINES`].
+    recent: Vec<u64>,
 }
 
 impl<R: BufRead> Counting<R> {
@@ -162,28 +170,36 @@ impl<R: BufRead> Counting<R> {
             inner,
             consumed: 0,
             newlines: 0,
-            recent: VecDeque::new(),
-            dropped_line_start: 0,
-            dropped: 0,
+            last_newline: None,
             event_start: 0,
             max_event,
-            window: max_event.saturating_add(NEWLINE_MARGIN),
+            event_line: (1, 0),
+            recent: Vec::new(),
         }
     }
 
     /// The parser starts an event here: it may read [`Self::max_event`] bytes of it.
     fn start_event(&mut self) {
         self.event_start = self.consumed;
+        self.event_line = (self.newlines + 1, self.last_newline.map_or(0, |n| n + 1));
+        self.recent.clear();
+        if self.recent.capacity() > 1024 {
+            self.recent = Vec::new();
+        }
     }
 
-    /// (line, column) of a byte offset at most [`NEWLINE_WINDOW`] behind the reader.
+    /// (line, column) of a byte offset in the current event (or at the reader).
     fn locate(&self, offset: u64) -> (u64, u64) {
         let before = self.recent.partition_point(|&nl| nl < offset);
-        let line = self.dropped + before as u64 + 1;
-        let line_start = match before {
-            0 if self.dropped == 0 => 0,
-            0 => self.dropped_line_start + 1,
-            i => self.recent[i - 1] + 1,
+        let counted_all = self.newlines - (self.event_line.0 - 1) == self.recent.len() as u64;
+        let (line, line_start) = match self.last_newline {
+            // Past the newlines kept (a capped event): the reader's own line is known.
+            Some(nl) if !counted_all && offset > nl => (self.newlines + 1, nl + 1),
+            _ if before == 0 => self.event_line,
+            _ => (
+                self.event_line.0 + before as u64,
+                self.recent[before - 1] + 1,
+            ),
         };
         (line, offset.saturating_sub(line_start) + 1)
     }
@@ -215,19 +231,15 @@ impl<R: BufRead> BufRead for Counting<R> {
     fn consume(&mut self, amt: usize) {
         if let Ok(buf) = self.inner.fill_buf() {
             for i in memchr::memchr_iter(b'\n', &buf[..amt.min(buf.len())]) {
+                let at = self.consumed + i as u64;
                 self.newlines += 1;
-                self.recent.push_back(self.consumed + i as u64);
+                self.last_newline = Some(at);
+                if self.recent.len() < EVENT_NEWLINES {
+                    self.recent.push(at);
+                }
             }
         }
         self.consumed += amt as u64;
-        while let Some(&front) = self.recent.front() {
-            if front + self.window >= self.consumed {
-                break;
-            }
-            self.recent.pop_front();
-            self.dropped += 1;
-            self.dropped_line_start = front;
-        }
         self.inner.consume(amt);
     }
 }
@@ -364,7 +376,7 @@ impl<R: BufRead> LheoReader<R> {
     /// Reads the rest of an element whose start tag was just read.
     fn element(
         &mut self,
-        name: String,
+        name: Cow<'static, str>,
         start: &BytesStart,
         buf: &mut Vec<u8>,
     ) -> Result<Element, ReadError> {
@@ -492,11 +504,17 @@ impl<R: BufRead> LheoReader<R> {
         Ok(out)
     }
 
-    fn name(&self, ns: Ns, s: &BytesStart) -> String {
-        let local = String::from_utf8_lossy(s.local_name().as_ref()).into_owned();
+    fn name(&self, ns: Ns, s: &BytesStart) -> Cow<'static, str> {
+        let local = s.local_name();
         match ns {
-            Ns::Lheo | Ns::Unbound => local,
-            Ns::Other(uri) => format!("{{{uri}}}{local}"),
+            Ns::Lheo | Ns::Unbound => match vocabulary(local.as_ref()) {
+                Some(known) => Cow::Borrowed(known),
+                None => Cow::Owned(String::from_utf8_lossy(local.as_ref()).into_owned()),
+            },
+            Ns::Other(uri) => Cow::Owned(format!(
+                "{{{uri}}}{}",
+                String::from_utf8_lossy(local.as_ref())
+            )),
         }
     }
 
@@ -627,6 +645,191 @@ impl<R: BufRead> LheoReader<R> {
             reason: explain(&e),
         }
     }
+}
+
+/// The element names of LHÉO 2.2 and 2.3 (their XSDs' `xs:element` names), in byte
+/// order (a reader finds a name at a glance; a test keeps it so).
+pub const LHEO_NAMES: &[&str] = &[
+    "SIRET",
+    "SIRET-formateur",
+    "SIRET-lieu-formation",
+    "SIRET-organisme-formation",
+    "a-distance",
+    "acces-handicapes",
+    "action",
+    "adresse",
+    "adresse-information",
+    "adresse-inscription",
+    "alternance",
+    "annee-cycle",
+    "bloc-competences",
+    "blocs-competences",
+    "capacite-cumulee",
+    "capacite-simultanee",
+    "certifiante",
+    "certification",
+    "civilite",
+    "code-CERTIFINFO",
+    "code-CPF",
+    "code-ELU",
+    "code-FORMACODE",
+    "code-INSEE-canton",
+    "code-INSEE-commune",
+    "code-NSF",
+    "code-RNCP",
+    "code-ROME",
+    "code-RS",
+    "code-UAI",
+    "code-UAI-formateur",
+    "code-UAI-lieu-formation",
+    "code-UAI-organisme-formation",
+    "code-bloc",
+    "code-financeur",
+    "code-modalite-pedagogique",
+    "code-niveau-entree",
+    "code-niveau-sortie",
+    "code-perimetre-recrutement",
+    "code-public-vise",
+    "code-type-formation",
+    "codepostal",
+    "commentaire",
+    "conditions-specifiques",
+    "contact-formateur",
+    "contact-formation",
+    "contact-formation-resume",
+    "contact-organisme",
+    "contact-session",
+    "contenu-formation",
+    "conventionnement",
+    "coordonnees",
+    "coordonnees-organisme",
+    "courriel",
+    "cout-indicatif-equipement",
+    "cycle",
+    "date",
+    "date-information",
+    "debut",
+    "denomination",
+    "departement",
+    "detail-conditions-prise-en-charge",
+    "domaine-formation",
+    "duree-conventionnee",
+    "duree-cycle",
+    "duree-indicative",
+    "effectif-minimal",
+    "enseignement",
+    "equipement",
+    "etat-recrutement",
+    "extra",
+    "extras",
+    "fax",
+    "fin",
+    "formation",
+    "frais-restants",
+    "geolocalisation",
+    "hebergement",
+    "heure-debut",
+    "heure-fin",
+    "identifiant-module",
+    "info-public-vise",
+    "infos-perimetre-recrutement",
+    "intitule-formation",
+    "langue-formation",
+    "latitude",
+    "lheo",
+    "lheo-index",
+    "lheo-plus",
+    "libelle-bloc",
+    "libelle-enseignement",
+    "lieu-de-formation",
+    "ligne",
+    "longitude",
+    "modalite-recrutement",
+    "modalites-alternance",
+    "modalites-enseignement",
+    "modalites-entrees-sorties",
+    "modalites-inscription",
+    "modalites-pedagogiques",
+    "modalites-recrutement",
+    "modules-prerequis",
+    "nb-places",
+    "nb-places-financees",
+    "niveau-entree-obligatoire",
+    "nom",
+    "nom-organisme",
+    "nombre-heures-centre",
+    "nombre-heures-entreprise",
+    "nombre-heures-total",
+    "numero-activite",
+    "numtel",
+    "objectif-formation",
+    "objectif-general-formation",
+    "obligatoire",
+    "offres",
+    "organisme-financeur",
+    "organisme-formateur",
+    "organisme-formation-responsable",
+    "parcours-de-formation",
+    "pays",
+    "periode",
+    "periode-inscription",
+    "portable",
+    "positionnement",
+    "potentiel",
+    "prenom",
+    "prise-en-charge-frais-possible",
+    "prix-horaire-TTC",
+    "prix-total-TTC",
+    "raison-sociale",
+    "raison-sociale-formateur",
+    "recrutement",
+    "reference-certification",
+    "reference-code-CERTIFINFO",
+    "reference-code-FORMACODE",
+    "reference-code-RNCP",
+    "reference-code-RS",
+    "reference-module",
+    "region",
+    "renseignements-specifiques",
+    "restauration",
+    "resultats-attendus",
+    "resume-offre",
+    "resume-organisme",
+    "resumes-offres",
+    "resumes-organismes",
+    "rythme-alternance",
+    "rythme-formation",
+    "session",
+    "sous-module",
+    "sous-modules",
+    "telfixe",
+    "transport",
+    "type-alternance",
+    "type-contact",
+    "type-cycle",
+    "type-enseignement",
+    "type-equipement",
+    "type-module",
+    "unite-rythme-alternance",
+    "unites-centre",
+    "unites-entreprise",
+    "url-action",
+    "url-formation",
+    "url-session",
+    "urlweb",
+    "validation-blocs",
+    "ville",
+    "web",
+];
+
+/// The vocabulary's copy of `name`, when it is one of LHÉO's element names. A hash table
+/// with a fast hasher: a binary search of the sorted list (eight byte comparisons an
+/// element) cost as much as the allocation it saves.
+fn vocabulary(name: &[u8]) -> Option<&'static str> {
+    type Table = HashMap<&'static [u8], &'static str, foldhash::fast::FixedState>;
+    static TABLE: LazyLock<Table> =
+        LazyLock::new(|| LHEO_NAMES.iter().map(|n| (n.as_bytes(), *n)).collect());
+    TABLE.get(name).copied()
 }
 
 fn explain(e: &quick_xml::Error) -> String {
@@ -929,6 +1132,24 @@ mod tests {
     }
 
     #[test]
+    fn the_vocabulary_is_sorted_and_found() {
+        assert!(LHEO_NAMES
+            .windows(2)
+            .all(|w| w[0].as_bytes() < w[1].as_bytes()));
+        for n in LHEO_NAMES {
+            assert_eq!(vocabulary(n.as_bytes()), Some(*n));
+        }
+        assert_eq!(vocabulary(b"formatio"), None);
+        assert_eq!(vocabulary(b"Formation"), None);
+        let el = &all(&format!(
+            "<lheo xmlns=\"{NS_2_3}\"><offres><formation><zz-inconnu/></formation></offres></lheo>"
+        ))
+        .unwrap()[0];
+        assert!(matches!(el.name, Cow::Borrowed("formation")));
+        assert!(matches!(&el.children[0].name, Cow::Owned(n) if n == "zz-inconnu"));
+    }
+
+    #[test]
     fn locate_counts_lines_and_columns() {
         let mut c = Counting::new("ab\ncd\n\nef".as_bytes(), 1024);
         let mut s = String::new();
@@ -936,5 +1157,23 @@ mod tests {
         assert_eq!(c.locate(0), (1, 1));
         assert_eq!(c.locate(4), (2, 2));
         assert_eq!(c.locate(7), (4, 1));
+    }
+
+    #[test]
+    fn locate_in_a_later_event_and_past_the_kept_newlines() {
+        let text = format!("a\nb{}x\ny", "\n".repeat(EVENT_NEWLINES + 10));
+        let mut c = Counting::new(text.as_bytes(), u64::MAX);
+        let mut first = [0u8; 2];
+        c.read_exact(&mut first).unwrap();
+        c.start_event(); // at "b", line 2 column 1
+        let mut rest = String::new();
+        c.read_to_string(&mut rest).unwrap();
+        assert_eq!(c.locate(2), (2, 1));
+        assert_eq!(c.locate(3), (2, 2));
+        assert_eq!(c.locate(5), (4, 1));
+        // The reader's position, beyond the newlines kept: still exact.
+        let end = text.len() as u64;
+        let lines = EVENT_NEWLINES as u64 + 13;
+        assert_eq!(c.locate(end), (lines, 2));
     }
 }
