@@ -287,7 +287,23 @@ struct NewBatch {
     body: Vec<u8>,
 }
 
-impl Batcher<'_> {
+impl<'a> Batcher<'a> {
+    fn new(consumer: &'a ConsumerConfig, plan: &Plan) -> Batcher<'a> {
+        Batcher {
+            consumer,
+            kind: plan.kind,
+            first: plan.first,
+            last: plan.last,
+            horodatage: chrono::Local::now()
+                .fixed_offset()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            fragments: Vec::new(),
+            numeros: Vec::new(),
+            retraits: Vec::new(),
+            bytes: DOCUMENT_OVERHEAD,
+            done: Vec::new(),
+        }
+    }
     fn fits(&self, more: usize) -> bool {
         let n = self.fragments.len() + self.retraits.len();
         let (max_offres, max_bytes) = self
@@ -398,6 +414,302 @@ macro_rules! caught_up {
     }};
 }
 
+/// The newest generation, `None` before the first export.
+macro_rules! current_generation {
+    ($conn:expr) => {{
+        let current: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM generations")
+            .fetch_one(&mut *$conn)
+            .await?;
+        current
+    }};
+}
+
+/// Reads the consumer's outbox as an [`Outbox`]; `$lock` ends the pending rows' query
+/// (PostgreSQL's row locks, or nothing).
+macro_rules! read_outbox {
+    ($conn:expr, $name:expr, $lock:expr) => {{
+        let pending: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT generation FROM deliveries WHERE consumer = $1 AND batched_at IS NULL \
+             ORDER BY generation{}",
+            $lock
+        ))
+        .bind($name)
+        .fetch_all(&mut *$conn)
+        .await?;
+        let resync: i64 = sqlx::query_scalar("SELECT resync FROM consumers WHERE name = $1")
+            .bind($name)
+            .fetch_optional(&mut *$conn)
+            .await?
+            .unwrap_or(0);
+        Outbox {
+            pending,
+            resync: resync == 1,
+            current: current_generation!($conn),
+        }
+    }};
+}
+
+/// A consumer's outbox as forming finds it.
+struct Outbox {
+    /// Its generations not yet batched, in order.
+    pending: Vec<i64>,
+    /// Whether it is to resynchronise (compare every published offer with what it holds).
+    resync: bool,
+    /// The newest generation.
+    current: Option<i64>,
+}
+
+impl Outbox {
+    /// The generations the next batches cover: the pending ones, or the newest alone when
+    /// none is pending (a resynchronisation).
+    fn span(&self, current: i64) -> (i64, i64) {
+        let last = self.pending.last().copied().unwrap_or(current);
+        (self.pending.first().copied().unwrap_or(last), last)
+    }
+}
+
+/// What one forming is to do, decided from the outbox before any offer is read.
+struct Plan {
+    first: i64,
+    last: i64,
+    /// Every published offer is compared with what the consumer holds.
+    full: bool,
+    replay: bool,
+    kind: &'static str,
+    /// Offers are sent even when the consumer holds them as they are.
+    send_all: bool,
+}
+
+impl Plan {
+    /// `None`: nothing to form (no work, or nothing exported yet).
+    fn new(c: &ConsumerConfig, which: &Candidates, outbox: &Outbox) -> Option<Plan> {
+        let replay = matches!(which, Candidates::Replay(_));
+        let snapshot = c.mode() == Mode::Snapshot;
+        let full = outbox.resync || (snapshot && !outbox.pending.is_empty());
+        if !(replay || full || !outbox.pending.is_empty()) {
+            return None;
+        }
+        let current = outbox.current?;
+        // A replay does not take the pending generations: they are formed after it.
+        let (first, last) = if replay {
+            (current, current)
+        } else {
+            outbox.span(current)
+        };
+        Some(Plan {
+            first,
+            last,
+            full,
+            replay,
+            kind: if full && !replay { "snapshot" } else { "delta" },
+            send_all: replay || snapshot,
+        })
+    }
+}
+
+/// The offers a forming looks at, in numeric order: the replayed ones, every offer
+/// published or held on a full forming, else those changed by the pending generations.
+macro_rules! candidate_keys {
+    ($conn:expr, $name:expr, $which:expr, $full:expr) => {{
+        let keys: Vec<(i64, i64)> = match $which {
+            Candidates::Replay(list) => replay_keys(list),
+            Candidates::Pending if $full => sqlx::query_as(
+                "SELECT formation_no, action_no FROM published WHERE withdrawn_generation IS NULL \
+                 UNION SELECT formation_no, action_no FROM consumer_offres WHERE consumer = $1 \
+                 ORDER BY 1, 2",
+            )
+            .bind($name)
+            .fetch_all(&mut *$conn)
+            .await?,
+            Candidates::Pending => {
+                sqlx::query_as(
+                    "SELECT DISTINCT formation_no, action_no FROM changes WHERE generation IN \
+                 (SELECT generation FROM deliveries WHERE consumer = $1 AND batched_at IS NULL) \
+                 ORDER BY 1, 2",
+                )
+                .bind($name)
+                .fetch_all(&mut *$conn)
+                .await?
+            }
+        };
+        keys
+    }};
+}
+
+fn replay_keys(list: &[ActionCode]) -> Vec<(i64, i64)> {
+    let mut k: Vec<(i64, i64)> = list
+        .iter()
+        .map(|a| (a.formation as i64, a.action as i64))
+        .collect();
+    k.sort_unstable();
+    k.dedup();
+    k
+}
+
+/// A `published` row as forming reads it: key, hash, live, programmes, departements and
+/// the fragment's two columns.
+type LatestRow = (
+    i64,
+    i64,
+    String,
+    bool,
+    String,
+    String,
+    Option<Vec<u8>>,
+    Option<String>,
+);
+
+/// The latest state of the offers `$keys` (withdrawn ones included), by key.
+macro_rules! latest_states {
+    ($conn:expr, $keys:expr) => {{
+        let mut qb = QueryBuilder::new(format!(
+            "SELECT formation_no, action_no, hash, withdrawn_generation IS NULL, programmes, \
+             departements, {} FROM published WHERE (formation_no, action_no) IN (VALUES ",
+            fragments::select_columns("fragment", "TRUE")
+        ));
+        push_keys(&mut qb, $keys);
+        let rows: Vec<LatestRow> = qb.build_query_as().fetch_all(&mut *$conn).await?;
+        latest_by_key(rows)?
+    }};
+}
+
+fn latest_by_key(rows: Vec<LatestRow>) -> Result<HashMap<(i64, i64), Latest>> {
+    rows.into_iter()
+        .map(|(f, a, hash, live, programmes, departements, lz4, plain)| {
+            let fragment = fragments::decode_text(lz4, plain)?.unwrap_or_default();
+            let latest = Latest {
+                live,
+                hash,
+                programmes,
+                departements,
+                fragment,
+            };
+            Ok(((f, a), latest))
+        })
+        .collect()
+}
+
+/// The hashes the consumer `$name` holds of the offers `$keys`, by key.
+macro_rules! held_hashes {
+    ($conn:expr, $name:expr, $keys:expr) => {{
+        let mut qb = QueryBuilder::new(
+            "SELECT formation_no, action_no, hash FROM consumer_offres WHERE consumer = ",
+        );
+        qb.push_bind($name);
+        qb.push(" AND (formation_no, action_no) IN (VALUES ");
+        push_keys(&mut qb, $keys);
+        let held: HashMap<(i64, i64), String> = qb
+            .build_query_as::<(i64, i64, String)>()
+            .fetch_all(&mut *$conn)
+            .await?
+            .into_iter()
+            .map(|(f, a, h)| ((f, a), h))
+            .collect();
+        held
+    }};
+}
+
+/// How a page of offers changes what the consumer holds, once its batches are sent.
+#[derive(Default)]
+struct Holding {
+    /// Offers it holds from now on, in this state (hash).
+    hold: Vec<((i64, i64), String)>,
+    /// Offers it no longer holds.
+    drop: Vec<(i64, i64)>,
+}
+
+/// Compares a page of offers (`keys`, their `latest` state, the `held` hashes) with what
+/// the consumer should hold, adds the offers and withdrawals to send to `b`, counts them
+/// in `formed`, and returns how the consumer's holding changes.
+fn compare_page(
+    b: &mut Batcher,
+    formed: &mut Formed,
+    plan: &Plan,
+    keys: &[(i64, i64)],
+    latest: &HashMap<(i64, i64), Latest>,
+    held: &HashMap<(i64, i64), String>,
+) -> Holding {
+    let filter = &b.consumer.filter;
+    let mut holding = Holding::default();
+    for key in keys {
+        let numero = format!("{}-{}", key.0, key.1);
+        let want = latest.get(key).filter(|l| l.live && filter.matches(l));
+        let had = held.get(key);
+        match want {
+            Some(l) => {
+                if plan.send_all || had != Some(&l.hash) {
+                    b.add_offre(numero, l.fragment.clone());
+                    formed.offres += 1;
+                    if had != Some(&l.hash) {
+                        holding.hold.push((*key, l.hash.clone()));
+                    }
+                }
+            }
+            None => {
+                if had.is_some() || plan.replay {
+                    b.add_retrait(numero);
+                    formed.retraits += 1;
+                }
+                if had.is_some() {
+                    holding.drop.push(*key);
+                }
+            }
+        }
+    }
+    holding
+}
+
+/// Records in `consumer_offres` what the consumer `$name` holds once the page's batches
+/// are sent ([`Holding`]).
+macro_rules! record_holding {
+    ($conn:expr, $name:expr, $holding:expr) => {
+        for (key, hash) in &$holding.hold {
+            sqlx::query(
+                "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, formation_no, action_no) \
+                 DO UPDATE SET hash = excluded.hash",
+            )
+            .bind($name)
+            .bind(key.0)
+            .bind(key.1)
+            .bind(hash)
+            .execute(&mut *$conn)
+            .await?;
+        }
+        for key in &$holding.drop {
+            sqlx::query(
+                "DELETE FROM consumer_offres WHERE consumer = $1 AND formation_no = $2 \
+                 AND action_no = $3",
+            )
+            .bind($name)
+            .bind(key.0)
+            .bind(key.1)
+            .execute(&mut *$conn)
+            .await?;
+        }
+    };
+}
+
+/// Stores the batches the batcher `$b` has completed; evaluates to how many.
+macro_rules! store_done {
+    ($conn:expr, $b:expr, $now:expr) => {{
+        let mut stored = 0_u64;
+        for nb in $b.done.drain(..) {
+            insert_batch_body!(
+                &mut *$conn,
+                $b.consumer,
+                nb,
+                $b.kind,
+                $b.first,
+                $b.last,
+                $now
+            );
+            stored += 1;
+        }
+        stored
+    }};
+}
+
 /// Turns the consumer's pending outbox rows into stored batches (see the module's docs).
 pub async fn form(store: &Store, c: &ConsumerConfig) -> Result<Formed> {
     form_with(store, c, Candidates::Pending).await
@@ -405,179 +717,74 @@ pub async fn form(store: &Store, c: &ConsumerConfig) -> Result<Formed> {
 
 async fn form_with(store: &Store, c: &ConsumerConfig, which: Candidates) -> Result<Formed> {
     let now = now_ms();
-    let pg = matches!(store, Store::Postgres(_));
+    let lock = match store {
+        Store::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        Store::Sqlite(_) => "",
+    };
     // REPEATABLE READ: the pending rows, the changes and the published offers as of one
     // moment (an export committing meanwhile is for the next batches).
-    let formed = write_tx!(store, "BEGIN ISOLATION LEVEL REPEATABLE READ", conn => {
+    let formed = write_tx!(store, "BEGIN ISOLATION LEVEL REPEATABLE READ", conn => 'tx: {
+        let outbox = read_outbox!(conn, &c.name, lock);
+        let Some(plan) = Plan::new(c, &which, &outbox) else {
+            break 'tx Formed::default();
+        };
+        let keys = candidate_keys!(conn, &c.name, &which, plan.full);
+        let mut b = Batcher::new(c, &plan);
         let mut formed = Formed::default();
-        let lock = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let pending: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT generation FROM deliveries WHERE consumer = $1 AND batched_at IS NULL \
-             ORDER BY generation{lock}"
-        ))
-        .bind(&c.name)
-        .fetch_all(&mut *conn)
-        .await?;
-        let resync: i64 = sqlx::query_scalar("SELECT resync FROM consumers WHERE name = $1")
-            .bind(&c.name)
-            .fetch_optional(&mut *conn)
-            .await?
-            .unwrap_or(0);
-        let last_generation: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(id) FROM generations").fetch_one(&mut *conn).await?;
-        let replay = matches!(which, Candidates::Replay(_));
-        let full = resync == 1 || (c.mode() == Mode::Snapshot && !pending.is_empty());
-        let work = replay || full || !pending.is_empty();
-        if let (true, Some(last_gen)) = (work, last_generation) {
-            // A replay does not take the pending generations: they are formed after it.
-            let (first, last) = if replay {
-                (last_gen, last_gen)
-            } else {
-                let last = pending.last().copied().unwrap_or(last_gen);
-                (pending.first().copied().unwrap_or(last), last)
-            };
-            // The keys to look at, in numeric order.
-            let keys: Vec<(i64, i64)> = match &which {
-                Candidates::Replay(list) => {
-                    let mut k: Vec<(i64, i64)> = list
-                        .iter()
-                        .map(|a| (a.formation as i64, a.action as i64))
-                        .collect();
-                    k.sort_unstable();
-                    k.dedup();
-                    k
-                }
-                Candidates::Pending if full => sqlx::query_as(
-                    "SELECT formation_no, action_no FROM published WHERE withdrawn_generation IS NULL \
-                     UNION SELECT formation_no, action_no FROM consumer_offres WHERE consumer = $1 \
-                     ORDER BY 1, 2",
-                )
-                .bind(&c.name)
-                .fetch_all(&mut *conn)
-                .await?,
-                Candidates::Pending => sqlx::query_as(
-                    "SELECT DISTINCT formation_no, action_no FROM changes WHERE generation IN \
-                     (SELECT generation FROM deliveries WHERE consumer = $1 AND batched_at IS NULL) \
-                     ORDER BY 1, 2",
-                )
-                .bind(&c.name)
-                .fetch_all(&mut *conn)
-                .await?,
-            };
-            let mut b = Batcher {
-                consumer: c,
-                kind: if full && !replay { "snapshot" } else { "delta" },
-                first,
-                last,
-                horodatage: chrono::Local::now()
-                    .fixed_offset()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-                fragments: Vec::new(),
-                numeros: Vec::new(),
-                retraits: Vec::new(),
-                bytes: DOCUMENT_OVERHEAD,
-                done: Vec::new(),
-            };
-            let send_all = replay || c.mode() == Mode::Snapshot;
-            for chunk in keys.chunks(PAGE) {
-                let mut qb = QueryBuilder::new(format!(
-                    "SELECT formation_no, action_no, hash, withdrawn_generation IS NULL, programmes, \
-                     departements, {} FROM published WHERE (formation_no, action_no) IN (VALUES ",
-                    fragments::select_columns("fragment", "TRUE")
-                ));
-                push_keys(&mut qb, chunk);
-                type Row = (i64, i64, String, bool, String, String, Option<Vec<u8>>, Option<String>);
-                let rows: Vec<Row> = qb.build_query_as().fetch_all(&mut *conn).await?;
-                let latest: HashMap<(i64, i64), Latest> = rows
-                    .into_iter()
-                    .map(|(f, a, hash, live, programmes, departements, lz4, plain)| {
-                        let fragment = fragments::decode_text(lz4, plain)?.unwrap_or_default();
-                        Ok(((f, a), Latest { live, hash, programmes, departements, fragment }))
-                    })
-                    .collect::<anyhow::Result<_>>()?;
-                let mut qb = QueryBuilder::new(
-                    "SELECT formation_no, action_no, hash FROM consumer_offres WHERE consumer = ",
-                );
-                qb.push_bind(&c.name);
-                qb.push(" AND (formation_no, action_no) IN (VALUES ");
-                push_keys(&mut qb, chunk);
-                let held: HashMap<(i64, i64), String> = qb
-                    .build_query_as::<(i64, i64, String)>()
-                    .fetch_all(&mut *conn)
-                    .await?
-                    .into_iter()
-                    .map(|(f, a, h)| ((f, a), h))
-                    .collect();
-                let mut hold: Vec<((i64, i64), String)> = Vec::new();
-                let mut drop_held: Vec<(i64, i64)> = Vec::new();
-                for key in chunk {
-                    let numero = format!("{}-{}", key.0, key.1);
-                    let l = latest.get(key);
-                    let want = l.filter(|l| l.live && c.filter.matches(l));
-                    let had = held.get(key);
-                    match want {
-                        Some(l) => {
-                            if send_all || had != Some(&l.hash) {
-                                b.add_offre(numero, l.fragment.clone());
-                                formed.offres += 1;
-                                if had != Some(&l.hash) {
-                                    hold.push((*key, l.hash.clone()));
-                                }
-                            }
-                        }
-                        None => {
-                            if had.is_some() || replay {
-                                b.add_retrait(numero);
-                                formed.retraits += 1;
-                            }
-                            if had.is_some() {
-                                drop_held.push(*key);
-                            }
-                        }
-                    }
-                }
-                for (key, hash) in &hold {
-                    sqlx::query(
-                        "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, formation_no, action_no) \
-                         DO UPDATE SET hash = excluded.hash",
-                    )
-                    .bind(&c.name)
-                    .bind(key.0)
-                    .bind(key.1)
-                    .bind(hash)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                for key in &drop_held {
-                    sqlx::query(
-                        "DELETE FROM consumer_offres WHERE consumer = $1 AND formation_no = $2 \
-                         AND action_no = $3",
-                    )
-                    .bind(&c.name)
-                    .bind(key.0)
-                    .bind(key.1)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                // Store what is complete, so memory holds one batch at a time.
-                for nb in b.done.drain(..) {
-                    insert_batch_body!(&mut *conn, c, nb, b.kind, first, last, now);
-                    formed.batches += 1;
-                }
-            }
-            b.flush();
-            for nb in b.done.drain(..) {
-                insert_batch_body!(&mut *conn, c, nb, b.kind, first, last, now);
-                formed.batches += 1;
-            }
-            if !replay {
-                formed.deliveries = caught_up!(conn, &c.name, last, now);
-            }
+        for page in keys.chunks(PAGE) {
+            let latest = latest_states!(conn, page);
+            let held = held_hashes!(conn, &c.name, page);
+            let holding = compare_page(&mut b, &mut formed, &plan, page, &latest, &held);
+            record_holding!(conn, &c.name, holding);
+            // Store what is complete, so memory holds one batch at a time.
+            formed.batches += store_done!(conn, b, now);
+        }
+        b.flush();
+        formed.batches += store_done!(conn, b, now);
+        if !plan.replay {
+            formed.deliveries = caught_up!(conn, &c.name, plan.last, now);
         }
         formed
     });
     Ok(formed)
+}
+
+/// Widens the waiting deposit `$id` to the generations `$first..=$last`.
+macro_rules! extend_deposit {
+    ($conn:expr, $id:expr, $first:expr, $last:expr, $kind:expr) => {{
+        sqlx::query(
+            "UPDATE batches SET first_generation = $1, last_generation = $2, kind = $3 \
+             WHERE id = $4",
+        )
+        .bind($first)
+        .bind($last)
+        .bind($kind)
+        .bind($id)
+        .execute(&mut *$conn)
+        .await?;
+    }};
+}
+
+/// Stores a new deposit (a batch row without a body) of the generations `$first..=$last`.
+macro_rules! insert_deposit {
+    ($conn:expr, $name:expr, $first:expr, $last:expr, $kind:expr, $now:expr) => {{
+        sqlx::query(
+            "INSERT INTO batches (consumer, webhook_id, first_generation, last_generation, \
+             kind, offres, retraits, numeros, raw_bytes, content_encoding, body, state, \
+             attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 0, 0, '[]', \
+             0, NULL, $6, 'pending', 0, $7, $7)",
+        )
+        .bind($name)
+        .bind(wire::new_webhook_id())
+        .bind($first)
+        .bind($last)
+        .bind($kind)
+        .bind(Vec::<u8>::new())
+        .bind($now)
+        .execute(&mut *$conn)
+        .await
+        .context("cannot store a deposit")?;
+    }};
 }
 
 /// An SFTP consumer's pending deposit, formed from its outbox rows: one batch row without
@@ -590,25 +797,12 @@ async fn form_with(store: &Store, c: &ConsumerConfig, which: Candidates) -> Resu
 pub async fn form_deposit(store: &Store, c: &ConsumerConfig) -> Result<bool> {
     let now = now_ms();
     let formed = write_tx!(store, conn => 'tx: {
-        let pending: Vec<i64> = sqlx::query_scalar(
-            "SELECT generation FROM deliveries WHERE consumer = $1 AND batched_at IS NULL \
-             ORDER BY generation",
-        )
-        .bind(&c.name)
-        .fetch_all(&mut *conn)
-        .await?;
-        let resync: i64 = sqlx::query_scalar("SELECT resync FROM consumers WHERE name = $1")
-            .bind(&c.name)
-            .fetch_optional(&mut *conn)
-            .await?
-            .unwrap_or(0);
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(id) FROM generations").fetch_one(&mut *conn).await?;
-        let (Some(current), true) = (current, resync == 1 || !pending.is_empty()) else {
+        let outbox = read_outbox!(conn, &c.name, "");
+        let (Some(current), true) = (outbox.current, outbox.resync || !outbox.pending.is_empty())
+        else {
             break 'tx false;
         };
-        let last = pending.last().copied().unwrap_or(current);
-        let first = pending.first().copied().unwrap_or(last);
+        let (first, last) = outbox.span(current);
         let waiting: Option<(i64, i64)> = sqlx::query_as(
             "SELECT id, first_generation FROM batches WHERE consumer = $1 AND state = 'pending' \
              ORDER BY id LIMIT 1",
@@ -617,42 +811,14 @@ pub async fn form_deposit(store: &Store, c: &ConsumerConfig) -> Result<bool> {
         .fetch_optional(&mut *conn)
         .await?;
         let first = waiting.map_or(first, |(_, f)| f.min(first));
-        let kind = if c.mode() == Mode::Snapshot || resync == 1 || first != last {
+        let kind = if c.mode() == Mode::Snapshot || outbox.resync || first != last {
             "snapshot"
         } else {
             "delta"
         };
         match waiting {
-            Some((id, _)) => {
-                sqlx::query(
-                    "UPDATE batches SET first_generation = $1, last_generation = $2, kind = $3 \
-                     WHERE id = $4",
-                )
-                .bind(first)
-                .bind(last)
-                .bind(kind)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO batches (consumer, webhook_id, first_generation, last_generation, \
-                     kind, offres, retraits, numeros, raw_bytes, content_encoding, body, state, \
-                     attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 0, 0, '[]', \
-                     0, NULL, $6, 'pending', 0, $7, $7)",
-                )
-                .bind(&c.name)
-                .bind(wire::new_webhook_id())
-                .bind(first)
-                .bind(last)
-                .bind(kind)
-                .bind(Vec::<u8>::new())
-                .bind(now)
-                .execute(&mut *conn)
-                .await
-                .context("cannot store a deposit")?;
-            }
+            Some((id, _)) => extend_deposit!(conn, id, first, last, kind),
+            None => insert_deposit!(conn, &c.name, first, last, kind, now),
         }
         caught_up!(conn, &c.name, last, now);
         true
