@@ -1289,6 +1289,198 @@ pub struct Baselined {
 /// Live offers read per statement by a filtered baseline, and rows per `INSERT`.
 const BASELINE_PAGE: i64 = 2000;
 
+/// Why the consumer cannot take a baseline now, from its row (`enabled`, `lease_owner`,
+/// `lease_until`; `None`: not registered); `None` when it can.
+fn consumer_refusal(
+    name: &str,
+    row: Option<(i64, Option<String>, Option<i64>)>,
+    now: i64,
+) -> Option<String> {
+    let Some((enabled, owner, until)) = row else {
+        return Some(format!(
+            "consumer {name} is not registered yet: run this command with --config"
+        ));
+    };
+    if enabled == 0 {
+        return Some(format!(
+            "consumer {name} is disabled: enable it in the configuration first (enabling it \
+             later would start a resynchronisation and undo the baseline)"
+        ));
+    }
+    match (owner, until) {
+        (Some(owner), Some(until)) if until >= now => Some(format!(
+            "a pusher ({owner}) is working on {name} until {}: stop the pushers (or the \
+             daemon), then record the baseline",
+            rfc3339(until)
+        )),
+        _ => None,
+    }
+}
+
+/// Why `generation` cannot be a baseline, the newest being `current`; `None` when it can.
+fn generation_refusal(current: Option<i64>, generation: i64) -> Option<String> {
+    let Some(current) = current else {
+        return Some("nothing exported yet: run `lheo-feed export` first".to_owned());
+    };
+    (current != generation).then(|| {
+        format!(
+            "generation {generation} is not the current one ({current}): load the current \
+             snapshot (GET /feed/lheo.xml answers `Lheo-Feed-Generation: {current}`) and \
+             record that generation"
+        )
+    })
+}
+
+/// Why the consumer cannot take a baseline while `waiting` batches (the oldest from
+/// generation `first`) are still to be sent.
+fn waiting_refusal(name: &str, waiting: i64, first: Option<i64>) -> Option<String> {
+    (waiting > 0).then(|| {
+        format!(
+            "{name} has {waiting} batch(es) waiting to be sent (from generation {}): deliver \
+             them first (`lheo-feed push --once --consumer {name}`), then record the baseline",
+            first.unwrap_or(0)
+        )
+    })
+}
+
+/// Why the consumer `$c` cannot take `$generation` as its baseline now (see [`baseline`]);
+/// `None` when it can. On PostgreSQL (`$pg`) its row stays locked until the transaction ends.
+macro_rules! baseline_refusal {
+    ($conn:expr, $c:expr, $generation:expr, $now:expr, $pg:expr) => {{
+        let row: Option<(i64, Option<String>, Option<i64>)> = sqlx::query_as(&format!(
+            "SELECT enabled, lease_owner, lease_until FROM consumers WHERE name = $1{}",
+            if $pg { " FOR UPDATE" } else { "" }
+        ))
+        .bind(&$c.name)
+        .fetch_optional(&mut *$conn)
+        .await?;
+        'refusal: {
+            if let Some(refused) = consumer_refusal(&$c.name, row, $now) {
+                break 'refusal Some(refused);
+            }
+            if let Some(refused) = generation_refusal(current_generation!($conn), $generation) {
+                break 'refusal Some(refused);
+            }
+            let (waiting, first): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT COUNT(*), MIN(first_generation) FROM batches WHERE consumer = $1 \
+                 AND state = 'pending'",
+            )
+            .bind(&$c.name)
+            .fetch_one(&mut *$conn)
+            .await?;
+            waiting_refusal(&$c.name, waiting, first)
+        }
+    }};
+}
+
+/// A live `published` row as a filtered baseline reads it: key, hash, programmes,
+/// departements and the fragment's two columns.
+type BaselineRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<Vec<u8>>,
+    Option<String>,
+);
+
+/// The keys and hashes of the rows that pass `f`.
+fn passing(f: &Filter, rows: Vec<BaselineRow>) -> Result<Vec<(i64, i64, String)>> {
+    let mut keep = Vec::with_capacity(rows.len());
+    for (fo, ac, hash, programmes, departements, lz4, plain) in rows {
+        let fragment = fragments::decode_text(lz4, plain)?.unwrap_or_default();
+        let l = Latest {
+            live: true,
+            hash,
+            programmes,
+            departements,
+            fragment,
+        };
+        if f.matches(&l) {
+            keep.push((fo, ac, l.hash));
+        }
+    }
+    Ok(keep)
+}
+
+/// Records that the consumer `$c` holds every live offer passing its filter, in its
+/// published state; evaluates to how many. `consumer_offres` holds nothing of it before.
+macro_rules! hold_live_offres {
+    ($conn:expr, $c:expr) => {{
+        let f = &$c.filter;
+        if f.programmes.is_empty() && f.departements.is_empty() && f.dispositifs.is_empty() {
+            // No filter: one statement, the database copies the live hashes itself.
+            sqlx::query(
+                "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) \
+                 SELECT $1, formation_no, action_no, hash FROM published \
+                 WHERE withdrawn_generation IS NULL",
+            )
+            .bind(&$c.name)
+            .execute(&mut *$conn)
+            .await?
+            .rows_affected()
+        } else {
+            // The filter is applied here exactly as forming applies it; the fragment is read
+            // only when the lots are asked for.
+            let wanted = if f.dispositifs.is_empty() { "FALSE" } else { "TRUE" };
+            let fragment = fragments::select_columns("fragment", wanted);
+            let mut after = (-1_i64, -1_i64);
+            let mut held = 0_u64;
+            loop {
+                let rows: Vec<BaselineRow> = sqlx::query_as(&format!(
+                    "SELECT formation_no, action_no, hash, programmes, departements, {fragment} \
+                     FROM published WHERE withdrawn_generation IS NULL AND (formation_no > $1 \
+                     OR (formation_no = $1 AND action_no > $2)) ORDER BY formation_no, action_no \
+                     LIMIT $3"
+                ))
+                .bind(after.0)
+                .bind(after.1)
+                .bind(BASELINE_PAGE)
+                .fetch_all(&mut *$conn)
+                .await?;
+                let Some(last) = rows.last() else { break };
+                after = (last.0, last.1);
+                let keep = passing(f, rows)?;
+                if keep.is_empty() {
+                    continue;
+                }
+                held += keep.len() as u64;
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) ",
+                );
+                qb.push_values(keep, |mut b, (fo, ac, hash)| {
+                    b.push_bind(&$c.name).push_bind(fo).push_bind(ac).push_bind(hash);
+                });
+                qb.build().execute(&mut *$conn).await?;
+            }
+            held
+        }
+    }};
+}
+
+/// The record of a baseline, as a delivered batch of kind 'baseline' with no body:
+/// `deliveries` and the status page then show the consumer at this generation.
+macro_rules! record_baseline {
+    ($conn:expr, $name:expr, $generation:expr, $offres:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO batches (consumer, webhook_id, first_generation, last_generation, kind, \
+             offres, retraits, numeros, raw_bytes, content_encoding, body, state, attempts, \
+             next_attempt_at, created_at, delivered_at) VALUES ($1, $2, $3, $3, 'baseline', $4, \
+             0, '[]', 0, NULL, $5, 'delivered', 0, $6, $6, $6)",
+        )
+        .bind($name)
+        .bind(wire::new_webhook_id())
+        .bind($generation)
+        .bind($offres as i64)
+        .bind(Vec::<u8>::new())
+        .bind($now)
+        .execute(&mut *$conn)
+        .await
+        .context("cannot record the baseline")?
+    };
+}
+
 /// Records that a consumer loaded the full snapshot of `generation` by other means (the
 /// feed's `/feed/lheo.xml`, or the export's file): it now holds every live offer of that
 /// generation that passes its filter, its outbox rows up to it are closed without a request,
@@ -1317,139 +1509,16 @@ pub async fn baseline(
     // REPEATABLE READ: the current generation and the published offers as of one moment
     // (an export committing meanwhile makes the check below fail rather than slip by).
     let out = write_tx!(store, "BEGIN ISOLATION LEVEL REPEATABLE READ", conn => 'tx: {
-        let row: Option<(i64, Option<String>, Option<i64>)> = sqlx::query_as(&format!(
-            "SELECT enabled, lease_owner, lease_until FROM consumers WHERE name = $1{}",
-            if pg { " FOR UPDATE" } else { "" }
-        ))
-        .bind(&c.name)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some((enabled, owner, until)) = row else {
-            break 'tx Err(format!("consumer {} is not registered yet: run this command with --config", c.name));
-        };
-        if enabled == 0 {
-            break 'tx Err(format!(
-                "consumer {} is disabled: enable it in the configuration first (enabling it \
-                 later would start a resynchronisation and undo the baseline)",
-                c.name
-            ));
-        }
-        if let (Some(owner), Some(until)) = (owner, until) {
-            if until >= now {
-                break 'tx Err(format!(
-                    "a pusher ({owner}) is working on {} until {}: stop the pushers (or the \
-                     daemon), then record the baseline",
-                    c.name,
-                    rfc3339(until)
-                ));
-            }
-        }
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(id) FROM generations").fetch_one(&mut *conn).await?;
-        let Some(current) = current else {
-            break 'tx Err("nothing exported yet: run `lheo-feed export` first".to_owned());
-        };
-        if current != generation {
-            break 'tx Err(format!(
-                "generation {generation} is not the current one ({current}): load the current \
-                 snapshot (GET /feed/lheo.xml answers `Lheo-Feed-Generation: {current}`) and \
-                 record that generation"
-            ));
-        }
-        let (waiting, first): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), MIN(first_generation) FROM batches WHERE consumer = $1 \
-             AND state = 'pending'",
-        )
-        .bind(&c.name)
-        .fetch_one(&mut *conn)
-        .await?;
-        if waiting > 0 {
-            break 'tx Err(format!(
-                "{} has {waiting} batch(es) waiting to be sent (from generation {}): deliver \
-                 them first (`lheo-feed push --once --consumer {}`), then record the baseline",
-                c.name,
-                first.unwrap_or(0),
-                c.name
-            ));
+        if let Some(refused) = baseline_refusal!(conn, c, generation, now, pg) {
+            break 'tx Err(refused);
         }
         sqlx::query("DELETE FROM consumer_offres WHERE consumer = $1")
             .bind(&c.name)
             .execute(&mut *conn)
             .await?;
-        let f = &c.filter;
-        let offres = if f.programmes.is_empty() && f.departements.is_empty() && f.dispositifs.is_empty() {
-            // No filter: one statement, the database copies the live hashes itself.
-            sqlx::query(
-                "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) \
-                 SELECT $1, formation_no, action_no, hash FROM published \
-                 WHERE withdrawn_generation IS NULL",
-            )
-            .bind(&c.name)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-        } else {
-            // The filter is applied here exactly as forming applies it; the fragment is read
-            // only when the lots are asked for.
-            let wanted = if f.dispositifs.is_empty() { "FALSE" } else { "TRUE" };
-            let fragment = fragments::select_columns("fragment", wanted);
-            let mut after = (-1_i64, -1_i64);
-            let mut held = 0_u64;
-            loop {
-                type Row = (i64, i64, String, String, String, Option<Vec<u8>>, Option<String>);
-                let rows: Vec<Row> = sqlx::query_as(&format!(
-                    "SELECT formation_no, action_no, hash, programmes, departements, {fragment} \
-                     FROM published WHERE withdrawn_generation IS NULL AND (formation_no > $1 \
-                     OR (formation_no = $1 AND action_no > $2)) ORDER BY formation_no, action_no \
-                     LIMIT $3"
-                ))
-                .bind(after.0)
-                .bind(after.1)
-                .bind(BASELINE_PAGE)
-                .fetch_all(&mut *conn)
-                .await?;
-                let Some(last) = rows.last() else { break };
-                after = (last.0, last.1);
-                let mut keep = Vec::with_capacity(rows.len());
-                for (fo, ac, hash, programmes, departements, lz4, plain) in rows {
-                    let fragment = fragments::decode_text(lz4, plain)?.unwrap_or_default();
-                    let l = Latest { live: true, hash, programmes, departements, fragment };
-                    if f.matches(&l) {
-                        keep.push((fo, ac, l.hash));
-                    }
-                }
-                if keep.is_empty() {
-                    continue;
-                }
-                held += keep.len() as u64;
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) ",
-                );
-                qb.push_values(keep, |mut b, (fo, ac, hash)| {
-                    b.push_bind(&c.name).push_bind(fo).push_bind(ac).push_bind(hash);
-                });
-                qb.build().execute(&mut *conn).await?;
-            }
-            held
-        };
+        let offres = hold_live_offres!(conn, c);
         let deliveries = caught_up!(conn, &c.name, generation, now);
-        // The record, as a delivered batch of kind 'baseline' with no body: `deliveries`
-        // and the status page then show the consumer at this generation.
-        sqlx::query(
-            "INSERT INTO batches (consumer, webhook_id, first_generation, last_generation, kind, \
-             offres, retraits, numeros, raw_bytes, content_encoding, body, state, attempts, \
-             next_attempt_at, created_at, delivered_at) VALUES ($1, $2, $3, $3, 'baseline', $4, \
-             0, '[]', 0, NULL, $5, 'delivered', 0, $6, $6, $6)",
-        )
-        .bind(&c.name)
-        .bind(wire::new_webhook_id())
-        .bind(generation)
-        .bind(offres as i64)
-        .bind(Vec::<u8>::new())
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .context("cannot record the baseline")?;
+        record_baseline!(conn, &c.name, generation, offres, now);
         Ok(Baselined { consumer: c.name.clone(), generation, offres, deliveries })
     });
     Ok(out)
