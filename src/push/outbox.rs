@@ -826,6 +826,17 @@ pub async fn form_deposit(store: &Store, c: &ConsumerConfig) -> Result<bool> {
     Ok(formed)
 }
 
+/// Ends the consumer's failing spell (`failing_since`, which pauses it when too long): a
+/// batch or a deposit of it got through.
+macro_rules! no_longer_failing {
+    ($conn:expr, $consumer:expr) => {
+        sqlx::query("UPDATE consumers SET failing_since = NULL WHERE name = $1")
+            .bind($consumer)
+            .execute(&mut *$conn)
+            .await?
+    };
+}
+
 /// What a deposit put on the server, recorded on its batch row once it is in place.
 #[derive(Clone, Debug, Default)]
 pub struct DepositRecord {
@@ -863,10 +874,7 @@ pub async fn mark_deposited(
         .bind(id)
         .execute(&mut *conn)
         .await?;
-        sqlx::query("UPDATE consumers SET failing_since = NULL WHERE name = $1")
-            .bind(consumer)
-            .execute(&mut *conn)
-            .await?;
+        no_longer_failing!(conn, consumer);
     });
     Ok(())
 }
@@ -918,10 +926,7 @@ pub async fn mark_delivered(store: &Store, consumer: &str, id: i64, status: u16)
         .bind(id)
         .execute(&mut *conn)
         .await?;
-        sqlx::query("UPDATE consumers SET failing_since = NULL WHERE name = $1")
-            .bind(consumer)
-            .execute(&mut *conn)
-            .await?;
+        no_longer_failing!(conn, consumer);
     });
     Ok(())
 }
