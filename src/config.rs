@@ -646,130 +646,12 @@ impl Loaded {
         file: Option<&Path>,
         env: &BTreeMap<String, String>,
     ) -> Result<Loaded, ConfigError> {
-        let (text, shown) = match file {
-            Some(path) => {
-                let shown = path.display().to_string();
-                let text = read_capped(path, MAX_CONFIG_BYTES).map_err(|e| {
-                    ConfigError(format!(
-                        "{shown}: cannot read the configuration file: {e} (see \
-                         docs/configuration.md; --config / {CONFIG_ENV})"
-                    ))
-                })?;
-                (text, shown)
-            }
-            None => (String::new(), String::new()),
-        };
-        let mut table: toml::Table = match text.parse() {
-            Ok(t) => t,
-            Err(e) => {
-                let e: toml::de::Error = e;
-                let line = e.span().map(|s| line_of(&text, s.start)).unwrap_or(1);
-                return Err(ConfigError(format!(
-                    "{shown}:{line}: {}",
-                    e.message().trim_end()
-                )));
-            }
-        };
-        let mut sources = BTreeMap::new();
-        for (section, value) in &table {
-            match value.as_table() {
-                Some(t) if section != "push" => {
-                    for k in t.keys() {
-                        sources.insert(format!("{section}.{k}"), Source::File);
-                    }
-                }
-                _ => {
-                    sources.insert(section.clone(), Source::File);
-                }
-            }
-        }
-        // Environment overrides, the new name first, then the older ones.
-        for k in KEYS {
-            let names = std::iter::once(k.env_var()).chain(k.aliases.iter().map(|a| a.to_string()));
-            let Some((var, raw)) = names
-                .filter_map(|n| env.get(&n).map(|v| (n, v.clone())))
-                .find(|(_, v)| !v.is_empty())
-            else {
-                continue;
-            };
-            let bad = |why: String| ConfigError(format!("{var}: {}.{}: {why}", k.section, k.key));
-            let value = match k.kind {
-                Kind::Text => toml::Value::String(raw),
-                Kind::Integer => toml::Value::Integer(
-                    raw.trim()
-                        .parse()
-                        .map_err(|_| bad(format!("{raw:?} is not a whole number")))?,
-                ),
-                Kind::Float => toml::Value::Float(
-                    raw.trim()
-                        .parse()
-                        .map_err(|_| bad(format!("{raw:?} is not a number")))?,
-                ),
-                Kind::Bool => toml::Value::Boolean(match raw.trim() {
-                    "true" | "1" | "yes" => true,
-                    "false" | "0" | "no" => false,
-                    _ => return Err(bad(format!("{raw:?} is not true or false"))),
-                }),
-            };
-            let section = table
-                .entry(k.section)
-                .or_insert_with(|| toml::Value::Table(Default::default()));
-            match section.as_table_mut() {
-                Some(t) => {
-                    t.insert(k.key.to_owned(), value);
-                }
-                None => return Err(bad(format!("[{}] in the file is not a table", k.section))),
-            }
-            sources.insert(format!("{}.{}", k.section, k.key), Source::Env(var));
-        }
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-                let path: Vec<String> = e
-                    .path()
-                    .iter()
-                    .filter_map(|s| match s {
-                        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
-                        serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
-                        _ => None,
-                    })
-                    .collect();
-                let dotted = path.join(".");
-                let why = e.into_inner().message().trim_end().to_owned();
-                let where_ = match sources.get(&dotted) {
-                    Some(Source::Env(var)) => var.clone(),
-                    _ => match line_of_key(&text, &path) {
-                        Some(line) => format!("{shown}:{line}"),
-                        None if shown.is_empty() => "configuration".to_owned(),
-                        None => shown.clone(),
-                    },
-                };
-                let key = if dotted.is_empty() {
-                    String::new()
-                } else {
-                    format!("{dotted}: ")
-                };
-                ConfigError(format!("{where_}: {key}{why}"))
-            })?;
-        if let Err(why) = config.check() {
-            return Err(ConfigError(if shown.is_empty() {
-                why
-            } else {
-                format!("{shown}: {why}")
-            }));
-        }
-        // `[push]` and `[[consumers]]` are the push module's: checked here by the same
-        // function `push` and `run` use, so `config check` accepts exactly what they do,
-        // and the error names the file and line.
-        if let Err(e) =
-            crate::push::config::from_raw(config.push.as_ref(), config.consumers.as_ref())
-        {
-            let where_ = match line_of_key(&text, &push_error_path(&e.0)) {
-                Some(line) if !shown.is_empty() => format!("{shown}:{line}"),
-                _ if shown.is_empty() => "configuration".to_owned(),
-                _ => shown.clone(),
-            };
-            return Err(ConfigError(format!("{where_}: {}", e.0)));
-        }
+        let text = ConfigText::read(file)?;
+        let mut table = text.parse()?;
+        let mut sources = file_sources(&table);
+        apply_env(&mut table, &mut sources, env)?;
+        let config = text.deserialize(table, &sources)?;
+        text.check(&config)?;
         Ok(Loaded {
             config,
             file: file.map(Path::to_path_buf),
@@ -784,6 +666,173 @@ impl Loaded {
             .collect();
         Loaded::load(file, &env)
     }
+}
+
+/// The configuration file's text, and its name as errors show it (both empty without a
+/// file).
+struct ConfigText {
+    text: String,
+    shown: String,
+}
+
+impl ConfigText {
+    fn read(file: Option<&Path>) -> Result<ConfigText, ConfigError> {
+        let Some(path) = file else {
+            return Ok(ConfigText {
+                text: String::new(),
+                shown: String::new(),
+            });
+        };
+        let shown = path.display().to_string();
+        let text = read_capped(path, MAX_CONFIG_BYTES).map_err(|e| {
+            ConfigError(format!(
+                "{shown}: cannot read the configuration file: {e} (see \
+                 docs/configuration.md; --config / {CONFIG_ENV})"
+            ))
+        })?;
+        Ok(ConfigText { text, shown })
+    }
+
+    fn parse(&self) -> Result<toml::Table, ConfigError> {
+        self.text.parse().map_err(|e: toml::de::Error| {
+            let line = e.span().map(|s| line_of(&self.text, s.start)).unwrap_or(1);
+            ConfigError(format!("{}:{line}: {}", self.shown, e.message().trim_end()))
+        })
+    }
+
+    /// Where the key `path` is set, for an error: `FILE:LINE`, the file, or
+    /// `configuration` without a file (its empty text has no lines).
+    fn place(&self, path: &[String]) -> String {
+        match line_of_key(&self.text, path) {
+            Some(line) => format!("{}:{line}", self.shown),
+            None if self.shown.is_empty() => "configuration".to_owned(),
+            None => self.shown.clone(),
+        }
+    }
+
+    /// The typed configuration; an error names the key and where its value came from.
+    fn deserialize(
+        &self,
+        table: toml::Table,
+        sources: &BTreeMap<String, Source>,
+    ) -> Result<Config, ConfigError> {
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let path: Vec<String> = e
+                .path()
+                .iter()
+                .filter_map(|s| match s {
+                    serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                    serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                    _ => None,
+                })
+                .collect();
+            let dotted = path.join(".");
+            let why = e.into_inner().message().trim_end().to_owned();
+            let where_ = match sources.get(&dotted) {
+                Some(Source::Env(var)) => var.clone(),
+                _ => self.place(&path),
+            };
+            let key = if dotted.is_empty() {
+                String::new()
+            } else {
+                format!("{dotted}: ")
+            };
+            ConfigError(format!("{where_}: {key}{why}"))
+        })
+    }
+
+    /// The checks across keys, then `[push]` and `[[consumers]]`.
+    fn check(&self, config: &Config) -> Result<(), ConfigError> {
+        if let Err(why) = config.check() {
+            return Err(ConfigError(if self.shown.is_empty() {
+                why
+            } else {
+                format!("{}: {why}", self.shown)
+            }));
+        }
+        // `[push]` and `[[consumers]]` are the push module's: checked here by the same
+        // function `push` and `run` use, so `config check` accepts exactly what they do,
+        // and the error names the file and line.
+        if let Err(e) =
+            crate::push::config::from_raw(config.push.as_ref(), config.consumers.as_ref())
+        {
+            let where_ = self.place(&push_error_path(&e.0));
+            return Err(ConfigError(format!("{where_}: {}", e.0)));
+        }
+        Ok(())
+    }
+}
+
+/// Where each key of the file's table comes from: the file (a whole section for `[push]`
+/// and any value that is not a table).
+fn file_sources(table: &toml::Table) -> BTreeMap<String, Source> {
+    let mut sources = BTreeMap::new();
+    for (section, value) in table {
+        match value.as_table() {
+            Some(t) if section != "push" => {
+                for k in t.keys() {
+                    sources.insert(format!("{section}.{k}"), Source::File);
+                }
+            }
+            _ => {
+                sources.insert(section.clone(), Source::File);
+            }
+        }
+    }
+    sources
+}
+
+/// Environment overrides, the new name first, then the older ones: each sets its key in
+/// `table` and is recorded in `sources`.
+fn apply_env(
+    table: &mut toml::Table,
+    sources: &mut BTreeMap<String, Source>,
+    env: &BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    for k in KEYS {
+        let names = std::iter::once(k.env_var()).chain(k.aliases.iter().map(|a| a.to_string()));
+        let Some((var, raw)) = names
+            .filter_map(|n| env.get(&n).map(|v| (n, v.clone())))
+            .find(|(_, v)| !v.is_empty())
+        else {
+            continue;
+        };
+        let bad = |why: String| ConfigError(format!("{var}: {}.{}: {why}", k.section, k.key));
+        let value = env_value(k.kind, raw).map_err(bad)?;
+        let section = table
+            .entry(k.section)
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+        match section.as_table_mut() {
+            Some(t) => {
+                t.insert(k.key.to_owned(), value);
+            }
+            None => return Err(bad(format!("[{}] in the file is not a table", k.section))),
+        }
+        sources.insert(format!("{}.{}", k.section, k.key), Source::Env(var));
+    }
+    Ok(())
+}
+
+/// An environment variable's text as a value of `kind`, or why it is not one.
+fn env_value(kind: Kind, raw: String) -> Result<toml::Value, String> {
+    Ok(match kind {
+        Kind::Text => toml::Value::String(raw),
+        Kind::Integer => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("{raw:?} is not a whole number"))?,
+        ),
+        Kind::Float => toml::Value::Float(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("{raw:?} is not a number"))?,
+        ),
+        Kind::Bool => toml::Value::Boolean(match raw.trim() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => return Err(format!("{raw:?} is not true or false")),
+        }),
+    })
 }
 
 impl Config {

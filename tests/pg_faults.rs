@@ -28,6 +28,15 @@ async fn terminate_sessions(db: &TestDb) -> i64 {
     n
 }
 
+/// The `numero` of each `<formation>` in a document, in document order.
+fn formation_numeros<C: FromIterator<String>>(document: &str) -> C {
+    document
+        .split("<formation numero=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect()
+}
+
 fn runs(config: &std::path::Path) -> Vec<serde_json::Value> {
     let text = ok(command(config, &["runs", "--json"]));
     serde_json::from_str::<serde_json::Value>(&text)
@@ -188,11 +197,7 @@ impl Receiver {
                                 .unwrap_or_default()
                                 .to_owned();
                             let text = String::from_utf8_lossy(&body);
-                            let numeros = text
-                                .split("<formation numero=\"")
-                                .skip(1)
-                                .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
-                                .collect();
+                            let numeros = formation_numeros(&text);
                             let first = {
                                 let mut seen = seen.lock().unwrap();
                                 seen.push((id, numeros));
@@ -317,12 +322,8 @@ async fn a_restart_during_a_run_costs_a_retry_and_delivers_each_offer_once() {
     assert_eq!(made.len(), 1, "one generation: {made:?}\n{}", log());
 
     // The published offers, each applied exactly once by the consumer.
-    let published: std::collections::BTreeSet<String> = std::fs::read_to_string(&out)
-        .unwrap()
-        .split("<formation numero=\"")
-        .skip(1)
-        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
-        .collect();
+    let published: std::collections::BTreeSet<String> =
+        formation_numeros(&std::fs::read_to_string(&out).unwrap());
     assert_eq!(published.len(), 23);
     receiver
         .each_applied_once(&published, Duration::from_secs(30), log)
@@ -369,11 +370,7 @@ async fn sessions_cut_during_a_push_deliver_each_offer_once() {
 
     let published: std::collections::BTreeSet<String> = loop {
         if let Ok(text) = std::fs::read_to_string(&out) {
-            break text
-                .split("<formation numero=\"")
-                .skip(1)
-                .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
-                .collect();
+            break formation_numeros(&text);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };

@@ -18,7 +18,6 @@ use sha2::{Digest, Sha256};
 
 use super::config::{ConsumerConfig, NameValues, Policy};
 use super::outbox::{self, now_ms, DepositRecord};
-use super::retry;
 use super::sftp::{self, Target, Upload};
 use super::wire::{self, BatchInfo};
 use crate::lheo::writer::document_header;
@@ -359,35 +358,18 @@ async fn failed(
     error: String,
     s: &mut Served,
 ) -> Result<bool> {
-    let attempts = u32::try_from(b.attempts + 1).unwrap_or(u32::MAX);
-    let delay = retry::next_delay(&policy.schedule, attempts, None, &mut rand::thread_rng());
-    let error = match delay {
-        Some(_) => error,
-        None => format!("gave up after {attempts} attempts; last: {error}"),
-    };
-    tracing::warn!(
-        consumer = name,
-        batch = b.id,
-        attempts,
-        "deposit failed: {error}"
-    );
-    if delay.is_none() {
+    let (retry_at, error) = super::next_attempt(name, b, policy, None, error, "deposit");
+    if retry_at.is_none() {
         s.dead_letters += 1;
     }
-    let retry_at = delay.map(|d| now_ms() + d.as_millis() as i64);
-    let paused = outbox::mark_failed(
-        store,
-        name,
-        b.id,
-        None,
-        &error,
-        "",
+    let failure = super::Failure {
+        status: None,
+        error,
+        response: String::new(),
         retry_at,
-        policy.pause_after.as_millis() as i64,
-    )
-    .await?;
+    };
+    let paused = super::record_failure(store, name, b.id, policy, &failure).await?;
     if paused {
-        tracing::error!(consumer = name, "consumer paused: failing for too long");
         s.paused = true;
     }
     // A retry due later stops the loop at its head; a dead letter lets the next deposit go.

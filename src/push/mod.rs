@@ -152,148 +152,225 @@ fn ctx<'a>(store: &'a Store, cfg: &'a PushConfig, only: Option<&str>) -> Result<
 /// Serves one claimed consumer: forms its batches, then sends them in order until none
 /// is due (or one fails and must wait).
 async fn serve(ctx: &Ctx<'_>, name: &str) -> Result<ConsumerSummary> {
-    let mut s = ConsumerSummary {
-        name: name.to_owned(),
-        ..Default::default()
-    };
     let c = ctx
         .cfg
         .consumer(name)
         .expect("claimed among the configured");
-    let policy = ctx.cfg.policy(c);
-    let lease = ctx.lease_ms[name];
-    let store = ctx.store;
-    if let Some(target) = ctx.sftp_targets.get(name) {
-        let r = deposit::serve(store, c, target, &policy, &ctx.owner, lease).await;
-        let released = outbox::release(store, name, &ctx.owner).await;
-        let d = r?;
-        released?;
-        s.batches_formed = d.formed;
-        s.batches_delivered = d.delivered;
-        s.offres_delivered = d.offres;
-        s.retraits_delivered = d.retraits;
-        s.document_bytes = d.document_bytes;
-        s.body_bytes = d.file_bytes;
-        s.failed_attempts = d.failed_attempts;
-        s.dead_letters = d.dead_letters;
-        s.paused = d.paused;
-        s.bytes_resumed = d.resumed;
-        return Ok(s);
-    }
-    let target = &ctx.targets[name];
-    let result = async {
-        s.batches_formed = outbox::form(store, c).await?.batches;
-        loop {
-            if !outbox::renew(store, name, &ctx.owner, lease).await? {
-                tracing::warn!(consumer = name, "lease lost to another pusher");
-                break;
-            }
-            let Some(b) = outbox::head(store, name).await? else {
-                break;
-            };
-            if b.next_attempt_at > now_ms() {
-                break;
-            }
-            let out = client::Outgoing {
-                webhook_id: &b.webhook_id,
-                body: &b.body,
-                content_encoding: b.content_encoding.as_deref(),
-                lheo: b.offres > 0,
-                first_generation: b.first_generation,
-                last_generation: b.last_generation,
-            };
-            let outcome = client::send(&ctx.http, target, &out).await;
-            test_pause("push_after_send").await;
-            // A failed request: (status, error, response, when to retry; none: dead letter).
-            let (status, error, response, retry_at) = match outcome {
-                client::Outcome::Delivered { status } => {
-                    outbox::mark_delivered(store, name, b.id, status).await?;
-                    // One line per request: the operator's record of what each consumer
-                    // got, by the webhook-id the consumer also sees.
-                    tracing::info!(
-                        consumer = name,
-                        batch = b.id,
-                        webhook_id = %b.webhook_id,
-                        generation = b.last_generation,
-                        offres = b.offres,
-                        retraits = b.retraits,
-                        bytes = b.body.len(),
-                        status,
-                        "batch delivered"
-                    );
-                    s.batches_delivered += 1;
-                    s.offres_delivered += b.offres as u64;
-                    s.retraits_delivered += b.retraits as u64;
-                    s.document_bytes += b.raw_bytes as u64;
-                    s.body_bytes += b.body.len() as u64;
-                    continue;
-                }
-                client::Outcome::Retry {
-                    status,
-                    error,
-                    retry_after,
-                    response,
-                } => {
-                    let attempts = u32::try_from(b.attempts + 1).unwrap_or(u32::MAX);
-                    let delay = retry::next_delay(
-                        &policy.schedule,
-                        attempts,
-                        retry_after,
-                        &mut rand::thread_rng(),
-                    );
-                    let error = match delay {
-                        Some(_) => error,
-                        None => format!("gave up after {attempts} attempts; last: {error}"),
-                    };
-                    tracing::warn!(
-                        consumer = name,
-                        batch = b.id,
-                        attempts,
-                        "delivery failed: {error}"
-                    );
-                    let retry_at = delay.map(|d| now_ms() + d.as_millis() as i64);
-                    (status, error, response, retry_at)
-                }
-                client::Outcome::Dead { status, response } => {
-                    tracing::error!(
-                        consumer = name,
-                        batch = b.id,
-                        status,
-                        "refused by the consumer: dead letter"
-                    );
-                    let error = format!("HTTP {status}: refused, not retried");
-                    (Some(status), error, response, None)
-                }
-            };
-            s.failed_attempts += 1;
-            if retry_at.is_none() {
-                s.dead_letters += 1;
-            }
-            let paused = outbox::mark_failed(
-                store,
-                name,
-                b.id,
-                status,
-                &error,
-                &response,
-                retry_at,
-                policy.pause_after.as_millis() as i64,
-            )
-            .await?;
-            if paused {
-                tracing::error!(consumer = name, "consumer paused: failing for too long");
-                s.paused = true;
-                break;
-            }
-        }
-        Ok::<(), anyhow::Error>(())
-    }
-    .await;
+    let result = match ctx.sftp_targets.get(name) {
+        Some(target) => serve_sftp(ctx, c, target).await,
+        None => serve_http(ctx, c).await,
+    };
     // Release even after an error, so that the next pass need not wait for the lease.
-    let released = outbox::release(store, name, &ctx.owner).await;
-    result?;
+    let released = outbox::release(ctx.store, name, &ctx.owner).await;
+    let s = result?;
     released?;
     Ok(s)
+}
+
+/// An SFTP consumer: its deposits (`deposit`), told in the pusher's summary.
+async fn serve_sftp(
+    ctx: &Ctx<'_>,
+    c: &ConsumerConfig,
+    target: &sftp::Target,
+) -> Result<ConsumerSummary> {
+    let policy = ctx.cfg.policy(c);
+    let lease = ctx.lease_ms[&c.name];
+    let d = deposit::serve(ctx.store, c, target, &policy, &ctx.owner, lease).await?;
+    Ok(ConsumerSummary {
+        name: c.name.clone(),
+        batches_formed: d.formed,
+        batches_delivered: d.delivered,
+        offres_delivered: d.offres,
+        retraits_delivered: d.retraits,
+        document_bytes: d.document_bytes,
+        body_bytes: d.file_bytes,
+        failed_attempts: d.failed_attempts,
+        dead_letters: d.dead_letters,
+        paused: d.paused,
+        bytes_resumed: d.resumed,
+    })
+}
+
+/// An HTTP consumer: forms its batches, then sends them in order until none is due.
+async fn serve_http(ctx: &Ctx<'_>, c: &ConsumerConfig) -> Result<ConsumerSummary> {
+    let name = c.name.as_str();
+    let policy = ctx.cfg.policy(c);
+    let target = &ctx.targets[name];
+    let mut s = ConsumerSummary {
+        name: name.to_owned(),
+        ..Default::default()
+    };
+    s.batches_formed = outbox::form(ctx.store, c).await?.batches;
+    while let Some(b) = due_head(ctx, name).await? {
+        let failure = match send(ctx, target, &b).await {
+            client::Outcome::Delivered { status } => {
+                delivered(ctx.store, name, &b, status, &mut s).await?;
+                continue;
+            }
+            client::Outcome::Retry {
+                status,
+                error,
+                retry_after,
+                response,
+            } => {
+                let (retry_at, error) =
+                    next_attempt(name, &b, &policy, retry_after, error, "delivery");
+                Failure {
+                    status,
+                    error,
+                    response,
+                    retry_at,
+                }
+            }
+            client::Outcome::Dead { status, response } => refused(name, &b, status, response),
+        };
+        s.failed_attempts += 1;
+        if failure.retry_at.is_none() {
+            s.dead_letters += 1;
+        }
+        if record_failure(ctx.store, name, b.id, &policy, &failure).await? {
+            s.paused = true;
+            break;
+        }
+    }
+    Ok(s)
+}
+
+/// The consumer's oldest batch if it is due now and the lease is still ours.
+async fn due_head(ctx: &Ctx<'_>, name: &str) -> Result<Option<outbox::BatchRow>> {
+    if !outbox::renew(ctx.store, name, &ctx.owner, ctx.lease_ms[name]).await? {
+        tracing::warn!(consumer = name, "lease lost to another pusher");
+        return Ok(None);
+    }
+    let head = outbox::head(ctx.store, name).await?;
+    Ok(head.filter(|b| b.next_attempt_at <= now_ms()))
+}
+
+/// One attempt to deliver `b`.
+async fn send(ctx: &Ctx<'_>, target: &client::Target, b: &outbox::BatchRow) -> client::Outcome {
+    let out = client::Outgoing {
+        webhook_id: &b.webhook_id,
+        body: &b.body,
+        content_encoding: b.content_encoding.as_deref(),
+        lheo: b.offres > 0,
+        first_generation: b.first_generation,
+        last_generation: b.last_generation,
+    };
+    let outcome = client::send(&ctx.http, target, &out).await;
+    test_pause("push_after_send").await;
+    outcome
+}
+
+/// Records that `b` was delivered, and counts it in `s`.
+async fn delivered(
+    store: &Store,
+    name: &str,
+    b: &outbox::BatchRow,
+    status: u16,
+    s: &mut ConsumerSummary,
+) -> Result<()> {
+    outbox::mark_delivered(store, name, b.id, status).await?;
+    // One line per request: the operator's record of what each consumer got, by the
+    // webhook-id the consumer also sees.
+    tracing::info!(
+        consumer = name,
+        batch = b.id,
+        webhook_id = %b.webhook_id,
+        generation = b.last_generation,
+        offres = b.offres,
+        retraits = b.retraits,
+        bytes = b.body.len(),
+        status,
+        "batch delivered"
+    );
+    s.batches_delivered += 1;
+    s.offres_delivered += b.offres as u64;
+    s.retraits_delivered += b.retraits as u64;
+    s.document_bytes += b.raw_bytes as u64;
+    s.body_bytes += b.body.len() as u64;
+    Ok(())
+}
+
+/// A batch the consumer refused (HTTP status `status`): a dead letter at once.
+fn refused(name: &str, b: &outbox::BatchRow, status: u16, response: String) -> Failure {
+    tracing::error!(
+        consumer = name,
+        batch = b.id,
+        status,
+        "refused by the consumer: dead letter"
+    );
+    Failure {
+        status: Some(status),
+        error: format!("HTTP {status}: refused, not retried"),
+        response,
+        retry_at: None,
+    }
+}
+
+/// A failed attempt (a request or a deposit), as the outbox records it.
+struct Failure {
+    status: Option<u16>,
+    error: String,
+    response: String,
+    /// When to try again; `None`: a dead letter.
+    retry_at: Option<i64>,
+}
+
+/// When to try `b` again after its attempt failed with `error`: the policy's next step (no
+/// sooner than the consumer's `Retry-After`), or `None` once the ladder is done, the error
+/// then saying so. Logs the failure of the `what` ("delivery", "deposit").
+fn next_attempt(
+    name: &str,
+    b: &outbox::BatchRow,
+    policy: &config::Policy,
+    retry_after: Option<Duration>,
+    error: String,
+    what: &str,
+) -> (Option<i64>, String) {
+    let attempts = u32::try_from(b.attempts + 1).unwrap_or(u32::MAX);
+    let delay = retry::next_delay(
+        &policy.schedule,
+        attempts,
+        retry_after,
+        &mut rand::thread_rng(),
+    );
+    let error = match delay {
+        Some(_) => error,
+        None => format!("gave up after {attempts} attempts; last: {error}"),
+    };
+    tracing::warn!(
+        consumer = name,
+        batch = b.id,
+        attempts,
+        "{what} failed: {error}"
+    );
+    (delay.map(|d| now_ms() + d.as_millis() as i64), error)
+}
+
+/// Records a failed attempt of batch `id`; returns whether the consumer is now paused
+/// (failing for longer than the policy allows).
+async fn record_failure(
+    store: &Store,
+    name: &str,
+    id: i64,
+    policy: &config::Policy,
+    f: &Failure,
+) -> Result<bool> {
+    let paused = outbox::mark_failed(
+        store,
+        name,
+        id,
+        f.status,
+        &f.error,
+        &f.response,
+        f.retry_at,
+        policy.pause_after.as_millis() as i64,
+    )
+    .await?;
+    if paused {
+        tracing::error!(consumer = name, "consumer paused: failing for too long");
+    }
+    Ok(paused)
 }
 
 /// Test hook (like the export's `LHEO_FEED_TEST_PAUSE_AT`): `push_after_send` pauses

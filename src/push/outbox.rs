@@ -287,7 +287,23 @@ struct NewBatch {
     body: Vec<u8>,
 }
 
-impl Batcher<'_> {
+impl<'a> Batcher<'a> {
+    fn new(consumer: &'a ConsumerConfig, plan: &Plan) -> Batcher<'a> {
+        Batcher {
+            consumer,
+            kind: plan.kind,
+            first: plan.first,
+            last: plan.last,
+            horodatage: chrono::Local::now()
+                .fixed_offset()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            fragments: Vec::new(),
+            numeros: Vec::new(),
+            retraits: Vec::new(),
+            bytes: DOCUMENT_OVERHEAD,
+            done: Vec::new(),
+        }
+    }
     fn fits(&self, more: usize) -> bool {
         let n = self.fragments.len() + self.retraits.len();
         let (max_offres, max_bytes) = self
@@ -398,6 +414,302 @@ macro_rules! caught_up {
     }};
 }
 
+/// The newest generation, `None` before the first export.
+macro_rules! current_generation {
+    ($conn:expr) => {{
+        let current: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM generations")
+            .fetch_one(&mut *$conn)
+            .await?;
+        current
+    }};
+}
+
+/// Reads the consumer's outbox as an [`Outbox`]; `$lock` ends the pending rows' query
+/// (PostgreSQL's row locks, or nothing).
+macro_rules! read_outbox {
+    ($conn:expr, $name:expr, $lock:expr) => {{
+        let pending: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT generation FROM deliveries WHERE consumer = $1 AND batched_at IS NULL \
+             ORDER BY generation{}",
+            $lock
+        ))
+        .bind($name)
+        .fetch_all(&mut *$conn)
+        .await?;
+        let resync: i64 = sqlx::query_scalar("SELECT resync FROM consumers WHERE name = $1")
+            .bind($name)
+            .fetch_optional(&mut *$conn)
+            .await?
+            .unwrap_or(0);
+        Outbox {
+            pending,
+            resync: resync == 1,
+            current: current_generation!($conn),
+        }
+    }};
+}
+
+/// A consumer's outbox as forming finds it.
+struct Outbox {
+    /// Its generations not yet batched, in order.
+    pending: Vec<i64>,
+    /// Whether it is to resynchronise (compare every published offer with what it holds).
+    resync: bool,
+    /// The newest generation.
+    current: Option<i64>,
+}
+
+impl Outbox {
+    /// The generations the next batches cover: the pending ones, or the newest alone when
+    /// none is pending (a resynchronisation).
+    fn span(&self, current: i64) -> (i64, i64) {
+        let last = self.pending.last().copied().unwrap_or(current);
+        (self.pending.first().copied().unwrap_or(last), last)
+    }
+}
+
+/// What one forming is to do, decided from the outbox before any offer is read.
+struct Plan {
+    first: i64,
+    last: i64,
+    /// Every published offer is compared with what the consumer holds.
+    full: bool,
+    replay: bool,
+    kind: &'static str,
+    /// Offers are sent even when the consumer holds them as they are.
+    send_all: bool,
+}
+
+impl Plan {
+    /// `None`: nothing to form (no work, or nothing exported yet).
+    fn new(c: &ConsumerConfig, which: &Candidates, outbox: &Outbox) -> Option<Plan> {
+        let replay = matches!(which, Candidates::Replay(_));
+        let snapshot = c.mode() == Mode::Snapshot;
+        let full = outbox.resync || (snapshot && !outbox.pending.is_empty());
+        if !(replay || full || !outbox.pending.is_empty()) {
+            return None;
+        }
+        let current = outbox.current?;
+        // A replay does not take the pending generations: they are formed after it.
+        let (first, last) = if replay {
+            (current, current)
+        } else {
+            outbox.span(current)
+        };
+        Some(Plan {
+            first,
+            last,
+            full,
+            replay,
+            kind: if full && !replay { "snapshot" } else { "delta" },
+            send_all: replay || snapshot,
+        })
+    }
+}
+
+/// The offers a forming looks at, in numeric order: the replayed ones, every offer
+/// published or held on a full forming, else those changed by the pending generations.
+macro_rules! candidate_keys {
+    ($conn:expr, $name:expr, $which:expr, $full:expr) => {{
+        let keys: Vec<(i64, i64)> = match $which {
+            Candidates::Replay(list) => replay_keys(list),
+            Candidates::Pending if $full => sqlx::query_as(
+                "SELECT formation_no, action_no FROM published WHERE withdrawn_generation IS NULL \
+                 UNION SELECT formation_no, action_no FROM consumer_offres WHERE consumer = $1 \
+                 ORDER BY 1, 2",
+            )
+            .bind($name)
+            .fetch_all(&mut *$conn)
+            .await?,
+            Candidates::Pending => {
+                sqlx::query_as(
+                    "SELECT DISTINCT formation_no, action_no FROM changes WHERE generation IN \
+                 (SELECT generation FROM deliveries WHERE consumer = $1 AND batched_at IS NULL) \
+                 ORDER BY 1, 2",
+                )
+                .bind($name)
+                .fetch_all(&mut *$conn)
+                .await?
+            }
+        };
+        keys
+    }};
+}
+
+fn replay_keys(list: &[ActionCode]) -> Vec<(i64, i64)> {
+    let mut k: Vec<(i64, i64)> = list
+        .iter()
+        .map(|a| (a.formation as i64, a.action as i64))
+        .collect();
+    k.sort_unstable();
+    k.dedup();
+    k
+}
+
+/// A `published` row as forming reads it: key, hash, live, programmes, departements and
+/// the fragment's two columns.
+type LatestRow = (
+    i64,
+    i64,
+    String,
+    bool,
+    String,
+    String,
+    Option<Vec<u8>>,
+    Option<String>,
+);
+
+/// The latest state of the offers `$keys` (withdrawn ones included), by key.
+macro_rules! latest_states {
+    ($conn:expr, $keys:expr) => {{
+        let mut qb = QueryBuilder::new(format!(
+            "SELECT formation_no, action_no, hash, withdrawn_generation IS NULL, programmes, \
+             departements, {} FROM published WHERE (formation_no, action_no) IN (VALUES ",
+            fragments::select_columns("fragment", "TRUE")
+        ));
+        push_keys(&mut qb, $keys);
+        let rows: Vec<LatestRow> = qb.build_query_as().fetch_all(&mut *$conn).await?;
+        latest_by_key(rows)?
+    }};
+}
+
+fn latest_by_key(rows: Vec<LatestRow>) -> Result<HashMap<(i64, i64), Latest>> {
+    rows.into_iter()
+        .map(|(f, a, hash, live, programmes, departements, lz4, plain)| {
+            let fragment = fragments::decode_text(lz4, plain)?.unwrap_or_default();
+            let latest = Latest {
+                live,
+                hash,
+                programmes,
+                departements,
+                fragment,
+            };
+            Ok(((f, a), latest))
+        })
+        .collect()
+}
+
+/// The hashes the consumer `$name` holds of the offers `$keys`, by key.
+macro_rules! held_hashes {
+    ($conn:expr, $name:expr, $keys:expr) => {{
+        let mut qb = QueryBuilder::new(
+            "SELECT formation_no, action_no, hash FROM consumer_offres WHERE consumer = ",
+        );
+        qb.push_bind($name);
+        qb.push(" AND (formation_no, action_no) IN (VALUES ");
+        push_keys(&mut qb, $keys);
+        let held: HashMap<(i64, i64), String> = qb
+            .build_query_as::<(i64, i64, String)>()
+            .fetch_all(&mut *$conn)
+            .await?
+            .into_iter()
+            .map(|(f, a, h)| ((f, a), h))
+            .collect();
+        held
+    }};
+}
+
+/// How a page of offers changes what the consumer holds, once its batches are sent.
+#[derive(Default)]
+struct Holding {
+    /// Offers it holds from now on, in this state (hash).
+    hold: Vec<((i64, i64), String)>,
+    /// Offers it no longer holds.
+    drop: Vec<(i64, i64)>,
+}
+
+/// Compares a page of offers (`keys`, their `latest` state, the `held` hashes) with what
+/// the consumer should hold, adds the offers and withdrawals to send to `b`, counts them
+/// in `formed`, and returns how the consumer's holding changes.
+fn compare_page(
+    b: &mut Batcher,
+    formed: &mut Formed,
+    plan: &Plan,
+    keys: &[(i64, i64)],
+    latest: &HashMap<(i64, i64), Latest>,
+    held: &HashMap<(i64, i64), String>,
+) -> Holding {
+    let filter = &b.consumer.filter;
+    let mut holding = Holding::default();
+    for key in keys {
+        let numero = format!("{}-{}", key.0, key.1);
+        let want = latest.get(key).filter(|l| l.live && filter.matches(l));
+        let had = held.get(key);
+        match want {
+            Some(l) => {
+                if plan.send_all || had != Some(&l.hash) {
+                    b.add_offre(numero, l.fragment.clone());
+                    formed.offres += 1;
+                    if had != Some(&l.hash) {
+                        holding.hold.push((*key, l.hash.clone()));
+                    }
+                }
+            }
+            None => {
+                if had.is_some() || plan.replay {
+                    b.add_retrait(numero);
+                    formed.retraits += 1;
+                }
+                if had.is_some() {
+                    holding.drop.push(*key);
+                }
+            }
+        }
+    }
+    holding
+}
+
+/// Records in `consumer_offres` what the consumer `$name` holds once the page's batches
+/// are sent ([`Holding`]).
+macro_rules! record_holding {
+    ($conn:expr, $name:expr, $holding:expr) => {
+        for (key, hash) in &$holding.hold {
+            sqlx::query(
+                "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, formation_no, action_no) \
+                 DO UPDATE SET hash = excluded.hash",
+            )
+            .bind($name)
+            .bind(key.0)
+            .bind(key.1)
+            .bind(hash)
+            .execute(&mut *$conn)
+            .await?;
+        }
+        for key in &$holding.drop {
+            sqlx::query(
+                "DELETE FROM consumer_offres WHERE consumer = $1 AND formation_no = $2 \
+                 AND action_no = $3",
+            )
+            .bind($name)
+            .bind(key.0)
+            .bind(key.1)
+            .execute(&mut *$conn)
+            .await?;
+        }
+    };
+}
+
+/// Stores the batches the batcher `$b` has completed; evaluates to how many.
+macro_rules! store_done {
+    ($conn:expr, $b:expr, $now:expr) => {{
+        let mut stored = 0_u64;
+        for nb in $b.done.drain(..) {
+            insert_batch_body!(
+                &mut *$conn,
+                $b.consumer,
+                nb,
+                $b.kind,
+                $b.first,
+                $b.last,
+                $now
+            );
+            stored += 1;
+        }
+        stored
+    }};
+}
+
 /// Turns the consumer's pending outbox rows into stored batches (see the module's docs).
 pub async fn form(store: &Store, c: &ConsumerConfig) -> Result<Formed> {
     form_with(store, c, Candidates::Pending).await
@@ -405,179 +717,74 @@ pub async fn form(store: &Store, c: &ConsumerConfig) -> Result<Formed> {
 
 async fn form_with(store: &Store, c: &ConsumerConfig, which: Candidates) -> Result<Formed> {
     let now = now_ms();
-    let pg = matches!(store, Store::Postgres(_));
+    let lock = match store {
+        Store::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        Store::Sqlite(_) => "",
+    };
     // REPEATABLE READ: the pending rows, the changes and the published offers as of one
     // moment (an export committing meanwhile is for the next batches).
-    let formed = write_tx!(store, "BEGIN ISOLATION LEVEL REPEATABLE READ", conn => {
+    let formed = write_tx!(store, "BEGIN ISOLATION LEVEL REPEATABLE READ", conn => 'tx: {
+        let outbox = read_outbox!(conn, &c.name, lock);
+        let Some(plan) = Plan::new(c, &which, &outbox) else {
+            break 'tx Formed::default();
+        };
+        let keys = candidate_keys!(conn, &c.name, &which, plan.full);
+        let mut b = Batcher::new(c, &plan);
         let mut formed = Formed::default();
-        let lock = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let pending: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT generation FROM deliveries WHERE consumer = $1 AND batched_at IS NULL \
-             ORDER BY generation{lock}"
-        ))
-        .bind(&c.name)
-        .fetch_all(&mut *conn)
-        .await?;
-        let resync: i64 = sqlx::query_scalar("SELECT resync FROM consumers WHERE name = $1")
-            .bind(&c.name)
-            .fetch_optional(&mut *conn)
-            .await?
-            .unwrap_or(0);
-        let last_generation: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(id) FROM generations").fetch_one(&mut *conn).await?;
-        let replay = matches!(which, Candidates::Replay(_));
-        let full = resync == 1 || (c.mode() == Mode::Snapshot && !pending.is_empty());
-        let work = replay || full || !pending.is_empty();
-        if let (true, Some(last_gen)) = (work, last_generation) {
-            // A replay does not take the pending generations: they are formed after it.
-            let (first, last) = if replay {
-                (last_gen, last_gen)
-            } else {
-                let last = pending.last().copied().unwrap_or(last_gen);
-                (pending.first().copied().unwrap_or(last), last)
-            };
-            // The keys to look at, in numeric order.
-            let keys: Vec<(i64, i64)> = match &which {
-                Candidates::Replay(list) => {
-                    let mut k: Vec<(i64, i64)> = list
-                        .iter()
-                        .map(|a| (a.formation as i64, a.action as i64))
-                        .collect();
-                    k.sort_unstable();
-                    k.dedup();
-                    k
-                }
-                Candidates::Pending if full => sqlx::query_as(
-                    "SELECT formation_no, action_no FROM published WHERE withdrawn_generation IS NULL \
-                     UNION SELECT formation_no, action_no FROM consumer_offres WHERE consumer = $1 \
-                     ORDER BY 1, 2",
-                )
-                .bind(&c.name)
-                .fetch_all(&mut *conn)
-                .await?,
-                Candidates::Pending => sqlx::query_as(
-                    "SELECT DISTINCT formation_no, action_no FROM changes WHERE generation IN \
-                     (SELECT generation FROM deliveries WHERE consumer = $1 AND batched_at IS NULL) \
-                     ORDER BY 1, 2",
-                )
-                .bind(&c.name)
-                .fetch_all(&mut *conn)
-                .await?,
-            };
-            let mut b = Batcher {
-                consumer: c,
-                kind: if full && !replay { "snapshot" } else { "delta" },
-                first,
-                last,
-                horodatage: chrono::Local::now()
-                    .fixed_offset()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-                fragments: Vec::new(),
-                numeros: Vec::new(),
-                retraits: Vec::new(),
-                bytes: DOCUMENT_OVERHEAD,
-                done: Vec::new(),
-            };
-            let send_all = replay || c.mode() == Mode::Snapshot;
-            for chunk in keys.chunks(PAGE) {
-                let mut qb = QueryBuilder::new(format!(
-                    "SELECT formation_no, action_no, hash, withdrawn_generation IS NULL, programmes, \
-                     departements, {} FROM published WHERE (formation_no, action_no) IN (VALUES ",
-                    fragments::select_columns("fragment", "TRUE")
-                ));
-                push_keys(&mut qb, chunk);
-                type Row = (i64, i64, String, bool, String, String, Option<Vec<u8>>, Option<String>);
-                let rows: Vec<Row> = qb.build_query_as().fetch_all(&mut *conn).await?;
-                let latest: HashMap<(i64, i64), Latest> = rows
-                    .into_iter()
-                    .map(|(f, a, hash, live, programmes, departements, lz4, plain)| {
-                        let fragment = fragments::decode_text(lz4, plain)?.unwrap_or_default();
-                        Ok(((f, a), Latest { live, hash, programmes, departements, fragment }))
-                    })
-                    .collect::<anyhow::Result<_>>()?;
-                let mut qb = QueryBuilder::new(
-                    "SELECT formation_no, action_no, hash FROM consumer_offres WHERE consumer = ",
-                );
-                qb.push_bind(&c.name);
-                qb.push(" AND (formation_no, action_no) IN (VALUES ");
-                push_keys(&mut qb, chunk);
-                let held: HashMap<(i64, i64), String> = qb
-                    .build_query_as::<(i64, i64, String)>()
-                    .fetch_all(&mut *conn)
-                    .await?
-                    .into_iter()
-                    .map(|(f, a, h)| ((f, a), h))
-                    .collect();
-                let mut hold: Vec<((i64, i64), String)> = Vec::new();
-                let mut drop_held: Vec<(i64, i64)> = Vec::new();
-                for key in chunk {
-                    let numero = format!("{}-{}", key.0, key.1);
-                    let l = latest.get(key);
-                    let want = l.filter(|l| l.live && c.filter.matches(l));
-                    let had = held.get(key);
-                    match want {
-                        Some(l) => {
-                            if send_all || had != Some(&l.hash) {
-                                b.add_offre(numero, l.fragment.clone());
-                                formed.offres += 1;
-                                if had != Some(&l.hash) {
-                                    hold.push((*key, l.hash.clone()));
-                                }
-                            }
-                        }
-                        None => {
-                            if had.is_some() || replay {
-                                b.add_retrait(numero);
-                                formed.retraits += 1;
-                            }
-                            if had.is_some() {
-                                drop_held.push(*key);
-                            }
-                        }
-                    }
-                }
-                for (key, hash) in &hold {
-                    sqlx::query(
-                        "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, formation_no, action_no) \
-                         DO UPDATE SET hash = excluded.hash",
-                    )
-                    .bind(&c.name)
-                    .bind(key.0)
-                    .bind(key.1)
-                    .bind(hash)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                for key in &drop_held {
-                    sqlx::query(
-                        "DELETE FROM consumer_offres WHERE consumer = $1 AND formation_no = $2 \
-                         AND action_no = $3",
-                    )
-                    .bind(&c.name)
-                    .bind(key.0)
-                    .bind(key.1)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                // Store what is complete, so memory holds one batch at a time.
-                for nb in b.done.drain(..) {
-                    insert_batch_body!(&mut *conn, c, nb, b.kind, first, last, now);
-                    formed.batches += 1;
-                }
-            }
-            b.flush();
-            for nb in b.done.drain(..) {
-                insert_batch_body!(&mut *conn, c, nb, b.kind, first, last, now);
-                formed.batches += 1;
-            }
-            if !replay {
-                formed.deliveries = caught_up!(conn, &c.name, last, now);
-            }
+        for page in keys.chunks(PAGE) {
+            let latest = latest_states!(conn, page);
+            let held = held_hashes!(conn, &c.name, page);
+            let holding = compare_page(&mut b, &mut formed, &plan, page, &latest, &held);
+            record_holding!(conn, &c.name, holding);
+            // Store what is complete, so memory holds one batch at a time.
+            formed.batches += store_done!(conn, b, now);
+        }
+        b.flush();
+        formed.batches += store_done!(conn, b, now);
+        if !plan.replay {
+            formed.deliveries = caught_up!(conn, &c.name, plan.last, now);
         }
         formed
     });
     Ok(formed)
+}
+
+/// Widens the waiting deposit `$id` to the generations `$first..=$last`.
+macro_rules! extend_deposit {
+    ($conn:expr, $id:expr, $first:expr, $last:expr, $kind:expr) => {{
+        sqlx::query(
+            "UPDATE batches SET first_generation = $1, last_generation = $2, kind = $3 \
+             WHERE id = $4",
+        )
+        .bind($first)
+        .bind($last)
+        .bind($kind)
+        .bind($id)
+        .execute(&mut *$conn)
+        .await?;
+    }};
+}
+
+/// Stores a new deposit (a batch row without a body) of the generations `$first..=$last`.
+macro_rules! insert_deposit {
+    ($conn:expr, $name:expr, $first:expr, $last:expr, $kind:expr, $now:expr) => {{
+        sqlx::query(
+            "INSERT INTO batches (consumer, webhook_id, first_generation, last_generation, \
+             kind, offres, retraits, numeros, raw_bytes, content_encoding, body, state, \
+             attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 0, 0, '[]', \
+             0, NULL, $6, 'pending', 0, $7, $7)",
+        )
+        .bind($name)
+        .bind(wire::new_webhook_id())
+        .bind($first)
+        .bind($last)
+        .bind($kind)
+        .bind(Vec::<u8>::new())
+        .bind($now)
+        .execute(&mut *$conn)
+        .await
+        .context("cannot store a deposit")?;
+    }};
 }
 
 /// An SFTP consumer's pending deposit, formed from its outbox rows: one batch row without
@@ -590,25 +797,12 @@ async fn form_with(store: &Store, c: &ConsumerConfig, which: Candidates) -> Resu
 pub async fn form_deposit(store: &Store, c: &ConsumerConfig) -> Result<bool> {
     let now = now_ms();
     let formed = write_tx!(store, conn => 'tx: {
-        let pending: Vec<i64> = sqlx::query_scalar(
-            "SELECT generation FROM deliveries WHERE consumer = $1 AND batched_at IS NULL \
-             ORDER BY generation",
-        )
-        .bind(&c.name)
-        .fetch_all(&mut *conn)
-        .await?;
-        let resync: i64 = sqlx::query_scalar("SELECT resync FROM consumers WHERE name = $1")
-            .bind(&c.name)
-            .fetch_optional(&mut *conn)
-            .await?
-            .unwrap_or(0);
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(id) FROM generations").fetch_one(&mut *conn).await?;
-        let (Some(current), true) = (current, resync == 1 || !pending.is_empty()) else {
+        let outbox = read_outbox!(conn, &c.name, "");
+        let (Some(current), true) = (outbox.current, outbox.resync || !outbox.pending.is_empty())
+        else {
             break 'tx false;
         };
-        let last = pending.last().copied().unwrap_or(current);
-        let first = pending.first().copied().unwrap_or(last);
+        let (first, last) = outbox.span(current);
         let waiting: Option<(i64, i64)> = sqlx::query_as(
             "SELECT id, first_generation FROM batches WHERE consumer = $1 AND state = 'pending' \
              ORDER BY id LIMIT 1",
@@ -617,47 +811,30 @@ pub async fn form_deposit(store: &Store, c: &ConsumerConfig) -> Result<bool> {
         .fetch_optional(&mut *conn)
         .await?;
         let first = waiting.map_or(first, |(_, f)| f.min(first));
-        let kind = if c.mode() == Mode::Snapshot || resync == 1 || first != last {
+        let kind = if c.mode() == Mode::Snapshot || outbox.resync || first != last {
             "snapshot"
         } else {
             "delta"
         };
         match waiting {
-            Some((id, _)) => {
-                sqlx::query(
-                    "UPDATE batches SET first_generation = $1, last_generation = $2, kind = $3 \
-                     WHERE id = $4",
-                )
-                .bind(first)
-                .bind(last)
-                .bind(kind)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO batches (consumer, webhook_id, first_generation, last_generation, \
-                     kind, offres, retraits, numeros, raw_bytes, content_encoding, body, state, \
-                     attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 0, 0, '[]', \
-                     0, NULL, $6, 'pending', 0, $7, $7)",
-                )
-                .bind(&c.name)
-                .bind(wire::new_webhook_id())
-                .bind(first)
-                .bind(last)
-                .bind(kind)
-                .bind(Vec::<u8>::new())
-                .bind(now)
-                .execute(&mut *conn)
-                .await
-                .context("cannot store a deposit")?;
-            }
+            Some((id, _)) => extend_deposit!(conn, id, first, last, kind),
+            None => insert_deposit!(conn, &c.name, first, last, kind, now),
         }
         caught_up!(conn, &c.name, last, now);
         true
     });
     Ok(formed)
+}
+
+/// Ends the consumer's failing spell (`failing_since`, which pauses it when too long): a
+/// batch or a deposit of it got through.
+macro_rules! no_longer_failing {
+    ($conn:expr, $consumer:expr) => {
+        sqlx::query("UPDATE consumers SET failing_since = NULL WHERE name = $1")
+            .bind($consumer)
+            .execute(&mut *$conn)
+            .await?
+    };
 }
 
 /// What a deposit put on the server, recorded on its batch row once it is in place.
@@ -697,10 +874,7 @@ pub async fn mark_deposited(
         .bind(id)
         .execute(&mut *conn)
         .await?;
-        sqlx::query("UPDATE consumers SET failing_since = NULL WHERE name = $1")
-            .bind(consumer)
-            .execute(&mut *conn)
-            .await?;
+        no_longer_failing!(conn, consumer);
     });
     Ok(())
 }
@@ -752,10 +926,7 @@ pub async fn mark_delivered(store: &Store, consumer: &str, id: i64, status: u16)
         .bind(id)
         .execute(&mut *conn)
         .await?;
-        sqlx::query("UPDATE consumers SET failing_since = NULL WHERE name = $1")
-            .bind(consumer)
-            .execute(&mut *conn)
-            .await?;
+        no_longer_failing!(conn, consumer);
     });
     Ok(())
 }
@@ -1123,6 +1294,198 @@ pub struct Baselined {
 /// Live offers read per statement by a filtered baseline, and rows per `INSERT`.
 const BASELINE_PAGE: i64 = 2000;
 
+/// Why the consumer cannot take a baseline now, from its row (`enabled`, `lease_owner`,
+/// `lease_until`; `None`: not registered); `None` when it can.
+fn consumer_refusal(
+    name: &str,
+    row: Option<(i64, Option<String>, Option<i64>)>,
+    now: i64,
+) -> Option<String> {
+    let Some((enabled, owner, until)) = row else {
+        return Some(format!(
+            "consumer {name} is not registered yet: run this command with --config"
+        ));
+    };
+    if enabled == 0 {
+        return Some(format!(
+            "consumer {name} is disabled: enable it in the configuration first (enabling it \
+             later would start a resynchronisation and undo the baseline)"
+        ));
+    }
+    match (owner, until) {
+        (Some(owner), Some(until)) if until >= now => Some(format!(
+            "a pusher ({owner}) is working on {name} until {}: stop the pushers (or the \
+             daemon), then record the baseline",
+            rfc3339(until)
+        )),
+        _ => None,
+    }
+}
+
+/// Why `generation` cannot be a baseline, the newest being `current`; `None` when it can.
+fn generation_refusal(current: Option<i64>, generation: i64) -> Option<String> {
+    let Some(current) = current else {
+        return Some("nothing exported yet: run `lheo-feed export` first".to_owned());
+    };
+    (current != generation).then(|| {
+        format!(
+            "generation {generation} is not the current one ({current}): load the current \
+             snapshot (GET /feed/lheo.xml answers `Lheo-Feed-Generation: {current}`) and \
+             record that generation"
+        )
+    })
+}
+
+/// Why the consumer cannot take a baseline while `waiting` batches (the oldest from
+/// generation `first`) are still to be sent.
+fn waiting_refusal(name: &str, waiting: i64, first: Option<i64>) -> Option<String> {
+    (waiting > 0).then(|| {
+        format!(
+            "{name} has {waiting} batch(es) waiting to be sent (from generation {}): deliver \
+             them first (`lheo-feed push --once --consumer {name}`), then record the baseline",
+            first.unwrap_or(0)
+        )
+    })
+}
+
+/// Why the consumer `$c` cannot take `$generation` as its baseline now (see [`baseline`]);
+/// `None` when it can. On PostgreSQL (`$pg`) its row stays locked until the transaction ends.
+macro_rules! baseline_refusal {
+    ($conn:expr, $c:expr, $generation:expr, $now:expr, $pg:expr) => {{
+        let row: Option<(i64, Option<String>, Option<i64>)> = sqlx::query_as(&format!(
+            "SELECT enabled, lease_owner, lease_until FROM consumers WHERE name = $1{}",
+            if $pg { " FOR UPDATE" } else { "" }
+        ))
+        .bind(&$c.name)
+        .fetch_optional(&mut *$conn)
+        .await?;
+        'refusal: {
+            if let Some(refused) = consumer_refusal(&$c.name, row, $now) {
+                break 'refusal Some(refused);
+            }
+            if let Some(refused) = generation_refusal(current_generation!($conn), $generation) {
+                break 'refusal Some(refused);
+            }
+            let (waiting, first): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT COUNT(*), MIN(first_generation) FROM batches WHERE consumer = $1 \
+                 AND state = 'pending'",
+            )
+            .bind(&$c.name)
+            .fetch_one(&mut *$conn)
+            .await?;
+            waiting_refusal(&$c.name, waiting, first)
+        }
+    }};
+}
+
+/// A live `published` row as a filtered baseline reads it: key, hash, programmes,
+/// departements and the fragment's two columns.
+type BaselineRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<Vec<u8>>,
+    Option<String>,
+);
+
+/// The keys and hashes of the rows that pass `f`.
+fn passing(f: &Filter, rows: Vec<BaselineRow>) -> Result<Vec<(i64, i64, String)>> {
+    let mut keep = Vec::with_capacity(rows.len());
+    for (fo, ac, hash, programmes, departements, lz4, plain) in rows {
+        let fragment = fragments::decode_text(lz4, plain)?.unwrap_or_default();
+        let l = Latest {
+            live: true,
+            hash,
+            programmes,
+            departements,
+            fragment,
+        };
+        if f.matches(&l) {
+            keep.push((fo, ac, l.hash));
+        }
+    }
+    Ok(keep)
+}
+
+/// Records that the consumer `$c` holds every live offer passing its filter, in its
+/// published state; evaluates to how many. `consumer_offres` holds nothing of it before.
+macro_rules! hold_live_offres {
+    ($conn:expr, $c:expr) => {{
+        let f = &$c.filter;
+        if f.programmes.is_empty() && f.departements.is_empty() && f.dispositifs.is_empty() {
+            // No filter: one statement, the database copies the live hashes itself.
+            sqlx::query(
+                "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) \
+                 SELECT $1, formation_no, action_no, hash FROM published \
+                 WHERE withdrawn_generation IS NULL",
+            )
+            .bind(&$c.name)
+            .execute(&mut *$conn)
+            .await?
+            .rows_affected()
+        } else {
+            // The filter is applied here exactly as forming applies it; the fragment is read
+            // only when the lots are asked for.
+            let wanted = if f.dispositifs.is_empty() { "FALSE" } else { "TRUE" };
+            let fragment = fragments::select_columns("fragment", wanted);
+            let mut after = (-1_i64, -1_i64);
+            let mut held = 0_u64;
+            loop {
+                let rows: Vec<BaselineRow> = sqlx::query_as(&format!(
+                    "SELECT formation_no, action_no, hash, programmes, departements, {fragment} \
+                     FROM published WHERE withdrawn_generation IS NULL AND (formation_no > $1 \
+                     OR (formation_no = $1 AND action_no > $2)) ORDER BY formation_no, action_no \
+                     LIMIT $3"
+                ))
+                .bind(after.0)
+                .bind(after.1)
+                .bind(BASELINE_PAGE)
+                .fetch_all(&mut *$conn)
+                .await?;
+                let Some(last) = rows.last() else { break };
+                after = (last.0, last.1);
+                let keep = passing(f, rows)?;
+                if keep.is_empty() {
+                    continue;
+                }
+                held += keep.len() as u64;
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) ",
+                );
+                qb.push_values(keep, |mut b, (fo, ac, hash)| {
+                    b.push_bind(&$c.name).push_bind(fo).push_bind(ac).push_bind(hash);
+                });
+                qb.build().execute(&mut *$conn).await?;
+            }
+            held
+        }
+    }};
+}
+
+/// The record of a baseline, as a delivered batch of kind 'baseline' with no body:
+/// `deliveries` and the status page then show the consumer at this generation.
+macro_rules! record_baseline {
+    ($conn:expr, $name:expr, $generation:expr, $offres:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO batches (consumer, webhook_id, first_generation, last_generation, kind, \
+             offres, retraits, numeros, raw_bytes, content_encoding, body, state, attempts, \
+             next_attempt_at, created_at, delivered_at) VALUES ($1, $2, $3, $3, 'baseline', $4, \
+             0, '[]', 0, NULL, $5, 'delivered', 0, $6, $6, $6)",
+        )
+        .bind($name)
+        .bind(wire::new_webhook_id())
+        .bind($generation)
+        .bind($offres as i64)
+        .bind(Vec::<u8>::new())
+        .bind($now)
+        .execute(&mut *$conn)
+        .await
+        .context("cannot record the baseline")?
+    };
+}
+
 /// Records that a consumer loaded the full snapshot of `generation` by other means (the
 /// feed's `/feed/lheo.xml`, or the export's file): it now holds every live offer of that
 /// generation that passes its filter, its outbox rows up to it are closed without a request,
@@ -1151,139 +1514,16 @@ pub async fn baseline(
     // REPEATABLE READ: the current generation and the published offers as of one moment
     // (an export committing meanwhile makes the check below fail rather than slip by).
     let out = write_tx!(store, "BEGIN ISOLATION LEVEL REPEATABLE READ", conn => 'tx: {
-        let row: Option<(i64, Option<String>, Option<i64>)> = sqlx::query_as(&format!(
-            "SELECT enabled, lease_owner, lease_until FROM consumers WHERE name = $1{}",
-            if pg { " FOR UPDATE" } else { "" }
-        ))
-        .bind(&c.name)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some((enabled, owner, until)) = row else {
-            break 'tx Err(format!("consumer {} is not registered yet: run this command with --config", c.name));
-        };
-        if enabled == 0 {
-            break 'tx Err(format!(
-                "consumer {} is disabled: enable it in the configuration first (enabling it \
-                 later would start a resynchronisation and undo the baseline)",
-                c.name
-            ));
-        }
-        if let (Some(owner), Some(until)) = (owner, until) {
-            if until >= now {
-                break 'tx Err(format!(
-                    "a pusher ({owner}) is working on {} until {}: stop the pushers (or the \
-                     daemon), then record the baseline",
-                    c.name,
-                    rfc3339(until)
-                ));
-            }
-        }
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(id) FROM generations").fetch_one(&mut *conn).await?;
-        let Some(current) = current else {
-            break 'tx Err("nothing exported yet: run `lheo-feed export` first".to_owned());
-        };
-        if current != generation {
-            break 'tx Err(format!(
-                "generation {generation} is not the current one ({current}): load the current \
-                 snapshot (GET /feed/lheo.xml answers `Lheo-Feed-Generation: {current}`) and \
-                 record that generation"
-            ));
-        }
-        let (waiting, first): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), MIN(first_generation) FROM batches WHERE consumer = $1 \
-             AND state = 'pending'",
-        )
-        .bind(&c.name)
-        .fetch_one(&mut *conn)
-        .await?;
-        if waiting > 0 {
-            break 'tx Err(format!(
-                "{} has {waiting} batch(es) waiting to be sent (from generation {}): deliver \
-                 them first (`lheo-feed push --once --consumer {}`), then record the baseline",
-                c.name,
-                first.unwrap_or(0),
-                c.name
-            ));
+        if let Some(refused) = baseline_refusal!(conn, c, generation, now, pg) {
+            break 'tx Err(refused);
         }
         sqlx::query("DELETE FROM consumer_offres WHERE consumer = $1")
             .bind(&c.name)
             .execute(&mut *conn)
             .await?;
-        let f = &c.filter;
-        let offres = if f.programmes.is_empty() && f.departements.is_empty() && f.dispositifs.is_empty() {
-            // No filter: one statement, the database copies the live hashes itself.
-            sqlx::query(
-                "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) \
-                 SELECT $1, formation_no, action_no, hash FROM published \
-                 WHERE withdrawn_generation IS NULL",
-            )
-            .bind(&c.name)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-        } else {
-            // The filter is applied here exactly as forming applies it; the fragment is read
-            // only when the lots are asked for.
-            let wanted = if f.dispositifs.is_empty() { "FALSE" } else { "TRUE" };
-            let fragment = fragments::select_columns("fragment", wanted);
-            let mut after = (-1_i64, -1_i64);
-            let mut held = 0_u64;
-            loop {
-                type Row = (i64, i64, String, String, String, Option<Vec<u8>>, Option<String>);
-                let rows: Vec<Row> = sqlx::query_as(&format!(
-                    "SELECT formation_no, action_no, hash, programmes, departements, {fragment} \
-                     FROM published WHERE withdrawn_generation IS NULL AND (formation_no > $1 \
-                     OR (formation_no = $1 AND action_no > $2)) ORDER BY formation_no, action_no \
-                     LIMIT $3"
-                ))
-                .bind(after.0)
-                .bind(after.1)
-                .bind(BASELINE_PAGE)
-                .fetch_all(&mut *conn)
-                .await?;
-                let Some(last) = rows.last() else { break };
-                after = (last.0, last.1);
-                let mut keep = Vec::with_capacity(rows.len());
-                for (fo, ac, hash, programmes, departements, lz4, plain) in rows {
-                    let fragment = fragments::decode_text(lz4, plain)?.unwrap_or_default();
-                    let l = Latest { live: true, hash, programmes, departements, fragment };
-                    if f.matches(&l) {
-                        keep.push((fo, ac, l.hash));
-                    }
-                }
-                if keep.is_empty() {
-                    continue;
-                }
-                held += keep.len() as u64;
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO consumer_offres (consumer, formation_no, action_no, hash) ",
-                );
-                qb.push_values(keep, |mut b, (fo, ac, hash)| {
-                    b.push_bind(&c.name).push_bind(fo).push_bind(ac).push_bind(hash);
-                });
-                qb.build().execute(&mut *conn).await?;
-            }
-            held
-        };
+        let offres = hold_live_offres!(conn, c);
         let deliveries = caught_up!(conn, &c.name, generation, now);
-        // The record, as a delivered batch of kind 'baseline' with no body: `deliveries`
-        // and the status page then show the consumer at this generation.
-        sqlx::query(
-            "INSERT INTO batches (consumer, webhook_id, first_generation, last_generation, kind, \
-             offres, retraits, numeros, raw_bytes, content_encoding, body, state, attempts, \
-             next_attempt_at, created_at, delivered_at) VALUES ($1, $2, $3, $3, 'baseline', $4, \
-             0, '[]', 0, NULL, $5, 'delivered', 0, $6, $6, $6)",
-        )
-        .bind(&c.name)
-        .bind(wire::new_webhook_id())
-        .bind(generation)
-        .bind(offres as i64)
-        .bind(Vec::<u8>::new())
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .context("cannot record the baseline")?;
+        record_baseline!(conn, &c.name, generation, offres, now);
         Ok(Baselined { consumer: c.name.clone(), generation, offres, deliveries })
     });
     Ok(out)
