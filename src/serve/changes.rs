@@ -368,8 +368,11 @@ async fn read_entries(
     };
     let mut commit_times: HashMap<i64, String> = HashMap::new();
     let mut scanned = 0usize;
+    // The first read is the page and one row more (an unscoped partner's page is then
+    // read whole, and whether more follows is known); a scope that filters rows out reads
+    // on in growing batches, up to MAX_SCAN. A fixed 500 made a page of 100 cost 500 rows.
+    let mut batch = limit.saturating_add(1);
     loop {
-        let batch = (limit as usize).max(500) as u32;
         let page = state
             .store
             .feed_page(
@@ -381,9 +384,11 @@ async fn read_entries(
             )
             .await?;
         let exhausted = page.len() < batch as usize;
+        batch = batch.saturating_mul(4).min(MAX_SCAN as u32);
         let held = held_before(state, scope, &page, cursor.since).await?;
         let mut full = false;
-        for row in page {
+        let mut rows = page.into_iter();
+        for row in rows.by_ref() {
             scanned += 1;
             read.next = Cursor {
                 generation: row.generation,
@@ -425,16 +430,16 @@ async fn read_entries(
                 break;
             }
         }
-        if full || (!exhausted && scanned >= MAX_SCAN) {
-            // Whether anything follows is only known by asking; saying "more" costs the
-            // partner at most one empty page.
-            read.has_more = true;
-            return Ok(read);
-        }
-        if exhausted {
+        if exhausted && rows.len() == 0 {
             // The list is read to its end: the partner now holds this generation's scoped
             // snapshot, the horizon of its next visit.
             read.next.since = current;
+            return Ok(read);
+        }
+        if full || scanned >= MAX_SCAN {
+            // Rows are left: whether any is for this partner is only known by reading
+            // them; saying "more" costs the partner at most one empty page.
+            read.has_more = true;
             return Ok(read);
         }
     }

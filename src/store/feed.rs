@@ -74,6 +74,15 @@ type FeedTuple = (
     Option<String>,
 );
 
+/// A withdrawal after generation `$1` whose tombstone is gone. Every changes page with a
+/// cursor asks it, so it must read the withdrawals after the cursor through the partial
+/// index `changes_withdrawn` (migration 0012), never the whole history (a test below
+/// checks SQLite's plan).
+const PURGED_WITHDRAWAL: &str = "SELECT c.generation FROM changes c \
+     WHERE c.generation > $1 AND c.op = 'withdrawn' \
+     AND NOT EXISTS (SELECT 1 FROM published p WHERE p.formation_no = c.formation_no \
+     AND p.action_no = c.action_no) LIMIT 1";
+
 impl Store {
     /// The server secret `name` (hex), drawn by `draw` and stored the first time it is
     /// asked for; every instance then reads the same one (the first insert wins).
@@ -251,11 +260,7 @@ impl Store {
     /// generation `after` cannot learn that deletion from the feed any more.
     pub async fn deletion_purged_after(&self, after: i64) -> Result<bool> {
         let found: Option<i64> = on_pool!(self, pool => {
-            sqlx::query_scalar(
-                "SELECT c.generation FROM changes c WHERE c.generation > $1 AND c.op = 'withdrawn' \
-                 AND NOT EXISTS (SELECT 1 FROM published p WHERE p.formation_no = c.formation_no \
-                 AND p.action_no = c.action_no) LIMIT 1",
-            )
+            sqlx::query_scalar(PURGED_WITHDRAWAL)
             .bind(after)
             .fetch_optional(pool)
             .await?
@@ -346,5 +351,35 @@ impl Store {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The purge check reads withdrawals by the partial index, not every change: a full
+    /// scan made each changes page cost the size of the history (issue 20).
+    #[tokio::test]
+    async fn the_purge_check_reads_only_withdrawals() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.sqlite").display());
+        let Store::Sqlite(pool) = Store::open(&url).await.unwrap() else {
+            unreachable!("a SQLite URL")
+        };
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {PURGED_WITHDRAWAL}"))
+                .bind(1_i64)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|(.., d)| d.as_str()).collect();
+        assert!(
+            steps
+                .iter()
+                .any(|d| d.contains("USING INDEX changes_withdrawn")),
+            "{steps:?}"
+        );
+        assert!(!steps.iter().any(|d| d.starts_with("SCAN c")), "{steps:?}");
     }
 }
