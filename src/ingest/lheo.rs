@@ -331,17 +331,26 @@ enum Read {
     },
 }
 
-/// Mapped formations in flight between the mapping thread and the writer: enough to keep
-/// both busy, few enough that memory stays that of a few formations.
-const IN_FLIGHT: usize = 256;
-/// Element trees in flight between the parsing thread and the mapping thread. A tree
-/// weighs several times its mapped offer (measured: 64 trees in flight took the import
-/// over its 100 MB bound), so this queue is short: it only smooths the two threads' pace.
-const TREES_IN_FLIGHT: usize = 4;
+/// Items handed from one stage to the next at once. Each hand-over may wake a sleeping
+/// thread (a futex call and a context switch on both sides); one per formation cost
+/// more than the parsing of a small formation.
+const BUNDLE: usize = 8;
+/// Bundles of mapped formations in flight between the mapping thread and the writer:
+/// enough to keep both busy while a batch is written, few enough that memory stays that
+/// of a few hundred offers.
+const IN_FLIGHT: usize = 32;
+/// Bundles of element trees in flight between the parsing thread and the mapping thread.
+/// A tree weighs several times its mapped offer (measured: 64 trees in flight took the
+/// import over its 100 MB bound), so this queue is short: it only smooths the pace.
+const TREES_IN_FLIGHT: usize = 2;
+
+/// A batch of `(file index, item)`, in order.
+type Bundle<T> = Vec<(usize, T)>;
 
 /// The items of every document, from the reading threads.
 struct Items {
-    receive: tokio::sync::mpsc::Receiver<(usize, Read)>,
+    receive: tokio::sync::mpsc::Receiver<Bundle<Read>>,
+    pending: std::vec::IntoIter<(usize, Read)>,
     threads: [tokio::task::JoinHandle<()>; 2],
 }
 
@@ -349,15 +358,20 @@ impl Items {
     /// The next `(file index, item)`; `None` once every document was read through. A
     /// reading thread that died is an error, never a short import.
     async fn next(&mut self) -> anyhow::Result<Option<(usize, Read)>> {
-        match self.receive.recv().await {
-            Some(item) => Ok(Some(item)),
-            None => {
-                for thread in &mut self.threads {
-                    thread
-                        .await
-                        .map_err(|e| anyhow::anyhow!("reading the documents failed: {e}"))?;
+        loop {
+            if let Some(item) = self.pending.next() {
+                return Ok(Some(item));
+            }
+            match self.receive.recv().await {
+                Some(bundle) => self.pending = bundle.into_iter(),
+                None => {
+                    for thread in &mut self.threads {
+                        thread
+                            .await
+                            .map_err(|e| anyhow::anyhow!("reading the documents failed: {e}"))?;
+                    }
+                    return Ok(None);
                 }
-                Ok(None)
             }
         }
     }
@@ -383,22 +397,34 @@ enum Parsed {
 /// each tree to an offer, while this task checks and writes. On two cores the parsing
 /// no longer waits for the mapping. The threads stop when the receiver is dropped.
 fn read_on_threads(paths: &[PathBuf]) -> Items {
-    let (trees, parsed) = std::sync::mpsc::sync_channel(TREES_IN_FLIGHT);
+    let (trees, parsed) = std::sync::mpsc::sync_channel::<Bundle<Parsed>>(TREES_IN_FLIGHT);
     let (send, receive) = tokio::sync::mpsc::channel(IN_FLIGHT);
     let paths = paths.to_vec();
-    let parse = tokio::task::spawn_blocking(move || parse_documents(&paths, &trees));
+    let parse = tokio::task::spawn_blocking(move || {
+        let mut out = Bundler {
+            items: Vec::with_capacity(BUNDLE),
+            send: |bundle| trees.send(bundle).is_ok(),
+        };
+        parse_documents(&paths, &mut out);
+    });
     let map = tokio::task::spawn_blocking(move || {
-        for (fi, item) in parsed {
-            let item = match item {
-                Parsed::Opened(v) => Read::Opened(v),
-                Parsed::Refused { at, reason } => Read::Refused { at, reason },
-                Parsed::Formation { rank, at, el } => Read::Formation {
-                    rank,
-                    at,
-                    mapped: map_formation(&el).map(Box::new),
-                },
-            };
-            if send.blocking_send((fi, item)).is_err() {
+        for bundle in parsed {
+            let mapped: Bundle<Read> = bundle
+                .into_iter()
+                .map(|(fi, item)| {
+                    let item = match item {
+                        Parsed::Opened(v) => Read::Opened(v),
+                        Parsed::Refused { at, reason } => Read::Refused { at, reason },
+                        Parsed::Formation { rank, at, el } => Read::Formation {
+                            rank,
+                            at,
+                            mapped: map_formation(&el).map(Box::new),
+                        },
+                    };
+                    (fi, item)
+                })
+                .collect();
+            if send.blocking_send(mapped).is_err() {
                 // Dropping `parsed` stops the parsing thread too.
                 return;
             }
@@ -406,25 +432,49 @@ fn read_on_threads(paths: &[PathBuf]) -> Items {
     });
     Items {
         receive,
+        pending: Vec::new().into_iter(),
         threads: [parse, map],
     }
 }
 
+/// Gathers items into bundles of [`BUNDLE`] for `send`, which says whether the next
+/// stage still listens.
+struct Bundler<F: FnMut(Bundle<Parsed>) -> bool> {
+    items: Bundle<Parsed>,
+    send: F,
+}
+
+impl<F: FnMut(Bundle<Parsed>) -> bool> Bundler<F> {
+    /// Adds an item; false once the next stage is gone.
+    fn push(&mut self, fi: usize, item: Parsed) -> bool {
+        self.items.push((fi, item));
+        self.items.len() < BUNDLE || self.flush()
+    }
+    /// Hands over what is gathered; false once the next stage is gone.
+    fn flush(&mut self) -> bool {
+        if self.items.is_empty() {
+            return true;
+        }
+        let bundle = std::mem::replace(&mut self.items, Vec::with_capacity(BUNDLE));
+        (self.send)(bundle)
+    }
+}
+
 /// The parsing thread: each document's formations as element trees, in order; a document
-/// that cannot be read further ends with `Refused`.
-fn parse_documents(paths: &[PathBuf], trees: &std::sync::mpsc::SyncSender<(usize, Parsed)>) {
+/// that cannot be read further ends with `Refused`. Each document's end is handed over at
+/// once (the writer may be waiting for it).
+fn parse_documents<F: FnMut(Bundle<Parsed>) -> bool>(paths: &[PathBuf], out: &mut Bundler<F>) {
     for (fi, path) in paths.iter().enumerate() {
         let mut r = match open(path) {
             Ok(r) => r,
             Err((l, c, reason)) => {
-                let item = Parsed::Refused { at: (l, c), reason };
-                if trees.send((fi, item)).is_err() {
+                if !out.push(fi, Parsed::Refused { at: (l, c), reason }) || !out.flush() {
                     return;
                 }
                 continue;
             }
         };
-        if trees.send((fi, Parsed::Opened(r.version()))).is_err() {
+        if !out.push(fi, Parsed::Opened(r.version())) {
             return;
         }
         for rank in 0.. {
@@ -441,9 +491,15 @@ fn parse_documents(paths: &[PathBuf], trees: &std::sync::mpsc::SyncSender<(usize
                 },
             };
             let last = matches!(item, Parsed::Refused { .. });
-            if trees.send((fi, item)).is_err() || last {
+            if !out.push(fi, item) {
+                return;
+            }
+            if last {
                 break;
             }
+        }
+        if !out.flush() {
+            return;
         }
     }
 }
