@@ -14,6 +14,8 @@ binary, and prints as Markdown tables (also written to bench-out/results-N.md):
 - in the same run, on the exported file, the reference tools: `xmllint --stream --schema`
   validating it against the official XSD (the C reference reader of LHÉO), `openssl dgst
   -sha256` over it (the hash's floor) and `cat` of it to /dev/null (the copy floor);
+- with two sizes or more, issue 20's targets: each measure at the largest N against the
+  smallest, per backend (also written to bench-out/targets.md);
 - when the binary has them: the push of the 1 % change to three local receivers (above
   `--full-push-max`, the consumers first take the full snapshot by file, `deliveries
   baseline`, as a national consumer would at that size), and the
@@ -88,11 +90,20 @@ class Table:
     def __init__(self, title, header):
         self.lines = [f"### {title}", "", "| " + " | ".join(header) + " |",
                       "|" + "---|" * len(header)]
+        # Figures kept for the targets of issue 20 (`targets`), per backend.
+        self.metrics = {}
 
     def row(self, *cells):
         line = "| " + " | ".join(str(c) for c in cells) + " |"
         self.lines.append(line)
         print(line, flush=True)
+        backend, step, rss = cells[0], cells[1], cells[4]
+        if not step.startswith("ref:") and rss != "":
+            m = self.metrics.setdefault(backend, {})
+            m["peak_rss"] = max(m.get("peak_rss", 0.0), float(rss))
+
+    def keep(self, backend, key, value):
+        self.metrics.setdefault(backend, {})[key] = value
 
     def text(self):
         return "\n".join(self.lines) + "\n"
@@ -274,8 +285,10 @@ def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, s
 
     full_wall, cpu, rss, s, detail = export()
     t.row(backend, "full export", fmt(full_wall), fmt(cpu), fmt(rss), detail, "1")
+    t.keep(backend, "full_export", full_wall)
     if not skip_refs:
         w, c, r, _ = run_timed(["xmllint", "--noout", "--stream", "--schema", XSD, out])
+        t.keep(backend, "xmllint", w)
         t.row(backend, "ref: `xmllint --stream --schema`", fmt(w), fmt(c), fmt(r), "same file",
               f"export / xmllint = {full_wall / w:.2f}")
         w, c, r, _ = run_timed(["openssl", "dgst", "-sha256", out])
@@ -349,6 +362,7 @@ def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, s
               f"{100 * wall / full_wall:.1f} % of full")
         subprocess.run(lheo(url, "import", edit), check=True, stdout=subprocess.DEVNULL)
         wall, cpu, rss, s, detail = export()
+        t.keep(backend, "change", wall)
         t.row(backend, "1 % change re-export", fmt(wall), fmt(cpu), fmt(rss), detail,
               f"{100 * wall / full_wall:.1f} % of full")
         if consumers:
@@ -361,6 +375,7 @@ def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, s
                   f"{rps} requests/s, p99 {p99} {bad}", "")
             rps, p99, bad = wrk("changes", f"{base}/feed/changes?cursor={cursor}", [auth],
                                 wrk_seconds)
+            t.keep(backend, "changes_rps", float(rps))
             t.row(backend, "feed: changes since the full export", "", "", "",
                   f"{rps} requests/s, p99 {p99} {bad}", "")
             size = out.stat().st_size
@@ -375,6 +390,7 @@ def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, s
             ours = max(w, 0.01)
             nw = nginx_download(out, d)
             if nw is not None:
+                t.keep(backend, "download_vs_nginx", max(nw, 0.01) / ours)
                 t.row(backend, "ref: the same file from nginx (`sendfile`) to `curl`", fmt(nw),
                       "", "", f"{size / 1e6 / max(nw, 0.01):,.0f} MB/s",
                       f"lheo-feed / nginx rate = {max(nw, 0.01) / ours:.2f}")
@@ -395,6 +411,47 @@ def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, s
                        env=env, stdout=subprocess.DEVNULL)
 
 
+def targets(small, large):
+    """The table of issue 20: each measure at the largest N, and how it moved from the
+    smallest, per backend, with its target."""
+    a, b = small.metrics, large.metrics
+    lines = [f"### Issue 20's targets: N = {large.n:,} against N = {small.n:,}".replace(",", " "),
+             "", "| measure | backend | at the small N | at the large N | figure | target |",
+             "|---|---|---|---|---|---|"]
+
+    def ratio(m, x, y):
+        return m[x] / m[y] if x in m and y in m and m[y] else None
+
+    def show(v, spec):
+        return "not measured" if v is None else format(v, spec)
+
+    for backend in b:
+        ma, mb = a.get(backend, {}), b[backend]
+        ra, rb = ratio(ma, "full_export", "xmllint"), ratio(mb, "full_export", "xmllint")
+        rows = [
+            ("full export / `xmllint --stream --schema`", show(ra, ".2f"), show(rb, ".2f"),
+             show(rb, ".2f"), "≤ 0.6"),
+            ("that ratio at the large N ÷ at the small N", "", "",
+             show(rb / ra if ra and rb else None, ".2f"), "≤ 1.05"),
+            ("1 % change / full export", show(ratio(ma, "change", "full_export"), ".1%"),
+             show(ratio(mb, "change", "full_export"), ".1%"),
+             show(ratio(mb, "change", "full_export"), ".1%"), "≤ 12 %"),
+            ("changes endpoint requests/s, large ÷ small", show(ma.get("changes_rps"), ".0f"),
+             show(mb.get("changes_rps"), ".0f"),
+             show(mb["changes_rps"] / ma["changes_rps"]
+                  if ma.get("changes_rps") and mb.get("changes_rps") else None, ".2f"), "≥ 0.8"),
+            ("snapshot download rate / nginx `sendfile`",
+             show(ma.get("download_vs_nginx"), ".2f"), show(mb.get("download_vs_nginx"), ".2f"),
+             show(mb.get("download_vs_nginx"), ".2f"), "≥ 0.9"),
+            ("peak RSS of any lheo-feed command (MiB)", show(ma.get("peak_rss"), ".0f"),
+             show(mb.get("peak_rss"), ".0f"), show(mb.get("peak_rss"), ".0f"),
+             "≤ 300, flat in N"),
+        ]
+        for name, x, y, fig, target in rows:
+            lines.append(f"| {name} | {backend} | {x} | {y} | {fig} | {target} |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("sizes", nargs="+", type=int)
@@ -412,10 +469,18 @@ def main():
     workdir.mkdir(parents=True, exist_ok=True)
     header = f"Machine: {machine()}. Started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}."
     print(header)
+    tables = []
     for n in a.sizes:
         t = bench_size(n, a.backends.split(","), workdir, a.skip_refs, a.full_push_max,
                        a.wrk_seconds)
+        t.n = n
+        tables.append(t)
         (workdir / f"results-{n}.md").write_text(header + "\n\n" + t.text())
+    if len(tables) > 1:
+        small, large = min(tables, key=lambda t: t.n), max(tables, key=lambda t: t.n)
+        text = targets(small, large)
+        print("\n" + text)
+        (workdir / "targets.md").write_text(header + "\n\n" + text)
 
 
 if __name__ == "__main__":
