@@ -416,6 +416,33 @@ async fn export_unless_stopped(
     }
 }
 
+/// A committed export: logged, pushed, and the run recorded as succeeded.
+async fn push_committed(
+    store: &Store,
+    settings: &RunSettings,
+    run: &RunRow,
+    summary: &ExportSummary,
+    started: std::time::Instant,
+) -> Result<()> {
+    tracing::info!(
+        generation = summary.generation,
+        created = summary.created,
+        updated = summary.updated,
+        withdrawn = summary.withdrawn,
+        published = summary.published,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "export committed"
+    );
+    store.set_run_progress(run.id, "push").await?;
+    after_export(store, &settings.config, summary.generation)
+        .instrument(tracing::info_span!("push"))
+        .await?;
+    store
+        .finish_run(run.id, "succeeded", Some(summary.generation), None, "done")
+        .await?;
+    Ok(())
+}
+
 /// Records what the export did: pushed and succeeded, interrupted (at shutdown, or by a
 /// lost connection, retried), or failed.
 async fn record_outcome(
@@ -439,24 +466,7 @@ async fn record_outcome(
                 )
                 .await?;
         }
-        Some(Ok(summary)) => {
-            tracing::info!(
-                generation = summary.generation,
-                created = summary.created,
-                updated = summary.updated,
-                withdrawn = summary.withdrawn,
-                published = summary.published,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "export committed"
-            );
-            store.set_run_progress(run.id, "push").await?;
-            after_export(store, &settings.config, summary.generation)
-                .instrument(tracing::info_span!("push"))
-                .await?;
-            store
-                .finish_run(run.id, "succeeded", Some(summary.generation), None, "done")
-                .await?;
-        }
+        Some(Ok(summary)) => push_committed(store, settings, run, &summary, started).await?,
         Some(Err(ExportError::Other(e)))
             if crate::store::is_connection_lost(&e) && run.attempts < MAX_ATTEMPTS =>
         {
