@@ -340,6 +340,7 @@ fn node(el: &Element) -> XmlNode {
 }
 
 /// Errors of one formation, with paths, and the values kept as given.
+#[derive(Default)]
 struct Ctx {
     errors: Vec<MapError>,
     kept: Vec<MapError>,
@@ -502,11 +503,7 @@ fn adresse(
 /// a flaw in it refuses nothing, and the element itself stays in the kept content (the
 /// writer has no place for it), so the export still says it.
 fn address_hint(el: &Element, at: &[&Element]) -> Option<Adresse> {
-    let mut scratch = Ctx {
-        errors: Vec::new(),
-        kept: Vec::new(),
-        invalides: Vec::new(),
-    };
+    let mut scratch = Ctx::default();
     adresse(el, "", &mut scratch, &mut Sink::default(), at)
 }
 
@@ -729,11 +726,7 @@ fn actions(
 
 /// Maps one `<formation>`.
 pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
-    let mut ctx = Ctx {
-        errors: Vec::new(),
-        kept: Vec::new(),
-        invalides: Vec::new(),
-    };
+    let mut ctx = Ctx::default();
     let mut facts = Vec::new();
     let mut fsink = Sink::default();
     let mut k = Kids::new(el);
@@ -779,6 +772,28 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
     let action = action_of(&mut f, &action_level);
     let formation = formation_of(f, &action_level, intitule);
     let extras = formation_extras(el, foreign_numero, fsink, &mut ctx);
+    let offre = offre_of(el, numero, mandataire, formation, action, sessions, extras);
+    check_kept(&offre, &mut ctx);
+    if !ctx.errors.is_empty() {
+        return Err(ctx.errors);
+    }
+    Ok(Mapped {
+        offre,
+        facts,
+        kept: ctx.kept,
+    })
+}
+
+/// The offer the levels make, its sessions in order.
+fn offre_of(
+    el: &Element,
+    numero: ActionCode,
+    mandataire: Siret,
+    formation: Formation,
+    action: Action,
+    sessions: Vec<Session>,
+    extras: LheoExtras,
+) -> Offre {
     let mut offre = Offre {
         numero,
         // LHÉO has no workflow state: a published document only holds what its producer
@@ -794,15 +809,7 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         extras_lheo: (!extras.is_empty()).then_some(extras),
     };
     offre.sort_sessions();
-    check_kept(&offre, &mut ctx);
-    if !ctx.errors.is_empty() {
-        return Err(ctx.errors);
-    }
-    Ok(Mapped {
-        offre,
-        facts,
-        kept: ctx.kept,
-    })
+    offre
 }
 
 /// The writer writes the action's URL as url-formation too (one formation per SOFI
