@@ -489,6 +489,83 @@ fn session(
     sites: &[SiteCode],
     programme: &str,
 ) -> Session {
+    // The draws keep their order (calendar, enseignement, alternance, parcours, durées,
+    // then the rest in field order): a seed gives the same data as before.
+    let when = calendar(rng, code, ref_site, sites);
+    let enseignement = *rng.pick(&[
+        ModalitesEnseignement::Presentiel,
+        ModalitesEnseignement::Presentiel,
+        ModalitesEnseignement::Mixte,
+        ModalitesEnseignement::Distance,
+    ]);
+    let alternance = rng.chance(10);
+    let parcours = parcours(rng, programme == PROGRAMMES[0]);
+    let (duree_centre, duree_entreprise, commentaire_duree) = durees(rng);
+    Session {
+        code,
+        site_lieu: when.lieu,
+        date_debut: Some(Date(when.start)),
+        date_fin: Some(Date(when.end)),
+        entrees_sorties: parcours.entrees_sorties,
+        rythmes: parcours.rythmes,
+        periodes_formation: Vec::new(),
+        type_parcours: parcours.type_parcours,
+        modalites_pedagogiques: vec![Formacode::parse("96133").expect("valid")],
+        modalites_pedagogiques_texte: None,
+        modalites_enseignement: Some(enseignement),
+        duree_centre_heures: Some(duree_centre),
+        duree_entreprise_heures: Some(duree_entreprise),
+        duree_hebdo_heures: Some(35),
+        commentaire_duree,
+        cycle_alternance: alternance.then_some(CycleAlternance {
+            type_alternance: TypeAlternance::Professionnalisation,
+            unite: UniteRythme::Semaine,
+            unites_entreprise: 2,
+            unites_centre: 1,
+        }),
+        organisme_responsable: ref_site.clone(),
+        recrutement: Some(*rng.pick(&[
+            EtatRecrutement::Ouvert,
+            EtatRecrutement::Ouvert,
+            EtatRecrutement::Ouvert,
+            EtatRecrutement::Suspendu,
+            EtatRecrutement::Ferme,
+        ])),
+        modalites_recrutement: vec![ModaliteRecrutement::Entretien],
+        modalites_recrutement_texte: None,
+        informations_collectives: when.ics,
+        periodes_inscription: vec![PeriodeInscription {
+            type_inscription: TypeInscription::Candidature,
+            debut: Date(when.ic_date - chrono::Days::new(30)),
+            fin: Some(Date(when.start)),
+        }],
+        adresse_inscription: None,
+        referent_pmr: Some(contact(rng)),
+        referent_prf: rng.chance(30).then(|| contact(rng)),
+        mail_liaison: rng.chance(50).then(|| text("liaison@exemple-formation.fr")),
+        referent_mobilite: Some(contact(rng)),
+        module_remise_a_niveau: Some(rng.chance(50)),
+        dispositif: dispositif(rng, programme, when.broken),
+        cree_le: horodatages(code.session).0,
+        modifie_le: horodatages(code.session).1,
+        stocke: StoreDates::default(),
+        extras_lheo: None,
+    }
+}
+
+/// A session's calendar and place, with the draw that breaks a few sessions on purpose.
+struct Calendar {
+    start: chrono::NaiveDate,
+    end: chrono::NaiveDate,
+    lieu: SiteRef,
+    /// Below 2: no information collective; 2: starts in 2024 (both rejected); passed on to
+    /// [`dispositif`], which breaks others.
+    broken: u64,
+    ic_date: chrono::NaiveDate,
+    ics: Vec<InformationCollective>,
+}
+
+fn calendar(rng: &mut Rng, code: FasCode, ref_site: &SiteRef, sites: &[SiteCode]) -> Calendar {
     let month = 1 + rng.below(12) as u32;
     let start =
         chrono::NaiveDate::from_ymd_opt(2025, month, 1 + rng.below(28) as u32).expect("valid");
@@ -514,86 +591,59 @@ fn session(
     } else {
         start
     };
-    let enseignement = *rng.pick(&[
-        ModalitesEnseignement::Presentiel,
-        ModalitesEnseignement::Presentiel,
-        ModalitesEnseignement::Mixte,
-        ModalitesEnseignement::Distance,
-    ]);
-    let alternance = rng.chance(10);
-    let un_emploi = programme == PROGRAMMES[0];
-    Session {
-        code,
-        site_lieu: lieu,
-        date_debut: Some(Date(start)),
-        date_fin: Some(Date(end)),
-        // 1 emploi = 1 formation admits only dates fixes and mixte or modulaire
-        // parcours (the procedure, rules::config): the same draws, mapped, so that the
-        // rest of the data stays as it was for a seed.
-        entrees_sorties: if rng.chance(20) && !un_emploi {
-            EntreesSorties::Permanentes
-        } else {
-            EntreesSorties::DatesFixes
-        },
-        rythmes: Some(text(if rng.chance(80) {
-            "temps plein"
-        } else {
-            "temps partiel"
-        })),
-        periodes_formation: Vec::new(),
-        type_parcours: match *rng.pick(&[
-            TypeParcours::Groupe,
-            TypeParcours::Mixte,
-            TypeParcours::Individualise,
-        ]) {
-            TypeParcours::Groupe | TypeParcours::Individualise if un_emploi => {
-                TypeParcours::Modularise
-            }
-            t => t,
-        },
-        modalites_pedagogiques: vec![Formacode::parse("96133").expect("valid")],
-        modalites_pedagogiques_texte: None,
-        modalites_enseignement: Some(enseignement),
-        duree_centre_heures: Some(100 + 10 * rng.below(60) as u32),
-        duree_entreprise_heures: Some(35 * rng.below(8) as u32),
-        duree_hebdo_heures: Some(35),
-        commentaire_duree: rng
-            .chance(30)
-            .then(|| text("Module de remise à niveau contextualisé les deux premières semaines.")),
-        cycle_alternance: alternance.then_some(CycleAlternance {
-            type_alternance: TypeAlternance::Professionnalisation,
-            unite: UniteRythme::Semaine,
-            unites_entreprise: 2,
-            unites_centre: 1,
-        }),
-        organisme_responsable: ref_site.clone(),
-        recrutement: Some(*rng.pick(&[
-            EtatRecrutement::Ouvert,
-            EtatRecrutement::Ouvert,
-            EtatRecrutement::Ouvert,
-            EtatRecrutement::Suspendu,
-            EtatRecrutement::Ferme,
-        ])),
-        modalites_recrutement: vec![ModaliteRecrutement::Entretien],
-        modalites_recrutement_texte: None,
-        informations_collectives: ics,
-        periodes_inscription: vec![PeriodeInscription {
-            type_inscription: TypeInscription::Candidature,
-            debut: Date(ic_date - chrono::Days::new(30)),
-            fin: Some(Date(start)),
-        }],
-        adresse_inscription: None,
-        referent_pmr: Some(contact(rng)),
-        referent_prf: rng.chance(30).then(|| contact(rng)),
-        mail_liaison: rng.chance(50).then(|| text("liaison@exemple-formation.fr")),
-        referent_mobilite: Some(contact(rng)),
-        module_remise_a_niveau: Some(rng.chance(50)),
-        dispositif: dispositif(rng, programme, broken),
-        cree_le: horodatages(code.session).0,
-        modifie_le: horodatages(code.session).1,
-        stocke: StoreDates::default(),
-        extras_lheo: None,
+    Calendar {
+        start,
+        end,
+        lieu,
+        broken,
+        ic_date,
+        ics,
     }
+}
+
+struct Parcours {
+    entrees_sorties: EntreesSorties,
+    rythmes: Option<Text>,
+    type_parcours: TypeParcours,
+}
+
+/// 1 emploi = 1 formation admits only dates fixes and mixte or modulaire parcours (the
+/// procedure, rules::config): the same draws, mapped, so that the rest of the data stays
+/// as it was for a seed.
+fn parcours(rng: &mut Rng, un_emploi: bool) -> Parcours {
+    let entrees_sorties = if rng.chance(20) && !un_emploi {
+        EntreesSorties::Permanentes
+    } else {
+        EntreesSorties::DatesFixes
+    };
+    let rythmes = Some(text(if rng.chance(80) {
+        "temps plein"
+    } else {
+        "temps partiel"
+    }));
+    let type_parcours = match *rng.pick(&[
+        TypeParcours::Groupe,
+        TypeParcours::Mixte,
+        TypeParcours::Individualise,
+    ]) {
+        TypeParcours::Groupe | TypeParcours::Individualise if un_emploi => TypeParcours::Modularise,
+        t => t,
+    };
+    Parcours {
+        entrees_sorties,
+        rythmes,
+        type_parcours,
+    }
+}
+
+/// Hours in the centre and in the firm, and now and then a comment on the duration.
+fn durees(rng: &mut Rng) -> (u32, u32, Option<Text>) {
+    let centre = 100 + 10 * rng.below(60) as u32;
+    let entreprise = 35 * rng.below(8) as u32;
+    let commentaire = rng
+        .chance(30)
+        .then(|| text("Module de remise à niveau contextualisé les deux premières semaines."));
+    (centre, entreprise, commentaire)
 }
 
 fn information_collective(

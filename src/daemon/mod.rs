@@ -350,50 +350,108 @@ async fn execute(
     current: i64,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<()> {
-    // Interrupted after its commit: the generation is there, do not make another.
-    if run.attempts > 0 {
-        if let Some(base) = run.base_generation {
-            if current > base {
-                let now = current;
-                tracing::info!(
-                    generation = now,
-                    "the interrupted run had committed its generation: recording it"
-                );
-                store.set_run_progress(run.id, "push").await?;
-                after_export(store, &settings.config, now).await?;
-                store
-                    .finish_run(
-                        run.id,
-                        "succeeded",
-                        Some(now),
-                        None,
-                        "done (committed before the interruption)",
-                    )
-                    .await?;
-                return Ok(());
-            }
-        }
+    if run.attempts > 0 && resume_committed(store, settings, run, current).await? {
+        return Ok(());
     }
     store.set_run_progress(run.id, "export").await?;
     tracing::info!("export started");
     let started = std::time::Instant::now();
+    let result = export_unless_stopped(store, settings, shutdown).await;
+    record_outcome(store, settings, run, result, started).await
+}
+
+/// A run interrupted after its commit: the generation is there, do not make another;
+/// pushes it and records the run. `false` when the run had committed nothing.
+async fn resume_committed(
+    store: &Store,
+    settings: &RunSettings,
+    run: &RunRow,
+    current: i64,
+) -> Result<bool> {
+    if let Some(base) = run.base_generation {
+        if current > base {
+            let now = current;
+            tracing::info!(
+                generation = now,
+                "the interrupted run had committed its generation: recording it"
+            );
+            store.set_run_progress(run.id, "push").await?;
+            after_export(store, &settings.config, now).await?;
+            store
+                .finish_run(
+                    run.id,
+                    "succeeded",
+                    Some(now),
+                    None,
+                    "done (committed before the interruption)",
+                )
+                .await?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Runs the export; asked to stop, lets it finish within the shutdown grace. `None`: it
+/// was abandoned (and rolled back).
+async fn export_unless_stopped(
+    store: &Store,
+    settings: &RunSettings,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Result<ExportSummary, ExportError>> {
     let options = settings.export_options();
     let grace = Duration::from_secs(u64::from(settings.config.schedule.shutdown_grace_seconds));
-    // The export future lives in this block only: when it is abandoned it is dropped
+    // The export future lives in this function only: when it is abandoned it is dropped
     // here, which rolls its transaction back, before the run is recorded (on SQLite the
     // record would otherwise wait for the abandoned transaction's write lock).
-    let result: Option<Result<ExportSummary, ExportError>> = {
-        let export = async { generation::export(store, &options).await }
-            .instrument(tracing::info_span!("export"));
-        tokio::pin!(export);
-        tokio::select! {
-            r = &mut export => Some(r),
-            _ = stopped(shutdown) => {
-                tracing::warn!(grace = ?grace, "stop asked during an export: letting it finish");
-                tokio::time::timeout(grace, &mut export).await.ok()
-            }
+    let export = async { generation::export(store, &options).await }
+        .instrument(tracing::info_span!("export"));
+    tokio::pin!(export);
+    tokio::select! {
+        r = &mut export => Some(r),
+        _ = stopped(shutdown) => {
+            tracing::warn!(grace = ?grace, "stop asked during an export: letting it finish");
+            tokio::time::timeout(grace, &mut export).await.ok()
         }
-    };
+    }
+}
+
+/// A committed export: logged, pushed, and the run recorded as succeeded.
+async fn push_committed(
+    store: &Store,
+    settings: &RunSettings,
+    run: &RunRow,
+    summary: &ExportSummary,
+    started: std::time::Instant,
+) -> Result<()> {
+    tracing::info!(
+        generation = summary.generation,
+        created = summary.created,
+        updated = summary.updated,
+        withdrawn = summary.withdrawn,
+        published = summary.published,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "export committed"
+    );
+    store.set_run_progress(run.id, "push").await?;
+    after_export(store, &settings.config, summary.generation)
+        .instrument(tracing::info_span!("push"))
+        .await?;
+    store
+        .finish_run(run.id, "succeeded", Some(summary.generation), None, "done")
+        .await?;
+    Ok(())
+}
+
+/// Records what the export did: pushed and succeeded, interrupted (at shutdown, or by a
+/// lost connection, retried), or failed.
+async fn record_outcome(
+    store: &Store,
+    settings: &RunSettings,
+    run: &RunRow,
+    result: Option<Result<ExportSummary, ExportError>>,
+    started: std::time::Instant,
+) -> Result<()> {
     match result {
         None => {
             // Dropping the export rolls its transaction back; the run resumes next time.
@@ -408,24 +466,7 @@ async fn execute(
                 )
                 .await?;
         }
-        Some(Ok(summary)) => {
-            tracing::info!(
-                generation = summary.generation,
-                created = summary.created,
-                updated = summary.updated,
-                withdrawn = summary.withdrawn,
-                published = summary.published,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "export committed"
-            );
-            store.set_run_progress(run.id, "push").await?;
-            after_export(store, &settings.config, summary.generation)
-                .instrument(tracing::info_span!("push"))
-                .await?;
-            store
-                .finish_run(run.id, "succeeded", Some(summary.generation), None, "done")
-                .await?;
-        }
+        Some(Ok(summary)) => push_committed(store, settings, run, &summary, started).await?,
         Some(Err(ExportError::Other(e)))
             if crate::store::is_connection_lost(&e) && run.attempts < MAX_ATTEMPTS =>
         {

@@ -214,70 +214,20 @@ async fn stream(
     keys: Option<Vec<ActionCode>>,
     prev_file: Option<PrevFile>,
 ) -> anyhow::Result<Result<Streamed, String>> {
-    let (store, opts, mode) = (ctx.store, ctx.opts, ctx.mode);
     let (mut reader, prev_twin) = match open_previous(prev_file.as_ref()) {
         Ok(r) => r,
         Err(why) => return Ok(Err(why)),
     };
-    let totals = match (ctx.prev, mode) {
-        (Some(p), Mode::Incremental) => serde_json::from_str::<PassCounts>(&p.counts)
-            .with_context(|| format!("generation {}: unreadable counts", p.id))?,
-        _ => PassCounts::default(),
-    };
+    let totals = previous_totals(ctx)?;
     // A full pass only compares hashes; an incremental one copies the fragments of the
     // offers it does not evaluate (from the database when not from the file).
-    let fragments = mode == Mode::Incremental && reader.is_none();
-    let mut live = LiveCursor::new(store, opts.pass.page_size, fragments);
-    let mut cands = CandidateCursor {
-        store,
-        eval: EvalContext {
-            rctx: ctx.rctx,
-            wctx: ctx.wctx,
-            organismes: ctx.organismes,
-            revision: ctx.revision,
-            today: opts.pass.today,
-        },
-        buf: VecDeque::new(),
-        page: opts.pass.page_size,
-        after: None,
-        done: false,
-        next: None,
-        keys,
-        pos: 0,
-    };
-    let mut walk = Walk {
-        // With its gzip twin, compressed as it is written (served to partners that accept
-        // gzip).
-        snapshot: Document::create_with_twin(ctx.out, &opts.horodatage_export)?,
-        changes: ChangeLog::new()?,
-        evaluations: Spill::new()?,
-        evaluated_keys: Vec::new(),
-        totals,
-        unchanged: 0,
-        published: 0,
-        prev_twin,
-    };
+    let fragments = ctx.mode == Mode::Incremental && reader.is_none();
+    let mut live = LiveCursor::new(ctx.store, ctx.opts.pass.page_size, fragments);
+    let mut cands = candidates(ctx, keys);
+    let mut walk = Walk::new(ctx, totals, prev_twin)?;
     let mut paused = false;
 
-    loop {
-        let old_key = live.front().await?;
-        let cand_key = cands.front().await?;
-        let key = match (old_key, cand_key) {
-            (None, None) => break,
-            (Some(o), None) => o,
-            (None, Some(c)) => c,
-            (Some(o), Some(c)) => o.min(c),
-        };
-        let old = if old_key == Some(key) {
-            live.buf.pop_front()
-        } else {
-            None
-        };
-        let cand = if cand_key == Some(key) {
-            cands.buf.pop_front()
-        } else {
-            None
-        };
+    while let Some((key, old, cand)) = next_pair(&mut live, &mut cands).await? {
         let old_bytes = match (&mut reader, &old) {
             (Some(r), Some(_)) => match previous_fragment(r, key) {
                 Ok(bytes) => Some(bytes),
@@ -287,35 +237,77 @@ async fn stream(
         };
         let Some(cand) = cand else {
             let old = old.expect("a key comes from one side at least");
-            walk.not_a_candidate(mode, key, old, old_bytes)?;
+            walk.not_a_candidate(ctx.mode, key, old, old_bytes)?;
             continue;
         };
         walk.candidate(key, cand, old)?;
-        if !paused && walk.published > 0 {
-            paused = true;
-            walk.snapshot.flush()?;
-            pause_at("mid_write").await;
-        }
+        walk.pause_once(&mut paused).await?;
     }
     if let (Some(r), Some(f)) = (reader, &prev_file) {
         if let Err(why) = check_previous_end(r, f) {
             return Ok(Err(why));
         }
     }
-    if !paused && walk.published > 0 {
-        walk.snapshot.flush()?;
-        pause_at("mid_write").await;
+    walk.pause_once(&mut paused).await?;
+    Ok(Ok(walk.into_streamed()))
+}
+
+/// The counts an incremental pass starts from (the previous generation's); zero for a
+/// full pass.
+fn previous_totals(ctx: &StreamContext<'_>) -> anyhow::Result<PassCounts> {
+    Ok(match (ctx.prev, ctx.mode) {
+        (Some(p), Mode::Incremental) => serde_json::from_str::<PassCounts>(&p.counts)
+            .with_context(|| format!("generation {}: unreadable counts", p.id))?,
+        _ => PassCounts::default(),
+    })
+}
+
+/// The candidates in numeric order: `keys` for an incremental pass, else every one.
+fn candidates<'s>(ctx: &StreamContext<'s>, keys: Option<Vec<ActionCode>>) -> CandidateCursor<'s> {
+    CandidateCursor {
+        store: ctx.store,
+        eval: EvalContext {
+            rctx: ctx.rctx,
+            wctx: ctx.wctx,
+            organismes: ctx.organismes,
+            revision: ctx.revision,
+            today: ctx.opts.pass.today,
+        },
+        buf: VecDeque::new(),
+        page: ctx.opts.pass.page_size,
+        after: None,
+        done: false,
+        next: None,
+        keys,
+        pos: 0,
     }
-    Ok(Ok(Streamed {
-        snapshot: Some(walk.snapshot),
-        counted: walk.changes.counted,
-        changes: walk.changes.spill,
-        evaluations: walk.evaluations,
-        evaluated_keys: walk.evaluated_keys,
-        totals: walk.totals,
-        unchanged: walk.unchanged,
-        published: walk.published,
-    }))
+}
+
+/// The next key of the merged walk, with the published offer and the candidate that have
+/// it (one of them at least); `None` when both sides are done.
+async fn next_pair(
+    live: &mut LiveCursor,
+    cands: &mut CandidateCursor<'_>,
+) -> anyhow::Result<Option<(ActionCode, Option<PublishedRow>, Option<Candidate>)>> {
+    let old_key = live.front().await?;
+    let cand_key = cands.front().await?;
+    let key = match (old_key, cand_key) {
+        (None, None) => return Ok(None),
+        (Some(o), None) => o,
+        (None, Some(c)) => c,
+        (Some(o), Some(c)) => o.min(c),
+    };
+    let old = if old_key == Some(key) {
+        live.buf.pop_front()
+    } else {
+        None
+    };
+    let cand = if cand_key == Some(key) {
+        cands.buf.pop_front()
+    } else {
+        None
+    };
+    Ok(Some((key, old, cand)))
 }
 
 /// Opens the previous generation's file for copying unchanged offers, hashing it as it is
@@ -386,6 +378,49 @@ struct Walk {
 }
 
 impl Walk {
+    fn new(
+        ctx: &StreamContext<'_>,
+        totals: PassCounts,
+        prev_twin: Option<twin::Reader>,
+    ) -> anyhow::Result<Walk> {
+        Ok(Walk {
+            // With its gzip twin, compressed as it is written (served to partners that
+            // accept gzip).
+            snapshot: Document::create_with_twin(ctx.out, &ctx.opts.horodatage_export)?,
+            changes: ChangeLog::new()?,
+            evaluations: Spill::new()?,
+            evaluated_keys: Vec::new(),
+            totals,
+            unchanged: 0,
+            published: 0,
+            prev_twin,
+        })
+    }
+
+    /// Once something is published, the snapshot is flushed and the `mid_write` pause
+    /// point (for the tests of an interrupted export) is passed, once.
+    async fn pause_once(&mut self, paused: &mut bool) -> anyhow::Result<()> {
+        if !*paused && self.published > 0 {
+            *paused = true;
+            self.snapshot.flush()?;
+            pause_at("mid_write").await;
+        }
+        Ok(())
+    }
+
+    fn into_streamed(self) -> Streamed {
+        Streamed {
+            snapshot: Some(self.snapshot),
+            counted: self.changes.counted,
+            changes: self.changes.spill,
+            evaluations: self.evaluations,
+            evaluated_keys: self.evaluated_keys,
+            totals: self.totals,
+            unchanged: self.unchanged,
+            published: self.published,
+        }
+    }
+
     /// An offer published before that is not a candidate: unchanged by construction
     /// (incremental), copied with its twin segment; or no longer validated (a full pass
     /// has every validated offer as a candidate), withdrawn.

@@ -340,6 +340,7 @@ fn node(el: &Element) -> XmlNode {
 }
 
 /// Errors of one formation, with paths, and the values kept as given.
+#[derive(Default)]
 struct Ctx {
     errors: Vec<MapError>,
     kept: Vec<MapError>,
@@ -502,11 +503,7 @@ fn adresse(
 /// a flaw in it refuses nothing, and the element itself stays in the kept content (the
 /// writer has no place for it), so the export still says it.
 fn address_hint(el: &Element, at: &[&Element]) -> Option<Adresse> {
-    let mut scratch = Ctx {
-        errors: Vec::new(),
-        kept: Vec::new(),
-        invalides: Vec::new(),
-    };
+    let mut scratch = Ctx::default();
     adresse(el, "", &mut scratch, &mut Sink::default(), at)
 }
 
@@ -729,11 +726,7 @@ fn actions(
 
 /// Maps one `<formation>`.
 pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
-    let mut ctx = Ctx {
-        errors: Vec::new(),
-        kept: Vec::new(),
-        invalides: Vec::new(),
-    };
+    let mut ctx = Ctx::default();
     let mut facts = Vec::new();
     let mut fsink = Sink::default();
     let mut k = Kids::new(el);
@@ -762,39 +755,14 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         }
         return Err(ctx.errors);
     };
-    // The writer writes the action's URL as url-formation too (one formation per SOFI
-    // action); a document with only url-formation gives the action its URL.
     if let Some(u) = url_formation {
-        let url = u.child("urlweb").and_then(|x| Text::new(&x.text));
-        if action_level.url_action.is_none() && u.children_named("urlweb").count() == 1 {
-            action_level.url_action = url;
-        } else if url != action_level.url_action {
-            fsink.wrapped.push(node(u));
-        }
+        url_formation_to_action(u, &mut action_level, &mut fsink);
     }
     let Some((resp_siret, _)) = responsable else {
         return Err(ctx.errors);
     };
-    let mandataire = match get(&f.sofi, "mandataire") {
-        Some(m) => ctx.req(
-            "formation/extras[sofi-formation]/mandataire",
-            Siret::parse(m.trim()),
-        ),
-        None => Some(resp_siret),
-    };
-    let complement = action_level.complement_intitule.clone();
-    let intitule = f.intitule_lheo.take().and_then(|t| match &complement {
-        Some(c) => t
-            .as_str()
-            .strip_suffix(&format!(" - {c}"))
-            .and_then(Text::new)
-            .or(Some(t)),
-        None => Some(t),
-    });
-    let intitule = ctx.req(
-        "formation/intitule-formation",
-        intitule.ok_or_else(|| "missing: an offer needs a title".to_owned()),
-    );
+    let mandataire = mandataire_of(&f, resp_siret, &mut ctx);
+    let intitule = intitule_of(&mut f, &action_level, &mut ctx);
     if !ctx.errors.is_empty() {
         return Err(ctx.errors);
     }
@@ -803,15 +771,29 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
     };
     let action = action_of(&mut f, &action_level);
     let formation = formation_of(f, &action_level, intitule);
-    let mut attrs = Vec::new();
-    kept_attrs(el, &mut String::new(), &mut attrs);
-    let extras = LheoExtras {
-        numero: foreign_numero,
-        xml: fsink.into_nodes(),
-        action_xml: Vec::new(),
-        attrs,
-        invalides: std::mem::take(&mut ctx.invalides),
-    };
+    let extras = formation_extras(el, foreign_numero, fsink, &mut ctx);
+    let offre = offre_of(el, numero, mandataire, formation, action, sessions, extras);
+    check_kept(&offre, &mut ctx);
+    if !ctx.errors.is_empty() {
+        return Err(ctx.errors);
+    }
+    Ok(Mapped {
+        offre,
+        facts,
+        kept: ctx.kept,
+    })
+}
+
+/// The offer the levels make, its sessions in order.
+fn offre_of(
+    el: &Element,
+    numero: ActionCode,
+    mandataire: Siret,
+    formation: Formation,
+    action: Action,
+    sessions: Vec<Session>,
+    extras: LheoExtras,
+) -> Offre {
     let mut offre = Offre {
         numero,
         // LHÉO has no workflow state: a published document only holds what its producer
@@ -827,15 +809,67 @@ pub fn map_formation(el: &Element) -> Result<Mapped, Vec<MapError>> {
         extras_lheo: (!extras.is_empty()).then_some(extras),
     };
     offre.sort_sessions();
-    check_kept(&offre, &mut ctx);
-    if !ctx.errors.is_empty() {
-        return Err(ctx.errors);
+    offre
+}
+
+/// The writer writes the action's URL as url-formation too (one formation per SOFI
+/// action); a document with only url-formation gives the action its URL. Another one is
+/// kept as given.
+fn url_formation_to_action(u: &Element, action_level: &mut ActionLevel, fsink: &mut Sink) {
+    let url = u.child("urlweb").and_then(|x| Text::new(&x.text));
+    if action_level.url_action.is_none() && u.children_named("urlweb").count() == 1 {
+        action_level.url_action = url;
+    } else if url != action_level.url_action {
+        fsink.wrapped.push(node(u));
     }
-    Ok(Mapped {
-        offre,
-        facts,
-        kept: ctx.kept,
-    })
+}
+
+/// The mandataire: the `sofi-formation` extras' when given, else the responsable.
+fn mandataire_of(f: &FormationLevel, resp_siret: Siret, ctx: &mut Ctx) -> Option<Siret> {
+    match get(&f.sofi, "mandataire") {
+        Some(m) => ctx.req(
+            "formation/extras[sofi-formation]/mandataire",
+            Siret::parse(m.trim()),
+        ),
+        None => Some(resp_siret),
+    }
+}
+
+/// The formation's title: LHÉO's intitule-formation without the " - complement" the
+/// writer appends from the action (recorded as an error when missing).
+fn intitule_of(f: &mut FormationLevel, action_level: &ActionLevel, ctx: &mut Ctx) -> Option<Text> {
+    let complement = action_level.complement_intitule.clone();
+    let intitule = f.intitule_lheo.take().and_then(|t| match &complement {
+        Some(c) => t
+            .as_str()
+            .strip_suffix(&format!(" - {c}"))
+            .and_then(Text::new)
+            .or(Some(t)),
+        None => Some(t),
+    });
+    ctx.req(
+        "formation/intitule-formation",
+        intitule.ok_or_else(|| "missing: an offer needs a title".to_owned()),
+    )
+}
+
+/// What the formation level kept of the document: its foreign number, unmapped content,
+/// attributes and invalid values.
+fn formation_extras(
+    el: &Element,
+    foreign_numero: Option<LheoNumero>,
+    fsink: Sink,
+    ctx: &mut Ctx,
+) -> LheoExtras {
+    let mut attrs = Vec::new();
+    kept_attrs(el, &mut String::new(), &mut attrs);
+    LheoExtras {
+        numero: foreign_numero,
+        xml: fsink.into_nodes(),
+        action_xml: Vec::new(),
+        attrs,
+        invalides: std::mem::take(&mut ctx.invalides),
+    }
 }
 
 /// The SOFI formation: fields back from the `sofi-formation` extras, else from what LHÉO
@@ -1164,15 +1198,68 @@ fn action_values<'a>(
     ctx: &mut Ctx,
     asink: &mut Sink,
 ) -> ActionValues<'a> {
-    let rythmes = k.text("rythme-formation");
-    let publics = formacodes_kept(k, "code-public-vise", path, ctx, asink);
-    let info_public = k.text("info-public-vise");
-    let niveau_obligatoire = k
-        .take("niveau-entree-obligatoire")
-        .and_then(|c| flag(&c.text))
-        .unwrap_or(false);
-    let modalites_alternance = k.take("modalites-alternance");
-    let modalites_enseignement = k.take("modalites-enseignement").and_then(|m| {
+    // Taking only marks an element as used, so these can be taken first; what records
+    // (`ctx.kept`, `asink`) is read below in document order, which the written extras keep.
+    // Derived from the sessions' informations collectives on export.
+    k.take_all("adresse-information");
+    k.take_all("date-information");
+    k.constant("conventionnement", "1");
+    let prix = k.take("prix-total-TTC");
+    // The fields are evaluated in the order written.
+    ActionValues {
+        rythmes: k.text("rythme-formation"),
+        publics: formacodes_kept(k, "code-public-vise", path, ctx, asink),
+        info_public: k.text("info-public-vise"),
+        niveau_obligatoire: k
+            .take("niveau-entree-obligatoire")
+            .and_then(|c| flag(&c.text))
+            .unwrap_or(false),
+        modalites_alternance: k.take("modalites-alternance"),
+        modalites_enseignement: modalites_enseignement(k, path, ctx, asink),
+        conditions: k.text("conditions-specifiques"),
+        prise_en_charge: k
+            .take("prise-en-charge-frais-possible")
+            .and_then(|c| flag(&c.text)),
+        lieu: k.take("lieu-de-formation"),
+        formateur: k.take("organisme-formateur"),
+        entrees_sorties: k
+            .take("modalites-entrees-sorties")
+            .and_then(|m| EntreesSorties::from_lheo(&m.text))
+            .unwrap_or(EntreesSorties::DatesFixes),
+        url_action: k
+            .take("url-action")
+            .and_then(|u| u.child("urlweb"))
+            .and_then(|u| Text::new(&u.text)),
+        acces: k.text("acces-handicapes"),
+        modalites_recrutement_texte: k.text("modalites-recrutement"),
+        modalites_pedagogiques_texte: k.text("modalites-pedagogiques"),
+        modalites_pedagogiques: formacodes_kept(k, "code-modalite-pedagogique", path, ctx, asink),
+        equipements: equipements(k, path, ctx, asink),
+        frais_restants: k.take("frais-restants"),
+        frais_ttc: prix_ttc(prix, path, ctx),
+        prix,
+        duree_indicative: k.text("duree-indicative"),
+        heures_centre: k.take("nombre-heures-centre").and_then(|c| number(&c.text)),
+        heures_entreprise: k
+            .take("nombre-heures-entreprise")
+            .and_then(|c| number(&c.text)),
+        total: k.take("nombre-heures-total"),
+        detail_prise_en_charge: k.take("detail-conditions-prise-en-charge"),
+        financeur: k.take("organisme-financeur"),
+        sofi_action: extra_map(k.extras("sofi-action")),
+        duree_hebdo: duree_hebdo(k),
+        sessions: k.take_all("session"),
+    }
+}
+
+/// The action's modalites-enseignement; a value not in the dictionary is kept as given.
+fn modalites_enseignement(
+    k: &mut Kids,
+    path: &str,
+    ctx: &mut Ctx,
+    asink: &mut Sink,
+) -> Option<ModalitesEnseignement> {
+    k.take("modalites-enseignement").and_then(|m| {
         let code = ModalitesEnseignement::from_lheo(&m.text);
         if code.is_none() {
             let other = m.text.trim();
@@ -1184,86 +1271,27 @@ fn action_values<'a>(
             asink.wrapped.push(node(m));
         }
         code
-    });
-    let conditions = k.text("conditions-specifiques");
-    let prise_en_charge = k
-        .take("prise-en-charge-frais-possible")
-        .and_then(|c| flag(&c.text));
-    let lieu = k.take("lieu-de-formation");
-    let formateur = k.take("organisme-formateur");
-    let entrees_sorties = k
-        .take("modalites-entrees-sorties")
-        .and_then(|m| EntreesSorties::from_lheo(&m.text))
-        .unwrap_or(EntreesSorties::DatesFixes);
-    let url_action = k
-        .take("url-action")
-        .and_then(|u| u.child("urlweb"))
-        .and_then(|u| Text::new(&u.text));
-    // Derived from the sessions' informations collectives on export.
-    k.take_all("adresse-information");
-    k.take_all("date-information");
-    let acces = k.text("acces-handicapes");
-    let modalites_recrutement_texte = k.text("modalites-recrutement");
-    let modalites_pedagogiques_texte = k.text("modalites-pedagogiques");
-    let modalites_pedagogiques = formacodes_kept(k, "code-modalite-pedagogique", path, ctx, asink);
-    let equipements = equipements(k, path, ctx, asink);
-    let frais_restants = k.take("frais-restants");
-    let prix = k.take("prix-total-TTC");
-    let frais_ttc = prix.and_then(|p| match Montant::parse(p.text.trim()) {
+    })
+}
+
+/// The price with taxes; one that is not an amount is kept with the action's other
+/// derived values (`keep_derived`).
+fn prix_ttc(prix: Option<&Element>, path: &str, ctx: &mut Ctx) -> Option<Montant> {
+    prix.and_then(|p| match Montant::parse(p.text.trim()) {
         Ok(m) => Some(m),
         Err(e) => {
-            // Kept with the action's other derived values (`keep_derived`).
             ctx.kept(format!("{path}/prix-total-TTC"), &p.text, e);
             None
         }
-    });
-    let duree_indicative = k.text("duree-indicative");
-    let heures_centre = k.take("nombre-heures-centre").and_then(|c| number(&c.text));
-    let heures_entreprise = k
-        .take("nombre-heures-entreprise")
-        .and_then(|c| number(&c.text));
-    let total = k.take("nombre-heures-total");
-    let detail_prise_en_charge = k.take("detail-conditions-prise-en-charge");
-    k.constant("conventionnement", "1");
-    let financeur = k.take("organisme-financeur");
-    let sofi_action = extra_map(k.extras("sofi-action"));
-    // The weekly hours: the first `extra` of `extras info="duree-hebdo"` (national files'
-    // place); exports before it wrote them in the session's extras.
-    let duree_hebdo = k
-        .extras("duree-hebdo")
+    })
+}
+
+/// The weekly hours: the first `extra` of `extras info="duree-hebdo"` (national files'
+/// place); exports before it wrote them in the session's extras.
+fn duree_hebdo(k: &mut Kids) -> Option<u32> {
+    k.extras("duree-hebdo")
         .and_then(|x| x.children_named("extra").next())
-        .and_then(|x| number(&x.text));
-    ActionValues {
-        rythmes,
-        publics,
-        info_public,
-        niveau_obligatoire,
-        modalites_alternance,
-        modalites_enseignement,
-        conditions,
-        prise_en_charge,
-        lieu,
-        formateur,
-        entrees_sorties,
-        url_action,
-        acces,
-        modalites_recrutement_texte,
-        modalites_pedagogiques_texte,
-        modalites_pedagogiques,
-        equipements,
-        frais_restants,
-        prix,
-        frais_ttc,
-        duree_indicative,
-        heures_centre,
-        heures_entreprise,
-        total,
-        detail_prise_en_charge,
-        financeur,
-        sofi_action,
-        duree_hebdo,
-        sessions: k.take_all("session"),
-    }
+        .and_then(|x| number(&x.text))
 }
 
 /// The lieu de formation: the site the sessions take place at (a fact about its

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use super::config::{ConsumerConfig, NameValues, Policy};
+use super::config::{ConsumerConfig, FileNamePattern, Filter, NameValues, Policy};
 use super::outbox::{self, now_ms, DepositRecord};
 use super::sftp::{self, Target, Upload};
 use super::wire::{self, BatchInfo};
@@ -144,8 +144,8 @@ async fn build(
     b: &outbox::BatchRow,
     lease: (&str, i64),
 ) -> Result<Plan> {
-    let kind = b.kind.as_str();
-    let keys = c.sftp().expect("an SFTP consumer");
+    let delta = b.kind == "delta";
+    let names = &c.sftp().expect("an SFTP consumer").file_name;
     let plan = in_tx!(
         store,
         "BEGIN",
@@ -171,36 +171,12 @@ async fn build(
                     .fetch_one(&mut *conn)
                     .await
                     .context("the deposit's generation is not in the store")?;
-            let (mut sink, file) = Sink::new(c.gzip)?;
-            let mut record = DepositRecord {
-                generation,
-                kind: if kind == "delta" { "delta" } else { "snapshot" },
-                ..Default::default()
-            };
-            let mut retraits: Vec<String> = Vec::new();
+            let mut doc = Document::new(c.gzip, delta, generation, horodatage)?;
             let mut after = (-1_i64, -1_i64);
             let mut renewed = Instant::now();
-            let frag = fragments::select_columns("p.fragment", "p.withdrawn_generation IS NULL");
-            let sql = if record.kind == "delta" {
-                format!(
-                    "SELECT p.formation_no, p.action_no, p.withdrawn_generation IS NULL, \
-                     p.programmes, p.departements, {frag} FROM changes ch JOIN published p \
-                     ON p.formation_no = ch.formation_no AND p.action_no = ch.action_no \
-                     WHERE ch.generation = $1 AND (p.formation_no > $2 OR (p.formation_no = $2 \
-                     AND p.action_no > $3)) ORDER BY p.formation_no, p.action_no LIMIT $4"
-                )
-            } else {
-                format!(
-                    "SELECT p.formation_no, p.action_no, p.withdrawn_generation IS NULL, \
-                     p.programmes, p.departements, {frag} FROM published p \
-                     WHERE p.withdrawn_generation IS NULL AND $1 = $1 AND (p.formation_no > $2 \
-                     OR (p.formation_no = $2 AND p.action_no > $3)) \
-                     ORDER BY p.formation_no, p.action_no LIMIT $4"
-                )
-            };
+            let sql = page_sql(delta);
             loop {
-                type Row = (i64, i64, bool, String, String, Option<Vec<u8>>, Option<String>);
-                let rows: Vec<Row> = sqlx::query_as(&sql)
+                let rows: Vec<PageRow> = sqlx::query_as(&sql)
                     .bind(generation)
                     .bind(after.0)
                     .bind(after.1)
@@ -216,52 +192,142 @@ async fn build(
                     }
                     renewed = Instant::now();
                 }
-                for (f, a, live, programmes, departements, lz4, plain) in rows {
-                    let fragment = fragments::decode_text(lz4, plain)?.unwrap_or_default();
-                    let (pass, fragment) =
-                        outbox::passes(&c.filter, programmes, departements, fragment);
-                    if live && pass {
-                        if record.offres == 0 {
-                            sink.put(document_header(&horodatage).as_bytes())?;
-                        }
-                        sink.put(fragment.as_bytes())?;
-                        record.offres += 1;
-                        record.raw_bytes += fragment.len() as i64;
-                    } else if record.kind == "delta" {
-                        retraits.push(format!("{f}-{a}"));
-                    }
+                for row in rows {
+                    doc.take(&c.filter, row)?;
                 }
             }
-            let info = BatchInfo {
-                consumer: &c.name,
-                kind: record.kind,
-                first_generation: b.first_generation,
-                last_generation: generation,
-                horodatage_export: &horodatage,
-            };
-            record.retraits = retraits.len() as i64;
-            let tail = if record.offres > 0 {
-                record.raw_bytes += document_header(&horodatage).len() as i64;
-                wire::document_tail(&info, &retraits)
-            } else if !retraits.is_empty() {
-                wire::retraits_document(&info, &retraits)
-            } else {
-                break 'tx Plan::Nothing(record);
-            };
-            sink.put(tail.as_bytes())?;
-            record.raw_bytes += tail.len() as i64;
-            let (size, sha256) = sink.finish()?;
-            let name = keys.file_name.render(&NameValues {
-                date: &paris_day(&horodatage),
-                generation,
-                kind: record.kind,
-                consumer: &c.name,
-            });
-            record.file = name.clone();
-            Plan::Ready(Built { file, size, sha256, name, record })
+            doc.finish(&c.name, names, b.first_generation)?
         }
     );
     Ok(plan)
+}
+
+/// One page of offers read for a deposit: formation, action, live, programmes,
+/// départements, and the fragment (LZ4 or plain).
+type PageRow = (
+    i64,
+    i64,
+    bool,
+    String,
+    String,
+    Option<Vec<u8>>,
+    Option<String>,
+);
+
+/// The statement reading a page of [`PageRow`]s after `($2, $3)`: for a delta, the offers
+/// generation `$1` changed; for a snapshot, every live offer (`$1` bound but unused, so both
+/// take the same binds).
+fn page_sql(delta: bool) -> String {
+    let frag = fragments::select_columns("p.fragment", "p.withdrawn_generation IS NULL");
+    if delta {
+        format!(
+            "SELECT p.formation_no, p.action_no, p.withdrawn_generation IS NULL, \
+             p.programmes, p.departements, {frag} FROM changes ch JOIN published p \
+             ON p.formation_no = ch.formation_no AND p.action_no = ch.action_no \
+             WHERE ch.generation = $1 AND (p.formation_no > $2 OR (p.formation_no = $2 \
+             AND p.action_no > $3)) ORDER BY p.formation_no, p.action_no LIMIT $4"
+        )
+    } else {
+        format!(
+            "SELECT p.formation_no, p.action_no, p.withdrawn_generation IS NULL, \
+             p.programmes, p.departements, {frag} FROM published p \
+             WHERE p.withdrawn_generation IS NULL AND $1 = $1 AND (p.formation_no > $2 \
+             OR (p.formation_no = $2 AND p.action_no > $3)) \
+             ORDER BY p.formation_no, p.action_no LIMIT $4"
+        )
+    }
+}
+
+/// A deposit's document as it is written: the offers that pass go to the file, the
+/// others a delta changed are kept as withdrawals for its tail.
+struct Document {
+    sink: Sink,
+    file: std::fs::File,
+    record: DepositRecord,
+    retraits: Vec<String>,
+    horodatage: String,
+}
+
+impl Document {
+    fn new(gzip: bool, delta: bool, generation: i64, horodatage: String) -> Result<Document> {
+        let (sink, file) = Sink::new(gzip)?;
+        Ok(Document {
+            sink,
+            file,
+            record: DepositRecord {
+                generation,
+                kind: if delta { "delta" } else { "snapshot" },
+                ..Default::default()
+            },
+            retraits: Vec::new(),
+            horodatage,
+        })
+    }
+
+    /// Writes one offer if it is live and passes `filter` (the header before the first);
+    /// in a delta, records the others as withdrawals.
+    fn take(&mut self, filter: &Filter, row: PageRow) -> Result<()> {
+        let (f, a, live, programmes, departements, lz4, plain) = row;
+        let fragment = fragments::decode_text(lz4, plain)?.unwrap_or_default();
+        let (pass, fragment) = outbox::passes(filter, programmes, departements, fragment);
+        if live && pass {
+            if self.record.offres == 0 {
+                self.sink
+                    .put(document_header(&self.horodatage).as_bytes())?;
+            }
+            self.sink.put(fragment.as_bytes())?;
+            self.record.offres += 1;
+            self.record.raw_bytes += fragment.len() as i64;
+        } else if self.record.kind == "delta" {
+            self.retraits.push(format!("{f}-{a}"));
+        }
+        Ok(())
+    }
+
+    /// Writes the tail (or the withdrawals-only document) and names the file; `Nothing`
+    /// when there is neither an offer nor a withdrawal.
+    fn finish(
+        mut self,
+        consumer: &str,
+        names: &FileNamePattern,
+        first_generation: i64,
+    ) -> Result<Plan> {
+        let record = &mut self.record;
+        let horodatage = &self.horodatage;
+        let info = BatchInfo {
+            consumer,
+            kind: record.kind,
+            first_generation,
+            last_generation: record.generation,
+            horodatage_export: horodatage,
+        };
+        record.retraits = self.retraits.len() as i64;
+        let tail = if record.offres > 0 {
+            record.raw_bytes += document_header(horodatage).len() as i64;
+            wire::document_tail(&info, &self.retraits)
+        } else if !self.retraits.is_empty() {
+            wire::retraits_document(&info, &self.retraits)
+        } else {
+            return Ok(Plan::Nothing(self.record));
+        };
+        self.sink.put(tail.as_bytes())?;
+        record.raw_bytes += tail.len() as i64;
+        let (size, sha256) = self.sink.finish()?;
+        let name = names.render(&NameValues {
+            date: &paris_day(horodatage),
+            generation: record.generation,
+            kind: record.kind,
+            consumer,
+        });
+        record.file = name.clone();
+        Ok(Plan::Ready(Built {
+            file: self.file,
+            size,
+            sha256,
+            name,
+            record: self.record,
+        }))
+    }
 }
 
 /// Serves one claimed SFTP consumer: forms its deposit, builds it and deposits it, until

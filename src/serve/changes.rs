@@ -237,69 +237,18 @@ pub async fn changes(
     Query(q): Query<ChangesQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let lheo = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("lheo") => true,
-        Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_format",
-                "format is json (the default) or lheo",
-            )
-        }
+    let (lheo, limit) = match page_shape(&q, state.config.max_page) {
+        Ok(shape) => shape,
+        Err((code, message)) => return error(StatusCode::BAD_REQUEST, code, message),
     };
-    let max = if lheo {
-        MAX_LHEO_LIMIT.min(state.config.max_page)
-    } else {
-        state.config.max_page
+    let (key, cursor, current, finished) = match position(&state, &q).await {
+        Ok(p) => p,
+        Err(response) => return response,
     };
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT.min(max));
-    if limit == 0 || limit > max {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_limit",
-            format!("limit must be between 1 and {max}"),
-        );
-    }
-    let key = match state.cursor_key().await {
-        Ok(k) => k,
-        Err(e) => return internal(e),
-    };
-    let cursor = match q.cursor.as_deref() {
-        None | Some("") => Cursor::START,
-        Some(c) => match Cursor::decode(c, key) {
-            Some(c) => c,
-            None => return bad_cursor(),
-        },
-    };
-    let (current, finished) = match state.store.last_generation_id().await {
-        Ok(Some(g)) => g,
-        Ok(None) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no_generation",
-                "nothing has been published yet (no export generation): try again later",
-            )
-        }
-        Err(e) => return internal(e),
-    };
-    if cursor.generation > current || cursor.since > current {
-        // A cursor from a database that was rebuilt since: only a resync is safe.
-        return expired();
-    }
     // The answer depends only on the current generation, the request and the scope:
     // the ETag is known before reading any row, so a 304 costs one small query.
-    let gz = http::accepts_gzip(&headers);
-    let id = format!(
-        "{}|{limit}|{lheo}|{}",
-        cursor.encode(key),
-        caller.scope.digest()
-    );
-    let base = format!(
-        "c{current}-{}",
-        hex::encode(&Sha256::digest(id.as_bytes())[..8])
-    );
-    let etag = http::etag_for(&base, gz);
+    let base = etag_base(current, &cursor.encode(key), limit, lheo, &caller.scope);
+    let etag = http::etag_for(&base, http::accepts_gzip(&headers));
     if http::not_modified(&headers, &etag, finished) {
         return http::not_modified_response(&etag, finished);
     }
@@ -315,28 +264,96 @@ pub async fn changes(
         Ok(r) => r,
         Err(e) => return internal(e),
     };
-    let has_more = read.has_more;
     let page = Page {
         generation: current,
         entries: read.entries,
         next_cursor: read.next.encode(key),
-        has_more,
+        has_more: read.has_more,
     };
-    let rows = read.upserts;
-    let mut response = if lheo {
-        lheo_page(&state, &headers, &base, finished, &page, &rows).await
+    let response = if lheo {
+        lheo_page(&state, &headers, &base, finished, &page, &read.upserts).await
     } else {
         let body = serde_json::to_vec(&page).expect("serialisable");
         http::document(&headers, &base, finished, http::JSON, body)
     };
+    with_page_headers(response, &page)
+}
+
+/// The request's format (`true`: LHÉO) and page size; or the error code and message of
+/// the 400 that refuses them.
+fn page_shape(q: &ChangesQuery, max_page: u32) -> Result<(bool, u32), (&'static str, String)> {
+    let lheo = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("lheo") => true,
+        Some(_) => {
+            return Err((
+                "bad_format",
+                "format is json (the default) or lheo".to_owned(),
+            ))
+        }
+    };
+    let max = if lheo {
+        MAX_LHEO_LIMIT.min(max_page)
+    } else {
+        max_page
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT.min(max));
+    if limit == 0 || limit > max {
+        return Err(("bad_limit", format!("limit must be between 1 and {max}")));
+    }
+    Ok((lheo, limit))
+}
+
+/// Where the request stands: the cursor key, the decoded cursor, and the current generation
+/// (with when it finished); or the response that ends the request (a bad or expired
+/// cursor, nothing published yet, a store error).
+async fn position<'a>(
+    state: &'a AppState,
+    q: &ChangesQuery,
+) -> Result<(&'a CursorKey, Cursor, i64, chrono::DateTime<chrono::Utc>), Response> {
+    let key = state.cursor_key().await.map_err(internal)?;
+    let cursor = match q.cursor.as_deref() {
+        None | Some("") => Cursor::START,
+        Some(c) => Cursor::decode(c, key).ok_or_else(bad_cursor)?,
+    };
+    let (current, finished) = match state.store.last_generation_id().await {
+        Ok(Some(g)) => g,
+        Ok(None) => {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_generation",
+                "nothing has been published yet (no export generation): try again later",
+            ))
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    if cursor.generation > current || cursor.since > current {
+        // A cursor from a database that was rebuilt since: only a resync is safe.
+        return Err(expired());
+    }
+    Ok((key, cursor, current, finished))
+}
+
+/// The ETag's base for a page: the current generation and a digest of what else decides
+/// the answer (the cursor, the limit, the format, the caller's scope).
+fn etag_base(current: i64, cursor: &str, limit: u32, lheo: bool, scope: &Scope) -> String {
+    let id = format!("{cursor}|{limit}|{lheo}|{}", scope.digest());
+    format!(
+        "c{current}-{}",
+        hex::encode(&Sha256::digest(id.as_bytes())[..8])
+    )
+}
+
+/// The page's position in headers, for clients that read only those.
+fn with_page_headers(mut response: Response, page: &Page) -> Response {
     let h = response.headers_mut();
-    h.insert("lheo-feed-generation", HeaderValue::from(current));
+    h.insert("lheo-feed-generation", HeaderValue::from(page.generation));
     if let Ok(v) = HeaderValue::from_str(&page.next_cursor) {
         h.insert("lheo-feed-next-cursor", v);
     }
     h.insert(
         "lheo-feed-has-more",
-        HeaderValue::from_static(if has_more { "true" } else { "false" }),
+        HeaderValue::from_static(if page.has_more { "true" } else { "false" }),
     );
     response
 }
