@@ -22,9 +22,10 @@ use crate::store::{ImportTx, Store, UpsertCounts};
 pub const MAX_REPORTED_ERRORS: usize = 200;
 const BATCH: usize = 500;
 /// Offers written per statement batch. The writer does not drain the reading threads'
-/// queue while a batch is written, so a batch must be well under [`IN_FLIGHT`]: with 500
-/// (more than the queue), the reading threads stopped at every write and the import ran
-/// at the sum of reading and writing instead of the slower of the two.
+/// queue while a batch is written, so a batch must be well under what that queue holds
+/// ([`IN_FLIGHT`] bundles of [`BUNDLE`]: 256 offers): with 500 over a queue of 64, the
+/// reading threads stopped at every write and the import ran at the sum of reading and
+/// writing instead of the slower of the two.
 const OFFER_BATCH: usize = 64;
 
 /// A refused document or formation: `FILE:LINE:COLUMN: [path: ]reason`.
@@ -403,7 +404,7 @@ fn read_on_threads(paths: &[PathBuf]) -> Items {
     let parse = tokio::task::spawn_blocking(move || {
         let mut out = Bundler {
             items: Vec::with_capacity(BUNDLE),
-            send: |bundle| trees.send(bundle).is_ok(),
+            send: trees,
         };
         parse_documents(&paths, &mut out);
     });
@@ -437,14 +438,13 @@ fn read_on_threads(paths: &[PathBuf]) -> Items {
     }
 }
 
-/// Gathers items into bundles of [`BUNDLE`] for `send`, which says whether the next
-/// stage still listens.
-struct Bundler<F: FnMut(Bundle<Parsed>) -> bool> {
+/// Gathers the parsing thread's items into bundles of [`BUNDLE`] for the mapping thread.
+struct Bundler {
     items: Bundle<Parsed>,
-    send: F,
+    send: std::sync::mpsc::SyncSender<Bundle<Parsed>>,
 }
 
-impl<F: FnMut(Bundle<Parsed>) -> bool> Bundler<F> {
+impl Bundler {
     /// Adds an item; false once the next stage is gone.
     fn push(&mut self, fi: usize, item: Parsed) -> bool {
         self.items.push((fi, item));
@@ -456,14 +456,14 @@ impl<F: FnMut(Bundle<Parsed>) -> bool> Bundler<F> {
             return true;
         }
         let bundle = std::mem::replace(&mut self.items, Vec::with_capacity(BUNDLE));
-        (self.send)(bundle)
+        self.send.send(bundle).is_ok()
     }
 }
 
 /// The parsing thread: each document's formations as element trees, in order; a document
 /// that cannot be read further ends with `Refused`. Each document's end is handed over at
 /// once (the writer may be waiting for it).
-fn parse_documents<F: FnMut(Bundle<Parsed>) -> bool>(paths: &[PathBuf], out: &mut Bundler<F>) {
+fn parse_documents(paths: &[PathBuf], out: &mut Bundler) {
     for (fi, path) in paths.iter().enumerate() {
         let mut r = match open(path) {
             Ok(r) => r,
