@@ -49,7 +49,12 @@ TODAY = "2025-06-02"
 
 
 def run_timed(cmd, env=None, stdout=None):
-    """Runs cmd under /usr/bin/time; returns (wall, cpu, rss_mib, stdout_text)."""
+    """Runs cmd under /usr/bin/time; returns (wall, cpu, rss_mib, stdout_text).
+
+    `sync` first, untimed: a step started while the previous one's gigabytes are still
+    being written back (the export's 9 GB at a million sessions, the second host's copy)
+    runs 2-3x slower, and that is the disk, not the step (docs/BENCHMARKS.md)."""
+    subprocess.run(["sync"], check=True)
     with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
         full = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", t.name] + [str(c) for c in cmd]
         p = subprocess.run(full, env=env, stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE,

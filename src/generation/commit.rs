@@ -165,7 +165,9 @@ async fn write_changes(
     let records = changes
         .into_records()
         .context("cannot read back the change set")?;
-    let mut batch: Vec<(Change, String)> = Vec::new();
+    let mut batch: Vec<(Change, Vec<u8>)> = Vec::new();
+    // The batch being compressed while the one before it is inserted.
+    let mut compressing: Option<Compressing> = None;
     let mut rows: Vec<ChangeRow> = Vec::new();
     let mut withdrawals: Vec<ActionCode> = Vec::new();
     for c in records {
@@ -188,14 +190,17 @@ async fn write_changes(
         let fragment = read_at(&mut reader, at, len)
             .with_context(|| format!("cannot read back {}", snapshot.path.display()))?;
         if let Some(d) = delta.as_deref_mut() {
-            d.write(fragment.as_bytes())?;
+            d.write(&fragment)?;
         }
         batch.push((c, fragment));
         if batch.len() >= 200 {
-            write_published(tx, id, &mut batch).await?;
+            let next = compress_batch(std::mem::take(&mut batch));
+            store_published(tx, id, compressing.replace(next)).await?;
         }
     }
-    write_published(tx, id, &mut batch).await?;
+    let last = compress_batch(batch);
+    store_published(tx, id, compressing.replace(last)).await?;
+    store_published(tx, id, compressing).await?;
     tx.insert_changes(&rows).await?;
     tx.withdraw(id, finished_at, &withdrawals).await?;
     // After both: the runs of scope values follow the published rows just stamped.
@@ -234,34 +239,53 @@ fn delta_summary(
     }
 }
 
-/// Stores created and updated offers (`batch`, emptied), their fragments compressed on
-/// every core first (src/store/fragments.rs).
-async fn write_published(
+/// A batch of created and updated offers whose fragments are being compressed.
+type Compressing = tokio::task::JoinHandle<Vec<PublishedWrite>>;
+
+/// Starts compressing a batch's fragments on every core (src/store/fragments.rs), off the
+/// task, so that the database inserts the batch before it meanwhile: done one after the
+/// other, the cores were idle while SQLite wrote and SQLite while they compressed (a
+/// million-session export spent 35–45 s in this loop, `docs/BENCHMARKS.md`).
+fn compress_batch(batch: Vec<(Change, Vec<u8>)>) -> Compressing {
+    tokio::task::spawn_blocking(move || {
+        let xmls: Vec<&[u8]> = batch.iter().map(|(_, x)| x.as_slice()).collect();
+        let stored = fragments::compress_all(&xmls);
+        batch
+            .into_iter()
+            .zip(stored)
+            .map(|((c, _), fragment_lz4)| PublishedWrite {
+                numero: c.numero,
+                hash: c.hash,
+                fragment_lz4,
+                programmes: c.programmes,
+                departements: c.departements,
+            })
+            .collect()
+    })
+}
+
+/// Stores a compressed batch, once its compression is done.
+async fn store_published(
     tx: &mut GenerationTx,
     id: i64,
-    batch: &mut Vec<(Change, String)>,
+    batch: Option<Compressing>,
 ) -> anyhow::Result<()> {
-    let xmls: Vec<&[u8]> = batch.iter().map(|(_, x)| x.as_bytes()).collect();
-    let stored = fragments::compress_all(&xmls);
-    let rows: Vec<PublishedWrite> = batch
-        .drain(..)
-        .zip(stored)
-        .map(|((c, _), fragment_lz4)| PublishedWrite {
-            numero: c.numero,
-            hash: c.hash,
-            fragment_lz4,
-            programmes: c.programmes,
-            departements: c.departements,
-        })
-        .collect();
+    let Some(batch) = batch else {
+        return Ok(());
+    };
+    let rows = batch.await.context("compressing the fragments failed")?;
+    if rows.is_empty() {
+        return Ok(());
+    }
     tx.write_published(id, &rows).await
 }
 
-fn read_at(reader: &mut File, at: u64, len: usize) -> anyhow::Result<String> {
+/// The fragment at `at`: bytes this export wrote and hashed, so not checked as UTF-8 again.
+fn read_at(reader: &mut File, at: u64, len: usize) -> anyhow::Result<Vec<u8>> {
     reader.seek(SeekFrom::Start(at))?;
     let mut buf = vec![0; len];
     reader.read_exact(&mut buf)?;
-    Ok(String::from_utf8(buf)?)
+    Ok(buf)
 }
 
 /// The extras that end a delta document: its generation, and the withdrawn offers.
