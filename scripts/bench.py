@@ -33,6 +33,7 @@ and curl (`apt-get install -y time libxml2-utils openssl wrk curl`).
 
 import argparse
 import json
+import re
 import os
 import platform
 import shutil
@@ -48,7 +49,7 @@ XSD = ROOT.parent / "shared" / "lheo" / "lheo-2.3.xsd"
 TODAY = "2025-06-02"
 
 
-def run_timed(cmd, env=None, stdout=None):
+def run_timed(cmd, env=None, stdout=None, stderr_lines=None):
     """Runs cmd under /usr/bin/time; returns (wall, cpu, rss_mib, stdout_text).
 
     `sync` first, untimed: a step started while the previous one's gigabytes are still
@@ -63,7 +64,29 @@ def run_timed(cmd, env=None, stdout=None):
             sys.exit(f"failed ({p.returncode}): {' '.join(map(str, cmd))}\n{p.stderr[-4000:]}")
         wall, user, sys_, rss = t.read().split()[-4:]
         out = p.stdout if stdout is None else ""
+        if stderr_lines is not None:
+            stderr_lines.extend(p.stderr.splitlines())
         return float(wall), float(user) + float(sys_), int(rss) / 1024, out
+
+
+def export_phases(log):
+    """The export's phases from its `lheo_feed::generation` debug lines ("export: WHAT
+    elapsed=…"): evaluate and stream, the write phase, the commit. Which of them grows
+    faster than N is what issue 20 asks; empty when the lines are not there."""
+    at = {}
+    for line in log:
+        m = re.search(r"export: (.+?) elapsed=([0-9.]+)(ns|µs|us|ms|s)\b",
+                      re.sub(r"\x1b\[[0-9;]*m", "", line))
+        if m:
+            scale = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(3)]
+            at[m.group(1)] = float(m.group(2)) * scale
+    try:
+        stream = at["offers evaluated and snapshot streamed"]
+        write = at["published offers, changes and evaluations written"] - at["snapshot synced"]
+        commit = at["committed"] - at["generation written"]
+    except KeyError:
+        return ""
+    return f"; stream {stream:.1f} s, write {write:.1f} s, commit {commit:.1f} s"
 
 
 def fmt(x):
@@ -280,11 +303,14 @@ def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, s
           f"{n / wall:,.0f} sessions/s".replace(",", " "), "")
 
     def export():
+        log = []
         wall, cpu, rss, text = run_timed(
-            lheo(url, *cfg, "export", "--today", TODAY, "--json", "--out", out))
+            lheo(url, *cfg, "export", "--today", TODAY, "--json", "--out", out),
+            env=dict(os.environ, LHEO_FEED_LOG="warn,lheo_feed::generation=debug"),
+            stderr_lines=log)
         s = json.loads(text)
         detail = (f"{s['mode']}; {s['created']}/{s['updated']}/{s['withdrawn']}/"
-                  f"{s['unchanged']} c/u/w/=; {s['bytes'] / 1e6:,.0f} MB")
+                  f"{s['unchanged']} c/u/w/=; {s['bytes'] / 1e6:,.0f} MB{export_phases(log)}")
         return wall, cpu, rss, s, detail
 
     def push(label, full_bytes=None):
