@@ -33,9 +33,9 @@ and curl (`apt-get install -y time libxml2-utils openssl wrk curl`).
 
 import argparse
 import json
-import re
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys

@@ -198,8 +198,10 @@ async fn write_changes(
             store_published(tx, id, compressing.replace(next)).await?;
         }
     }
-    let last = compress_batch(batch);
-    store_published(tx, id, compressing.replace(last)).await?;
+    if !batch.is_empty() {
+        let last = compress_batch(batch);
+        store_published(tx, id, compressing.replace(last)).await?;
+    }
     store_published(tx, id, compressing).await?;
     tx.insert_changes(&rows).await?;
     tx.withdraw(id, finished_at, &withdrawals).await?;
@@ -264,7 +266,7 @@ fn compress_batch(batch: Vec<(Change, Vec<u8>)>) -> Compressing {
     })
 }
 
-/// Stores a compressed batch, once its compression is done.
+/// Stores a compressed batch (never empty), once its compression is done.
 async fn store_published(
     tx: &mut GenerationTx,
     id: i64,
@@ -274,9 +276,6 @@ async fn store_published(
         return Ok(());
     };
     let rows = batch.await.context("compressing the fragments failed")?;
-    if rows.is_empty() {
-        return Ok(());
-    }
     tx.write_published(id, &rows).await
 }
 
