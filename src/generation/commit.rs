@@ -1,11 +1,9 @@
 //! Step 3 of an export: the one write transaction. The generation row, the created and
-//! updated offers (fragments read back from the new snapshot) in `published` and in the
-//! delta document, the change set, the withdrawals and their tombstones, the outbox rows,
+//! updated offers (their stored fragments, compressed when they were evaluated) in
+//! `published` and in the delta document, the change set, the withdrawals and their tombstones, the outbox rows,
 //! the evaluation state, and the retention purge. Nothing here is visible before the
 //! commit ([`super::publish`]).
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -93,8 +91,8 @@ pub(super) async fn record(
         tx,
         id,
         finished_at,
-        snapshot,
         streamed.changes,
+        streamed.fragments,
         delta.as_mut(),
     )
     .await?;
@@ -149,25 +147,24 @@ pub(super) async fn record(
     })
 }
 
-/// One pass over the change set, read back from its spill file: the change rows, the
-/// created and updated offers' fragments (read back from the snapshot) for the published
-/// table and the delta document, and the withdrawals, which it returns.
+/// One pass over the change set, read back from its spill files: the change rows, the
+/// created and updated offers' stored fragments for the published table (and, plain, for
+/// the delta document), and the withdrawals, which it returns.
 async fn write_changes(
     tx: &mut GenerationTx,
     id: i64,
     finished_at: DateTime<Utc>,
-    snapshot: &Snapshot,
     changes: super::spill::Spill<Change>,
+    fragments: super::spill::Blobs,
     mut delta: Option<&mut Document>,
 ) -> anyhow::Result<Vec<ActionCode>> {
-    let mut reader = File::open(&snapshot.path)
-        .with_context(|| format!("cannot read back {}", snapshot.path.display()))?;
     let records = changes
         .into_records()
         .context("cannot read back the change set")?;
-    let mut batch: Vec<(Change, Vec<u8>)> = Vec::new();
-    // The batch being compressed while the one before it is inserted.
-    let mut compressing: Option<Compressing> = None;
+    let mut stored = fragments
+        .into_reader()
+        .context("cannot read back the changed fragments")?;
+    let mut batch: Vec<PublishedWrite> = Vec::new();
     let mut rows: Vec<ChangeRow> = Vec::new();
     let mut withdrawals: Vec<ActionCode> = Vec::new();
     for c in records {
@@ -186,23 +183,27 @@ async fn write_changes(
             withdrawals.push(c.numero);
             continue;
         }
-        let (at, len) = c.at.expect("created and updated offers have a fragment");
-        let fragment = read_at(&mut reader, at, len)
-            .with_context(|| format!("cannot read back {}", snapshot.path.display()))?;
+        let fragment_lz4 = stored
+            .next_blob()
+            .context("cannot read back the changed fragments")?;
         if let Some(d) = delta.as_deref_mut() {
-            d.write(&fragment)?;
+            d.write(&fragments::decompress(&fragment_lz4)?)?;
         }
-        batch.push((c, fragment));
+        batch.push(PublishedWrite {
+            numero: c.numero,
+            hash: c.hash,
+            fragment_lz4,
+            programmes: c.programmes,
+            departements: c.departements,
+        });
         if batch.len() >= 200 {
-            let next = compress_batch(std::mem::take(&mut batch));
-            store_published(tx, id, compressing.replace(next)).await?;
+            tx.write_published(id, &batch).await?;
+            batch.clear();
         }
     }
     if !batch.is_empty() {
-        let last = compress_batch(batch);
-        store_published(tx, id, compressing.replace(last)).await?;
+        tx.write_published(id, &batch).await?;
     }
-    store_published(tx, id, compressing).await?;
     tx.insert_changes(&rows).await?;
     tx.withdraw(id, finished_at, &withdrawals).await?;
     // After both: the runs of scope values follow the published rows just stamped.
@@ -239,52 +240,6 @@ fn delta_summary(
         },
         retraits,
     }
-}
-
-/// A batch of created and updated offers whose fragments are being compressed.
-type Compressing = tokio::task::JoinHandle<Vec<PublishedWrite>>;
-
-/// Starts compressing a batch's fragments on every core (src/store/fragments.rs), off the
-/// task, so that the database inserts the batch before it meanwhile: done one after the
-/// other, the cores were idle while SQLite wrote and SQLite while they compressed (a
-/// million-session export spent 35–45 s in this loop, `docs/BENCHMARKS.md`).
-fn compress_batch(batch: Vec<(Change, Vec<u8>)>) -> Compressing {
-    tokio::task::spawn_blocking(move || {
-        let xmls: Vec<&[u8]> = batch.iter().map(|(_, x)| x.as_slice()).collect();
-        let stored = fragments::compress_all(&xmls);
-        batch
-            .into_iter()
-            .zip(stored)
-            .map(|((c, _), fragment_lz4)| PublishedWrite {
-                numero: c.numero,
-                hash: c.hash,
-                fragment_lz4,
-                programmes: c.programmes,
-                departements: c.departements,
-            })
-            .collect()
-    })
-}
-
-/// Stores a compressed batch (never empty), once its compression is done.
-async fn store_published(
-    tx: &mut GenerationTx,
-    id: i64,
-    batch: Option<Compressing>,
-) -> anyhow::Result<()> {
-    let Some(batch) = batch else {
-        return Ok(());
-    };
-    let rows = batch.await.context("compressing the fragments failed")?;
-    tx.write_published(id, &rows).await
-}
-
-/// The fragment at `at`: bytes this export wrote and hashed, so not checked as UTF-8 again.
-fn read_at(reader: &mut File, at: u64, len: usize) -> anyhow::Result<Vec<u8>> {
-    reader.seek(SeekFrom::Start(at))?;
-    let mut buf = vec![0; len];
-    reader.read_exact(&mut buf)?;
-    Ok(buf)
 }
 
 /// The extras that end a delta document: its generation, and the withdrawn offers.

@@ -5,10 +5,12 @@
 //! rule findings in French) holding them in memory took the peak well past 300 MB. A
 //! [`Spill`] writes each record as a JSON line to an anonymous temporary file (deleted by
 //! the system when closed, even after a kill) and reads them back in order, so the
-//! export's memory no longer depends on the number of offers.
+//! export's memory no longer depends on the number of offers. [`Blobs`] does the same for
+//! byte strings: the changed offers' stored (LZ4) fragments, made while the offers are
+//! evaluated and read back by the write transaction.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
@@ -92,9 +94,92 @@ impl<T: DeserializeOwned> Iterator for Records<T> {
     }
 }
 
+/// Byte strings, appended, then read back once in the same order: each is its length (4
+/// bytes, little endian) then its bytes, in an anonymous temporary file.
+pub struct Blobs {
+    file: BufWriter<File>,
+    len: u64,
+}
+
+impl Blobs {
+    pub fn new() -> io::Result<Blobs> {
+        Ok(Blobs {
+            file: BufWriter::with_capacity(1 << 20, tempfile::tempfile()?),
+            len: 0,
+        })
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let n = u32::try_from(bytes.len())
+            .map_err(|_| io::Error::other("a byte string of 4 GiB or more"))?;
+        self.file.write_all(&n.to_le_bytes())?;
+        self.file.write_all(bytes)?;
+        self.len += 1;
+        Ok(())
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Reads them back, first pushed first.
+    pub fn into_reader(self) -> io::Result<BlobReader> {
+        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(BlobReader {
+            file: BufReader::with_capacity(1 << 20, file),
+            left: self.len,
+        })
+    }
+}
+
+/// Reads [`Blobs`] back.
+pub struct BlobReader {
+    file: BufReader<File>,
+    left: u64,
+}
+
+impl BlobReader {
+    /// The next byte string; an error after the last one (the caller asked for more than
+    /// it pushed, which is a bug, or the file was damaged).
+    pub fn next_blob(&mut self) -> io::Result<Vec<u8>> {
+        if self.left == 0 {
+            return Err(io::Error::other("no byte string left in the spill file"));
+        }
+        let mut n = [0u8; 4];
+        self.file.read_exact(&mut n)?;
+        let mut bytes = vec![0; u32::from_le_bytes(n) as usize];
+        self.file.read_exact(&mut bytes)?;
+        self.left -= 1;
+        Ok(bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_strings_come_back_in_order_and_not_one_more() {
+        let mut b = Blobs::new().unwrap();
+        assert!(b.is_empty());
+        let strings: Vec<Vec<u8>> = (0..3000u32)
+            .map(|i| (0..(i * 7) % 5000).map(|j| (i ^ j) as u8).collect())
+            .collect();
+        for s in &strings {
+            b.push(s).unwrap();
+        }
+        assert_eq!(b.len(), 3000);
+        let mut r = b.into_reader().unwrap();
+        for s in &strings {
+            assert_eq!(&r.next_blob().unwrap(), s);
+        }
+        assert!(r.next_blob().is_err());
+    }
 
     #[test]
     fn records_come_back_in_order_and_in_batches() {

@@ -12,7 +12,7 @@ use anyhow::Context;
 use super::candidates::{CandidateCursor, LiveCursor, Plan};
 use super::evaluate::{decode_counts, Candidate, EvalContext, Published};
 use super::files::{self, Document, FragmentReader};
-use super::spill::Spill;
+use super::spill::{Blobs, Spill};
 use super::{pause_at, twin, ExportOptions, Mode};
 use crate::lheo::WriterContext;
 use crate::model::{ActionCode, Organisme, Siret};
@@ -57,6 +57,7 @@ pub(super) async fn evaluate_and_stream(
         return Ok(Streamed {
             snapshot: None,
             changes: Spill::new().context("cannot create a temporary file")?,
+            fragments: Blobs::new().context("cannot create a temporary file")?,
             counted: ChangeCounts::default(),
             evaluations: Spill::new().context("cannot create a temporary file")?,
             evaluated_keys: Vec::new(),
@@ -108,14 +109,13 @@ impl Op {
     }
 }
 
-/// One change, with where its new fragment lies in the snapshot's temporary file.
+/// One change. A created or updated offer's stored fragment is the next one in the change
+/// set's [`Blobs`], in the same order.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Change {
     pub numero: ActionCode,
     pub op: Op,
     pub hash: String,
-    /// Offset and length in the snapshot (created and updated).
-    pub at: Option<(u64, usize)>,
     pub programmes: String,
     pub departements: String,
 }
@@ -127,7 +127,6 @@ impl Change {
             numero,
             op: Op::Withdrawn,
             hash,
-            at: None,
             programmes: String::new(),
             departements: String::new(),
         }
@@ -163,9 +162,11 @@ pub(super) struct ChangeCounts {
     pub withdrawn: u64,
 }
 
-/// The change set as it is found: spilled to disk, and counted.
+/// The change set as it is found: spilled to disk with the changed offers' stored
+/// fragments, and counted.
 pub(super) struct ChangeLog {
     pub spill: Spill<Change>,
+    pub fragments: Blobs,
     pub counted: ChangeCounts,
 }
 
@@ -173,11 +174,19 @@ impl ChangeLog {
     fn new() -> anyhow::Result<ChangeLog> {
         Ok(ChangeLog {
             spill: Spill::new().context("cannot create a temporary file")?,
+            fragments: Blobs::new().context("cannot create a temporary file")?,
             counted: ChangeCounts::default(),
         })
     }
 
-    fn push(&mut self, c: Change) -> anyhow::Result<()> {
+    /// A change; `stored` is the new stored fragment of a created or updated offer.
+    fn push(&mut self, c: Change, stored: Option<&[u8]>) -> anyhow::Result<()> {
+        debug_assert_eq!(stored.is_some(), c.op != Op::Withdrawn);
+        if let Some(bytes) = stored {
+            self.fragments
+                .push(bytes)
+                .context("cannot write the changed fragments to a temporary file")?;
+        }
         match c.op {
             Op::Created => self.counted.created += 1,
             Op::Updated => self.counted.updated += 1,
@@ -195,6 +204,8 @@ pub(super) struct Streamed {
     pub snapshot: Option<Document>,
     /// One per offer at most: on disk, so that memory does not grow with the offer.
     pub changes: Spill<Change>,
+    /// The created and updated offers' stored fragments, in the order of `changes`.
+    pub fragments: Blobs,
     pub counted: ChangeCounts,
     pub evaluations: Spill<EvaluationWrite>,
     pub evaluated_keys: Vec<ActionCode>,
@@ -325,8 +336,8 @@ fn open_previous(
         verify,
         "unchanged offers copied from the previous generation's file"
     );
-    let reader =
-        FragmentReader::open(&f.path, verify).map_err(|e| format!("{}: {e}", f.path.display()))?;
+    let reader = FragmentReader::open(&f.path, verify)
+        .map_err(|e| format!("{}: {e}", f.path.display()))?;
     let twin = twin::Reader::open(&files::gzip_twin(&f.path), &f.sha256);
     Ok((Some(reader), twin))
 }
@@ -413,6 +424,7 @@ impl Walk {
             snapshot: Some(self.snapshot),
             counted: self.changes.counted,
             changes: self.changes.spill,
+            fragments: self.changes.fragments,
             evaluations: self.evaluations,
             evaluated_keys: self.evaluated_keys,
             totals: self.totals,
@@ -447,7 +459,7 @@ impl Walk {
                 self.published += 1;
                 Ok(())
             }
-            _ => self.changes.push(Change::withdrawn(key, old.hash)),
+            _ => self.changes.push(Change::withdrawn(key, old.hash), None),
         }
     }
 
@@ -472,17 +484,17 @@ impl Walk {
         let Some(Published {
             xml,
             segment,
+            stored,
             hash,
             programmes,
             departements,
         }) = new
         else {
             return match old {
-                Some(old) => self.changes.push(Change::withdrawn(key, old.hash)),
+                Some(old) => self.changes.push(Change::withdrawn(key, old.hash), None),
                 None => Ok(()),
             };
         };
-        let at = self.snapshot.offset();
         self.snapshot
             .write_offer(key, xml.as_bytes(), Some(&segment))?;
         self.published += 1;
@@ -494,13 +506,15 @@ impl Walk {
             Some(_) => Op::Updated,
             None => Op::Created,
         };
-        self.changes.push(Change {
-            numero: key,
-            op,
-            hash,
-            at: Some((at, xml.len())),
-            programmes,
-            departements,
-        })
+        self.changes.push(
+            Change {
+                numero: key,
+                op,
+                hash,
+                programmes,
+                departements,
+            },
+            Some(&stored),
+        )
     }
 }

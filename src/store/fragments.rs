@@ -20,18 +20,6 @@ pub fn compress(xml: &[u8]) -> Vec<u8> {
     lz4_flex::block::compress_prepend_size(xml)
 }
 
-/// Compresses fragments on every core, keeping their order: the full export stores every
-/// published offer's fragment (8 GB at a million sessions) in its write transaction.
-pub fn compress_all(xmls: &[&[u8]]) -> Vec<Vec<u8>> {
-    let mut out: Vec<(&[u8], Vec<u8>)> = xmls.iter().map(|x| (*x, Vec::new())).collect();
-    crate::parallel::on_every_core(&mut out, 8, |part| {
-        for (xml, stored) in part {
-            *stored = compress(xml);
-        }
-    });
-    out.into_iter().map(|(_, stored)| stored).collect()
-}
-
 /// The plain bytes of a stored fragment.
 pub fn decompress(stored: &[u8]) -> Result<Vec<u8>> {
     let (len, block) = match stored.split_first_chunk::<4>() {
@@ -125,17 +113,6 @@ mod tests {
         let mut wrong = compress(b"<formation>texte</formation>");
         wrong[0] = wrong[0].wrapping_add(7);
         assert!(decompress(&wrong).is_err());
-    }
-
-    #[test]
-    fn compress_all_keeps_the_order() {
-        let xmls: Vec<String> = (0..100).map(|i| format!("<f n=\"{i}\"/>")).collect();
-        let refs: Vec<&[u8]> = xmls.iter().map(|x| x.as_bytes()).collect();
-        let stored = compress_all(&refs);
-        assert_eq!(stored.len(), 100);
-        for (x, s) in xmls.iter().zip(stored) {
-            assert_eq!(decompress(&s).unwrap(), x.as_bytes());
-        }
     }
 
     proptest! {
