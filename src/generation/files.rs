@@ -30,6 +30,7 @@ use std::sync::mpsc;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::generation::direct::{DirectFile, DirectReader};
 use crate::generation::twin;
 use crate::lheo::document_header;
 use crate::model::ActionCode;
@@ -236,35 +237,9 @@ pub struct Finished {
 
 /// The twin and index files a writing thread appends to.
 struct TwinFiles {
-    twin: File,
-    /// Bytes written to `twin`.
-    written: u64,
+    twin: DirectFile,
     index: File,
 }
-
-/// Asks the kernel to start writing `len` bytes at `offset` of `file` to disk now, without
-/// waiting for them. Without it, an 8 GB snapshot (a million sessions) sat in the page cache
-/// until the final `fsync`, which then waited for most of it at the disk's pace (about
-/// 130–200 MB/s on the benchmark machine, `docs/BENCHMARKS.md`); started as the document
-/// streams, the disk works while the offers are evaluated.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &File, offset: u64, len: usize) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: sync_file_range takes a descriptor and integers and touches no memory of
-    // ours; `file` is open for the whole call. A failure only loses the early start (the
-    // final sync_all still makes the file durable), so its result is not needed.
-    unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            offset as libc::off64_t,
-            len as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _offset: u64, _len: usize) {}
 
 /// The hashing stage, between the producer and the writing thread: SHA-256 of the document
 /// on a core of its own. In the same thread as the writes it was the critical path of a
@@ -288,12 +263,18 @@ fn hash_loop(rx: mpsc::Receiver<Msg>, tx: mpsc::SyncSender<Msg>) {
 }
 
 fn write_loop(
-    mut file: File,
-    mut twin: Option<TwinFiles>,
+    file: File,
+    twin: Option<TwinFiles>,
     rx: mpsc::Receiver<Msg>,
     spare: mpsc::SyncSender<Vec<u8>>,
 ) -> io::Result<(u64, String)> {
-    let mut bytes = 0u64;
+    // Past the page cache: nothing in the export reads these files back (`direct`).
+    let mut file = DirectFile::new(file);
+    tracing::debug!(
+        direct = file.is_direct(),
+        "the document's writing thread started"
+    );
+    let mut twin = twin;
     for msg in rx {
         match msg {
             Msg::Chunk {
@@ -302,12 +283,8 @@ fn write_loop(
                 index,
             } => {
                 file.write_all(&b)?;
-                start_writeback(&file, bytes, b.len());
-                bytes += b.len() as u64;
                 if let Some(t) = &mut twin {
                     t.twin.write_all(&z)?;
-                    start_writeback(&t.twin, t.written, z.len());
-                    t.written += z.len() as u64;
                     t.index.write_all(&index)?;
                 }
                 b.clear();
@@ -318,11 +295,12 @@ fn write_loop(
                 let _ = ack.send(file.flush());
             }
             Msg::Finish { twin_size, sha256 } => {
-                file.sync_all()?;
-                if let (Some(t), Some(size)) = (&mut twin, twin_size) {
-                    t.index.write_all(&twin::index_trailer(size, &sha256))?;
-                    t.twin.sync_all()?;
-                    t.index.sync_all()?;
+                let bytes = file.finish()?;
+                if let (Some(t), Some(size)) = (twin, twin_size) {
+                    let mut index = t.index;
+                    index.write_all(&twin::index_trailer(size, &sha256))?;
+                    t.twin.finish()?;
+                    index.sync_all()?;
                 }
                 return Ok((bytes, sha256));
             }
@@ -382,8 +360,7 @@ impl Document {
             let assembler = twin::Assembler::new(&mut pending, &mut idx);
             (
                 Some(TwinFiles {
-                    twin,
-                    written: 0,
+                    twin: DirectFile::new(twin),
                     index,
                 }),
                 Some(TwinState {
@@ -790,7 +767,8 @@ pub fn fingerprint_of(m: &fs::Metadata) -> io::Result<String> {
 /// each fragment starts a line with `<formation numero="F-A"` and ends with the line
 /// `</formation>`; text content cannot hold either (`<` is escaped).
 pub struct FragmentReader {
-    file: File,
+    /// Past the page cache: the document is read once, and was written past it.
+    file: DirectReader,
     /// `buf[pos..filled]` is read and not yet consumed.
     buf: Vec<u8>,
     pos: usize,
@@ -808,10 +786,21 @@ const OFFRES_START: &[u8] = b"<offres>\n";
 const READ: usize = 4 << 20;
 
 impl FragmentReader {
-    /// Opens `path` and reads its header (through `<offres>`).
+    /// Opens `path` and reads its header (through `<offres>`), through the page cache
+    /// (a document read again and again, such as the one the feed serves).
     pub fn open(path: &Path, verify: bool) -> io::Result<FragmentReader> {
+        FragmentReader::open_with(path, verify, true)
+    }
+
+    /// [`FragmentReader::open`] past the page cache where possible: the export's one pass
+    /// over the previous document, which it wrote past the cache (`super::direct`).
+    pub fn open_once(path: &Path, verify: bool) -> io::Result<FragmentReader> {
+        FragmentReader::open_with(path, verify, false)
+    }
+
+    fn open_with(path: &Path, verify: bool, cached: bool) -> io::Result<FragmentReader> {
         let mut r = FragmentReader {
-            file: File::open(path)?,
+            file: DirectReader::open_with(path, cached)?,
             buf: vec![0; READ],
             pos: 0,
             filled: 0,

@@ -15,9 +15,9 @@
 //! [`export`] runs these steps, one module each: `candidates` (the plan), `evaluate`
 //! and `stream` (step 1), the guards (step 2, here), `commit` (the transaction of
 //! step 3) and `publish` (the files, before and after the commit). [`files`] and
-//! [`twin`] hold the mechanics of the documents, [`spill`] the per-offer lists kept on
-//! disk, [`rejections`] the findings kept for the status page, `history` the reading of
-//! past generations (`diff`).
+//! [`twin`] hold the mechanics of the documents (`direct` writes them past the page
+//! cache), [`spill`] the per-offer lists kept on disk, [`rejections`] the findings kept
+//! for the status page, `history` the reading of past generations (`diff`).
 //!
 //! 1. **Read-only work.** It reads the last generation and the store revision, then walks,
 //!    in numeric `F-A` order, the union of the previously published offers and the
@@ -86,6 +86,7 @@ use crate::store::Store;
 
 mod candidates;
 mod commit;
+mod direct;
 mod evaluate;
 pub mod files;
 mod history;

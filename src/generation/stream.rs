@@ -336,7 +336,7 @@ fn open_previous(
         verify,
         "unchanged offers copied from the previous generation's file"
     );
-    let reader = FragmentReader::open(&f.path, verify)
+    let reader = FragmentReader::open_once(&f.path, verify)
         .map_err(|e| format!("{}: {e}", f.path.display()))?;
     let twin = twin::Reader::open(&files::gzip_twin(&f.path), &f.sha256);
     Ok((Some(reader), twin))

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::{Compress, Compression, FlushCompress, Status};
 
+use super::direct::DirectReader;
 use crate::model::ActionCode;
 
 /// Compression level: flate2's level 1. Higher levels cost several times more CPU for a
@@ -171,7 +172,8 @@ pub fn index_trailer(twin_size: u64, sha256: &str) -> Vec<u8> {
 /// Reads the segments of a previous twin in order, for the offers copied unchanged.
 pub struct Reader {
     index: BufReader<File>,
-    twin: BufReader<File>,
+    /// Past the page cache, as it was written (`super::direct`).
+    twin: DirectReader,
     /// Records left.
     left: u64,
     /// Where the twin is read.
@@ -186,7 +188,7 @@ impl Reader {
     /// caller compresses instead.
     pub fn open(twin: &Path, document_sha256: &str) -> Option<Reader> {
         let mut index = File::open(index_path(twin)).ok()?;
-        let twin_file = File::open(twin).ok()?;
+        let twin_file = DirectReader::open(twin).ok()?;
         let index_len = index.metadata().ok()?.len();
         let body = index_len.checked_sub((MAGIC.len() + TRAILER) as u64)?;
         if body % RECORD as u64 != 0 {
@@ -207,7 +209,7 @@ impl Reader {
         index.seek(SeekFrom::Start(MAGIC.len() as u64)).ok()?;
         Some(Reader {
             index: BufReader::with_capacity(1 << 16, index),
-            twin: BufReader::with_capacity(1 << 20, twin_file),
+            twin: twin_file,
             left: body / RECORD as u64,
             at: 0,
             peeked: None,
