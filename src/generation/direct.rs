@@ -7,17 +7,13 @@
 //! 9 GB written and synced took 6.7–30 s of which 5–28 s of system time through the cache,
 //! 5.3–7.5 s with about 1 s of system time past it: the cache's cost grows with what is
 //! already cached, which is why the export's system time grew faster than the offers.
-//! Nothing reads the document back before the next export, so caching it buys little.
+//! Nothing in the export reads its own document back, so caching it buys nothing.
 //!
 //! The next export reads the previous document and twin once, in order, to copy the
 //! offers it does not evaluate again. Written past the cache they are not in it, and
 //! reading them through it cost as much system time as writing did (a 1 % change at a
 //! million sessions: 23 s, then 32 s once the writes went past the cache and the reads
 //! did not), so [`DirectReader`] reads them past it too.
-//!
-//! Below [`CACHED_PREFIX`] (1 GiB) files still go through the cache, where it is cheap: a
-//! 100 000-session document read from the disk instead of the cache made the 1 % change
-//! a quarter slower. Beyond it they go past.
 //!
 //! `O_DIRECT` needs aligned memory, offsets and lengths: [`DirectFile`] gathers bytes in an
 //! aligned block and writes whole blocks at aligned offsets; the unaligned end is written
@@ -34,22 +30,11 @@ const ALIGN: usize = 4096;
 /// Bytes gathered before a write: large writes keep the disk busy with one writer.
 const BLOCK: usize = 4 << 20;
 
-/// How much of a file goes through the page cache before the rest goes past it: a
-/// document up to this size (the whole document at 100 000 sessions, 915 MB) is written
-/// and read back through the cache as before, where it is cheap, and stays there for the
-/// next export; only what lies beyond, which would fill the cache and cost more the fuller
-/// it is, goes past it. Both the writer and the reader apply it, so that the next export
-/// finds the prefix in the cache and reads the rest from the disk.
-pub const CACHED_PREFIX: u64 = 1 << 30;
-
-/// A new file written sequentially: its first [`CACHED_PREFIX`] bytes through the page
-/// cache, the rest past it where the file system allows it.
+/// A new file written sequentially, past the page cache where the file system allows it.
 pub struct DirectFile {
     file: File,
     direct: bool,
-    /// From which offset the file should go past the cache (`None`: never, or refused).
-    switch_at: Option<u64>,
-    /// `storage[start..start + BLOCK]` is the aligned block (allocated when direct).
+    /// `storage[start..start + BLOCK]` is the aligned block.
     storage: Vec<u8>,
     start: usize,
     /// Bytes gathered in the block, not yet written at `written`.
@@ -59,37 +44,28 @@ pub struct DirectFile {
 }
 
 impl DirectFile {
-    /// Takes over `file` (new, empty, opened for writing), past the cache after
-    /// [`CACHED_PREFIX`] bytes.
+    /// Takes over `file` (new, empty, opened for writing), past the cache if possible.
     pub fn new(file: File) -> DirectFile {
-        DirectFile::with_prefix(file, Some(CACHED_PREFIX))
+        DirectFile::with_cache(file, false)
     }
 
-    /// Takes over `file`, past the cache after `prefix` bytes (`None`: never).
-    pub fn with_prefix(file: File, prefix: Option<u64>) -> DirectFile {
-        let mut f = DirectFile {
+    /// Takes over `file`, through the page cache (`cached`) or past it if possible.
+    pub fn with_cache(file: File, cached: bool) -> DirectFile {
+        let direct = !cached && set_direct(&file, true).is_ok();
+        let (storage, start) = if direct {
+            let storage = vec![0u8; BLOCK + ALIGN];
+            let start = storage.as_ptr().align_offset(ALIGN);
+            (storage, start)
+        } else {
+            (Vec::new(), 0)
+        };
+        DirectFile {
             file,
-            direct: false,
-            switch_at: prefix.map(align_up),
-            storage: Vec::new(),
-            start: 0,
+            direct,
+            storage,
+            start,
             len: 0,
             written: 0,
-        };
-        f.switch_if_due();
-        f
-    }
-
-    /// Goes past the cache once `written` reached the switch offset (aligned), if the
-    /// file system allows it; decided once.
-    fn switch_if_due(&mut self) {
-        if self.switch_at.is_some_and(|at| self.written >= at) {
-            self.switch_at = None;
-            if set_direct(&self.file, true).is_ok() {
-                self.direct = true;
-                self.storage = vec![0u8; BLOCK + ALIGN];
-                self.start = self.storage.as_ptr().align_offset(ALIGN);
-            }
         }
     }
 
@@ -106,17 +82,7 @@ impl DirectFile {
 
     pub fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         if !self.direct {
-            let Some(at) = self.switch_at else {
-                return self.write_cached(bytes);
-            };
-            // Through the cache up to the switch offset, then past it.
-            let n = (at - self.written).min(bytes.len() as u64) as usize;
-            self.write_cached(&bytes[..n])?;
-            bytes = &bytes[n..];
-            self.switch_if_due();
-            if !self.direct {
-                return self.write_cached(bytes);
-            }
+            return self.write_cached(bytes);
         }
         while !bytes.is_empty() {
             let n = (BLOCK - self.len).min(bytes.len());
@@ -196,10 +162,6 @@ impl DirectFile {
     }
 
     fn write_cached(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if bytes.is_empty() {
-            // (A length of 0 would start the writeback of the whole file.)
-            return Ok(());
-        }
         write_at(&self.file, bytes, self.written)?;
         start_writeback(&self.file, self.written, bytes.len());
         self.written += bytes.len() as u64;
@@ -207,15 +169,11 @@ impl DirectFile {
     }
 }
 
-/// A file read in order (with forward and backward seeks), a block at a time: its first
-/// [`CACHED_PREFIX`] bytes through the page cache, as [`DirectFile`] wrote them, the rest
-/// past it where the file system allows it.
+/// A file read in order (with forward and backward seeks), past the page cache where the
+/// file system allows it, a block at a time.
 pub struct DirectReader {
     file: File,
-    /// Whether `O_DIRECT` is set now.
     direct: bool,
-    /// From which offset blocks are read past the cache (`None`: never, or refused).
-    past_cache_from: Option<u64>,
     /// `storage[start..start + BLOCK]` is the aligned block.
     storage: Vec<u8>,
     start: usize,
@@ -229,21 +187,21 @@ pub struct DirectReader {
 }
 
 impl DirectReader {
-    /// Opens `path`, to be read past the cache after [`CACHED_PREFIX`] bytes.
+    /// Opens `path` to be read past the cache if possible.
     pub fn open(path: &std::path::Path) -> io::Result<DirectReader> {
-        DirectReader::open_with(path, Some(CACHED_PREFIX))
+        DirectReader::open_with(path, false)
     }
 
-    /// Opens `path`, to be read past the cache after `prefix` bytes (`None`: never, for a
-    /// file read again and again, such as a document the feed serves).
-    pub fn open_with(path: &std::path::Path, prefix: Option<u64>) -> io::Result<DirectReader> {
+    /// Opens `path` to be read through the page cache (`cached`: a file read again and
+    /// again, such as a document the feed serves) or past it if possible.
+    pub fn open_with(path: &std::path::Path, cached: bool) -> io::Result<DirectReader> {
         let file = File::open(path)?;
+        let direct = !cached && set_direct(&file, true).is_ok();
         let storage = vec![0u8; BLOCK + ALIGN];
         let start = storage.as_ptr().align_offset(ALIGN);
         Ok(DirectReader {
             file,
-            direct: false,
-            past_cache_from: prefix,
+            direct,
             storage,
             start,
             offset: 0,
@@ -271,19 +229,6 @@ impl DirectReader {
 
     /// Reads the block at `self.offset` (aligned); false when it is past the end.
     fn read_block(&mut self) -> io::Result<bool> {
-        let past = self.past_cache_from.is_some_and(|from| self.offset >= from);
-        if past != self.direct {
-            if set_direct(&self.file, past).is_ok() {
-                self.direct = past;
-            } else {
-                // Refused: through the cache from now on.
-                self.past_cache_from = None;
-                if self.direct {
-                    set_direct(&self.file, false)?;
-                    self.direct = false;
-                }
-            }
-        }
         let mut got = 0;
         while got < BLOCK {
             let at = self.offset + got as u64;
@@ -297,14 +242,12 @@ impl DirectReader {
                     if self.direct && !got.is_multiple_of(ALIGN) {
                         set_direct(&self.file, false)?;
                         self.direct = false;
-                        self.past_cache_from = None;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
                     set_direct(&self.file, false)?;
                     self.direct = false;
-                    self.past_cache_from = None;
                 }
                 Err(e) => return Err(e),
             }
@@ -377,10 +320,6 @@ fn write_at(mut file: &File, bytes: &[u8], at: u64) -> io::Result<()> {
     file.write_all(bytes)
 }
 
-fn align_up(x: u64) -> u64 {
-    x.div_ceil(ALIGN as u64) * ALIGN as u64
-}
-
 /// Sets or clears `O_DIRECT` on the open file; an error where the file system (or the
 /// platform) has no direct I/O.
 #[cfg(target_os = "linux")]
@@ -448,16 +387,15 @@ mod tests {
             .collect()
     }
 
-    /// Writes `chunks` past the cache after `prefix` bytes (flushing after the chunk
-    /// numbered `flush_after`, if any), checks what a reader sees at the flush and at the
-    /// end; returns whether the file ended past the cache.
-    fn round_trip(chunks: &[Vec<u8>], prefix: Option<u64>, flush_after: Option<usize>) -> bool {
+    /// Writes `chunks` (flushing after the chunk numbered `flush_after`, if any), checks
+    /// what a reader sees at the flush and at the end.
+    fn round_trip(chunks: &[Vec<u8>], cached: bool, flush_after: Option<usize>) -> bool {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("doc");
         let file = File::create(&path).unwrap();
-        let mut f = DirectFile::with_prefix(file, prefix);
-        if prefix != Some(0) {
-            assert!(!f.is_direct(), "through the cache before the prefix");
+        let mut f = DirectFile::with_cache(file, cached);
+        if cached {
+            assert!(!f.is_direct());
         }
         let mut expected = Vec::new();
         for (i, c) in chunks.iter().enumerate() {
@@ -484,18 +422,11 @@ mod tests {
             bytes(ALIGN + 17, 4),
             bytes(3 * BLOCK + 5, 5),
         ];
-        let direct = round_trip(&chunks, Some(0), Some(3));
+        let direct = round_trip(&chunks, false, Some(3));
         // Said, so that a machine whose temporary folder refuses O_DIRECT shows which path
         // was tested.
         eprintln!("direct I/O in the temporary folder: {direct}");
-        assert!(!round_trip(&chunks, None, Some(1)));
-        // Switching past the cache in the middle of a write, at an unaligned prefix, and
-        // after a flush.
-        for prefix in [1, ALIGN as u64 - 1, BLOCK as u64 + 3, 2 * BLOCK as u64] {
-            assert_eq!(round_trip(&chunks, Some(prefix), Some(0)), direct);
-        }
-        // A prefix past the end: the file never leaves the cache.
-        assert!(!round_trip(&chunks, Some(64 * BLOCK as u64), Some(2)));
+        assert!(!round_trip(&chunks, true, Some(1)));
     }
 
     #[test]
@@ -522,20 +453,20 @@ mod tests {
     fn read_back(
         path: &std::path::Path,
         expected: &[u8],
-        prefix: Option<u64>,
+        cached: bool,
         sizes: &[usize],
         seeks: &[(usize, u64)],
     ) {
-        let mut r = DirectReader::open_with(path, prefix).unwrap();
+        let mut r = DirectReader::open_with(path, cached).unwrap();
+        if cached {
+            assert!(!r.direct);
+        }
         let mut at = 0u64;
         let mut buf = vec![0u8; BLOCK + ALIGN];
         for i in 0.. {
             if let Some((_, to)) = seeks.iter().find(|(k, _)| *k == i) {
                 assert_eq!(r.seek(SeekFrom::Start(*to)).unwrap(), *to);
                 at = *to;
-            }
-            if prefix.is_none() {
-                assert!(!r.direct, "a file read through the cache");
             }
             let want = sizes[i % sizes.len()].clamp(1, buf.len());
             let n = r.read(&mut buf[..want]).unwrap();
@@ -562,15 +493,15 @@ mod tests {
             (7, 2 * BLOCK as u64 + 1),
             (9, 10),
         ];
-        for prefix in [Some(0), None, Some(BLOCK as u64 + 1), Some(ALIGN as u64)] {
+        for cached in [false, true] {
             read_back(
                 &path,
                 &expected,
-                prefix,
+                cached,
                 &[1 << 20, 7, ALIGN, 3 << 20],
                 &seeks,
             );
-            read_back(&path, &expected, prefix, &[BLOCK + ALIGN], &[]);
+            read_back(&path, &expected, cached, &[BLOCK + ALIGN], &[]);
         }
         let empty = dir.path().join("empty");
         std::fs::write(&empty, b"").unwrap();
@@ -585,27 +516,27 @@ mod tests {
             len in 0usize..(2 * BLOCK + 2 * ALIGN),
             sizes in proptest::collection::vec(1usize..(BLOCK + 2 * ALIGN), 1..5),
             seeks in proptest::collection::vec((0usize..12, 0u64..(2 * BLOCK as u64 + 4 * ALIGN as u64)), 0..4),
-            prefix in proptest::option::of(0u64..(3 * BLOCK as u64)),
+            cached in any::<bool>(),
         ) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("doc");
             let expected = bytes(len, len as u8);
             std::fs::write(&path, &expected).unwrap();
-            read_back(&path, &expected, prefix, &sizes, &seeks);
+            read_back(&path, &expected, cached, &sizes, &seeks);
         }
 
         #[test]
         fn any_sequence_of_writes_comes_back_whole(
             sizes in proptest::collection::vec(0usize..(BLOCK + 3 * ALIGN), 0..6),
             flush in proptest::option::of(0usize..6),
-            prefix in proptest::option::of(0u64..(2 * BLOCK as u64)),
+            cached in any::<bool>(),
         ) {
             let chunks: Vec<Vec<u8>> = sizes
                 .iter()
                 .enumerate()
                 .map(|(i, n)| bytes(*n, i as u8))
                 .collect();
-            round_trip(&chunks, prefix, flush);
+            round_trip(&chunks, cached, flush);
         }
     }
 }

@@ -30,7 +30,7 @@ use std::sync::mpsc;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::generation::direct::{DirectFile, DirectReader, CACHED_PREFIX};
+use crate::generation::direct::{DirectFile, DirectReader};
 use crate::generation::twin;
 use crate::lheo::document_header;
 use crate::model::ActionCode;
@@ -268,8 +268,7 @@ fn write_loop(
     rx: mpsc::Receiver<Msg>,
     spare: mpsc::SyncSender<Vec<u8>>,
 ) -> io::Result<(u64, String)> {
-    // Past the page cache after the first CACHED_PREFIX bytes (`direct`): only the next
-    // export reads them back, once.
+    // Past the page cache: nothing in the export reads these files back (`direct`).
     let mut file = DirectFile::new(file);
     tracing::debug!(
         direct = file.is_direct(),
@@ -768,8 +767,7 @@ pub fn fingerprint_of(m: &fs::Metadata) -> io::Result<String> {
 /// each fragment starts a line with `<formation numero="F-A"` and ends with the line
 /// `</formation>`; text content cannot hold either (`<` is escaped).
 pub struct FragmentReader {
-    /// Past the page cache after its first [`CACHED_PREFIX`] bytes (the export's one
-    /// pass), or through it (the feed).
+    /// Past the page cache: the document is read once, and was written past it.
     file: DirectReader,
     /// `buf[pos..filled]` is read and not yet consumed.
     buf: Vec<u8>,
@@ -794,16 +792,15 @@ impl FragmentReader {
         FragmentReader::open_with(path, verify, true)
     }
 
-    /// [`FragmentReader::open`] past the page cache after the first [`CACHED_PREFIX`]
-    /// bytes: the export's one pass over the previous document, written the same way
-    /// (`super::direct`).
+    /// [`FragmentReader::open`] past the page cache where possible: the export's one pass
+    /// over the previous document, which it wrote past the cache (`super::direct`).
     pub fn open_once(path: &Path, verify: bool) -> io::Result<FragmentReader> {
         FragmentReader::open_with(path, verify, false)
     }
 
     fn open_with(path: &Path, verify: bool, cached: bool) -> io::Result<FragmentReader> {
         let mut r = FragmentReader {
-            file: DirectReader::open_with(path, (!cached).then_some(CACHED_PREFIX))?,
+            file: DirectReader::open_with(path, cached)?,
             buf: vec![0; READ],
             pos: 0,
             filled: 0,

@@ -172,7 +172,7 @@ pub fn index_trailer(twin_size: u64, sha256: &str) -> Vec<u8> {
 /// Reads the segments of a previous twin in order, for the offers copied unchanged.
 pub struct Reader {
     index: BufReader<File>,
-    /// Past the page cache after its first bytes, as it was written (`super::direct`).
+    /// Past the page cache, as it was written (`super::direct`).
     twin: DirectReader,
     /// Records left.
     left: u64,
