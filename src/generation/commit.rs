@@ -96,6 +96,8 @@ pub(super) async fn record(
         delta.as_mut(),
     )
     .await?;
+    // (Its own line: which part of the write phase grows with N, docs/BENCHMARKS.md.)
+    phases.done("published offers and changes written");
     if tally.created + tally.updated + tally.withdrawn > 0 {
         // The outbox (src/push): one row per registered consumer, committed with the rest.
         tx.enqueue_deliveries(id, finished_at.timestamp_millis())
