@@ -268,7 +268,8 @@ fn write_loop(
     rx: mpsc::Receiver<Msg>,
     spare: mpsc::SyncSender<Vec<u8>>,
 ) -> io::Result<(u64, String)> {
-    // Past the page cache: nothing in the export reads these files back (`direct`).
+    // Past the page cache (`direct`): only the next export reads these files back, once,
+    // and past the cache too.
     let mut file = DirectFile::new(file);
     tracing::debug!(
         direct = file.is_direct(),
