@@ -50,10 +50,8 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
 
     /// The records, in the order they were pushed.
     pub fn into_records(self) -> io::Result<Records<T>> {
-        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
-        file.seek(SeekFrom::Start(0))?;
         Ok(Records {
-            lines: BufReader::with_capacity(256 * 1024, file),
+            lines: read_again(self.file)?,
             line: String::new(),
             _records: PhantomData,
         })
@@ -118,23 +116,22 @@ impl Blobs {
         Ok(())
     }
 
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Reads them back, first pushed first.
     pub fn into_reader(self) -> io::Result<BlobReader> {
-        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
-        file.seek(SeekFrom::Start(0))?;
         Ok(BlobReader {
-            file: BufReader::with_capacity(1 << 20, file),
+            file: read_again(self.file)?,
             left: self.len,
         })
     }
+}
+
+/// The file behind `written`, flushed and read again from its start, with a buffer of the
+/// same size.
+fn read_again(written: BufWriter<File>) -> io::Result<BufReader<File>> {
+    let capacity = written.capacity();
+    let mut file = written.into_inner().map_err(|e| e.into_error())?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(BufReader::with_capacity(capacity, file))
 }
 
 /// Reads [`Blobs`] back.
@@ -166,14 +163,12 @@ mod tests {
     #[test]
     fn byte_strings_come_back_in_order_and_not_one_more() {
         let mut b = Blobs::new().unwrap();
-        assert!(b.is_empty());
         let strings: Vec<Vec<u8>> = (0..3000u32)
             .map(|i| (0..(i * 7) % 5000).map(|j| (i ^ j) as u8).collect())
             .collect();
         for s in &strings {
             b.push(s).unwrap();
         }
-        assert_eq!(b.len(), 3000);
         let mut r = b.into_reader().unwrap();
         for s in &strings {
             assert_eq!(&r.next_blob().unwrap(), s);
