@@ -616,6 +616,72 @@ async fn missing_sqlite_directory_is_explained() {
     assert!(msg.contains(path.to_str().unwrap()), "{msg}");
 }
 
+/// The page size SQLite reports for the file at `path`.
+async fn page_size(path: &std::path::Path) -> i64 {
+    use sqlx::{ConnectOptions, Connection};
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .connect()
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    n
+}
+
+#[tokio::test]
+async fn a_new_sqlite_store_has_large_pages_and_an_old_one_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.sqlite");
+    let store = Store::open(new.to_str().unwrap()).await.unwrap();
+    import(
+        &store,
+        &[organisme(1, &["100"])],
+        &[validee("19482-89393", &[143842])],
+    )
+    .await;
+    store.close().await;
+    assert_eq!(page_size(&new).await, 65_536);
+
+    // A store made before: 4 KiB pages, WAL, like every store of earlier versions.
+    let old = dir.path().join("old.sqlite");
+    {
+        use sqlx::{ConnectOptions, Connection};
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&old)
+            .create_if_missing(true)
+            .page_size(4096)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE before_this_version (x INTEGER)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    assert_eq!(page_size(&old).await, 4096);
+    let store = Store::open(old.to_str().unwrap()).await.unwrap();
+    import(
+        &store,
+        &[organisme(1, &["100"])],
+        &[validee("19482-89393", &[143842])],
+    )
+    .await;
+    let page = store.offres_page(None, 10, true).await.unwrap();
+    assert_eq!(numeros(&page), ["19482-89393"]);
+    store.close().await;
+    assert_eq!(
+        page_size(&old).await,
+        4096,
+        "an existing store keeps its page size"
+    );
+}
+
 #[tokio::test]
 async fn plain_path_and_unknown_scheme() {
     let dir = tempfile::tempdir().unwrap();

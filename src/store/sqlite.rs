@@ -13,6 +13,17 @@ const URL_HINT: &str = "set --database-url / LHEO_FEED_DATABASE_URL";
 /// only wait on the write lock.
 const MAX_CONNECTIONS: u32 = 4;
 
+/// The page size of a store created by this version (SQLite's largest; its default is
+/// 4 KiB). A full export at a million sessions writes 3 GB in one transaction, most of it
+/// LZ4 fragments of a few kilobytes each. In 4 KiB pages that is 750 000 WAL frames of
+/// 4 120 bytes: the kernel zeroed the rest of a file page on every frame (22 % of the
+/// write phase in `perf`), and each page lookup searched a WAL index that grew with the
+/// transaction (10 %). In 64 KiB pages both vanish from the profile, and the write phase
+/// and commit took 26 s instead of 39 s; the import of the same million sessions took
+/// 82 s instead of 119 s (`docs/BENCHMARKS.md`, session 10). SQLite fixes the page size
+/// when the file is created: an existing store keeps its own.
+pub const PAGE_SIZE: u32 = 65_536;
+
 pub(super) async fn open(url: &str) -> Result<SqlitePool> {
     // Each pooled connection to an in-memory database would get its own empty database.
     if url.contains(":memory:") || url.contains("mode=memory") {
@@ -27,6 +38,9 @@ pub(super) async fn open(url: &str) -> Result<SqlitePool> {
     };
     let options = options
         .create_if_missing(true)
+        // Before anything else touches a new file (sqlx sends it first); a no-op on an
+        // existing store.
+        .page_size(PAGE_SIZE)
         // WAL: exports read while an import writes. NORMAL sync is safe with WAL (no
         // corruption on a crash; at worst the last commit is lost, and imports re-run).
         .journal_mode(SqliteJournalMode::Wal)
