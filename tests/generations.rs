@@ -821,3 +821,59 @@ async fn fragments_are_stored_compressed_and_plain_rows_still_read() {
         assert_eq!(without_timestamp(&p.out), good);
     }
 }
+
+/// The rule findings kept for the status page are stored LZ4-compressed (migration 0013);
+/// rows written before it hold plain JSON, and the page's reader gives the same findings
+/// from either.
+#[tokio::test]
+async fn findings_are_stored_compressed_and_plain_rows_still_read() {
+    for db in test_databases().await {
+        let _p = publish_generated(&db, 200, 9);
+        let store = db.open().await;
+        let read = store.evaluation_findings().await.unwrap();
+        assert!(read.len() > 10, "the generated offers have findings");
+        for f in &read {
+            let v: Value = serde_json::from_str(f).unwrap();
+            assert!(v["constats"].is_array(), "{f}");
+        }
+        let stored: Vec<(String, Option<String>, Option<Vec<u8>>)> = with_pool!(db, pool => {
+            sqlx::query_as(
+                "SELECT CAST(formation_no AS TEXT) || '-' || CAST(action_no AS TEXT), \
+                 findings, findings_lz4 FROM evaluations \
+                 WHERE findings IS NOT NULL OR findings_lz4 IS NOT NULL",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        });
+        assert_eq!(stored.len(), read.len());
+        assert!(
+            stored
+                .iter()
+                .all(|(_, plain, lz4)| plain.is_none() && lz4.is_some()),
+            "new rows hold only the compressed form"
+        );
+        let (plain_total, stored_total) = stored.iter().fold((0, 0), |(p, s), (_, _, lz4)| {
+            let lz4 = lz4.as_deref().unwrap();
+            let plain = lheo_feed::store::fragments::decompress(lz4).unwrap();
+            (p + plain.len(), s + lz4.len())
+        });
+        assert!(
+            stored_total * 2 < plain_total,
+            "{stored_total} bytes stored for {plain_total} of JSON"
+        );
+
+        // Back to the pre-0013 form: plain JSON, no compressed column.
+        let sql = "UPDATE evaluations SET findings = $1, findings_lz4 = NULL \
+                   WHERE CAST(formation_no AS TEXT) || '-' || CAST(action_no AS TEXT) = $2";
+        with_pool!(db, pool => {
+            for (key, _, lz4) in &stored {
+                let text = lheo_feed::store::fragments::decompress(lz4.as_deref().unwrap()).unwrap();
+                let text = String::from_utf8(text).unwrap();
+                sqlx::query(sql).bind(text).bind(key).execute(&pool).await.unwrap();
+            }
+        });
+        assert_eq!(store.evaluation_findings().await.unwrap(), read);
+        store.close().await;
+    }
+}

@@ -68,7 +68,7 @@ pub(super) fn evaluate_candidate(offre: &Offre, ctx: EvalContext<'_>) -> Evaluat
         next_recheck: next_recheck(offre, ctx.today).map(day_number),
         counts: encode_counts(&share),
         sirets: referenced_sirets(offre),
-        findings: super::rejections::encode(&outcome, ctx.organismes),
+        findings_lz4: super::rejections::encode(&outcome, ctx.organismes),
     };
     let published = fragment.map(|f| {
         let (programmes, departements) = filters(offre, &outcome, ctx.organismes);

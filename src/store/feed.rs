@@ -326,14 +326,23 @@ impl Store {
     /// The stored findings of the current generation (`crate::generation::rejections`), in numeric
     /// order of the offers.
     pub async fn evaluation_findings(&self) -> Result<Vec<String>> {
-        Ok(on_pool!(self, pool => {
-            sqlx::query_scalar(
-                "SELECT findings FROM evaluations WHERE findings IS NOT NULL \
+        // LZ4 since migration 0013; rows written before it keep their plain JSON.
+        let rows: Vec<(Option<Vec<u8>>, Option<String>)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT findings_lz4, CASE WHEN findings_lz4 IS NULL THEN findings END \
+                 FROM evaluations WHERE findings_lz4 IS NOT NULL OR findings IS NOT NULL \
                  ORDER BY formation_no, action_no",
             )
             .fetch_all(pool)
             .await?
-        }))
+        });
+        rows.into_iter()
+            .map(|(lz4, plain)| {
+                fragments::decode_text(lz4, plain)
+                    .context("cannot read the stored rule findings of an offer")
+                    .map(Option::unwrap_or_default)
+            })
+            .collect()
     }
 
     /// The newest generation's id and end time (cheap: the 304 path asks it every time).

@@ -147,8 +147,31 @@ pub struct EvaluationWrite {
     pub next_recheck: Option<i64>,
     pub counts: String,
     pub sirets: Vec<Siret>,
-    /// The offer's rule findings for the status page (`crate::generation::rejections`), if any.
-    pub findings: Option<String>,
+    /// The offer's rule findings for the status page (`crate::generation::rejections`), if
+    /// any, as stored: LZ4 of their JSON ([`super::fragments::compress`]). In the export's
+    /// spill file (JSON lines) they are base64, which needs no escaping either way.
+    #[serde(with = "base64_bytes")]
+    pub findings_lz4: Option<Vec<u8>>,
+}
+
+/// `Option<Vec<u8>>` as an optional base64 string, for [`EvaluationWrite`]'s spill file.
+mod base64_bytes {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_some(&STANDARD.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| STANDARD.decode(t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 type Key2 = (i64, i64);
@@ -556,7 +579,7 @@ impl GenerationTx {
             on_tx!(&mut self.tx, conn => {
                 let mut qb = QueryBuilder::new(
                     "INSERT INTO evaluations (formation_no, action_no, revision, next_recheck, \
-                     counts, findings) ",
+                     counts, findings_lz4) ",
                 );
                 qb.push_values(chunk, |mut b, ((f, a), r)| {
                     b.push_bind(*f)
@@ -564,7 +587,7 @@ impl GenerationTx {
                         .push_bind(r.revision)
                         .push_bind(r.next_recheck)
                         .push_bind(r.counts.as_str())
-                        .push_bind(r.findings.as_deref());
+                        .push_bind(r.findings_lz4.as_deref());
                 });
                 qb.build().execute(&mut *conn).await.context("cannot record evaluations")?;
             });
