@@ -29,14 +29,18 @@ use std::io::{self, Read, Seek, SeekFrom};
 const ALIGN: usize = 4096;
 /// Bytes gathered before a write: large writes keep the disk busy with one writer.
 const BLOCK: usize = 4 << 20;
+/// The block of the export's spill files (`super::spill`): three are open at once
+/// during the stream, and they are far smaller than the document.
+pub const SPILL_BLOCK: usize = 1 << 20;
 
 /// A new file written sequentially, past the page cache where the file system allows it.
 pub struct DirectFile {
     file: File,
     direct: bool,
-    /// `storage[start..start + BLOCK]` is the aligned block.
+    /// `storage[start..start + block]` is the aligned block.
     storage: Vec<u8>,
     start: usize,
+    block: usize,
     /// Bytes gathered in the block, not yet written at `written`.
     len: usize,
     /// Bytes written to the file so far (a multiple of [`ALIGN`] while direct).
@@ -51,9 +55,19 @@ impl DirectFile {
 
     /// Takes over `file`, through the page cache (`cached`) or past it if possible.
     pub fn with_cache(file: File, cached: bool) -> DirectFile {
+        DirectFile::with_block(file, cached, BLOCK)
+    }
+
+    /// Takes over `file` like [`DirectFile::with_cache`], gathering `block` bytes (a
+    /// multiple of [`ALIGN`]) before each write.
+    pub fn with_block(file: File, cached: bool, block: usize) -> DirectFile {
+        assert!(
+            block > 0 && block.is_multiple_of(ALIGN),
+            "an unaligned block"
+        );
         let direct = !cached && set_direct(&file, true).is_ok();
         let (storage, start) = if direct {
-            let storage = vec![0u8; BLOCK + ALIGN];
+            let storage = vec![0u8; block + ALIGN];
             let start = storage.as_ptr().align_offset(ALIGN);
             (storage, start)
         } else {
@@ -64,6 +78,7 @@ impl DirectFile {
             direct,
             storage,
             start,
+            block,
             len: 0,
             written: 0,
         }
@@ -85,13 +100,13 @@ impl DirectFile {
             return self.write_cached(bytes);
         }
         while !bytes.is_empty() {
-            let n = (BLOCK - self.len).min(bytes.len());
+            let n = (self.block - self.len).min(bytes.len());
             let at = self.start + self.len;
             self.storage[at..at + n].copy_from_slice(&bytes[..n]);
             self.len += n;
             bytes = &bytes[n..];
-            if self.len == BLOCK {
-                self.write_block(BLOCK)?;
+            if self.len == self.block {
+                self.write_block(self.block)?;
             }
         }
         Ok(())
@@ -116,6 +131,23 @@ impl DirectFile {
 
     /// Writes what is left and makes the file durable (`fsync`). Returns its size.
     pub fn finish(mut self) -> io::Result<u64> {
+        self.write_rest()?;
+        self.file.sync_all()?;
+        Ok(self.written)
+    }
+
+    /// Writes what is left (not durably: a temporary file) and reads the file again from
+    /// its start, the same way it was written, with a block of the same size.
+    pub fn into_reader(mut self) -> io::Result<DirectReader> {
+        let cached = !self.direct;
+        self.write_rest()?;
+        // The tail went through the cache; a direct read of it sees it all the same (the
+        // kernel writes cached pages of a range back before reading it directly).
+        DirectReader::from_file(self.file, cached, self.block)
+    }
+
+    /// Writes the gathered bytes: the aligned part past the cache, the rest through it.
+    fn write_rest(&mut self) -> io::Result<()> {
         if self.direct {
             let aligned = self.len / ALIGN * ALIGN;
             self.write_block(aligned)?;
@@ -127,8 +159,7 @@ impl DirectFile {
                 self.write_cached(&tail)?;
             }
         }
-        self.file.sync_all()?;
-        Ok(self.written)
+        Ok(())
     }
 
     fn block(&self, n: usize) -> &[u8] {
@@ -169,14 +200,31 @@ impl DirectFile {
     }
 }
 
+/// For writers that take [`io::Write`] (a spill file's JSON lines).
+impl io::Write for DirectFile {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        DirectFile::write_all(self, bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        DirectFile::write_all(self, bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        DirectFile::flush(self)
+    }
+}
+
 /// A file read in order (with forward and backward seeks), past the page cache where the
 /// file system allows it, a block at a time.
 pub struct DirectReader {
     file: File,
     direct: bool,
-    /// `storage[start..start + BLOCK]` is the aligned block.
+    /// `storage[start..start + block]` is the aligned block.
     storage: Vec<u8>,
     start: usize,
+    block: usize,
     /// The file offset of the block's first byte (aligned).
     offset: u64,
     /// Bytes of the block read from the file, and the next one to give out.
@@ -195,15 +243,25 @@ impl DirectReader {
     /// Opens `path` to be read through the page cache (`cached`: a file read again and
     /// again, such as a document the feed serves) or past it if possible.
     pub fn open_with(path: &std::path::Path, cached: bool) -> io::Result<DirectReader> {
-        let file = File::open(path)?;
+        DirectReader::from_file(File::open(path)?, cached, BLOCK)
+    }
+
+    /// Reads `file` (open for reading) from its start, a `block` (a multiple of
+    /// [`ALIGN`]) at a time.
+    fn from_file(file: File, cached: bool, block: usize) -> io::Result<DirectReader> {
+        assert!(
+            block > 0 && block.is_multiple_of(ALIGN),
+            "an unaligned block"
+        );
         let direct = !cached && set_direct(&file, true).is_ok();
-        let storage = vec![0u8; BLOCK + ALIGN];
+        let storage = vec![0u8; block + ALIGN];
         let start = storage.as_ptr().align_offset(ALIGN);
         Ok(DirectReader {
             file,
             direct,
             storage,
             start,
+            block,
             offset: 0,
             filled: 0,
             pos: 0,
@@ -230,9 +288,9 @@ impl DirectReader {
     /// Reads the block at `self.offset` (aligned); false when it is past the end.
     fn read_block(&mut self) -> io::Result<bool> {
         let mut got = 0;
-        while got < BLOCK {
+        while got < self.block {
             let at = self.offset + got as u64;
-            let buf = &mut self.storage[self.start + got..self.start + BLOCK];
+            let buf = &mut self.storage[self.start + got..self.start + self.block];
             match read_at(&self.file, buf, at) {
                 Ok(0) => break,
                 // A short read that is not the end would leave the next one unaligned:
@@ -253,7 +311,7 @@ impl DirectReader {
             }
         }
         self.filled = got;
-        self.eof = got < BLOCK;
+        self.eof = got < self.block;
         Ok(got > 0)
     }
 }
@@ -537,6 +595,28 @@ mod tests {
                 .map(|(i, n)| bytes(*n, i as u8))
                 .collect();
             round_trip(&chunks, cached, flush);
+        }
+
+        /// A spill file: written with a small block, then read again from the same handle
+        /// (no path, no `fsync`), whatever the sizes.
+        #[test]
+        fn a_temporary_file_reads_back_what_was_written(
+            sizes in proptest::collection::vec(0usize..(5 * ALIGN), 0..12),
+            blocks in 1usize..4,
+            cached in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let file = tempfile::tempfile_in(dir.path()).unwrap();
+            let mut f = DirectFile::with_block(file, cached, blocks * ALIGN);
+            let mut expected = Vec::new();
+            for (i, n) in sizes.iter().enumerate() {
+                let c = bytes(*n, i as u8);
+                io::Write::write_all(&mut f, &c).unwrap();
+                expected.extend_from_slice(&c);
+            }
+            let mut got = Vec::new();
+            f.into_reader().unwrap().read_to_end(&mut got).unwrap();
+            prop_assert_eq!(got, expected);
         }
     }
 }

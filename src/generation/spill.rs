@@ -8,17 +8,33 @@
 //! export's memory no longer depends on the number of offers. [`Blobs`] does the same for
 //! byte strings: the changed offers' stored (LZ4) fragments, made while the offers are
 //! evaluated and read back by the write transaction.
+//!
+//! Both are written and read past the page cache where the file system allows it
+//! ([`DirectFile`]), like the document: each is read back once, and at a million sessions
+//! they are about 2 GB that the kernel would otherwise copy into its cache and account on
+//! the evaluating threads' time (`docs/BENCHMARKS.md`, session 10).
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Read};
 use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::direct::{DirectFile, DirectReader, SPILL_BLOCK};
+
+/// An anonymous temporary file of the system's temporary folder (deleted by the system
+/// when closed, even after a kill), to be written past the page cache if possible.
+fn spill_file() -> io::Result<DirectFile> {
+    Ok(DirectFile::with_block(
+        tempfile::tempfile()?,
+        false,
+        SPILL_BLOCK,
+    ))
+}
+
 /// Records of type `T`, appended, then read back once in the same order.
 pub struct Spill<T> {
-    file: BufWriter<File>,
+    file: DirectFile,
     len: u64,
     _records: PhantomData<T>,
 }
@@ -27,7 +43,7 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
     /// An empty list, in an anonymous file of the system's temporary folder.
     pub fn new() -> io::Result<Spill<T>> {
         Ok(Spill {
-            file: BufWriter::with_capacity(256 * 1024, tempfile::tempfile()?),
+            file: spill_file()?,
             len: 0,
             _records: PhantomData,
         })
@@ -51,7 +67,8 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
     /// The records, in the order they were pushed.
     pub fn into_records(self) -> io::Result<Records<T>> {
         Ok(Records {
-            lines: read_again(self.file)?,
+            // Lines are read from a small buffer over the reader's aligned block.
+            lines: BufReader::with_capacity(64 * 1024, self.file.into_reader()?),
             line: String::new(),
             _records: PhantomData,
         })
@@ -60,7 +77,7 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
 
 /// Reads a [`Spill`] back.
 pub struct Records<T> {
-    lines: BufReader<File>,
+    lines: BufReader<DirectReader>,
     line: String,
     _records: PhantomData<T>,
 }
@@ -95,14 +112,14 @@ impl<T: DeserializeOwned> Iterator for Records<T> {
 /// Byte strings, appended, then read back once in the same order: each is its length (4
 /// bytes, little endian) then its bytes, in an anonymous temporary file.
 pub struct Blobs {
-    file: BufWriter<File>,
+    file: DirectFile,
     len: u64,
 }
 
 impl Blobs {
     pub fn new() -> io::Result<Blobs> {
         Ok(Blobs {
-            file: BufWriter::with_capacity(1 << 20, tempfile::tempfile()?),
+            file: spill_file()?,
             len: 0,
         })
     }
@@ -119,24 +136,15 @@ impl Blobs {
     /// Reads them back, first pushed first.
     pub fn into_reader(self) -> io::Result<BlobReader> {
         Ok(BlobReader {
-            file: read_again(self.file)?,
+            file: self.file.into_reader()?,
             left: self.len,
         })
     }
 }
 
-/// The file behind `written`, flushed and read again from its start, with a buffer of the
-/// same size.
-fn read_again(written: BufWriter<File>) -> io::Result<BufReader<File>> {
-    let capacity = written.capacity();
-    let mut file = written.into_inner().map_err(|e| e.into_error())?;
-    file.seek(SeekFrom::Start(0))?;
-    Ok(BufReader::with_capacity(capacity, file))
-}
-
 /// Reads [`Blobs`] back.
 pub struct BlobReader {
-    file: BufReader<File>,
+    file: DirectReader,
     left: u64,
 }
 
