@@ -644,7 +644,7 @@ async fn a_new_sqlite_store_has_large_pages_and_an_old_one_keeps_its_own() {
     )
     .await;
     store.close().await;
-    assert_eq!(page_size(&new).await, 65_536);
+    assert_eq!(page_size(&new).await, 16_384);
 
     // A store made before: 4 KiB pages, WAL, like every store of earlier versions.
     let old = dir.path().join("old.sqlite");

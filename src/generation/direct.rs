@@ -66,13 +66,10 @@ impl DirectFile {
             "an unaligned block"
         );
         let direct = !cached && set_direct(&file, true).is_ok();
-        let (storage, start) = if direct {
-            let storage = vec![0u8; block + ALIGN];
-            let start = storage.as_ptr().align_offset(ALIGN);
-            (storage, start)
-        } else {
-            (Vec::new(), 0)
-        };
+        // Gathered through the cache too: a spill file takes its JSON lines in pieces of
+        // a few bytes, one system call each if written as they come.
+        let storage = vec![0u8; block + ALIGN];
+        let start = storage.as_ptr().align_offset(ALIGN);
         DirectFile {
             file,
             direct,
@@ -96,9 +93,6 @@ impl DirectFile {
     }
 
     pub fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-        if !self.direct {
-            return self.write_cached(bytes);
-        }
         while !bytes.is_empty() {
             let n = (self.block - self.len).min(bytes.len());
             let at = self.start + self.len;
@@ -106,7 +100,11 @@ impl DirectFile {
             self.len += n;
             bytes = &bytes[n..];
             if self.len == self.block {
-                self.write_block(self.block)?;
+                if self.direct {
+                    self.write_block(self.block)?;
+                } else {
+                    self.write_gathered_cached()?;
+                }
             }
         }
         Ok(())
@@ -125,6 +123,8 @@ impl DirectFile {
                 write_at(&self.file, self.block(self.len), self.written)?;
                 set_direct(&self.file, true)?;
             }
+        } else {
+            self.write_gathered_cached()?;
         }
         Ok(())
     }
@@ -158,8 +158,19 @@ impl DirectFile {
                 self.len = 0;
                 self.write_cached(&tail)?;
             }
+        } else {
+            self.write_gathered_cached()?;
         }
         Ok(())
+    }
+
+    /// Writes everything gathered through the cache (a file not written directly).
+    fn write_gathered_cached(&mut self) -> io::Result<()> {
+        let gathered = std::mem::take(&mut self.storage);
+        let written = self.write_cached(&gathered[self.start..self.start + self.len]);
+        self.storage = gathered;
+        self.len = 0;
+        written
     }
 
     fn block(&self, n: usize) -> &[u8] {
@@ -179,10 +190,7 @@ impl DirectFile {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 set_direct(&self.file, false)?;
                 self.direct = false;
-                let gathered = self.block(self.len).to_vec();
-                self.len = 0;
-                self.storage = Vec::new();
-                return self.write_cached(&gathered);
+                return self.write_gathered_cached();
             }
             Err(e) => return Err(e),
         }

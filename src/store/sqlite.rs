@@ -13,16 +13,19 @@ const URL_HINT: &str = "set --database-url / LHEO_FEED_DATABASE_URL";
 /// only wait on the write lock.
 const MAX_CONNECTIONS: u32 = 4;
 
-/// The page size of a store created by this version (SQLite's largest; its default is
-/// 4 KiB). A full export at a million sessions writes 3 GB in one transaction, most of it
-/// LZ4 fragments of a few kilobytes each. In 4 KiB pages that is 750 000 WAL frames of
-/// 4 120 bytes: the kernel zeroed the rest of a file page on every frame (22 % of the
-/// write phase in `perf`), and each page lookup searched a WAL index that grew with the
-/// transaction (10 %). In 64 KiB pages both vanish from the profile, and the write phase
-/// and commit took 26 s instead of 39 s; the import of the same million sessions took
-/// 82 s instead of 119 s (`docs/BENCHMARKS.md`, session 10). SQLite fixes the page size
-/// when the file is created: an existing store keeps its own.
-pub const PAGE_SIZE: u32 = 65_536;
+/// The page size of a store created by this version (SQLite's default is 4 KiB). A full
+/// export at a million sessions writes 2 to 3 GB in one transaction, most of it LZ4
+/// fragments of a few kilobytes. In 4 KiB pages that is some 700 000 WAL frames of 4 120
+/// bytes: the kernel zeroed the rest of a file page on every frame (22 % of the write
+/// phase in `perf`), and each page lookup searched a WAL index that grew with the
+/// transaction (10 %). Measured at a million sessions (`docs/BENCHMARKS.md`, session 10):
+/// write phase and commit 39 s in 4 KiB pages, 30 s in 16 KiB, 26 s in 64 KiB; import
+/// 119, 89 and 82 s. But a page is also what a reader copies to read one fragment, and the
+/// changes feed (fragments scattered over the table) answered 871 requests/s in 64 KiB
+/// pages against 2 093 in 16 KiB at 100 000 sessions. 16 KiB keeps the feed where it was
+/// and most of the write's gain. SQLite fixes the page size when the file is created: an
+/// existing store keeps its own (`docs/configuration.md` says how to change it).
+pub const PAGE_SIZE: u32 = 16_384;
 
 pub(super) async fn open(url: &str) -> Result<SqlitePool> {
     // Each pooled connection to an in-memory database would get its own empty database.
