@@ -4,6 +4,7 @@
 -- `evaluations.findings` (0005) holds each offer's findings as JSON with their French
 -- messages, which repeat from offer to offer: at a million sessions 612 MB of the 2.7 GB
 -- a full export writes, once in the log and again at its checkpoint. Compressed like the
--- fragments (src/store/fragments.rs) they take about a fifth of that. Rows written before
--- this migration keep their plain `findings`; readers take whichever column is set.
+-- fragments (src/store/fragments.rs) they take about a third (37 % on 20 000 generated
+-- sessions). Rows written before this migration keep their plain `findings`; readers
+-- take whichever column is set.
 ALTER TABLE evaluations ADD COLUMN findings_lz4 BYTEA;
