@@ -494,7 +494,14 @@ async fn one_daemon_exports_serves_and_pushes(db: &TestDb) {
     )
     .await;
     assert_eq!(ready.trim(), "ready: generation 1");
-    let snapshot = std::fs::read_to_string(&s.out).unwrap();
+    // The server answers from the generation's own file once the generation commits; the
+    // stable name is pointed at that file just after the commit, so it may lag by moments.
+    let snapshot = until(
+        Duration::from_secs(20),
+        || format!("{} never appeared after generation 1", s.out.display()),
+        || async { std::fs::read_to_string(&s.out).ok() },
+    )
+    .await;
     let published: BTreeSet<String> = formations(&snapshot).into_iter().collect();
     assert_eq!(published.len(), 23, "the fixtures publish 23 formations");
     for (name, r) in CONSUMERS.iter().zip(&s.receivers) {
