@@ -61,15 +61,10 @@ impl DirectFile {
     /// Takes over `file` like [`DirectFile::with_cache`], gathering `block` bytes (a
     /// multiple of [`ALIGN`]) before each write.
     pub fn with_block(file: File, cached: bool, block: usize) -> DirectFile {
-        assert!(
-            block > 0 && block.is_multiple_of(ALIGN),
-            "an unaligned block"
-        );
         let direct = !cached && set_direct(&file, true).is_ok();
         // Gathered through the cache too: a spill file takes its JSON lines in pieces of
         // a few bytes, one system call each if written as they come.
-        let storage = vec![0u8; block + ALIGN];
-        let start = storage.as_ptr().align_offset(ALIGN);
+        let (storage, start) = aligned_block(block);
         DirectFile {
             file,
             direct,
@@ -154,23 +149,22 @@ impl DirectFile {
             if self.direct && self.len > 0 {
                 set_direct(&self.file, false)?;
                 self.direct = false;
-                let tail = self.block(self.len).to_vec();
-                self.len = 0;
-                self.write_cached(&tail)?;
             }
-        } else {
+        }
+        if !self.direct {
             self.write_gathered_cached()?;
         }
         Ok(())
     }
 
-    /// Writes everything gathered through the cache (a file not written directly).
+    /// Writes everything gathered through the cache, with early writeback.
     fn write_gathered_cached(&mut self) -> io::Result<()> {
-        let gathered = std::mem::take(&mut self.storage);
-        let written = self.write_cached(&gathered[self.start..self.start + self.len]);
-        self.storage = gathered;
+        let gathered = &self.storage[self.start..self.start + self.len];
+        write_at(&self.file, gathered, self.written)?;
+        start_writeback(&self.file, self.written, gathered.len());
+        self.written += gathered.len() as u64;
         self.len = 0;
-        written
+        Ok(())
     }
 
     fn block(&self, n: usize) -> &[u8] {
@@ -199,13 +193,6 @@ impl DirectFile {
         self.len -= n;
         Ok(())
     }
-
-    fn write_cached(&mut self, bytes: &[u8]) -> io::Result<()> {
-        write_at(&self.file, bytes, self.written)?;
-        start_writeback(&self.file, self.written, bytes.len());
-        self.written += bytes.len() as u64;
-        Ok(())
-    }
 }
 
 /// For writers that take [`io::Write`] (a spill file's JSON lines).
@@ -222,6 +209,18 @@ impl io::Write for DirectFile {
     fn flush(&mut self) -> io::Result<()> {
         DirectFile::flush(self)
     }
+}
+
+/// Memory for a block of `block` bytes (a multiple of [`ALIGN`]) at an aligned address:
+/// the storage and the offset of the block in it.
+fn aligned_block(block: usize) -> (Vec<u8>, usize) {
+    assert!(
+        block > 0 && block.is_multiple_of(ALIGN),
+        "an unaligned block"
+    );
+    let storage = vec![0u8; block + ALIGN];
+    let start = storage.as_ptr().align_offset(ALIGN);
+    (storage, start)
 }
 
 /// A file read in order (with forward and backward seeks), past the page cache where the
@@ -257,13 +256,8 @@ impl DirectReader {
     /// Reads `file` (open for reading) from its start, a `block` (a multiple of
     /// [`ALIGN`]) at a time.
     fn from_file(file: File, cached: bool, block: usize) -> io::Result<DirectReader> {
-        assert!(
-            block > 0 && block.is_multiple_of(ALIGN),
-            "an unaligned block"
-        );
         let direct = !cached && set_direct(&file, true).is_ok();
-        let storage = vec![0u8; block + ALIGN];
-        let start = storage.as_ptr().align_offset(ALIGN);
+        let (storage, start) = aligned_block(block);
         Ok(DirectReader {
             file,
             direct,
