@@ -42,7 +42,7 @@ fn export(db: &TestDb, today: &str, out: &Path) {
 
 /// Every offer fragment of an exported file, by action code.
 fn fragments(path: &Path) -> Vec<(ActionCode, String)> {
-    let mut r = FragmentReader::open(path, false).unwrap();
+    let mut r = FragmentReader::open(path).unwrap();
     let mut out = Vec::new();
     while let Some((code, bytes)) = r.next_fragment().unwrap() {
         out.push((code, String::from_utf8(bytes.to_vec()).unwrap()));

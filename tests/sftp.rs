@@ -235,7 +235,7 @@ async fn published(store: &Store) -> BTreeMap<String, String> {
         for r in page {
             out.insert(
                 r.numero.to_string(),
-                String::from_utf8(r.fragment.unwrap()).unwrap(),
+                String::from_utf8(r.fragment.unwrap().into_plain().unwrap()).unwrap(),
             );
         }
     }

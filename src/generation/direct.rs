@@ -9,11 +9,12 @@
 //! already cached, which is why the export's system time grew faster than the offers.
 //! Nothing in the export reads its own document back, so caching it buys nothing.
 //!
-//! The next export reads the previous document and twin once, in order, to copy the
-//! offers it does not evaluate again. Written past the cache they are not in it, and
-//! reading them through it cost as much system time as writing did (a 1 % change at a
-//! million sessions: 23 s, then 32 s once the writes went past the cache and the reads
-//! did not), so [`DirectReader`] reads them past it too.
+//! The next export reads the previous twin once, in order, to copy the segments of the
+//! offers it does not evaluate again (their plain bytes come from the database). Written
+//! past the cache it is not in it, and reading through it cost as much system time as
+//! writing did (a 1 % change at a million sessions, when it read the previous document
+//! too: 23 s, then 32 s once the writes went past the cache and the reads did not), so
+//! [`DirectReader`] reads past it too.
 //!
 //! `O_DIRECT` needs aligned memory, offsets and lengths: [`DirectFile`] gathers bytes in an
 //! aligned block and writes whole blocks at aligned offsets; the unaligned end is written

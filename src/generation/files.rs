@@ -34,6 +34,7 @@ use crate::generation::direct::{DirectFile, DirectReader};
 use crate::generation::twin;
 use crate::lheo::document_header;
 use crate::model::ActionCode;
+use crate::store::fragments::StoredFragment;
 
 /// Creates `path` as a new file, for writing: whatever had that name (a leftover of ours,
 /// or a symbolic link someone planted) is unlinked first, never opened, and the open
@@ -498,6 +499,35 @@ impl Document {
         self.append(bytes)
     }
 
+    /// Appends an unchanged offer's fragment as the database holds it, decompressed
+    /// straight into the document's buffer, with the twin segment the previous twin had
+    /// for it. A segment whose plain length is not the fragment's is not used (the
+    /// fragment is compressed again): the twin must stay the document, compressed.
+    pub fn write_stored_offer(
+        &mut self,
+        numero: ActionCode,
+        stored: &StoredFragment,
+        segment: Option<&twin::Segment>,
+    ) -> Result<()> {
+        let len = stored.plain_len()?;
+        match (&mut self.twin, segment) {
+            (None, _) => {}
+            (Some(t), Some(seg)) if seg.len as usize == len => {
+                t.assembler
+                    .push(seg, Some(numero), &mut t.pending, &mut t.index);
+            }
+            (Some(_), _) => return self.write_offer(numero, &stored.clone().into_plain()?, None),
+        }
+        stored
+            .append_to(&mut self.pending)
+            .with_context(|| format!("offer {numero}"))?;
+        self.offset += len as u64;
+        if self.pending.len() >= CHUNK {
+            self.send_pending()?;
+        }
+        Ok(())
+    }
+
     /// The offset of the next byte.
     pub fn offset(&self) -> u64 {
         self.offset
@@ -762,21 +792,18 @@ pub fn fingerprint_of(m: &fs::Metadata) -> io::Result<String> {
     Ok(format!("{}:{mtime}:{ino}", m.len()))
 }
 
-/// The `<formation>` fragments of a document this program wrote, read in order; with
-/// `verify`, every byte is hashed so that the caller can check the whole file against the
-/// SHA-256 recorded for it ([`FragmentReader::finish`]). Relies on the writer's layout:
+/// The `<formation>` fragments of a document this program wrote, read in order (a partner's
+/// scoped snapshot, `crate::serve::feed`). Relies on the writer's layout:
 /// each fragment starts a line with `<formation numero="F-A"` and ends with the line
 /// `</formation>`; text content cannot hold either (`<` is escaped).
 pub struct FragmentReader {
-    /// Past the page cache: the document is read once, and was written past it.
+    /// Through the page cache: the document the feed serves is read again and again.
     file: DirectReader,
     /// `buf[pos..filled]` is read and not yet consumed.
     buf: Vec<u8>,
     pos: usize,
     filled: usize,
     eof: bool,
-    hasher: Option<Sha256>,
-    bytes: u64,
     end: memchr::memmem::Finder<'static>,
 }
 
@@ -787,27 +814,14 @@ const OFFRES_START: &[u8] = b"<offres>\n";
 const READ: usize = 4 << 20;
 
 impl FragmentReader {
-    /// Opens `path` and reads its header (through `<offres>`), through the page cache
-    /// (a document read again and again, such as the one the feed serves).
-    pub fn open(path: &Path, verify: bool) -> io::Result<FragmentReader> {
-        FragmentReader::open_with(path, verify, true)
-    }
-
-    /// [`FragmentReader::open`] past the page cache where possible: the export's one pass
-    /// over the previous document, which it wrote past the cache (`super::direct`).
-    pub fn open_once(path: &Path, verify: bool) -> io::Result<FragmentReader> {
-        FragmentReader::open_with(path, verify, false)
-    }
-
-    fn open_with(path: &Path, verify: bool, cached: bool) -> io::Result<FragmentReader> {
+    /// Opens `path` and reads its header (through `<offres>`).
+    pub fn open(path: &Path) -> io::Result<FragmentReader> {
         let mut r = FragmentReader {
-            file: DirectReader::open_with(path, cached)?,
+            file: DirectReader::open_with(path, true)?,
             buf: vec![0; READ],
             pos: 0,
             filled: 0,
             eof: false,
-            hasher: verify.then(Sha256::new),
-            bytes: 0,
             end: memchr::memmem::Finder::new(FRAGMENT_END),
         };
         r.fill()?;
@@ -844,10 +858,6 @@ impl FragmentReader {
     }
 
     fn consume(&mut self, n: usize) {
-        if let Some(h) = &mut self.hasher {
-            h.update(&self.buf[self.pos..self.pos + n]);
-        }
-        self.bytes += n as u64;
         self.pos += n;
     }
 
@@ -883,19 +893,6 @@ impl FragmentReader {
                 };
             }
         }
-    }
-
-    /// Reads the rest of the file; returns the size of the whole file and, when
-    /// verifying, its SHA-256 (hex).
-    pub fn finish(mut self) -> io::Result<(u64, Option<String>)> {
-        loop {
-            let n = self.filled - self.pos;
-            self.consume(n);
-            if !self.fill()? {
-                break;
-            }
-        }
-        Ok((self.bytes, self.hasher.map(|h| hex::encode(h.finalize()))))
     }
 }
 

@@ -18,9 +18,10 @@ pub async fn published_sessions(
         let page = store.published_page(after, 1000, true).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.numero);
-        for row in &page {
-            let Some(bytes) = &row.fragment else { continue };
-            let xml = std::str::from_utf8(bytes).context("a published fragment is not UTF-8")?;
+        for row in page {
+            let Some(stored) = row.fragment else { continue };
+            let bytes = stored.into_plain()?;
+            let xml = std::str::from_utf8(&bytes).context("a published fragment is not UTF-8")?;
             for tail in xml.split("<session numero=\"").skip(1) {
                 if let Some(code) = tail.split('"').next().and_then(|c| FasCode::parse(c).ok()) {
                     out.insert(code);

@@ -69,7 +69,8 @@ pub async fn materialise(store: &Store, out: &Path, g: &GenerationRow) -> Result
             for row in page {
                 let fragment = row
                     .fragment
-                    .with_context(|| format!("offer {}: no fragment read", row.numero))?;
+                    .with_context(|| format!("offer {}: no fragment read", row.numero))?
+                    .into_plain()?;
                 doc.write_offer(row.numero, &fragment, None)?;
             }
             Ok(doc)

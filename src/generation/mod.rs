@@ -23,9 +23,9 @@
 //!    in numeric `F-A` order, the union of the previously published offers and the
 //!    *candidates*: the offers it must evaluate again. Each candidate goes through the rules
 //!    and the writer ([`crate::pipeline::evaluate_offre`]); every other published offer is copied
-//!    as it was, from the previous generation's file (read in step, trusted while its
-//!    size, modification time and inode are those recorded, else checked against its
-//!    SHA-256) or from the `published` table. The full snapshot is streamed to a temporary
+//!    as it was from the `published` table, where it is stored compressed (the previous
+//!    document is not read), with its twin segment from the previous twin. The full
+//!    snapshot is streamed to a temporary
 //!    file as it goes (memory bounded by a page; a thread of its own hashes and writes),
 //!    and the change set (created / updated / withdrawn, with the offsets of the new
 //!    fragments in that file) is kept.

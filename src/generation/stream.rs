@@ -1,17 +1,17 @@
 //! Step 1 of an export, the walk. The previous generation's published offers and the
 //! candidates are merged in numeric `F-A` order; each candidate is compared with what was
 //! published (created, updated, unchanged, withdrawn) and every published offer is
-//! streamed to the new snapshot, unchanged ones copied from the previous file (or the
-//! database) with their gzip twin segments.
+//! streamed to the new snapshot, unchanged ones copied from the database with their gzip
+//! twin segments from the previous twin.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
 use super::candidates::{CandidateCursor, LiveCursor, Plan};
 use super::evaluate::{decode_counts, Candidate, EvalContext, Published};
-use super::files::{self, Document, FragmentReader};
+use super::files::{self, Document};
 use super::spill::{Blobs, Spill};
 use super::{pause_at, twin, ExportOptions, Mode};
 use crate::lheo::WriterContext;
@@ -22,9 +22,9 @@ use crate::store::{EvaluationWrite, GenerationRow, PublishedRow, Store};
 
 /// Evaluates the candidates and streams the snapshot; when no candidate is left and the
 /// previous document is intact, streams nothing (the document is kept). Unchanged offers
-/// are copied from the previous generation's file when it is there with its recorded size
-/// (and fingerprint, else its SHA-256 is checked as it is read); otherwise, or if that
-/// check fails, from the database.
+/// are copied from the database, where they are stored compressed: a fifth of the bytes
+/// of the previous document, which is therefore not read at all. Their twin segments come
+/// from the previous generation's gzip twin while its index matches.
 pub(super) async fn evaluate_and_stream(
     store: &Store,
     opts: &ExportOptions,
@@ -67,29 +67,21 @@ pub(super) async fn evaluate_and_stream(
             published: p.published.max(0) as u64,
         });
     }
-    let prev_file = plan
+    let prev_twin = plan
         .prev
         .as_ref()
         .filter(|_| plan.mode == Mode::Incremental)
-        .map(|p| PrevFile {
-            path: PathBuf::from(&p.file_path),
-            bytes: p.file_bytes,
-            sha256: p.file_sha256.clone(),
-            fingerprint: p.file_fingerprint.clone(),
-        })
-        .filter(|f| std::fs::metadata(&f.path).is_ok_and(|m| m.len() == f.bytes as u64));
-    match stream(&ctx, plan.keys.clone(), prev_file).await? {
-        Ok(s) => Ok(s),
-        Err(why) => {
-            tracing::warn!(
-                "the previous generation's file cannot be reused ({why}): reading the \
-                 published offers from the database"
+        .and_then(|p| {
+            let path = files::gzip_twin(Path::new(&p.file_path));
+            let twin = twin::Reader::open(&path, &p.file_sha256);
+            tracing::debug!(
+                twin = %path.display(),
+                usable = twin.is_some(),
+                "unchanged offers copied from the database, their segments from the previous twin"
             );
-            stream(&ctx, plan.keys.clone(), None)
-                .await?
-                .map_err(|why| anyhow::anyhow!("cannot write the snapshot: {why}"))
-        }
-    }
+            twin
+        });
+    stream(&ctx, plan.keys.clone(), prev_twin).await
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -144,14 +136,6 @@ pub(super) struct StreamContext<'a> {
     pub wctx: &'a WriterContext<'a>,
     pub organismes: &'a HashMap<Siret, Organisme>,
     pub revision: i64,
-}
-
-/// The previous generation's file, as recorded.
-pub(super) struct PrevFile {
-    pub path: PathBuf,
-    pub bytes: i64,
-    sha256: String,
-    fingerprint: String,
 }
 
 /// How many offers a generation created, updated and withdrew.
@@ -216,51 +200,34 @@ pub(super) struct Streamed {
 
 /// Walks the previous generation's published offers and the candidates in numeric order,
 /// evaluating the candidates and streaming the snapshot. Unchanged offers' fragments come
-/// from `prev_file` when given, else from the database; `Ok(Err(why))` when that file
-/// turns out not to be what the database recorded (the caller then streams again from the
-/// database). The file is hashed as it is read unless its fingerprint (size, modification
-/// time, inode) is the one recorded when it was written.
+/// from the database (an incremental pass reads them with the published offers), their
+/// twin segments from `prev_twin` when given.
 async fn stream(
     ctx: &StreamContext<'_>,
     keys: Option<Vec<ActionCode>>,
-    prev_file: Option<PrevFile>,
-) -> anyhow::Result<Result<Streamed, String>> {
-    let (mut reader, prev_twin) = match open_previous(prev_file.as_ref()) {
-        Ok(r) => r,
-        Err(why) => return Ok(Err(why)),
-    };
+    prev_twin: Option<twin::Reader>,
+) -> anyhow::Result<Streamed> {
     let totals = previous_totals(ctx)?;
     // A full pass only compares hashes; an incremental one copies the fragments of the
-    // offers it does not evaluate (from the database when not from the file).
-    let fragments = ctx.mode == Mode::Incremental && reader.is_none();
+    // offers it does not evaluate.
+    // They stay compressed until the document's buffer: a page of them is 7 MB, not 35.
+    let fragments = ctx.mode == Mode::Incremental;
     let mut live = LiveCursor::new(ctx.store, ctx.opts.pass.page_size, fragments);
     let mut cands = candidates(ctx, keys);
     let mut walk = Walk::new(ctx, totals, prev_twin)?;
     let mut paused = false;
 
     while let Some((key, old, cand)) = next_pair(&mut live, &mut cands).await? {
-        let old_bytes = match (&mut reader, &old) {
-            (Some(r), Some(_)) => match previous_fragment(r, key) {
-                Ok(bytes) => Some(bytes),
-                Err(why) => return Ok(Err(why)),
-            },
-            _ => None,
-        };
         let Some(cand) = cand else {
             let old = old.expect("a key comes from one side at least");
-            walk.not_a_candidate(ctx.mode, key, old, old_bytes)?;
+            walk.not_a_candidate(ctx.mode, key, old)?;
             continue;
         };
         walk.candidate(key, cand, old)?;
         walk.pause_once(&mut paused).await?;
     }
-    if let (Some(r), Some(f)) = (reader, &prev_file) {
-        if let Err(why) = check_previous_end(r, f) {
-            return Ok(Err(why));
-        }
-    }
     walk.pause_once(&mut paused).await?;
-    Ok(Ok(walk.into_streamed()))
+    Ok(walk.into_streamed())
 }
 
 /// The counts an incremental pass starts from (the previous generation's); zero for a
@@ -321,60 +288,6 @@ async fn next_pair(
     Ok(Some((key, old, cand)))
 }
 
-/// Opens the previous generation's file for copying unchanged offers, hashing it as it is
-/// read unless its fingerprint is the one recorded, and its gzip twin (src/generation/twin.rs)
-/// to copy their compressed segments.
-fn open_previous(
-    prev_file: Option<&PrevFile>,
-) -> Result<(Option<FragmentReader>, Option<twin::Reader>), String> {
-    let Some(f) = prev_file else {
-        return Ok((None, None));
-    };
-    let verify = files::fingerprint(&f.path).ok().as_ref() != Some(&f.fingerprint);
-    tracing::debug!(
-        file = %f.path.display(),
-        verify,
-        "unchanged offers copied from the previous generation's file"
-    );
-    let reader = FragmentReader::open_once(&f.path, verify)
-        .map_err(|e| format!("{}: {e}", f.path.display()))?;
-    let twin = twin::Reader::open(&files::gzip_twin(&f.path), &f.sha256);
-    Ok((Some(reader), twin))
-}
-
-/// The previous file holds the previous generation's offers in the same order: its next
-/// fragment must be `key`'s.
-fn previous_fragment(reader: &mut FragmentReader, key: ActionCode) -> Result<&[u8], String> {
-    match reader.next_fragment() {
-        Ok(Some((k, bytes))) if k == key => Ok(bytes),
-        Ok(other) => Err(format!(
-            "expected offer {key}, found {:?}",
-            other.map(|(k, _)| k.to_string())
-        )),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// After the walk: the previous file holds no further offer and is the file recorded
-/// (size, and SHA-256 when it was hashed as it was read).
-fn check_previous_end(mut reader: FragmentReader, f: &PrevFile) -> Result<(), String> {
-    match reader.next_fragment() {
-        Ok(None) => {}
-        Ok(Some((k, _))) => return Err(format!("{}: unexpected offer {k}", f.path.display())),
-        Err(e) => return Err(e.to_string()),
-    }
-    match reader.finish() {
-        Ok((b, sha)) if b == f.bytes as u64 && sha.as_ref().is_none_or(|s| *s == f.sha256) => {
-            Ok(())
-        }
-        Ok(_) => Err(format!(
-            "{} is not the file recorded (size or SHA-256)",
-            f.path.display()
-        )),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 /// The snapshot and the change set as the walk builds them.
 struct Walk {
     snapshot: Document,
@@ -384,7 +297,8 @@ struct Walk {
     totals: PassCounts,
     unchanged: u64,
     published: u64,
-    /// The previous document's gzip twin, read in step with it while its index matches.
+    /// The previous document's gzip twin, read in step with the published offers while
+    /// its index matches.
     prev_twin: Option<twin::Reader>,
 }
 
@@ -441,10 +355,12 @@ impl Walk {
         mode: Mode,
         key: ActionCode,
         old: PublishedRow,
-        old_bytes: Option<&[u8]>,
     ) -> anyhow::Result<()> {
-        match (mode, old_bytes, old.fragment.as_deref()) {
-            (Mode::Incremental, Some(bytes), _) | (Mode::Incremental, None, Some(bytes)) => {
+        match mode {
+            Mode::Incremental => {
+                let stored = old.fragment.as_ref().with_context(|| {
+                    format!("offer {key}: published, but the database holds no fragment for it")
+                })?;
                 let segment = match self.prev_twin.as_mut().map(|t| t.next(key)) {
                     Some(Ok(Some(seg))) => Some(seg),
                     Some(Ok(None)) | Some(Err(_)) => {
@@ -454,12 +370,13 @@ impl Walk {
                     }
                     None => None,
                 };
-                self.snapshot.write_offer(key, bytes, segment.as_ref())?;
+                self.snapshot
+                    .write_stored_offer(key, stored, segment.as_ref())?;
                 self.unchanged += 1;
                 self.published += 1;
                 Ok(())
             }
-            _ => self.changes.push(Change::withdrawn(key, old.hash), None),
+            Mode::Full => self.changes.push(Change::withdrawn(key, old.hash), None),
         }
     }
 

@@ -12,9 +12,10 @@
 //!
 //! Beside the twin, an index (`.gz.idx`) records each offer's segment (where, how long, its
 //! CRC-32 and plain length), so the next export copies the segments of the offers it does
-//! not evaluate instead of compressing them again, as it copies their plain bytes from the
-//! previous document. The index ends with the twin's size and the document's SHA-256: an
-//! index that does not match both is not used (the segments are then compressed again).
+//! not evaluate instead of compressing them again (their plain bytes come from the
+//! database). The index ends with the twin's size and the document's SHA-256: an index
+//! that does not match both is not used (the segments are then compressed again), and a
+//! segment whose plain length is not the stored fragment's is not copied.
 
 use std::cell::RefCell;
 use std::fs::File;

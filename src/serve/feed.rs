@@ -391,7 +391,7 @@ async fn scoped(
              document); the operator can check your scope",
         )));
     }
-    let reader = FragmentReader::open(&path, false)?;
+    let reader = FragmentReader::open(&path)?;
     let header = document_header(&g.horodatage_export);
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(8);
     tokio::task::spawn_blocking(move || {

@@ -103,8 +103,9 @@ pub struct NewGeneration {
 pub struct PublishedRow {
     pub numero: ActionCode,
     pub hash: String,
-    /// Read only when asked for; as bytes (UTF-8, as written), since it is only copied.
-    pub fragment: Option<Vec<u8>>,
+    /// Read only when asked for; as stored (UTF-8 once decompressed), since it is only
+    /// copied.
+    pub fragment: Option<fragments::StoredFragment>,
 }
 
 /// An offer created or updated by a generation.
@@ -251,7 +252,7 @@ impl Store {
                 Ok(PublishedRow {
                     numero: action_code(f, a)?,
                     hash,
-                    fragment: fragments::decode(lz4, plain)?,
+                    fragment: fragments::StoredFragment::from_columns(lz4, plain),
                 })
             })
             .collect()
