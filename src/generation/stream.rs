@@ -209,8 +209,8 @@ async fn stream(
 ) -> anyhow::Result<Streamed> {
     let totals = previous_totals(ctx)?;
     // A full pass only compares hashes; an incremental one copies the fragments of the
-    // offers it does not evaluate.
-    // They stay compressed until the document's buffer: a page of them is 7 MB, not 35.
+    // offers it does not evaluate, kept compressed until the document's buffer (a page of
+    // them is 7 MB, not 35).
     let fragments = ctx.mode == Mode::Incremental;
     let mut live = LiveCursor::new(ctx.store, ctx.opts.pass.page_size, fragments);
     let mut cands = candidates(ctx, keys);
