@@ -692,11 +692,10 @@ async fn a_damaged_or_missing_previous_file_is_not_copied() {
             good,
             "the damage is not published"
         );
-        let new_file = PathBuf::from(second["generation_file"].as_str().unwrap());
-        assert_eq!(gunzip_twin(&new_file), std::fs::read(&new_file).unwrap());
+        let gen_file = PathBuf::from(second["generation_file"].as_str().unwrap());
+        assert_eq!(gunzip_twin(&gen_file), std::fs::read(&gen_file).unwrap());
 
         // The generation's file removed: the database has everything.
-        let gen_file = PathBuf::from(second["generation_file"].as_str().unwrap());
         std::fs::remove_file(&gen_file).unwrap();
         let third = export(&db, &p.out, &[]);
         assert_eq!(n(&third, "unchanged"), n(&p.first, "published"));

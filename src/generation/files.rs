@@ -459,8 +459,18 @@ impl Document {
     }
 
     fn append(&mut self, bytes: &[u8]) -> Result<()> {
-        self.pending.extend_from_slice(bytes);
-        self.offset += bytes.len() as u64;
+        self.append_with(|pending| {
+            pending.extend_from_slice(bytes);
+            Ok(())
+        })
+    }
+
+    /// Lets `fill` append to the gathered bytes (an unchanged offer decompresses itself
+    /// there), then hands them on once a chunk is gathered.
+    fn append_with(&mut self, fill: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> Result<()> {
+        let before = self.pending.len();
+        fill(&mut self.pending)?;
+        self.offset += (self.pending.len() - before) as u64;
         if self.pending.len() >= CHUNK {
             self.send_pending()?;
         }
@@ -509,23 +519,24 @@ impl Document {
         stored: &StoredFragment,
         segment: Option<&twin::Segment>,
     ) -> Result<()> {
-        let len = stored.plain_len()?;
+        let plain = |out: &mut Vec<u8>| {
+            stored
+                .append_to(out)
+                .with_context(|| format!("offer {numero}"))
+        };
         match (&mut self.twin, segment) {
             (None, _) => {}
-            (Some(t), Some(seg)) if seg.len as usize == len => {
+            (Some(t), Some(seg)) if seg.len as usize == stored.plain_len()? => {
                 t.assembler
                     .push(seg, Some(numero), &mut t.pending, &mut t.index);
             }
-            (Some(_), _) => return self.write_offer(numero, &stored.clone().into_plain()?, None),
+            (Some(_), _) => {
+                let mut bytes = Vec::new();
+                plain(&mut bytes)?;
+                return self.write_offer(numero, &bytes, None);
+            }
         }
-        stored
-            .append_to(&mut self.pending)
-            .with_context(|| format!("offer {numero}"))?;
-        self.offset += len as u64;
-        if self.pending.len() >= CHUNK {
-            self.send_pending()?;
-        }
-        Ok(())
+        self.append_with(plain)
     }
 
     /// The offset of the next byte.

@@ -39,11 +39,11 @@ fn split(stored: &[u8]) -> Result<(usize, &[u8])> {
     let most = block.len().saturating_mul(255).saturating_add(64);
     if len > MAX_FRAGMENT_BYTES || len > most {
         return Err(anyhow!(
-            "a stored fragment claims {len} bytes (at most {} for its {}-byte block, and {MAX_FRAGMENT_BYTES} for any \
-             fragment): the row is damaged; \
-             run `lheo-feed export --full` to write every fragment again",
-            most.min(MAX_FRAGMENT_BYTES),
-            block.len()
+            "a stored fragment claims {len} bytes, more than its {}-byte block or any \
+             fragment can hold ({} at most): the row is damaged; run `lheo-feed export \
+             --full` to write every fragment again",
+            block.len(),
+            most.min(MAX_FRAGMENT_BYTES)
         ));
     }
     Ok((len, block))
