@@ -293,6 +293,27 @@ fn sqlite_daemon_runs_on_demand_refuses_a_second_instance_and_shares_the_lock() 
     });
     assert_eq!(r[0]["generation_id"], 2);
     assert_eq!(r[0]["kind"], "on_demand");
+    // The daemon unlinks generation 1's files itself, in the background beside the push,
+    // so that it holds one document between runs (docs/generations.md).
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let names: Vec<String> = std::fs::read_dir(out.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        if names
+            .iter()
+            .all(|n| !n.contains("generation-1") && !n.contains("superseded-"))
+        {
+            assert!(
+                names.iter().any(|n| n.ends_with("generation-2")),
+                "{names:?}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "still held: {names:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let status = b.sigterm();
     assert!(status.success(), "{status:?}");
     b.wait_for("lheo-feed run: stopped", Duration::from_secs(5));

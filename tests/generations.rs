@@ -106,6 +106,27 @@ fn dir_names(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// What a directory holding `lheo.xml` holds after a command's export: the stable name,
+/// the generation's document with its gzip twin (served to partners that accept gzip,
+/// docs/feed.md) and the twin's index (src/generation/twin.rs), and, when `superseded`,
+/// the previous generation's three files, renamed away at the commit and left for the next
+/// export to unlink (docs/generations.md).
+fn expected_names(summary: &Value, superseded: Option<&Value>) -> BTreeSet<String> {
+    let file = PathBuf::from(summary["generation_file"].as_str().unwrap());
+    let file = file.file_name().unwrap().to_string_lossy().into_owned();
+    let mut names = BTreeSet::from(["lheo.xml".to_owned()]);
+    let mut add = |name: String| {
+        names.insert(format!("{name}.gz"));
+        names.insert(format!("{name}.gz.idx"));
+        names.insert(name);
+    };
+    add(file);
+    if let Some(id) = superseded {
+        add(format!(".lheo.xml.superseded-{id}"));
+    }
+    names
+}
+
 #[tokio::test]
 async fn fixtures_exported_twice_report_no_change_the_second_time() {
     for db in test_databases().await {
@@ -151,15 +172,8 @@ async fn fixtures_exported_twice_report_no_change_the_second_time() {
         assert_eq!(sha256_of(&gen_file), sha256_of(&out));
         assert_eq!(
             dir_names(dir.path()),
-            BTreeSet::from([
-                "lheo.xml".to_owned(),
-                gen_file.file_name().unwrap().to_string_lossy().into_owned(),
-                // Its gzip twin, served to partners that accept gzip (docs/feed.md), and
-                // the twin's index (src/twin.rs).
-                format!("{}.gz", gen_file.file_name().unwrap().to_string_lossy()),
-                format!("{}.gz.idx", gen_file.file_name().unwrap().to_string_lossy()),
-            ]),
-            "only the current generation's file is kept"
+            expected_names(&second, Some(&first["generation"])),
+            "only the current generation's file is kept under a generation name"
         );
 
         let list = generations(&db);
@@ -266,6 +280,24 @@ async fn editing_one_session_changes_exactly_its_offer() {
         let bad = run(&db, &["diff", "1", "99"]);
         assert_eq!(bad.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&bad.stderr).contains("no generation 99"));
+
+        // The first document was renamed away at the second's commit, whole (a download
+        // reading it goes on), and the next export unlinks it; the second's goes the same
+        // way, though the third keeps its bytes under a new name.
+        let gone = dir.path().join(".lheo.xml.generation-1");
+        assert!(!gone.exists(), "generation 1's name is taken away at once");
+        let renamed = dir.path().join(".lheo.xml.superseded-1");
+        assert_eq!(sha256_of(&renamed), first["sha256"].as_str().unwrap());
+        let inputs = BTreeSet::from(["delta.xml".to_owned(), "edit.jsonl".to_owned()]);
+        let held = || &dir_names(dir.path()) - &inputs;
+        assert_eq!(held(), expected_names(&second, Some(&first["generation"])));
+        let third = export(&db, &out, &[]);
+        assert_eq!(third["sha256"], second["sha256"], "{third:#}");
+        assert_eq!(
+            held(),
+            expected_names(&third, Some(&second["generation"])),
+            "the third export unlinked generation 1's files"
+        );
     }
 }
 
@@ -633,17 +665,9 @@ async fn an_export_killed_at_any_point_leaves_a_current_complete_generation() {
         assert_eq!(g3["previous_generation"], g2["id"]);
         assert_eq!(sha256_of(&p.out), g3["sha256"].as_str().unwrap());
         assert_schema_valid(&p.out);
-        let gen_file = PathBuf::from(g3["generation_file"].as_str().unwrap());
         assert_eq!(
             dir_names(p.out.parent().unwrap()),
-            BTreeSet::from([
-                "lheo.xml".to_owned(),
-                gen_file.file_name().unwrap().to_string_lossy().into_owned(),
-                // Its gzip twin, served to partners that accept gzip (docs/feed.md), and
-                // the twin's index (src/twin.rs).
-                format!("{}.gz", gen_file.file_name().unwrap().to_string_lossy()),
-                format!("{}.gz.idx", gen_file.file_name().unwrap().to_string_lossy()),
-            ]),
+            expected_names(&g3, Some(&g2["id"])),
             "the leftovers of the killed runs are gone"
         );
         let d = json(

@@ -433,6 +433,16 @@ async fn push_committed(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "export committed"
     );
+    // The previous generation's document is no longer served: removed beside the push
+    // instead of at the next export's start, so that a daemon holds one document between
+    // runs. A failure leaves it to that next export.
+    let out = summary.file.clone();
+    let current = summary.generation;
+    tokio::task::spawn_blocking(move || {
+        for removed in generation::files::remove_superseded(&out, current) {
+            tracing::debug!(file = %removed.display(), "removed a superseded generation's file");
+        }
+    });
     store.set_run_progress(run.id, "push").await?;
     after_export(store, &settings.config, summary.generation)
         .instrument(tracing::info_span!("push"))

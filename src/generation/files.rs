@@ -86,6 +86,52 @@ pub fn generation_file(out: &Path, id: i64) -> PathBuf {
     sibling(out, &format!("generation-{id}"))
 }
 
+/// The name a superseded generation's document has until it is removed
+/// ([`supersede`], [`remove_superseded`]).
+fn superseded_file(out: &Path, id: i64) -> PathBuf {
+    sibling(out, &format!("superseded-{id}"))
+}
+
+/// Takes the document `file` of generation `id` (with its twin and index) out of the
+/// generation names, by renames beside `out`: instant, where unlinking a 9 GB file takes
+/// seconds. A reader that holds it open keeps reading it; a reader that looks it up by its
+/// name (the feed's current generation, its kept mappings) sees it gone, as if unlinked.
+/// A file outside `out`'s directory (the output moved since) is unlinked at once: no sweep
+/// would find it. Best effort: what stays is removed by the next export as a leftover.
+pub fn supersede(out: &Path, file: &Path, id: i64) {
+    let to = superseded_file(out, id);
+    let moved = file.parent() == to.parent() && fs::rename(file, &to).is_ok();
+    for (from, to) in twin_paths(file).into_iter().zip(twin_paths(&to)) {
+        if !moved || fs::rename(&from, &to).is_err() {
+            let _ = fs::remove_file(&from);
+        }
+    }
+    if !moved {
+        let _ = fs::remove_file(file);
+    }
+}
+
+/// Unlinks what [`supersede`] renamed beside `out`, and the documents (with their twins)
+/// of the generations before `current`: the costly part of replacing a document, done
+/// where nothing waits on it (`crate::generation::publish::Sweep`, the daemon after its
+/// commit). Only older generations: the current one is served, and a newer one could
+/// only be an export's, staged before its commit. Returns the paths unlinked.
+pub fn remove_superseded(out: &Path, current: i64) -> Vec<PathBuf> {
+    let mut removed = remove_generations_before(out, current);
+    let prefix = format!(".{}.superseded-", file_name(out));
+    let dir = match out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let is_ours = entry.file_name().to_string_lossy().starts_with(&prefix);
+        if is_ours && fs::remove_file(entry.path()).is_ok() {
+            removed.push(entry.path());
+        }
+    }
+    removed
+}
+
 /// The gzip twin of a file: `FILE.gz` beside it (`.NAME.generation-N.gz`), written once per
 /// generation so that the feed serves compressed bytes without compressing per request.
 pub fn gzip_twin(file: &Path) -> PathBuf {
@@ -724,6 +770,8 @@ pub fn remove_leftovers(out: &Path, keep: &[i64]) -> Vec<PathBuf> {
         let rest = rest.strip_suffix(".gz").unwrap_or(rest);
         let stale = if let Some(id) = rest.strip_prefix("generation-") {
             id.parse::<i64>().is_ok_and(|id| !keep.contains(&id))
+        } else if rest.starts_with("superseded-") {
+            true
         } else if let Some(pid) = rest
             .strip_prefix("tmp-")
             .or_else(|| rest.strip_prefix("link-"))
@@ -910,6 +958,7 @@ impl FragmentReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     /// Links planted at every name the export writes, all pointing at one victim file.
     #[cfg(unix)]
@@ -981,6 +1030,93 @@ mod tests {
         copy_exclusive(&out, &copy).unwrap();
         assert_not_followed(&victim, std::slice::from_ref(&copy));
         assert_eq!(fs::read(&copy).unwrap(), fs::read(&out).unwrap());
+    }
+
+    /// A generation's three files, each holding its own name (to tell them apart).
+    fn generation_at(file: &Path) -> Vec<PathBuf> {
+        let names: Vec<PathBuf> = [file.to_path_buf()]
+            .into_iter()
+            .chain(twin_paths(file))
+            .collect();
+        for name in &names {
+            fs::write(name, name.to_string_lossy().as_bytes()).unwrap();
+        }
+        names
+    }
+
+    /// Superseding renames a generation's files away at once, whole and still readable
+    /// through a handle opened before; the sweep then unlinks them and older generations,
+    /// never the current one or a newer one (another export's, staged); a document outside
+    /// the output's directory is unlinked at once; and a killed export's superseded files
+    /// are leftovers.
+    #[test]
+    fn superseded_files_are_renamed_at_once_and_unlinked_by_the_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("lheo.xml");
+        let names = |ids: &[(&str, i64)]| -> BTreeSet<String> {
+            ids.iter()
+                .flat_map(|(kind, id)| {
+                    let f = format!(".lheo.xml.{kind}-{id}");
+                    [format!("{f}.gz.idx"), format!("{f}.gz"), f]
+                })
+                .collect()
+        };
+        let listed = || -> BTreeSet<String> {
+            fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        let old = generation_at(&generation_file(&out, 1));
+        for id in [2, 3, 4] {
+            generation_at(&generation_file(&out, id));
+        }
+        let mut open = File::open(&old[0]).unwrap();
+
+        supersede(&out, &old[0], 1);
+        supersede(&out, &generation_file(&out, 2), 2);
+        assert_eq!(
+            listed(),
+            names(&[
+                ("superseded", 1),
+                ("superseded", 2),
+                ("generation", 3),
+                ("generation", 4)
+            ])
+        );
+        let renamed = superseded_file(&out, 1);
+        for (before, after) in old
+            .iter()
+            .zip([renamed.clone()].into_iter().chain(twin_paths(&renamed)))
+        {
+            assert_eq!(
+                fs::read(&after).unwrap(),
+                before.to_string_lossy().as_bytes()
+            );
+        }
+        let mut read = String::new();
+        open.read_to_string(&mut read).unwrap();
+        assert_eq!(read, old[0].to_string_lossy());
+
+        // Generation 3 current, 4 staged by another export: only what is older goes.
+        generation_at(&generation_file(&out, 0));
+        let removed = remove_superseded(&out, 3);
+        assert_eq!(removed.len(), 9, "{removed:?}");
+        assert_eq!(listed(), names(&[("generation", 3), ("generation", 4)]));
+
+        // A document recorded in another directory (the output moved) cannot wait for a
+        // sweep that will not look there.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let moved = generation_at(&elsewhere.path().join(".lheo.xml.generation-3"));
+        supersede(&out, &moved[0], 3);
+        assert!(moved.iter().all(|p| !p.exists()), "unlinked at once");
+        assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+
+        // A superseded file left by a killed export goes with the leftovers.
+        supersede(&out, &generation_file(&out, 3), 3);
+        let gone = remove_leftovers(&out, &[4]);
+        assert_eq!(gone.len(), 3, "{gone:?}");
+        assert_eq!(listed(), names(&[("generation", 4)]));
     }
 
     /// A failing disk stops both threads and reaches the producer as an error naming the

@@ -37,7 +37,8 @@
 //!    and the retention purge; the temporary file is renamed to the generation's own file
 //!    and the delta file put in place; then the commit.
 //! 4. **After the commit**, the stable output name is pointed at the generation's file (a
-//!    hard link renamed over it) and the previous generation's file removed.
+//!    hard link renamed over it). The previous generation's file is removed by the next
+//!    export while it streams, or by the daemon in the background (`publish::Sweep`).
 //!
 //! A kill before the commit leaves the previous generation current, its file in place and
 //! its tables untouched; a kill after it leaves the new generation current with its own
@@ -352,6 +353,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     let phases = Phases::start();
     let plan = candidates::plan(store, opts).await?;
     phases.done("candidates chosen");
+    let sweep = publish::Sweep::start(&plan);
 
     let organismes = plan.organismes(store).await?;
     let mut streamed = stream::evaluate_and_stream(store, opts, &plan, &organismes).await?;
@@ -382,7 +384,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
     if let Some(f) = &recorded.delta_file {
         staged.delete_on_failure(f.tmp.clone());
     }
-    publish::commit(tx, staged, &plan, &snapshot, &recorded, &phases).await?;
+    publish::commit(tx, staged, &plan, &snapshot, &recorded, sweep, &phases).await?;
     phases.done("done");
 
     Ok(ExportSummary {

@@ -168,8 +168,9 @@ pub async fn snapshot(
 /// A mapping's pages are the page cache's, shared and reclaimable: they count in the
 /// process's RSS (as file pages) but are not allocated memory.
 ///
-/// A kept mapping also keeps its file's disk space after the next export unlinks it, so
-/// mappings whose path no longer names their file are dropped every 10 s (`SWEEP_EVERY`)
+/// A kept mapping also keeps its file's disk space after the file is unlinked, so
+/// mappings whose path no longer names their file (renamed away by the next export, then
+/// unlinked) are dropped every 10 s (`SWEEP_EVERY`)
 /// and whenever another file is mapped: the previous generation's space comes back within
 /// that time once the downloads still reading it end.
 pub struct MappedFiles {
@@ -278,8 +279,8 @@ impl MappedFiles {
         }
     }
 
-    /// Drops the mappings whose path no longer names their file (unlinked by the next
-    /// export, or replaced).
+    /// Drops the mappings whose path no longer names their file (renamed away by the next
+    /// export, unlinked, or replaced).
     fn drop_stale(&self) {
         let kept: Vec<(PathBuf, String)> = {
             let maps = self.maps.lock().expect("not poisoned");
@@ -326,8 +327,9 @@ fn map_file(file: &std::fs::File) -> io::Result<Bytes> {
     // promised by the ETag). Generation files are never modified in place: an export
     // writes a new document to a temporary file, renames it to its own
     // `.NAME.generation-N` (its gzip twin likewise, `.gz`), and after the next generation
-    // commits, unlinks the previous one; a kept document gets a second hard link, not a
-    // rewrite (`crate::generation`, its `files`). Unlinking leaves the inode, and this
+    // commits, renames the previous one away and later unlinks it; a kept document gets a
+    // second hard link, not a rewrite (`crate::generation`, its `files`). Unlinking leaves
+    // the inode, and this
     // mapping, intact until it is unmapped. Only someone editing the export folder by hand
     // could break this, which would break the recorded SHA-256 and the ETags too.
     let map = unsafe { memmap2::Mmap::map(file)? };
