@@ -114,7 +114,7 @@ pub(super) async fn commit(
     phases: &Phases,
 ) -> anyhow::Result<()> {
     let generation_file = &recorded.generation_file;
-    sweep.wait();
+    sweep.wait().await;
     // Leftovers of killed runs first.
     let keep: Vec<i64> = plan
         .prev
@@ -163,9 +163,9 @@ pub(super) async fn commit(
     Ok(())
 }
 
-/// The removal of superseded documents ([`files::remove_superseded`]) on a thread of its
-/// own while the export streams.
-pub(super) struct Sweep(Option<std::thread::JoinHandle<()>>);
+/// The removal of superseded documents ([`files::remove_superseded`]) on a blocking
+/// thread of the runtime while the export streams.
+pub(super) struct Sweep(Option<tokio::task::JoinHandle<()>>);
 
 impl Sweep {
     pub fn start(plan: &Plan) -> Sweep {
@@ -173,29 +173,19 @@ impl Sweep {
             return Sweep(None);
         };
         let out = plan.out.clone();
-        let run = move || {
+        Sweep(Some(tokio::task::spawn_blocking(move || {
             for removed in files::remove_superseded(&out, current) {
                 tracing::debug!(file = %removed.display(), "removed a superseded generation's file");
             }
-        };
-        match std::thread::Builder::new()
-            .name("lheo-sweep".into())
-            .spawn(run)
-        {
-            Ok(handle) => Sweep(Some(handle)),
-            Err(e) => {
-                // Left for the next export; nothing depends on it.
-                tracing::warn!("cannot start the removal of superseded files: {e}");
-                Sweep(None)
-            }
-        }
+        })))
     }
 
-    /// Joins it: the commit's leftover removal and renames come after it, so that two
-    /// removals never race and a test sees the directory settled.
-    fn wait(self) {
+    /// Waits for it (without holding a runtime thread): the commit's leftover removal and
+    /// renames come after it, so that two removals never race and a test sees the
+    /// directory settled.
+    async fn wait(self) {
         if let Some(handle) = self.0 {
-            let _ = handle.join();
+            let _ = handle.await;
         }
     }
 }
