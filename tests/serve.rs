@@ -1100,7 +1100,7 @@ async fn a_large_snapshot_is_served_whole(db: &TestDb) {
     assert_eq!(export(db, &out, &[]).await["generation"], 2);
     assert!(
         !generation_1.exists(),
-        "the export removed generation 1's file"
+        "the export took generation 1's file away from its name"
     );
     while let Some(chunk) = r.chunk().await.unwrap() {
         got.extend_from_slice(&chunk);

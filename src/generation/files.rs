@@ -119,10 +119,7 @@ pub fn supersede(out: &Path, file: &Path, id: i64) {
 pub fn remove_superseded(out: &Path, current: i64) -> Vec<PathBuf> {
     let mut removed = remove_generations_before(out, current);
     let prefix = format!(".{}.superseded-", file_name(out));
-    let dir = match out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(d) => d.to_path_buf(),
-        None => PathBuf::from("."),
-    };
+    let dir = folder_of(out);
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
         let is_ours = entry.file_name().to_string_lossy().starts_with(&prefix);
         if is_ours && fs::remove_file(entry.path()).is_ok() {
@@ -668,12 +665,17 @@ impl Drop for Document {
     }
 }
 
-/// Syncs the folder holding `path`, so that a rename into it is durable.
-pub fn sync_dir(path: &Path) {
-    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+/// The folder holding `path` (`.` for a bare file name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
         Some(d) => d,
         None => Path::new("."),
-    };
+    }
+}
+
+/// Syncs the folder holding `path`, so that a rename into it is durable.
+pub fn sync_dir(path: &Path) {
+    let dir = folder_of(path);
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
@@ -751,13 +753,10 @@ fn process_alive(pid: u32) -> bool {
 /// holding the generation write lock (no other export is then between renaming its
 /// generation file and committing). Returns the paths deleted.
 pub fn remove_leftovers(out: &Path, keep: &[i64]) -> Vec<PathBuf> {
-    let dir = match out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(d) => d.to_path_buf(),
-        None => PathBuf::from("."),
-    };
+    let dir = folder_of(out);
     let prefix = format!(".{}.", file_name(out));
     let mut removed = Vec::new();
-    let Ok(entries) = fs::read_dir(&dir) else {
+    let Ok(entries) = fs::read_dir(dir) else {
         return removed;
     };
     for entry in entries.flatten() {
@@ -793,10 +792,7 @@ pub fn remove_leftovers(out: &Path, keep: &[i64]) -> Vec<PathBuf> {
 /// The generations whose document (`.NAME.generation-N`, the document itself, not its
 /// twin) is beside `out`, in increasing order.
 pub fn generations_held(out: &Path) -> Vec<i64> {
-    let dir = match out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(d) => d.to_path_buf(),
-        None => PathBuf::from("."),
-    };
+    let dir = folder_of(out);
     let prefix = format!(".{}.generation-", file_name(out));
     let mut ids: Vec<i64> = fs::read_dir(dir)
         .into_iter()

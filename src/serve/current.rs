@@ -9,10 +9,11 @@
 //!
 //! - an export renames the previous generation's file away right after it commits the
 //!   next (`crate::generation`, step 4; unlinked later; a generation that keeps the
-//!   previous document gets a second name for it, and the previous name still goes). A `stat` of the kept
-//!   generation's file (a few microseconds, no database) therefore says whether it is
-//!   still current, and once an export has finished, the very next request reads the new
-//!   generation: no waiting, and tests that export and then ask stay deterministic.
+//!   previous document gets a second name for it, and the previous name still goes). A
+//!   `stat` of the kept generation's file (a few microseconds, no database) therefore
+//!   says whether it is still current, and once an export has finished, the very next
+//!   request reads the new generation: no waiting, and tests that export and then ask
+//!   stay deterministic.
 //! - between an export's commit and that rename (milliseconds: the stable name is linked
 //!   first), a request may still get the previous generation, as it would a moment
 //!   earlier; an export killed in between leaves the file, and so does a network file

@@ -170,8 +170,7 @@ pub async fn snapshot(
 ///
 /// A kept mapping also keeps its file's disk space after the file is unlinked, so
 /// mappings whose path no longer names their file (renamed away by the next export, then
-/// unlinked) are dropped every 10 s (`SWEEP_EVERY`)
-/// and whenever another file is mapped: the previous generation's space comes back within
+/// unlinked) are dropped every 10 s (`SWEEP_EVERY`) and whenever another file is mapped: the previous generation's space comes back within
 /// that time once the downloads still reading it end.
 pub struct MappedFiles {
     /// Most recently used last.
@@ -329,9 +328,9 @@ fn map_file(file: &std::fs::File) -> io::Result<Bytes> {
     // `.NAME.generation-N` (its gzip twin likewise, `.gz`), and after the next generation
     // commits, renames the previous one away and later unlinks it; a kept document gets a
     // second hard link, not a rewrite (`crate::generation`, its `files`). Unlinking leaves
-    // the inode, and this
-    // mapping, intact until it is unmapped. Only someone editing the export folder by hand
-    // could break this, which would break the recorded SHA-256 and the ETags too.
+    // the inode, and this mapping, intact until it is unmapped. Only someone editing the
+    // export folder by hand could break this, which would break the recorded SHA-256 and
+    // the ETags too.
     let map = unsafe { memmap2::Mmap::map(file)? };
     // Read ahead far and early when the pages are not in memory yet (a cold cache): the
     // copy into the socket faults them in. Advice only: a refusal changes nothing.
