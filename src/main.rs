@@ -190,7 +190,7 @@ fn pass_options(config: &Config) -> Result<PassOptions, Failure> {
     Ok(PassOptions {
         today,
         rules,
-        page_size: 1000,
+        page_size: lheo_feed::pipeline::PAGE_SIZE,
     })
 }
 

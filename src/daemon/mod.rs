@@ -95,7 +95,7 @@ impl RunSettings {
         let pass = PassOptions {
             today,
             rules: self.rules.clone(),
-            page_size: 1000,
+            page_size: crate::pipeline::PAGE_SIZE,
         };
         let horodatage = now
             .fixed_offset()
