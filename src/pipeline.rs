@@ -32,9 +32,9 @@ pub struct PassOptions {
 /// export's peak memory is mostly pages: the one being evaluated (each offer's decoded
 /// records, its LHÉO fragment, compressed twice), and the next one read meanwhile. At a
 /// million sessions (`docs/BENCHMARKS.md`, session 13), a full export peaked at 286–314
-/// MB with pages of 1 000 offers, 235 MB with 500 and 193–215 MB with 250, and streamed
-/// in the same time (52.7–56.0 s against 54.4–56.4 s): a page still holds enough offers
-/// to keep both cores busy between two reads.
+/// MB with pages of 1 000 offers, 235 MB with 500 and 186–206 MB with 250, and streamed
+/// in the same time (52.7–56.0 s against 53.9–56.4 s in quiet runs): a page still holds
+/// enough offers to keep both cores busy between two reads.
 pub const PAGE_SIZE: u32 = 250;
 
 /// Counts of one pass. They add up offer by offer ([`PassCounts::add`]), which lets an
