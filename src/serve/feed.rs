@@ -170,8 +170,9 @@ pub async fn snapshot(
 ///
 /// A kept mapping also keeps its file's disk space after the file is unlinked, so
 /// mappings whose path no longer names their file (renamed away by the next export, then
-/// unlinked) are dropped every 10 s (`SWEEP_EVERY`) and whenever another file is mapped: the previous generation's space comes back within
-/// that time once the downloads still reading it end.
+/// unlinked) are dropped every 10 s (`SWEEP_EVERY`) and whenever another file is mapped:
+/// the previous generation's space comes back within that time once the downloads still
+/// reading it end.
 pub struct MappedFiles {
     /// Most recently used last.
     maps: std::sync::Mutex<Vec<MappedFile>>,
