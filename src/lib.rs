@@ -64,7 +64,8 @@
 //!   twin from one deflate segment per offer, so the next export copies the segments of
 //!   unchanged offers; [`generation::spill`] keeps the per-offer lists on disk, so memory
 //!   does not grow with the offer; [`generation::rejections`] keeps each offer's findings
-//!   for the status page. The stored fragments are LZ4-compressed (`store::fragments`).
+//!   for the status page. The stored fragments are compressed with zstd and a dictionary
+//!   of LHÉO (`store::fragments`).
 //! - [`push`]: the pusher: the outbox rows the generation writes become signed, batched
 //!   HTTP deliveries to each configured consumer, retried, in order, with dead letters —
 //!   or, for an SFTP consumer, one file per deposit on its server ([`push::deposit`],

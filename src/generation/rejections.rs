@@ -46,7 +46,7 @@ pub struct StoredFinding {
     pub message: String,
 }
 
-/// What to store for an offer's outcome: its [`StoredFindings`] as JSON, LZ4-compressed
+/// What to store for an offer's outcome: its [`StoredFindings`] as JSON, compressed
 /// like the fragments (`evaluations.findings_lz4`, migration 0013: the French messages
 /// repeat from offer to offer, and at a million sessions the plain JSON was a fifth of what
 /// a full export wrote). `None` when it has no finding and nothing rejected (most offers),

@@ -203,7 +203,7 @@ async fn build(
 }
 
 /// One page of offers read for a deposit: formation, action, live, programmes,
-/// départements, and the fragment (LZ4 or plain).
+/// départements, and the fragment (compressed or plain).
 type PageRow = (
     i64,
     i64,

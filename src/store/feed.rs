@@ -326,7 +326,7 @@ impl Store {
     /// The stored findings of the current generation (`crate::generation::rejections`), in numeric
     /// order of the offers.
     pub async fn evaluation_findings(&self) -> Result<Vec<String>> {
-        // LZ4 since migration 0013; rows written before it keep their plain JSON.
+        // Compressed since migration 0013; rows written before it keep their plain JSON.
         let rows: Vec<(Option<Vec<u8>>, Option<String>)> = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT findings_lz4, CASE WHEN findings_lz4 IS NULL THEN findings END \

@@ -149,7 +149,7 @@ pub struct EvaluationWrite {
     pub counts: String,
     pub sirets: Vec<Siret>,
     /// The offer's rule findings for the status page (`crate::generation::rejections`), if
-    /// any, as stored: LZ4 of their JSON ([`super::fragments::compress`]). In the export's
+    /// any, as stored: their JSON compressed ([`super::fragments::compress`]). In the export's
     /// spill file (JSON lines) they are base64, which needs no escaping either way.
     #[serde(with = "base64_bytes")]
     pub findings_lz4: Option<Vec<u8>>,

@@ -14,7 +14,7 @@ const URL_HINT: &str = "set --database-url / LHEO_FEED_DATABASE_URL";
 const MAX_CONNECTIONS: u32 = 4;
 
 /// The page size of a store created by this version (SQLite's default is 4 KiB). A full
-/// export at a million sessions writes 2 to 3 GB in one transaction, most of it LZ4
+/// export at a million sessions writes 2 to 3 GB in one transaction, most of it compressed
 /// fragments of a few kilobytes. In 4 KiB pages that is some 700 000 WAL frames of 4 120
 /// bytes: the kernel zeroed the rest of a file page on every frame (22 % of the write
 /// phase in `perf`), and each page lookup searched a WAL index that grew with the
