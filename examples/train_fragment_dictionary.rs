@@ -36,8 +36,8 @@ async fn main() -> Result<()> {
         .with_context(|| format!("cannot open {store}"))?;
     let mut samples: Vec<Vec<u8>> = Vec::new();
     for query in [
-        "SELECT fragment_lz4 FROM published WHERE fragment_lz4 IS NOT NULL",
-        "SELECT findings_lz4 FROM evaluations WHERE findings_lz4 IS NOT NULL",
+        "SELECT fragment_compressed FROM published WHERE fragment_compressed IS NOT NULL",
+        "SELECT findings_compressed FROM evaluations WHERE findings_compressed IS NOT NULL",
     ] {
         for row in sqlx::query(query).fetch_all(&mut conn).await? {
             let stored: Vec<u8> = row.get(0);

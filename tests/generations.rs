@@ -787,7 +787,7 @@ macro_rules! with_pool {
     };
 }
 
-/// Published fragments are stored LZ4-compressed (migration 0007); rows written before it
+/// Published fragments are stored compressed (migration 0007); rows written before it
 /// hold plain text, and are still read (here by an export that copies unchanged offers
 /// from the database).
 #[tokio::test]
@@ -797,8 +797,8 @@ async fn fragments_are_stored_compressed_and_plain_rows_still_read() {
         let good = without_timestamp(&p.out);
         // One statement for both databases (octet_length and FILTER exist in both).
         let sums = "SELECT CAST(SUM(octet_length(fragment)) AS BIGINT), \
-                    CAST(SUM(octet_length(fragment_lz4)) AS BIGINT), \
-                    COUNT(*) FILTER (WHERE fragment_lz4 IS NULL) FROM published";
+                    CAST(SUM(octet_length(fragment_compressed)) AS BIGINT), \
+                    COUNT(*) FILTER (WHERE fragment_compressed IS NULL) FROM published";
         let (plain_total, stored_total, legacy): (i64, i64, i64) =
             with_pool!(db, pool => sqlx::query_as(sums).fetch_one(&pool).await.unwrap());
         assert_eq!(
@@ -827,7 +827,8 @@ async fn fragments_are_stored_compressed_and_plain_rows_still_read() {
             })
             .collect();
         assert_eq!(fragments.len(), p.numeros.len());
-        let sql = "UPDATE published SET fragment = $1, fragment_lz4 = NULL WHERE numero = $2";
+        let sql =
+            "UPDATE published SET fragment = $1, fragment_compressed = NULL WHERE numero = $2";
         with_pool!(db, pool => {
             for (numero, f) in &fragments {
                 sqlx::query(sql).bind(f).bind(numero).execute(&pool).await.unwrap();
@@ -846,7 +847,50 @@ async fn fragments_are_stored_compressed_and_plain_rows_still_read() {
     }
 }
 
-/// The rule findings kept for the status page are stored LZ4-compressed (migration 0013);
+/// Fragments are written as zstd frames with the dictionary (issue 20); rows in LZ4, as
+/// earlier versions wrote them, are read the same, and take more room.
+#[tokio::test]
+async fn fragments_written_in_lz4_by_earlier_versions_still_read() {
+    for db in test_databases().await {
+        let p = publish_generated(&db, 200, 9);
+        let good = without_timestamp(&p.out);
+        let rows: Vec<(String, Vec<u8>)> = with_pool!(db, pool => {
+            sqlx::query_as("SELECT numero, fragment_compressed FROM published")
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+        });
+        assert_eq!(rows.len(), p.numeros.len());
+        let mut zstd_total = 0;
+        let mut lz4_total = 0;
+        let sql = "UPDATE published SET fragment_compressed = $1 WHERE numero = $2";
+        with_pool!(db, pool => {
+            for (numero, stored) in &rows {
+                let plain = lheo_feed::store::fragments::decompress(stored).unwrap();
+                let old = lz4_flex::block::compress_prepend_size(&plain);
+                zstd_total += stored.len();
+                lz4_total += old.len();
+                sqlx::query(sql).bind(old).bind(numero).execute(&pool).await.unwrap();
+            }
+        });
+        assert!(
+            zstd_total * 10 < lz4_total * 7,
+            "zstd {zstd_total} bytes against LZ4 {lz4_total}"
+        );
+        // Without the previous file, the next export copies every unchanged offer from
+        // the database: the LZ4 rows.
+        std::fs::remove_file(PathBuf::from(p.first["generation_file"].as_str().unwrap())).unwrap();
+        let second = export(&db, &p.out, &[]);
+        assert_eq!(
+            n(&second, "unchanged"),
+            n(&p.first, "published"),
+            "{second:#}"
+        );
+        assert_eq!(without_timestamp(&p.out), good);
+    }
+}
+
+/// The rule findings kept for the status page are stored compressed (migration 0013);
 /// rows written before it hold plain JSON, and the page's reader gives the same findings
 /// from either.
 #[tokio::test]
@@ -863,8 +907,8 @@ async fn findings_are_stored_compressed_and_plain_rows_still_read() {
         let stored: Vec<(String, Option<String>, Option<Vec<u8>>)> = with_pool!(db, pool => {
             sqlx::query_as(
                 "SELECT CAST(formation_no AS TEXT) || '-' || CAST(action_no AS TEXT), \
-                 findings, findings_lz4 FROM evaluations \
-                 WHERE findings IS NOT NULL OR findings_lz4 IS NOT NULL",
+                 findings, findings_compressed FROM evaluations \
+                 WHERE findings IS NOT NULL OR findings_compressed IS NOT NULL",
             )
             .fetch_all(&pool)
             .await
@@ -888,7 +932,7 @@ async fn findings_are_stored_compressed_and_plain_rows_still_read() {
         );
 
         // Back to the pre-0013 form: plain JSON, no compressed column.
-        let sql = "UPDATE evaluations SET findings = $1, findings_lz4 = NULL \
+        let sql = "UPDATE evaluations SET findings = $1, findings_compressed = NULL \
                    WHERE CAST(formation_no AS TEXT) || '-' || CAST(action_no AS TEXT) = $2";
         with_pool!(db, pool => {
             for (key, _, lz4) in &stored {

@@ -185,16 +185,16 @@ async fn write_changes(
             withdrawals.push(c.numero);
             continue;
         }
-        let fragment_lz4 = stored
+        let fragment_compressed = stored
             .next_blob()
             .context("cannot read back the changed fragments")?;
         if let Some(d) = delta.as_deref_mut() {
-            d.write(&fragments::decompress(&fragment_lz4)?)?;
+            d.write(&fragments::decompress(&fragment_compressed)?)?;
         }
         batch.push(PublishedWrite {
             numero: c.numero,
             hash: c.hash,
-            fragment_lz4,
+            fragment_compressed,
             programmes: c.programmes,
             departements: c.departements,
         });

@@ -38,11 +38,12 @@ pub(super) struct Evaluated {
 pub(super) struct Published {
     pub xml: String,
     pub segment: twin::Segment,
-    /// What `published.fragment_lz4` will hold if the offer changed. Made here, on every
-    /// core with the rest of the offer's work, so that the write transaction neither reads
-    /// the fragments back from the snapshot (8 GB at a million sessions) nor compresses
-    /// them on the cores the database needs then. An unchanged candidate's is dropped:
-    /// about a second of CPU per gigabyte, paid only by re-evaluated offers.
+    /// What `published.fragment_compressed` will hold if the offer changed. Made here, on
+    /// every core with the rest of the offer's work, so that the write transaction neither
+    /// reads the fragments back from the snapshot (8 GB at a million sessions) nor
+    /// compresses them on the cores the database needs then. An unchanged candidate's is
+    /// dropped: about a second and a half of CPU per gigabyte, paid only by re-evaluated
+    /// offers.
     pub stored: Vec<u8>,
     pub hash: String,
     pub programmes: String,
@@ -68,7 +69,7 @@ pub(super) fn evaluate_candidate(offre: &Offre, ctx: EvalContext<'_>) -> Evaluat
         next_recheck: next_recheck(offre, ctx.today).map(day_number),
         counts: encode_counts(&share),
         sirets: referenced_sirets(offre),
-        findings_lz4: super::rejections::encode(&outcome, ctx.organismes),
+        findings_compressed: super::rejections::encode(&outcome, ctx.organismes),
     };
     let published = fragment.map(|f| {
         let (programmes, departements) = filters(offre, &outcome, ctx.organismes);

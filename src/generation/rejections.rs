@@ -46,11 +46,11 @@ pub struct StoredFinding {
     pub message: String,
 }
 
-/// What to store for an offer's outcome: its [`StoredFindings`] as JSON, compressed
-/// like the fragments (`evaluations.findings_lz4`, migration 0013: the French messages
-/// repeat from offer to offer, and at a million sessions the plain JSON was a fifth of what
-/// a full export wrote). `None` when it has no finding and nothing rejected (most offers),
-/// so the column stays small.
+/// What to store for an offer's outcome: its [`StoredFindings`] as JSON, compressed like
+/// the fragments (`evaluations.findings_compressed`, migration 0013: the French messages
+/// repeat from offer to offer, and at a million sessions the plain JSON was a fifth of
+/// what a full export wrote). `None` when it has no finding and nothing rejected (most
+/// offers), so the column stays small.
 pub fn encode(outcome: &Outcome, organismes: &HashMap<Siret, Organisme>) -> Option<Vec<u8>> {
     if outcome.findings.is_empty() && outcome.rejected.is_empty() {
         return None;

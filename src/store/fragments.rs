@@ -1,7 +1,7 @@
 //! How the published offers' `<formation>` fragments (and the evaluations' findings) are
-//! stored: compressed, in `published.fragment_lz4` (migration 0007) and
-//! `evaluations.findings_lz4` (migration 0013). The columns kept their first codec's name;
-//! a value says its own codec:
+//! stored: compressed, in `published.fragment_compressed` and
+//! `evaluations.findings_compressed` (migrations 0007 and 0013, renamed by 0014). A value
+//! says its own codec:
 //!
 //! - **zstd with a dictionary**, what this version writes: a zstd frame (it begins with
 //!   zstd's magic number) holding its plain length, the id of the dictionary it was made
@@ -19,8 +19,8 @@
 //!   LZ4 block. A length is at most [`MAX_FRAGMENT_BYTES`], so its last byte is never the
 //!   last byte of zstd's magic: the two cannot be mistaken for each other.
 //! - Rows written before migration 0007 keep their plain `fragment` (and a NULL
-//!   `fragment_lz4`): readers select both columns through [`select_columns`] and decode
-//!   with [`StoredFragment`] or [`decode_text`].
+//!   `fragment_compressed`): readers select both columns through [`select_columns`] and
+//!   decode with [`StoredFragment`] or [`decode_text`].
 //!
 //! At a million sessions the fragments are 8 GB of XML. Stored as text, the full export
 //! wrote them through the database's log and again at its checkpoint, which cost more than
@@ -165,8 +165,12 @@ pub fn decompress_onto(stored: &[u8], out: &mut Vec<u8>) -> Result<()> {
             }
         }
         Stored::Zstd { len, frame } => {
-            out.resize(at + len, 0);
-            unzstd(frame, &mut out[at..]).and_then(|n| match n == len {
+            // Straight into the spare capacity, after what `out` holds: not zeroed first
+            // (zeroing was 4 % of a 1 % change's samples, session 12).
+            out.reserve(len);
+            let mut after = std::io::Cursor::new(&mut *out);
+            after.set_position(at as u64);
+            unzstd(frame, &mut after).and_then(|n| match n == len && out.len() == at + len {
                 true => Ok(()),
                 false => Err(anyhow!(DAMAGED)),
             })
@@ -179,7 +183,7 @@ pub fn decompress_onto(stored: &[u8], out: &mut Vec<u8>) -> Result<()> {
 }
 
 /// Decompresses a zstd frame with the dictionary it names.
-fn unzstd(frame: &[u8], out: &mut [u8]) -> Result<usize> {
+fn unzstd<C: zstd_safe::WriteBuf + ?Sized>(frame: &[u8], out: &mut C) -> Result<usize> {
     let named = zstd_safe::get_dict_id_from_frame(frame).map(|id| id.get());
     DECOMPRESSOR.with_borrow_mut(|dctx| {
         let got = match named {
@@ -255,8 +259,8 @@ impl StoredFragment {
 /// the fragment is wanted (`TRUE` for always).
 pub fn select_columns(plain: &str, live: &str) -> String {
     format!(
-        "CASE WHEN {live} THEN fragment_lz4 END, \
-         CASE WHEN {live} AND fragment_lz4 IS NULL THEN {plain} END"
+        "CASE WHEN {live} THEN fragment_compressed END, \
+         CASE WHEN {live} AND fragment_compressed IS NULL THEN {plain} END"
     )
 }
 

@@ -114,7 +114,7 @@ pub struct PublishedWrite {
     pub numero: ActionCode,
     pub hash: String,
     /// The fragment as stored: [`super::fragments::compress`].
-    pub fragment_lz4: Vec<u8>,
+    pub fragment_compressed: Vec<u8>,
     /// JSON arrays.
     pub programmes: String,
     pub departements: String,
@@ -152,7 +152,7 @@ pub struct EvaluationWrite {
     /// any, as stored: their JSON compressed ([`super::fragments::compress`]). In the export's
     /// spill file (JSON lines) they are base64, which needs no escaping either way.
     #[serde(with = "base64_bytes")]
-    pub findings_lz4: Option<Vec<u8>>,
+    pub findings_compressed: Option<Vec<u8>>,
 }
 
 /// `Option<Vec<u8>>` as an optional base64 string, for [`EvaluationWrite`]'s spill file.
@@ -466,7 +466,7 @@ impl GenerationTx {
             on_tx!(&mut self.tx, conn => {
                 let mut qb = QueryBuilder::new(
                     "INSERT INTO published (formation_no, action_no, numero, hash, fragment, \
-                     fragment_lz4, generation, programmes, departements) ",
+                     fragment_compressed, generation, programmes, departements) ",
                 );
                 qb.push_values(chunk, |mut b, ((f, a), r)| {
                     b.push_bind(*f)
@@ -474,7 +474,7 @@ impl GenerationTx {
                         .push_bind(r.numero.to_string())
                         .push_bind(r.hash.as_str())
                         .push_bind("")
-                        .push_bind(r.fragment_lz4.as_slice())
+                        .push_bind(r.fragment_compressed.as_slice())
                         .push_bind(generation)
                         .push_bind(r.programmes.as_str())
                         .push_bind(r.departements.as_str());
@@ -482,7 +482,7 @@ impl GenerationTx {
                 qb.push(
                     " ON CONFLICT (formation_no, action_no) DO UPDATE SET numero = excluded.numero, \
                      hash = excluded.hash, fragment = excluded.fragment, \
-                     fragment_lz4 = excluded.fragment_lz4, \
+                     fragment_compressed = excluded.fragment_compressed, \
                      generation = excluded.generation, withdrawn_generation = NULL, \
                      withdrawn_at = NULL, programmes = excluded.programmes, \
                      departements = excluded.departements",
@@ -580,7 +580,7 @@ impl GenerationTx {
             on_tx!(&mut self.tx, conn => {
                 let mut qb = QueryBuilder::new(
                     "INSERT INTO evaluations (formation_no, action_no, revision, next_recheck, \
-                     counts, findings_lz4) ",
+                     counts, findings_compressed) ",
                 );
                 qb.push_values(chunk, |mut b, ((f, a), r)| {
                     b.push_bind(*f)
@@ -588,7 +588,7 @@ impl GenerationTx {
                         .push_bind(r.revision)
                         .push_bind(r.next_recheck)
                         .push_bind(r.counts.as_str())
-                        .push_bind(r.findings_lz4.as_deref());
+                        .push_bind(r.findings_compressed.as_deref());
                 });
                 qb.build().execute(&mut *conn).await.context("cannot record evaluations")?;
             });
