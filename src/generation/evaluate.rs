@@ -33,8 +33,8 @@ pub(super) struct Evaluated {
     pub published: Option<Published>,
 }
 
-/// A candidate's published part: its fragment, its gzip twin segment, its stored (compressed)
-/// form, hash and filters.
+/// A candidate's published part: its fragment, its gzip twin segment, its stored
+/// (compressed) form, hash and filters.
 pub(super) struct Published {
     pub xml: String,
     pub segment: twin::Segment,

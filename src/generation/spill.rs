@@ -6,8 +6,8 @@
 //! [`Spill`] writes each record as a JSON line to an anonymous temporary file (deleted by
 //! the system when closed, even after a kill) and reads them back in order, so the
 //! export's memory no longer depends on the number of offers. [`Blobs`] does the same for
-//! byte strings: the changed offers' stored (compressed) fragments, made while the offers are
-//! evaluated and read back by the write transaction.
+//! byte strings: the changed offers' stored (compressed) fragments, made while the offers
+//! are evaluated and read back by the write transaction.
 //!
 //! Both are written and read past the page cache where the file system allows it
 //! ([`DirectFile`]), like the document: each is read back once, and at a million sessions

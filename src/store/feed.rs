@@ -329,8 +329,9 @@ impl Store {
         // Compressed since migration 0013; rows written before it keep their plain JSON.
         let rows: Vec<(Option<Vec<u8>>, Option<String>)> = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT findings_compressed, CASE WHEN findings_compressed IS NULL THEN findings END \
-                 FROM evaluations WHERE findings_compressed IS NOT NULL OR findings IS NOT NULL \
+                "SELECT findings_compressed, \
+                 CASE WHEN findings_compressed IS NULL THEN findings END FROM evaluations \
+                 WHERE findings_compressed IS NOT NULL OR findings IS NOT NULL \
                  ORDER BY formation_no, action_no",
             )
             .fetch_all(pool)

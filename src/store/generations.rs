@@ -149,8 +149,8 @@ pub struct EvaluationWrite {
     pub counts: String,
     pub sirets: Vec<Siret>,
     /// The offer's rule findings for the status page (`crate::generation::rejections`), if
-    /// any, as stored: their JSON compressed ([`super::fragments::compress`]). In the export's
-    /// spill file (JSON lines) they are base64, which needs no escaping either way.
+    /// any, as stored: their JSON compressed ([`super::fragments::compress`]). In the
+    /// export's spill file (JSON lines) they are base64, which needs no escaping either way.
     #[serde(with = "base64_bytes")]
     pub findings_compressed: Option<Vec<u8>>,
 }
