@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::generation::direct::{DirectFile, DirectReader};
 use crate::generation::twin;
+use crate::generation::unpack::{Buffers, Made, Recipe, Unpackers};
 use crate::lheo::document_header;
 use crate::model::ActionCode;
 use crate::store::fragments::StoredFragment;
@@ -226,10 +227,13 @@ impl Drop for GzipTwinTask {
 enum Msg {
     /// Bytes of the document, and of its twin and the twin's index when it has one.
     Chunk {
-        plain: Vec<u8>,
+        plain: Body,
         twin: Vec<u8>,
         index: Vec<u8>,
     },
+    /// A chunk could not be made (a stored offer that does not decompress): the writing
+    /// thread stops with this reason.
+    Failed(String),
     Flush(mpsc::SyncSender<io::Result<()>>),
     /// Sync, and return the size and hash; with a twin, first end its index. The producer
     /// gives the twin's size; the hashing thread fills in the document's SHA-256.
@@ -237,6 +241,14 @@ enum Msg {
         twin_size: Option<u64>,
         sha256: String,
     },
+}
+
+/// A chunk's document bytes: gathered by the producer, or being made by the pool of
+/// decompressing threads (`super::unpack`), in which case the hashing stage waits for them
+/// in the chunks' order.
+enum Body {
+    Ready(Vec<u8>),
+    Making(mpsc::Receiver<Made>),
 }
 
 /// Bytes gathered before they go to the writing thread: large writes, and buffers that
@@ -247,7 +259,8 @@ const IN_FLIGHT: usize = 8;
 
 /// A LHÉO document being written to a temporary file beside its target, by two threads of
 /// its own, one hashing and one writing, while the caller reads and evaluates the next
-/// offers; with
+/// offers (and, from the first unchanged offer copied from the database, a pool that
+/// decompresses them, `super::unpack`); with
 /// its gzip twin and the twin's index (`crate::generation::twin`) when made with
 /// [`Document::create_with_twin`]. Dropped without [`Document::finish`], it deletes its
 /// temporary files.
@@ -255,7 +268,11 @@ pub struct Document {
     tmp: PathBuf,
     tx: Option<mpsc::SyncSender<Msg>>,
     /// Emptied buffers coming back from the writing thread.
-    spare: mpsc::Receiver<Vec<u8>>,
+    buffers: Buffers,
+    /// The unchanged offers of the chunk being gathered, still compressed.
+    recipe: Recipe,
+    /// Started at the first unchanged offer copied from the database.
+    unpackers: Option<Unpackers>,
     thread: Option<std::thread::JoinHandle<io::Result<(u64, String)>>>,
     /// The hashing stage in front of it ([`hash_loop`]).
     hashing: Option<std::thread::JoinHandle<()>>,
@@ -293,8 +310,23 @@ fn hash_loop(rx: mpsc::Receiver<Msg>, tx: mpsc::SyncSender<Msg>) {
     let mut hasher = Sha256::new();
     for mut msg in rx {
         match &mut msg {
-            Msg::Chunk { plain, .. } => hasher.update(plain.as_slice()),
-            Msg::Flush(_) => {}
+            Msg::Chunk { plain, .. } => {
+                if let Body::Making(made) = plain {
+                    match made.recv() {
+                        Ok(Ok(bytes)) => *plain = Body::Ready(bytes),
+                        Ok(Err(why)) => msg = Msg::Failed(why),
+                        Err(_) => msg = Msg::Failed("a decompressing thread stopped".into()),
+                    }
+                }
+                if let Msg::Chunk {
+                    plain: Body::Ready(bytes),
+                    ..
+                } = &msg
+                {
+                    hasher.update(bytes.as_slice());
+                }
+            }
+            Msg::Flush(_) | Msg::Failed(_) => {}
             Msg::Finish { sha256, .. } => {
                 *sha256 = hex::encode(std::mem::take(&mut hasher).finalize());
             }
@@ -310,7 +342,7 @@ fn write_loop(
     file: File,
     twin: Option<TwinFiles>,
     rx: mpsc::Receiver<Msg>,
-    spare: mpsc::SyncSender<Vec<u8>>,
+    buffers: Buffers,
 ) -> io::Result<(u64, String)> {
     // Past the page cache (`direct`): only the next export reads these files back, once,
     // and past the cache too.
@@ -323,7 +355,7 @@ fn write_loop(
     for msg in rx {
         match msg {
             Msg::Chunk {
-                plain: mut b,
+                plain: Body::Ready(b),
                 twin: z,
                 index,
             } => {
@@ -332,10 +364,13 @@ fn write_loop(
                     t.twin.write_all(&z)?;
                     t.index.write_all(&index)?;
                 }
-                b.clear();
-                // The producer allocates a new one if none comes back.
-                let _ = spare.try_send(b);
+                buffers.give(b);
             }
+            Msg::Chunk {
+                plain: Body::Making(_),
+                ..
+            } => return Err(io::Error::other("a chunk reached the writer unmade")),
+            Msg::Failed(why) => return Err(io::Error::other(why)),
             Msg::Flush(ack) => {
                 let _ = ack.send(file.flush());
             }
@@ -430,10 +465,12 @@ impl Document {
     ) -> Result<Document> {
         let (tx, rx) = mpsc::sync_channel(IN_FLIGHT);
         let (hashed_tx, hashed_rx) = mpsc::sync_channel(IN_FLIGHT);
-        let (spare_tx, spare) = mpsc::sync_channel(2 * IN_FLIGHT + 2);
+        // Chunks in the two channels, one being made, one gathered: buffers to keep.
+        let buffers = Buffers::new(CHUNK, 2 * IN_FLIGHT + 4);
+        let given_back = buffers.clone();
         let thread = std::thread::Builder::new()
             .name("lheo-feed-writer".into())
-            .spawn(move || write_loop(file, files, hashed_rx, spare_tx))
+            .spawn(move || write_loop(file, files, hashed_rx, given_back))
             .context("cannot start the writing thread")?;
         let hashing = std::thread::Builder::new()
             .name("lheo-feed-hasher".into())
@@ -442,10 +479,12 @@ impl Document {
         let mut doc = Document {
             tmp,
             tx: Some(tx),
-            spare,
+            pending: buffers.take(),
+            buffers,
+            recipe: Recipe::default(),
+            unpackers: None,
             thread: Some(thread),
             hashing: Some(hashing),
-            pending: Vec::with_capacity(CHUNK),
             twin: state,
             offset: 0,
         };
@@ -475,14 +514,29 @@ impl Document {
 
     /// Hands what is gathered to the writing thread.
     fn send_pending(&mut self) -> Result<()> {
-        if self.pending.is_empty() && self.twin.as_ref().is_none_or(|t| t.pending.is_empty()) {
+        if self.pending.is_empty()
+            && self.recipe.is_empty()
+            && self.twin.as_ref().is_none_or(|t| t.pending.is_empty())
+        {
             return Ok(());
         }
-        let next = self
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let next = self.buffers.take();
         let plain = std::mem::replace(&mut self.pending, next);
+        let plain = if self.recipe.is_empty() {
+            Body::Ready(plain)
+        } else {
+            let recipe = std::mem::take(&mut self.recipe);
+            let pool = match &self.unpackers {
+                Some(pool) => pool,
+                None => self
+                    .unpackers
+                    .insert(Unpackers::start(&self.buffers, IN_FLIGHT)?),
+            };
+            match pool.give(plain, recipe) {
+                Some(made) => Body::Making(made),
+                None => return Err(self.failure()),
+            }
+        };
         let (twin, index) = match &mut self.twin {
             Some(t) => (
                 std::mem::replace(&mut t.pending, Vec::with_capacity(CHUNK / 4)),
@@ -514,7 +568,7 @@ impl Document {
         let before = self.pending.len();
         fill(&mut self.pending)?;
         self.offset += (self.pending.len() - before) as u64;
-        if self.pending.len() >= CHUNK {
+        if self.pending.len() + self.recipe.stored_len() >= CHUNK {
             self.send_pending()?;
         }
         Ok(())
@@ -552,34 +606,37 @@ impl Document {
         self.append(bytes)
     }
 
-    /// Appends an unchanged offer's fragment as the database holds it, decompressed
-    /// straight into the document's buffer, with the twin segment the previous twin had
-    /// for it. A segment whose plain length is not the fragment's is not used (the
-    /// fragment is compressed again): the twin must stay the document, compressed.
+    /// Appends an unchanged offer's fragment as the database holds it, with the twin
+    /// segment the previous twin had for it. It is decompressed with the rest of its chunk
+    /// by the pool of decompressing threads (`super::unpack`), straight into the chunk's
+    /// buffer. A segment whose plain length is not the fragment's is not used (the
+    /// fragment is compressed again, here): the twin must stay the document, compressed.
     pub fn write_stored_offer(
         &mut self,
         numero: ActionCode,
-        stored: &StoredFragment,
+        stored: StoredFragment,
         segment: Option<&twin::Segment>,
     ) -> Result<()> {
-        let plain = |out: &mut Vec<u8>| {
-            stored
-                .append_to(out)
-                .with_context(|| format!("offer {numero}"))
-        };
+        let len = stored
+            .plain_len()
+            .with_context(|| format!("offer {numero}"))?;
         match (&mut self.twin, segment) {
             (None, _) => {}
-            (Some(t), Some(seg)) if seg.len as usize == stored.plain_len()? => {
+            (Some(t), Some(seg)) if seg.len as usize == len => {
                 t.assembler
                     .push(seg, Some(numero), &mut t.pending, &mut t.index);
             }
             (Some(_), _) => {
-                let mut bytes = Vec::new();
-                plain(&mut bytes)?;
+                let bytes = stored
+                    .into_plain()
+                    .with_context(|| format!("offer {numero}"))?;
                 return self.write_offer(numero, &bytes, None);
             }
         }
-        self.append_with(plain)
+        self.recipe.push(self.pending.len(), numero, stored, len);
+        self.append_with(|_| Ok(()))?;
+        self.offset += len as u64;
+        Ok(())
     }
 
     /// The offset of the next byte.

@@ -16,7 +16,7 @@
 //! and `stream` (step 1), the guards (step 2, here), `commit` (the transaction of
 //! step 3) and `publish` (the files, before and after the commit). [`files`] and
 //! [`twin`] hold the mechanics of the documents (`direct` writes them past the page
-//! cache), [`spill`] the per-offer lists kept on disk, [`rejections`] the findings kept
+//! cache, `unpack` decompresses the unchanged offers on every core), [`spill`] the per-offer lists kept on disk, [`rejections`] the findings kept
 //! for the status page, `history` the reading of past generations (`diff`).
 //!
 //! 1. **Read-only work.** It reads the last generation and the store revision, then walks,
@@ -26,7 +26,8 @@
 //!    as it was from the `published` table, where it is stored compressed (the previous
 //!    document is not read), with its twin segment from the previous twin. The full
 //!    snapshot is streamed to a temporary
-//!    file as it goes (memory bounded by a page; a thread of its own hashes and writes),
+//!    file as it goes (memory bounded by a page; a pool of threads decompresses the
+//!    unchanged offers, one thread hashes, one writes),
 //!    and the change set (created / updated / withdrawn, with the offsets of the new
 //!    fragments in that file) is kept.
 //! 2. **Guards.** Nothing to publish, or more withdrawals than the configured share of the
@@ -97,6 +98,7 @@ pub mod rejections;
 pub mod spill;
 mod stream;
 pub mod twin;
+mod unpack;
 
 pub use history::{check_range, diff, published_sessions, Diff};
 

@@ -358,7 +358,7 @@ impl Walk {
     ) -> anyhow::Result<()> {
         match mode {
             Mode::Incremental => {
-                let stored = old.fragment.as_ref().with_context(|| {
+                let stored = old.fragment.with_context(|| {
                     format!("offer {key}: published, but the database holds no fragment for it")
                 })?;
                 let segment = match self.prev_twin.as_mut().map(|t| t.next(key)) {
