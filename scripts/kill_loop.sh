@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Kills exports at random moments (kill -9) and checks, after each kill, that the current
-# generation is complete (its recorded file has its recorded SHA-256) and that the stable
+# generation is complete (its recorded file has its recorded digest) and that the stable
 # name holds a whole document of a recorded generation. Complements the deterministic
 # kill test in tests/generations.rs (which pauses at named points) with a release build
 # and a bigger set.
 #
 #   cargo build --release && scripts/kill_loop.sh [sqlite|postgres] [ROUNDS]
+#
+# Needs b3sum (Debian package b3sum) to check BLAKE3 digests (src/digest.rs).
 #
 # Environment: SESSIONS (default 20000), LHEO_FEED_BENCH_PG (default
 # postgres://postgres@127.0.0.1:5432; the database lheo_kill_loop is dropped and created).
@@ -36,18 +38,26 @@ feed export --today 2025-06-02 --out "$OUT" >/dev/null
 check() {
   feed generations --json >"$DIR/generations.json"
   python3 - "$DIR/generations.json" "$OUT" <<'PY'
-import hashlib, json, sys
+import hashlib, json, subprocess, sys
 gens = json.load(open(sys.argv[1]))
-def sha(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def digest(path, algorithm):
+    # As src/digest.rs writes them: `blake3:HEX` (b3sum, Debian package b3sum), or
+    # `sha256:HEX` for generations recorded before migration 0015.
+    if algorithm == "blake3":
+        hexdigits = subprocess.run(["b3sum", "--no-names", path], check=True,
+                                   capture_output=True, text=True).stdout.strip()
+    else:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        hexdigits = h.hexdigest()
+    return f"{algorithm}:{hexdigits}"
 current = gens[0]
-assert sha(current["file_path"]) == current["file_sha256"], "current generation incomplete"
-out = sha(sys.argv[2])
-known = {g["file_sha256"]: g["id"] for g in gens}
+algorithm = current["file_digest"].split(":")[0]
+assert digest(current["file_path"], algorithm) == current["file_digest"], "current generation incomplete"
+out = digest(sys.argv[2], algorithm)
+known = {g["file_digest"]: g["id"] for g in gens}
 assert out in known, "the stable name holds no recorded generation's document"
 print(f"current {current['id']}, stable name at generation {known[out]}")
 PY

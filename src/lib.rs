@@ -92,6 +92,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod digest;
 pub mod generate;
 pub mod generation;
 pub mod ingest;

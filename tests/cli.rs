@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use common::{assert_schema_valid, test_databases, TestDb};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const TODAY: &str = "2025-06-02";
 
@@ -57,8 +56,8 @@ async fn fixtures_export_is_conformant_on_every_backend() {
         // The summary tells the truth about the file.
         assert_eq!(summary["bytes"].as_u64().unwrap(), bytes.len() as u64);
         assert_eq!(
-            summary["sha256"].as_str().unwrap(),
-            hex::encode(Sha256::digest(&bytes))
+            summary["digest"].as_str().unwrap(),
+            format!("blake3:{}", blake3::hash(&bytes).to_hex())
         );
         let formations = summary["formations"].as_u64().unwrap();
         assert!(

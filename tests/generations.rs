@@ -13,7 +13,6 @@ use common::{
     assert_schema_valid, lheo_feed as run, lheo_feed_command as command, ok, test_databases, TestDb,
 };
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const TODAY: &str = "2025-06-02";
 const FIXTURES: &str = "fixtures/offres.jsonl";
@@ -48,8 +47,13 @@ fn n(v: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no number {key} in {v:#}"))
 }
 
-fn sha256_of(path: &Path) -> String {
-    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+/// The file's digest as the generations record it (`src/digest.rs`), computed here with
+/// the BLAKE3 crate itself.
+fn digest_of(path: &Path) -> String {
+    format!(
+        "blake3:{}",
+        blake3::hash(&std::fs::read(path).unwrap()).to_hex()
+    )
 }
 
 /// The document without its second line (`<lheo … horodatage-export=…>`).
@@ -145,7 +149,7 @@ async fn fixtures_exported_twice_report_no_change_the_second_time() {
         let second = export(&db, &out, &[]);
         // Nothing changed: the previous document is kept byte for byte (same
         // horodatage-export, hash and so ETag), not rewritten.
-        assert_eq!(second["sha256"], first["sha256"], "{second:#}");
+        assert_eq!(second["digest"], first["digest"], "{second:#}");
         assert_eq!(second["horodatage_export"], first["horodatage_export"]);
         assert_eq!(std::fs::read(&out).unwrap(), first_bytes);
         assert_eq!(second["previous_generation"], first["generation"]);
@@ -167,9 +171,9 @@ async fn fixtures_exported_twice_report_no_change_the_second_time() {
         assert_eq!(second["constats_par_regle"], first["constats_par_regle"]);
         assert_eq!(without_timestamp(&out), first_text);
         // The summary tells the truth about the file, and the generation's own file is it.
-        assert_eq!(second["sha256"].as_str().unwrap(), sha256_of(&out));
+        assert_eq!(second["digest"].as_str().unwrap(), digest_of(&out));
         let gen_file = PathBuf::from(second["generation_file"].as_str().unwrap());
-        assert_eq!(sha256_of(&gen_file), sha256_of(&out));
+        assert_eq!(digest_of(&gen_file), digest_of(&out));
         assert_eq!(
             dir_names(dir.path()),
             expected_names(&second, Some(&first["generation"])),
@@ -179,7 +183,7 @@ async fn fixtures_exported_twice_report_no_change_the_second_time() {
         let list = generations(&db);
         assert_eq!(list.len(), 2);
         assert_eq!(list[0]["id"], second["generation"]);
-        assert_eq!(list[0]["file_sha256"], second["sha256"]);
+        assert_eq!(list[0]["file_digest"], second["digest"]);
         assert_eq!(list[0]["counts"]["formations"], second["formations"]);
         let text = ok(&db, &["generations"]);
         assert!(
@@ -287,12 +291,12 @@ async fn editing_one_session_changes_exactly_its_offer() {
         let gone = dir.path().join(".lheo.xml.generation-1");
         assert!(!gone.exists(), "generation 1's name is taken away at once");
         let renamed = dir.path().join(".lheo.xml.superseded-1");
-        assert_eq!(sha256_of(&renamed), first["sha256"].as_str().unwrap());
+        assert_eq!(digest_of(&renamed), first["digest"].as_str().unwrap());
         let inputs = BTreeSet::from(["delta.xml".to_owned(), "edit.jsonl".to_owned()]);
         let held = || &dir_names(dir.path()) - &inputs;
         assert_eq!(held(), expected_names(&second, Some(&first["generation"])));
         let third = export(&db, &out, &[]);
-        assert_eq!(third["sha256"], second["sha256"], "{third:#}");
+        assert_eq!(third["digest"], second["digest"], "{third:#}");
         assert_eq!(
             held(),
             expected_names(&third, Some(&second["generation"])),
@@ -396,7 +400,7 @@ async fn mass_withdrawal_is_refused_without_force() {
         write_lines(&edit, &edited_offers(&p.data, &gone, unvalidate));
         ok(&db, &["import", edit.to_str().unwrap()]);
 
-        let before = sha256_of(&p.out);
+        let before = digest_of(&p.out);
         let refused = run(&db, &export_args(&p.out, &[]));
         assert_eq!(refused.status.code(), Some(1));
         let stderr = String::from_utf8_lossy(&refused.stderr);
@@ -410,7 +414,7 @@ async fn mass_withdrawal_is_refused_without_force() {
         assert!(stderr.contains("--force"), "{stderr}");
         assert!(stderr.contains("nothing was published"), "{stderr}");
         assert_eq!(generations(&db).len(), 1, "no generation recorded");
-        assert_eq!(sha256_of(&p.out), before, "the published file is untouched");
+        assert_eq!(digest_of(&p.out), before, "the published file is untouched");
         assert_eq!(
             dir_names(p.out.parent().unwrap()).len(),
             4,
@@ -503,8 +507,8 @@ async fn delta_carries_changes_and_withdrawals_and_tombstones_expire() {
             p.first["generation"]
         )));
         assert_eq!(
-            second["delta"]["sha256"].as_str().unwrap(),
-            sha256_of(&delta)
+            second["delta"]["digest"].as_str().unwrap(),
+            digest_of(&delta)
         );
         assert_eq!(n(&second, "tombstones"), 2);
 
@@ -606,8 +610,8 @@ fn current_generation(db: &TestDb) -> Value {
     let g = generations(db)[0].clone();
     let file = Path::new(g["file_path"].as_str().unwrap());
     assert_eq!(
-        sha256_of(file),
-        g["file_sha256"].as_str().unwrap(),
+        digest_of(file),
+        g["file_digest"].as_str().unwrap(),
         "generation {} is complete on {:?}",
         g["id"],
         db.backend
@@ -620,8 +624,8 @@ async fn an_export_killed_at_any_point_leaves_a_current_complete_generation() {
     for db in test_databases().await {
         let p = publish_generated(&db, 2_000, 42);
         let g1 = current_generation(&db);
-        let first_sha = sha256_of(&p.out);
-        assert_eq!(first_sha, g1["file_sha256"].as_str().unwrap());
+        let first_digest = digest_of(&p.out);
+        assert_eq!(first_digest, g1["file_digest"].as_str().unwrap());
         // About 1 % of the offers change upstream.
         let some: Vec<String> = p.numeros.iter().step_by(100).cloned().collect();
         let edit = p.dir.path().join("edit.jsonl");
@@ -643,8 +647,8 @@ async fn an_export_killed_at_any_point_leaves_a_current_complete_generation() {
             );
             assert_eq!(generations(&db).len(), 1);
             assert_eq!(
-                sha256_of(&p.out),
-                first_sha,
+                digest_of(&p.out),
+                first_digest,
                 "killed at {point}: the published file is generation 1's, whole"
             );
         }
@@ -655,7 +659,7 @@ async fn an_export_killed_at_any_point_leaves_a_current_complete_generation() {
         let g2 = current_generation(&db);
         assert_ne!(g2["id"], g1["id"]);
         assert_eq!(g2["updated"].as_u64().unwrap(), some.len() as u64, "{g2:#}");
-        assert_eq!(sha256_of(&p.out), first_sha);
+        assert_eq!(digest_of(&p.out), first_digest);
 
         // The next run puts things right and has nothing left to change.
         let g3 = export(&db, &p.out, &[]);
@@ -663,7 +667,7 @@ async fn an_export_killed_at_any_point_leaves_a_current_complete_generation() {
             assert_eq!(n(&g3, key), 0, "{key}: {g3:#}");
         }
         assert_eq!(g3["previous_generation"], g2["id"]);
-        assert_eq!(sha256_of(&p.out), g3["sha256"].as_str().unwrap());
+        assert_eq!(digest_of(&p.out), g3["digest"].as_str().unwrap());
         assert_schema_valid(&p.out);
         assert_eq!(
             dir_names(p.out.parent().unwrap()),
@@ -724,7 +728,7 @@ async fn a_damaged_or_missing_previous_file_is_not_copied() {
         let third = export(&db, &p.out, &[]);
         assert_eq!(n(&third, "unchanged"), n(&p.first, "published"));
         assert_eq!(without_timestamp(&p.out), good);
-        assert_eq!(sha256_of(&p.out), third["sha256"].as_str().unwrap());
+        assert_eq!(digest_of(&p.out), third["digest"].as_str().unwrap());
     }
 }
 
@@ -751,7 +755,7 @@ async fn the_gzip_twin_is_always_the_document() {
         let twin_of = |v: &Value| {
             let file = PathBuf::from(v["generation_file"].as_str().unwrap());
             assert_eq!(gunzip_twin(&file), std::fs::read(&file).unwrap(), "{v:#}");
-            assert_eq!(sha256_of(&file), v["sha256"].as_str().unwrap());
+            assert_eq!(digest_of(&file), v["digest"].as_str().unwrap());
         };
         twin_of(&p.first);
 
@@ -766,7 +770,7 @@ async fn the_gzip_twin_is_always_the_document() {
         twin_of(&second);
 
         let third = export(&db, &p.out, &[]);
-        assert_eq!(third["sha256"], second["sha256"], "kept byte for byte");
+        assert_eq!(third["digest"], second["digest"], "kept byte for byte");
         twin_of(&third);
     }
 }

@@ -796,7 +796,7 @@ async fn a_partner_never_sees_half_a_generation(db: &TestDb) {
         .map(|g| {
             (
                 g["id"].as_i64().unwrap(),
-                g["file_sha256"].as_str().unwrap().to_owned(),
+                g["file_digest"].as_str().unwrap().to_owned(),
             )
         })
         .collect();

@@ -222,7 +222,10 @@ async fn add_generations(db: &TestDb, withdrawn: &[i64]) -> Vec<i64> {
                 forced: false,
                 file_path: String::new(),
                 out_path: String::new(),
-                file_sha256: String::new(),
+                file_digest: lheo_feed::digest::DocumentDigest::of(
+                    lheo_feed::digest::Algorithm::WRITTEN,
+                    b"",
+                ),
                 file_bytes: 0,
                 file_fingerprint: String::new(),
             })

@@ -130,14 +130,14 @@ fn export_text(s: &ExportSummary) -> String {
         if s.forced { " (forced)" } else { "" },
     );
     t.push_str(&format!(
-        "exported {} formations, {} actions, {} sessions to {} ({} bytes, sha256 {})\n\
+        "exported {} formations, {} actions, {} sessions to {} ({} bytes, {})\n\
          left out: {} offres rejected, {} offres with every session ended; {} sessions rejected, {} ended\n",
         c.formations,
         c.actions,
         c.sessions,
         s.file.display(),
         s.bytes,
-        s.sha256,
+        s.digest,
         c.offres_rejetees,
         c.offres_inactives,
         c.sessions_rejetees,

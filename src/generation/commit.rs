@@ -65,7 +65,7 @@ pub(super) async fn record(
             forced: tally.forced,
             file_path: String::new(),
             out_path: plan.out.display().to_string(),
-            file_sha256: snapshot.sha256.clone(),
+            file_digest: snapshot.digest,
             file_bytes: snapshot.bytes as i64,
             file_fingerprint: snapshot.fingerprint.clone(),
         })
@@ -230,7 +230,7 @@ fn delta_summary(
             0
         },
         bytes: delta_file.map(|f| f.bytes),
-        sha256: delta_file.map(|f| f.sha256.clone()),
+        digest: delta_file.map(|f| f.digest),
         note: match (delta_file, retraits.is_empty()) {
             (Some(_), _) => None,
             (None, true) => Some("no offer changed: no delta file was written".to_owned()),

@@ -27,8 +27,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
+use crate::digest::{Algorithm, DocumentDigest, DocumentHasher};
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 
 use crate::generation::direct::{DirectFile, DirectReader};
 use crate::generation::twin;
@@ -235,11 +235,11 @@ enum Msg {
     /// thread stops with this reason.
     Failed(String),
     Flush(mpsc::SyncSender<io::Result<()>>),
-    /// Sync, and return the size and hash; with a twin, first end its index. The producer
-    /// gives the twin's size; the hashing thread fills in the document's SHA-256.
+    /// Sync, and return the size and digest; with a twin, first end its index. The
+    /// producer gives the twin's size; the hashing thread fills in the document's digest.
     Finish {
         twin_size: Option<u64>,
-        sha256: String,
+        digest: Option<DocumentDigest>,
     },
 }
 
@@ -273,7 +273,7 @@ pub struct Document {
     recipe: Recipe,
     /// Started at the first unchanged offer copied from the database.
     unpackers: Option<Unpackers>,
-    thread: Option<std::thread::JoinHandle<io::Result<(u64, String)>>>,
+    thread: Option<std::thread::JoinHandle<io::Result<(u64, DocumentDigest)>>>,
     /// The hashing stage in front of it ([`hash_loop`]).
     hashing: Option<std::thread::JoinHandle<()>>,
     pending: Vec<u8>,
@@ -293,7 +293,7 @@ struct TwinState {
 pub struct Finished {
     pub tmp: PathBuf,
     pub bytes: u64,
-    pub sha256: String,
+    pub digest: DocumentDigest,
 }
 
 /// The twin and index files a writing thread appends to.
@@ -302,12 +302,12 @@ struct TwinFiles {
     index: File,
 }
 
-/// The hashing stage, between the producer and the writing thread: SHA-256 of the document
-/// on a core of its own. In the same thread as the writes it was the critical path of a
+/// The hashing stage, between the producer and the writing thread: the document's digest
+/// (`crate::digest`) on a core of its own. In the same thread as the writes it was the critical path of a
 /// re-export that copies most offers (a 1 % change at a million sessions: 8 GB hashed and
 /// written, `docs/BENCHMARKS.md`); here it runs while the previous chunk is written.
-fn hash_loop(rx: mpsc::Receiver<Msg>, tx: mpsc::SyncSender<Msg>) {
-    let mut hasher = Sha256::new();
+fn hash_loop(rx: mpsc::Receiver<Msg>, tx: mpsc::SyncSender<Msg>, algorithm: Algorithm) {
+    let mut hasher = Some(DocumentHasher::new(algorithm));
     for mut msg in rx {
         match &mut msg {
             Msg::Chunk { plain, .. } => {
@@ -323,13 +323,13 @@ fn hash_loop(rx: mpsc::Receiver<Msg>, tx: mpsc::SyncSender<Msg>) {
                     ..
                 } = &msg
                 {
-                    hasher.update(bytes.as_slice());
+                    if let Some(h) = &mut hasher {
+                        h.update(bytes.as_slice());
+                    }
                 }
             }
             Msg::Flush(_) | Msg::Failed(_) => {}
-            Msg::Finish { sha256, .. } => {
-                *sha256 = hex::encode(std::mem::take(&mut hasher).finalize());
-            }
+            Msg::Finish { digest, .. } => *digest = hasher.take().map(DocumentHasher::finalize),
         }
         // The writing thread stopped (an error it reports itself): stop too.
         if tx.send(msg).is_err() {
@@ -343,7 +343,7 @@ fn write_loop(
     twin: Option<TwinFiles>,
     rx: mpsc::Receiver<Msg>,
     buffers: Buffers,
-) -> io::Result<(u64, String)> {
+) -> io::Result<(u64, DocumentDigest)> {
     // Past the page cache (`direct`): only the next export reads these files back, once,
     // and past the cache too.
     let mut file = DirectFile::new(file);
@@ -374,15 +374,17 @@ fn write_loop(
             Msg::Flush(ack) => {
                 let _ = ack.send(file.flush());
             }
-            Msg::Finish { twin_size, sha256 } => {
+            Msg::Finish { twin_size, digest } => {
+                let digest =
+                    digest.ok_or_else(|| io::Error::other("the document was finished twice"))?;
                 let bytes = file.finish()?;
                 if let (Some(t), Some(size)) = (twin, twin_size) {
                     let mut index = t.index;
-                    index.write_all(&twin::index_trailer(size, &sha256))?;
+                    index.write_all(&twin::index_trailer(size, &digest))?;
                     t.twin.finish()?;
                     index.sync_all()?;
                 }
-                return Ok((bytes, sha256));
+                return Ok((bytes, digest));
             }
         }
     }
@@ -404,16 +406,19 @@ impl Document {
     /// [`Document::create_with_twin`] under a temporary name of its own
     /// (`.NAME.tmp-PID-TAG`), for a second writer in the same process (a serving host
     /// making a generation's document while its daemon exports).
+    /// Its digest is made with `algorithm`: the one the generation being made again was
+    /// recorded with.
     pub fn create_tagged_with_twin(
         out: &Path,
         tag: &str,
         horodatage_export: &str,
+        algorithm: Algorithm,
     ) -> Result<Document> {
-        Document::create_named(out, &format!("-{tag}"), horodatage_export, true)
+        Document::create_named(out, &format!("-{tag}"), horodatage_export, true, algorithm)
     }
 
     fn create_with(out: &Path, horodatage_export: &str, with_twin: bool) -> Result<Document> {
-        Document::create_named(out, "", horodatage_export, with_twin)
+        Document::create_named(out, "", horodatage_export, with_twin, Algorithm::WRITTEN)
     }
 
     fn create_named(
@@ -421,6 +426,7 @@ impl Document {
         tag: &str,
         horodatage_export: &str,
         with_twin: bool,
+        algorithm: Algorithm,
     ) -> Result<Document> {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)
@@ -452,7 +458,7 @@ impl Document {
         } else {
             (None, None)
         };
-        Document::start(tmp, file, files, state, horodatage_export)
+        Document::start(tmp, file, files, state, horodatage_export, algorithm)
     }
 
     /// Starts the hashing and writing threads on opened files, and writes the header.
@@ -462,6 +468,7 @@ impl Document {
         files: Option<TwinFiles>,
         state: Option<TwinState>,
         horodatage_export: &str,
+        algorithm: Algorithm,
     ) -> Result<Document> {
         let (tx, rx) = mpsc::sync_channel(IN_FLIGHT);
         let (hashed_tx, hashed_rx) = mpsc::sync_channel(IN_FLIGHT);
@@ -474,7 +481,7 @@ impl Document {
             .context("cannot start the writing thread")?;
         let hashing = std::thread::Builder::new()
             .name("lheo-feed-hasher".into())
-            .spawn(move || hash_loop(rx, hashed_tx))
+            .spawn(move || hash_loop(rx, hashed_tx, algorithm))
             .context("cannot start the hashing thread")?;
         let mut doc = Document {
             tmp,
@@ -679,14 +686,14 @@ impl Document {
             .expect("not finished")
             .send(Msg::Finish {
                 twin_size,
-                sha256: String::new(),
+                digest: None,
             })
             .is_err()
         {
             return Err(self.failure());
         }
         self.join_hashing();
-        let (bytes, sha256) = match self.thread.take().map(|t| t.join()) {
+        let (bytes, digest) = match self.thread.take().map(|t| t.join()) {
             Some(Ok(Ok(done))) => done,
             Some(Ok(Err(e))) => {
                 return Err(
@@ -698,7 +705,7 @@ impl Document {
         Ok(Finished {
             tmp: std::mem::take(&mut self.tmp),
             bytes,
-            sha256,
+            digest,
         })
     }
 }
@@ -1181,8 +1188,15 @@ mod tests {
         // The name the errors give; never /dev/full itself, which drop would delete.
         let dir = tempfile::tempdir().unwrap();
         let tmp = dir.path().join("lheo.xml.tmp");
-        let mut doc =
-            Document::start(tmp.clone(), full, None, None, "2025-06-02T03:00:00+02:00").unwrap();
+        let mut doc = Document::start(
+            tmp.clone(),
+            full,
+            None,
+            None,
+            "2025-06-02T03:00:00+02:00",
+            Algorithm::WRITTEN,
+        )
+        .unwrap();
         let fragment = vec![b'x'; 64 << 10];
         let mut error = None;
         // More than the chunks the channels can hold: the producer must see the failure.
@@ -1213,6 +1227,6 @@ mod tests {
         let f = doc.finish("</lheo>\n").unwrap();
         let bytes = fs::read(&f.tmp).unwrap();
         assert_eq!(f.bytes, bytes.len() as u64);
-        assert_eq!(f.sha256, hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(f.digest, DocumentDigest::of(Algorithm::WRITTEN, &bytes));
     }
 }

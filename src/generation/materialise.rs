@@ -56,7 +56,12 @@ pub async fn materialise(store: &Store, out: &Path, g: &GenerationRow) -> Result
             made: false,
         });
     }
-    let mut doc = Document::create_tagged_with_twin(out, "materialise", &g.horodatage_export)?;
+    let mut doc = Document::create_tagged_with_twin(
+        out,
+        "materialise",
+        &g.horodatage_export,
+        g.file_digest.algorithm(),
+    )?;
     let mut after: Option<ActionCode> = None;
     let mut offers = 0u64;
     loop {
@@ -85,17 +90,17 @@ pub async fn materialise(store: &Store, out: &Path, g: &GenerationRow) -> Result
             let _ = std::fs::remove_file(p);
         }
     };
-    if finished.sha256 != g.file_sha256 || finished.bytes as i64 != g.file_bytes {
+    if finished.digest != g.file_digest || finished.bytes as i64 != g.file_bytes {
         discard();
         bail!(
-            "generation {}: the document made from the database ({} bytes, SHA-256 {}) is not \
-             the one the generation recorded ({} bytes, SHA-256 {}): a newer generation was \
+            "generation {}: the document made from the database ({} bytes, {}) is not the one \
+             the generation recorded ({} bytes, {}): a newer generation was \
              committed while its offers were read; the next attempt uses the newer one",
             g.id,
             finished.bytes,
-            finished.sha256,
+            finished.digest,
             g.file_bytes,
-            g.file_sha256
+            g.file_digest
         );
     }
     // The twin first: once the document has its name, the server may take it as complete.

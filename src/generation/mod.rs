@@ -80,6 +80,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Datelike, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::digest::DocumentDigest;
 use crate::lheo::FORMAT_VERSION;
 use crate::model::{Date, Offre, Siret};
 use crate::pipeline::{PassCounts, PassOptions};
@@ -257,8 +258,9 @@ pub struct DeltaSummary {
     pub retraits: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// `blake3:…` (`crate::digest`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
+    pub digest: Option<DocumentDigest>,
     /// Why no file was written, when none was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -290,7 +292,9 @@ pub struct ExportSummary {
     /// The generation's own file (the same bytes).
     pub generation_file: PathBuf,
     pub bytes: u64,
-    pub sha256: String,
+    /// `blake3:…`, or `sha256:…` for a document kept from a generation written before
+    /// migration 0015 (`crate::digest`).
+    pub digest: DocumentDigest,
     pub horodatage_export: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta: Option<DeltaSummary>,
@@ -406,7 +410,7 @@ pub async fn export(store: &Store, opts: &ExportOptions) -> Result<ExportSummary
         file: opts.out.clone(),
         generation_file: recorded.generation_file,
         bytes: snapshot.bytes,
-        sha256: snapshot.sha256,
+        digest: snapshot.digest,
         horodatage_export: snapshot.horodatage_export,
         delta: recorded.delta_summary,
         counts: totals,
@@ -418,7 +422,7 @@ struct Snapshot {
     /// The temporary file (new) or the previous generation's file (kept).
     pub path: PathBuf,
     pub bytes: u64,
-    pub sha256: String,
+    pub digest: DocumentDigest,
     pub fingerprint: String,
     /// The one written on the document.
     pub horodatage_export: String,

@@ -41,7 +41,7 @@ pub(super) fn finish_snapshot(
             Snapshot {
                 path: PathBuf::from(&p.file_path),
                 bytes: p.file_bytes.max(0) as u64,
-                sha256: p.file_sha256.clone(),
+                digest: p.file_digest,
                 fingerprint: p.file_fingerprint.clone(),
                 horodatage_export: p.horodatage_export.clone(),
                 kept: true,
@@ -54,7 +54,7 @@ pub(super) fn finish_snapshot(
                     .context("cannot read back the snapshot's metadata")?,
                 path: f.tmp,
                 bytes: f.bytes,
-                sha256: f.sha256,
+                digest: f.digest,
                 horodatage_export: opts.horodatage_export.clone(),
                 kept: false,
             }

@@ -73,7 +73,7 @@ pub(super) async fn evaluate_and_stream(
         .filter(|_| plan.mode == Mode::Incremental)
         .and_then(|p| {
             let path = files::gzip_twin(Path::new(&p.file_path));
-            let twin = twin::Reader::open(&path, &p.file_sha256);
+            let twin = twin::Reader::open(&path, &p.file_digest);
             tracing::debug!(
                 twin = %path.display(),
                 usable = twin.is_some(),

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use flate2::{Compress, Compression, FlushCompress, Status};
 
 use super::direct::DirectReader;
+use crate::digest::DocumentDigest;
 use crate::model::ActionCode;
 
 /// Compression level: flate2's level 1. Higher levels cost several times more CPU for a
@@ -163,10 +164,11 @@ impl Assembler {
     }
 }
 
-/// The end of an index: the twin's size and the document's SHA-256 (hex).
-pub fn index_trailer(twin_size: u64, sha256: &str) -> Vec<u8> {
+/// The end of an index: the twin's size and the document's digest (its 64 hex digits,
+/// whichever algorithm made it: the generation's record says which).
+pub fn index_trailer(twin_size: u64, document: &DocumentDigest) -> Vec<u8> {
     let mut t = twin_size.to_le_bytes().to_vec();
-    t.extend_from_slice(sha256.as_bytes());
+    t.extend_from_slice(document.hex().as_bytes());
     t
 }
 
@@ -187,7 +189,7 @@ impl Reader {
     /// The previous twin of the document `file`, if it and its index are there and match
     /// the document (its SHA-256) and each other (the twin's size). `None` otherwise: the
     /// caller compresses instead.
-    pub fn open(twin: &Path, document_sha256: &str) -> Option<Reader> {
+    pub fn open(twin: &Path, document: &DocumentDigest) -> Option<Reader> {
         let mut index = File::open(index_path(twin)).ok()?;
         let twin_file = DirectReader::open(twin).ok()?;
         let index_len = index.metadata().ok()?.len();
@@ -203,7 +205,7 @@ impl Reader {
         let size = u64::from_le_bytes(trailer[..8].try_into().ok()?);
         if &magic != MAGIC
             || size != twin_file.metadata().ok()?.len()
-            || &trailer[8..] != document_sha256.as_bytes()
+            || trailer[8..] != *document.hex().as_bytes()
         {
             return None;
         }
@@ -282,6 +284,11 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A digest whose 64 hex digits are `digit`.
+    fn digest(digit: &str) -> DocumentDigest {
+        format!("blake3:{}", digit.repeat(64)).parse().unwrap()
+    }
     use proptest::prelude::*;
 
     fn gunzip(bytes: &[u8]) -> Vec<u8> {
@@ -304,7 +311,7 @@ mod tests {
         }
         let size = a.finish(&mut twin);
         assert_eq!(size, twin.len() as u64);
-        index.extend_from_slice(&index_trailer(size, &"0".repeat(64)));
+        index.extend_from_slice(&index_trailer(size, &digest("0")));
         (twin, index)
     }
 
@@ -335,7 +342,7 @@ mod tests {
         let twin_path = dir.path().join("doc.gz");
         std::fs::write(&twin_path, &twin).unwrap();
         std::fs::write(index_path(&twin_path), &index).unwrap();
-        let sha = "0".repeat(64);
+        let sha = digest("0");
         let mut r = Reader::open(&twin_path, &sha).expect("a matching index");
         let first = r
             .next(ActionCode {
@@ -372,7 +379,7 @@ mod tests {
             .is_none());
 
         // Another document, or a twin of another size: the index is not used.
-        assert!(Reader::open(&twin_path, &"1".repeat(64)).is_none());
+        assert!(Reader::open(&twin_path, &digest("1")).is_none());
         std::fs::write(&twin_path, &twin[..twin.len() - 1]).unwrap();
         assert!(Reader::open(&twin_path, &sha).is_none());
     }

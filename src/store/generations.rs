@@ -20,6 +20,7 @@ use super::{
     action_code, action_key, fragments, push_key_list, Store, Tx, MAX_BINDS_POSTGRES,
     MAX_BINDS_SQLITE,
 };
+use crate::digest::DocumentDigest;
 use crate::model::{ActionCode, Siret};
 
 /// PostgreSQL advisory-lock key that serialises the write transactions of exports (the
@@ -35,7 +36,7 @@ const ROWS_PER_STATEMENT: usize = 1_000;
 const GENERATION_COLUMNS: &str = "id, started_at, finished_at, horodatage_export, today, \
      format_version, rules_hash, store_revision, mode, offres_evaluees, created, updated, \
      withdrawn, unchanged, published, rejected, counts, forced, file_path, out_path, \
-     file_sha256, file_bytes, file_fingerprint";
+     file_digest, file_bytes, file_fingerprint";
 
 /// One committed generation, as the `generations` table holds it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, sqlx::FromRow)]
@@ -64,7 +65,9 @@ pub struct GenerationRow {
     pub forced: bool,
     pub file_path: String,
     pub out_path: String,
-    pub file_sha256: String,
+    /// `blake3:…`, or `sha256:…` before migration 0015 (`crate::digest`).
+    #[sqlx(try_from = "String")]
+    pub file_digest: DocumentDigest,
     pub file_bytes: i64,
     /// Size, modification time and inode of the file as written (`export::fingerprint`).
     pub file_fingerprint: String,
@@ -92,7 +95,8 @@ pub struct NewGeneration {
     pub forced: bool,
     pub file_path: String,
     pub out_path: String,
-    pub file_sha256: String,
+    /// `blake3:…`, or `sha256:…` before migration 0015 (`crate::digest`).
+    pub file_digest: DocumentDigest,
     pub file_bytes: i64,
     /// Size, modification time and inode of the file as written (`export::fingerprint`).
     pub file_fingerprint: String,
@@ -406,7 +410,7 @@ impl GenerationTx {
                 "INSERT INTO generations (started_at, finished_at, horodatage_export, today, \
                  format_version, rules_hash, store_revision, mode, offres_evaluees, created, \
                  updated, withdrawn, unchanged, published, rejected, counts, forced, file_path, \
-                 out_path, file_sha256, file_bytes, file_fingerprint) VALUES ($1, $2, $3, $4, $5, \
+                 out_path, file_digest, file_bytes, file_fingerprint) VALUES ($1, $2, $3, $4, $5, \
                  $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
                  RETURNING id",
             )
@@ -429,7 +433,7 @@ impl GenerationTx {
             .bind(g.forced)
             .bind(&g.file_path)
             .bind(&g.out_path)
-            .bind(&g.file_sha256)
+            .bind(g.file_digest.to_string())
             .bind(g.file_bytes)
             .bind(&g.file_fingerprint)
             .fetch_one(&mut *conn)
