@@ -194,6 +194,37 @@ mod tests {
         }
     }
 
+    /// Migration 0015 turns the bare SHA-256 an earlier version recorded into
+    /// `sha256:HEX`, which reads back as the SHA-256 of the same bytes. The PostgreSQL
+    /// migration is the same text.
+    #[tokio::test]
+    async fn migration_0015_names_the_recorded_digests_sha256() {
+        let sql = include_str!("../migrations/sqlite/0015_document_digest.sql");
+        assert_eq!(
+            sql,
+            include_str!("../migrations/postgres/0015_document_digest.sql")
+        );
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE generations (id INTEGER PRIMARY KEY, file_sha256 TEXT NOT NULL)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let recorded = DocumentDigest::of(Algorithm::Sha256, b"<lheo/>");
+        sqlx::query("INSERT INTO generations (id, file_sha256) VALUES (1, $1)")
+            .bind(recorded.hex())
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        let (text,): (String,) = sqlx::query_as("SELECT file_digest FROM generations")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(text.parse::<DocumentDigest>().unwrap(), recorded);
+    }
+
     proptest! {
         /// A digest reads back as itself, whatever its bytes and algorithm.
         #[test]

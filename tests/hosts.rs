@@ -274,3 +274,68 @@ fn materialise_makes_the_exported_bytes_in_another_folder() {
     let again = common::ok(&db, &["materialise", "--out", b.to_str().unwrap()]);
     assert!(again.contains("nothing to do"), "{again}");
 }
+
+/// A generation recorded before migration 0015 names a SHA-256 (`sha256:HEX`): a new host
+/// makes its document again and checks it with SHA-256, not with the BLAKE3 new documents
+/// get, and a digest that does not match is refused with both digests named.
+#[tokio::test]
+async fn a_generation_recorded_with_sha256_is_made_again_and_checked_with_sha256() {
+    use sha2::{Digest, Sha256};
+    let db = common::sqlite_db();
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a/lheo.xml");
+    common::ok(&db, &["import-region", "fixtures/region-2025.csv"]);
+    common::ok(&db, &["import", "fixtures/offres.jsonl"]);
+    let said = common::ok(
+        &db,
+        &[
+            "--today",
+            "2025-06-02",
+            "export",
+            "--json",
+            "--out",
+            a.to_str().unwrap(),
+        ],
+    );
+    let summary: serde_json::Value = serde_json::from_str(&said).unwrap();
+    let written = std::fs::read(&a).unwrap();
+    assert_eq!(
+        summary["digest"].as_str().unwrap(),
+        format!("blake3:{}", blake3::hash(&written).to_hex()),
+        "new documents are hashed with BLAKE3"
+    );
+    let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    let record = |digest: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("UPDATE generations SET file_digest = $1 WHERE id = 1")
+                .bind(digest)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    // As migration 0015 leaves a generation an earlier version recorded.
+    let old = format!("sha256:{}", hex::encode(Sha256::digest(&written)));
+    record(old.clone()).await;
+    let b = dir.path().join("b/lheo.xml");
+    let said = common::ok(
+        &db,
+        &["materialise", "--out", b.to_str().unwrap(), "--json"],
+    );
+    let m: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(m["made"], true, "{said}");
+    assert_eq!(std::fs::read(&b).unwrap(), written);
+    let listed = common::ok(&db, &["generations", "--json"]);
+    assert!(listed.contains(&old), "{listed}");
+
+    // A SHA-256 of other bytes: the made document is not kept.
+    let wrong = format!("sha256:{}", hex::encode(Sha256::digest(b"other bytes")));
+    record(wrong.clone()).await;
+    let c = dir.path().join("c/lheo.xml");
+    let out = common::lheo_feed(&db, &["materialise", "--out", c.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&wrong) && err.contains(&old), "{err}");
+    assert!(!c.exists(), "nothing is put in place");
+}
