@@ -757,7 +757,13 @@ async fn a_partner_never_sees_half_a_generation(db: &TestDb) {
                     let r = get(&snap_url, Some(&key), &[]).await;
                     assert_eq!(r.status(), StatusCode::OK);
                     let g: i64 = h(r.headers(), "lheo-feed-generation").parse().unwrap();
-                    seen.push((g, Some(sha256(&r.bytes().await.unwrap())), 0));
+                    // As the generation records it (`src/digest.rs`).
+                    let body = r.bytes().await.unwrap();
+                    seen.push((
+                        g,
+                        Some(format!("blake3:{}", blake3::hash(&body).to_hex())),
+                        0,
+                    ));
                     if g > 1 {
                         newer.fetch_or(1 << i, std::sync::atomic::Ordering::SeqCst);
                     }
