@@ -30,7 +30,7 @@ use std::sync::mpsc;
 use crate::digest::{Algorithm, DocumentDigest, DocumentHasher};
 use anyhow::{Context, Result};
 
-use crate::generation::direct::{DirectFile, DirectReader};
+use crate::generation::direct::{chunk_start, DirectFile, DirectReader, ALIGN};
 use crate::generation::twin;
 use crate::generation::unpack::{Buffers, Made, Recipe, Unpackers};
 use crate::lheo::document_header;
@@ -247,7 +247,8 @@ enum Msg {
 /// decompressing threads (`super::unpack`), in which case the hashing stage waits for them
 /// in the chunks' order.
 enum Body {
-    Ready(Vec<u8>),
+    /// The bytes are `buffer[start..]`; the writer may use the room before them.
+    Ready(Vec<u8>, usize),
     Making(mpsc::Receiver<Made>),
 }
 
@@ -276,7 +277,12 @@ pub struct Document {
     thread: Option<std::thread::JoinHandle<io::Result<(u64, DocumentDigest)>>>,
     /// The hashing stage in front of it ([`hash_loop`]).
     hashing: Option<std::thread::JoinHandle<()>>,
+    /// The chunk being gathered: its bytes are `pending[pending_start..]`, after room for
+    /// the writer (`super::direct::chunk_start`).
     pending: Vec<u8>,
+    pending_start: usize,
+    /// Where the chunk being gathered begins in the document.
+    chunk_at: u64,
     twin: Option<TwinState>,
     offset: u64,
 }
@@ -313,18 +319,18 @@ fn hash_loop(rx: mpsc::Receiver<Msg>, tx: mpsc::SyncSender<Msg>, algorithm: Algo
             Msg::Chunk { plain, .. } => {
                 if let Body::Making(made) = plain {
                     match made.recv() {
-                        Ok(Ok(bytes)) => *plain = Body::Ready(bytes),
+                        Ok(Ok((bytes, start))) => *plain = Body::Ready(bytes, start),
                         Ok(Err(why)) => msg = Msg::Failed(why),
                         Err(_) => msg = Msg::Failed("a decompressing thread stopped".into()),
                     }
                 }
                 if let Msg::Chunk {
-                    plain: Body::Ready(bytes),
+                    plain: Body::Ready(bytes, start),
                     ..
                 } = &msg
                 {
                     if let Some(h) = &mut hasher {
-                        h.update(bytes.as_slice());
+                        h.update(&bytes[*start..]);
                     }
                 }
             }
@@ -355,11 +361,11 @@ fn write_loop(
     for msg in rx {
         match msg {
             Msg::Chunk {
-                plain: Body::Ready(b),
+                plain: Body::Ready(mut b, start),
                 twin: z,
                 index,
             } => {
-                file.write_all(&b)?;
+                file.write_with_room(&mut b, start)?;
                 if let Some(t) = &mut twin {
                     t.twin.write_all(&z)?;
                     t.index.write_all(&index)?;
@@ -473,7 +479,9 @@ impl Document {
         let (tx, rx) = mpsc::sync_channel(IN_FLIGHT);
         let (hashed_tx, hashed_rx) = mpsc::sync_channel(IN_FLIGHT);
         // Chunks in the two channels, one being made, one gathered: buffers to keep.
-        let buffers = Buffers::new(CHUNK, 2 * IN_FLIGHT + 4);
+        // A chunk is sent once it holds CHUNK bytes, so it is one offer over: room for that
+        // and the writer's, so that it seldom moves (a moved buffer is written by copy).
+        let buffers = Buffers::new(CHUNK + CHUNK / 8 + 2 * ALIGN, 2 * IN_FLIGHT + 4);
         let given_back = buffers.clone();
         let thread = std::thread::Builder::new()
             .name("lheo-feed-writer".into())
@@ -486,7 +494,9 @@ impl Document {
         let mut doc = Document {
             tmp,
             tx: Some(tx),
-            pending: buffers.take(),
+            pending: Vec::new(),
+            pending_start: 0,
+            chunk_at: 0,
             buffers,
             recipe: Recipe::default(),
             unpackers: None,
@@ -495,6 +505,7 @@ impl Document {
             twin: state,
             offset: 0,
         };
+        doc.pending = doc.chunk_buffer();
         doc.write(document_header(horodatage_export).as_bytes())?;
         Ok(doc)
     }
@@ -519,18 +530,34 @@ impl Document {
         anyhow::anyhow!("cannot write {}: {why}", self.tmp.display())
     }
 
+    /// A buffer for the chunk that begins at the current offset, with the room the writer
+    /// needs before it (`pending_start` says where its bytes start).
+    fn chunk_buffer(&mut self) -> Vec<u8> {
+        let mut buffer = self.buffers.take();
+        self.chunk_at = self.offset;
+        self.pending_start = chunk_start(&buffer, self.chunk_at);
+        buffer.resize(self.pending_start, 0);
+        buffer
+    }
+
+    /// Bytes gathered in the chunk, with those its stored offers will add.
+    fn gathered(&self) -> usize {
+        self.pending.len() - self.pending_start + self.recipe.stored_len()
+    }
+
     /// Hands what is gathered to the writing thread.
     fn send_pending(&mut self) -> Result<()> {
-        if self.pending.is_empty()
+        if self.pending.len() == self.pending_start
             && self.recipe.is_empty()
             && self.twin.as_ref().is_none_or(|t| t.pending.is_empty())
         {
             return Ok(());
         }
-        let next = self.buffers.take();
+        let (start, at) = (self.pending_start, self.chunk_at);
+        let next = self.chunk_buffer();
         let plain = std::mem::replace(&mut self.pending, next);
         let plain = if self.recipe.is_empty() {
-            Body::Ready(plain)
+            Body::Ready(plain, start)
         } else {
             let recipe = std::mem::take(&mut self.recipe);
             let pool = match &self.unpackers {
@@ -539,7 +566,7 @@ impl Document {
                     .unpackers
                     .insert(Unpackers::start(&self.buffers, IN_FLIGHT)?),
             };
-            match pool.give(plain, recipe) {
+            match pool.give(plain, start, recipe, at) {
                 Some(made) => Body::Making(made),
                 None => return Err(self.failure()),
             }
@@ -575,7 +602,7 @@ impl Document {
         let before = self.pending.len();
         fill(&mut self.pending)?;
         self.offset += (self.pending.len() - before) as u64;
-        if self.pending.len() + self.recipe.stored_len() >= CHUNK {
+        if self.gathered() >= CHUNK {
             self.send_pending()?;
         }
         Ok(())
@@ -640,9 +667,12 @@ impl Document {
                 return self.write_offer(numero, &bytes, None);
             }
         }
-        self.recipe.push(self.pending.len(), numero, stored, len);
-        self.append_with(|_| Ok(()))?;
+        let at = self.pending.len() - self.pending_start;
+        self.recipe.push(at, numero, stored, len);
         self.offset += len as u64;
+        if self.gathered() >= CHUNK {
+            self.send_pending()?;
+        }
         Ok(())
     }
 

@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Context, Result};
 
+use super::direct::{chunk_start, ALIGN};
 use crate::model::ActionCode;
 use crate::store::fragments::StoredFragment;
 
@@ -124,12 +125,17 @@ impl Recipe {
     }
 }
 
-/// A chunk's bytes once made, or why they could not be.
-pub type Made = std::result::Result<Vec<u8>, String>;
+/// A chunk once made: its buffer and where its bytes start in it (after room for the
+/// writer, `super::direct::chunk_start`); or why it could not be made.
+pub type Made = std::result::Result<(Vec<u8>, usize), String>;
 
 struct Job {
+    /// The plain bytes are `plain[start..]`.
     plain: Vec<u8>,
+    start: usize,
     recipe: Recipe,
+    /// Where the chunk begins in the document.
+    offset: u64,
     reply: mpsc::SyncSender<Made>,
 }
 
@@ -164,11 +170,21 @@ impl Unpackers {
 
     /// Gives a chunk to the pool; its bytes come back through the receiver, in whatever
     /// order the pool finishes. `None` when the pool is gone (a thread panicked).
-    pub fn give(&self, plain: Vec<u8>, recipe: Recipe) -> Option<mpsc::Receiver<Made>> {
+    /// `plain[start..]` are the chunk's plain bytes, and `offset` where it begins in the
+    /// document.
+    pub fn give(
+        &self,
+        plain: Vec<u8>,
+        start: usize,
+        recipe: Recipe,
+        offset: u64,
+    ) -> Option<mpsc::Receiver<Made>> {
         let (reply, made) = mpsc::sync_channel(1);
         let job = Job {
             plain,
+            start,
             recipe,
+            offset,
             reply,
         };
         self.tx.as_ref()?.send(job).ok()?;
@@ -194,15 +210,21 @@ fn unpack_loop(rx: &Mutex<mpsc::Receiver<Job>>, buffers: &Buffers) {
         };
         let Ok(Job {
             plain,
+            start,
             recipe,
+            offset,
             reply,
         }) = job
         else {
             return;
         };
         let mut out = buffers.take();
-        let made = match recipe.make(&plain, &mut out) {
-            Ok(()) => Ok(out),
+        // Reserved first: the room is only right while the buffer is not reallocated.
+        out.reserve(2 * ALIGN + plain.len() - start + recipe.stored_len());
+        let at = chunk_start(&out, offset);
+        out.resize(at, 0);
+        let made = match recipe.make(&plain[start..], &mut out) {
+            Ok(()) => Ok((out, at)),
             Err(e) => {
                 buffers.give(out);
                 Err(format!(
@@ -235,6 +257,7 @@ mod tests {
                 (any::<bool>(), proptest::collection::vec(any::<u8>(), 0..300)),
                 0..20,
             ),
+            offset in any::<u32>().prop_map(u64::from),
         ) {
             let buffers = Buffers::new(64, 4);
             let pool = Unpackers::start(&buffers, 2).unwrap();
@@ -249,8 +272,10 @@ mod tests {
                     plain.extend_from_slice(bytes);
                 }
             }
-            let made = pool.give(plain, recipe).unwrap().recv().unwrap().unwrap();
-            prop_assert_eq!(made, expected);
+            let (made, at) = pool.give(plain, 0, recipe, offset).unwrap().recv().unwrap().unwrap();
+            prop_assert_eq!(&made[at..], &expected[..]);
+            // Room for the writer's gathered bytes, then an aligned address.
+            prop_assert_eq!(made[at - (offset % ALIGN as u64) as usize..].as_ptr().align_offset(ALIGN), 0);
         }
     }
 
@@ -268,11 +293,12 @@ mod tests {
                 let mut recipe = Recipe::default();
                 let s = StoredFragment::Compressed(compress(&bytes));
                 recipe.push(0, numero(i as u64), s, n);
-                pool.give(Vec::new(), recipe).unwrap()
+                pool.give(Vec::new(), 0, recipe, 0).unwrap()
             })
             .collect();
         for (i, made) in given.into_iter().enumerate() {
-            let bytes = made.recv().unwrap().unwrap();
+            let (bytes, at) = made.recv().unwrap().unwrap();
+            let bytes = &bytes[at..];
             assert_eq!(bytes.len(), sizes[i]);
             assert!(bytes.iter().all(|&b| b == b'a' + i as u8));
         }
@@ -290,7 +316,7 @@ mod tests {
         let mut recipe = Recipe::default();
         recipe.push(3, numero(7), s, len);
         let err = pool
-            .give(b"abcdef".to_vec(), recipe)
+            .give(b"..abcdef".to_vec(), 2, recipe, 0)
             .unwrap()
             .recv()
             .unwrap();
@@ -305,7 +331,7 @@ mod tests {
         let pool = Unpackers::start(&buffers, 2).unwrap();
         let mut recipe = Recipe::default();
         recipe.push(0, numero(1), StoredFragment::Plain(b"abc".to_vec()), 4);
-        let err = pool.give(Vec::new(), recipe).unwrap().recv().unwrap();
+        let err = pool.give(Vec::new(), 0, recipe, 0).unwrap().recv().unwrap();
         assert!(err.unwrap_err().contains("gave 3 bytes, its header said 4"));
     }
 }
