@@ -383,7 +383,9 @@ fn write_loop(
             Msg::Finish { twin_size, digest } => {
                 let digest =
                     digest.ok_or_else(|| io::Error::other("the document was finished twice"))?;
+                let in_place = file.written_in_place();
                 let bytes = file.finish()?;
+                tracing::debug!(bytes, in_place, "the document is written and synced");
                 if let (Some(t), Some(size)) = (twin, twin_size) {
                     let mut index = t.index;
                     index.write_all(&twin::index_trailer(size, &digest))?;
