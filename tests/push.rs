@@ -1062,7 +1062,61 @@ async fn a_baseline_skips_the_first_delivery(db: &TestDb) {
     }
 }
 
+/// A consumer that cannot be reached: its oldest batch waits for its retry, and the later
+/// ones (never tried, so due at once) wait behind it, since batches go in order. `push
+/// --once` must see the oldest one's time, and return when it is past `--max-wait`; it
+/// used to take the later ones' for "due now" and spin, claiming the consumer and reading
+/// the oldest batch again and again, until that retry came.
+async fn a_batch_waiting_for_its_retry_holds_back_push_once_without_spinning(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    // A listener that never accepts: the request times out, a failure worth retrying. (A
+    // closed port could be taken meanwhile by another test's receiver.)
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = silent.local_addr().unwrap();
+    let config = dir.path().join("lheo-feed.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}[[consumers]]\nname = \"ouiform\"\nurl = \"http://{closed}/lheo\"\n\
+             timeout = \"700ms\"\nmax_offres = 4\nretry_schedule = [\"0s\", \"20s\", \"20s\", \"20s\"]\n",
+            push_header()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("lheo.xml");
+    ok(bin(db, &config, &["import", FIXTURES]));
+    ok(bin(
+        db,
+        &config,
+        &["export", "--out", out.to_str().unwrap()],
+    ));
+    let started = std::time::Instant::now();
+    let c = bin(
+        db,
+        &config,
+        &["push", "--once", "--max-wait", "5s", "--json"],
+    );
+    let said = tokio::task::spawn_blocking(move || ok(c)).await.unwrap();
+    let took = started.elapsed();
+    // Once an attempt has failed, the retry is 20 s away, past --max-wait: nothing left
+    // to wait for.
+    assert!(
+        took < Duration::from_secs(10),
+        "push --once took {took:?}: {said}"
+    );
+    let status: Value =
+        serde_json::from_str(&ok(bin(db, &config, &["deliveries", "--json"]))).unwrap();
+    let c = &status[0];
+    assert!(
+        c["pending"].as_u64().unwrap() >= 2,
+        "several batches wait: {status:#}"
+    );
+    assert_eq!(c["dead"], 0, "{status:#}");
+    drop(silent);
+}
+
 backend_tests!(
+    a_batch_waiting_for_its_retry_holds_back_push_once_without_spinning,
     faults_lose_nothing_and_apply_nothing_twice,
     offers_leave_and_enter_filters,
     a_baseline_skips_the_first_delivery,

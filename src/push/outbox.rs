@@ -129,11 +129,15 @@ pub async fn claim(
              AND (lease_until IS NULL OR lease_until < ",
         );
         qb.push_bind(now);
+        // Batches go in id order: only the oldest pending one's time says whether a batch
+        // can be sent now. Any pending batch's (a later one, never tried, is due at once)
+        // claimed a consumer whose head was waiting for its retry, so `push --once` spun,
+        // reading that head's body, until the retry came (issue 20's harness, session 15).
         qb.push(") AND (resync = 1 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.consumer = c.name \
-                 AND d.batched_at IS NULL) OR EXISTS (SELECT 1 FROM batches b WHERE \
-                 b.consumer = c.name AND b.state = 'pending' AND b.next_attempt_at <= ");
+                 AND d.batched_at IS NULL) OR (SELECT b.next_attempt_at FROM batches b WHERE \
+                 b.consumer = c.name AND b.state = 'pending' ORDER BY b.id LIMIT 1) <= ");
         qb.push_bind(now);
-        qb.push(")) AND name IN (");
+        qb.push(") AND name IN (");
         let mut l = qb.separated(", ");
         for n in names {
             l.push_bind(n.as_str());
@@ -1009,7 +1013,8 @@ pub async fn next_due(store: &Store, names: &[String]) -> Result<Option<i64>> {
         let (unbatched, next_batch): (i64, Option<i64>) = on_pool!(store, pool => {
             sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM deliveries WHERE consumer = $1 AND batched_at IS NULL), \
-                 (SELECT MIN(next_attempt_at) FROM batches WHERE consumer = $1 AND state = 'pending')",
+                 (SELECT next_attempt_at FROM batches WHERE consumer = $1 AND state = 'pending' \
+                 ORDER BY id LIMIT 1)",
             )
             .bind(n)
             .fetch_one(pool)
