@@ -178,6 +178,13 @@ def start_receivers(workdir):
                   f'signing_secrets = [{{ env = "{SIGNING_ENV}" }}]', "max_offres = 500", ""]
     config.write_text("\n".join(lines))
     time.sleep(0.5)
+    # A receiver that could not listen (its port still held by the previous size's, say)
+    # would leave its consumer retrying through the whole push: stop here instead.
+    dead = [port for port, p in zip(RECEIVER_PORTS, procs) if p.poll() is not None]
+    if dead:
+        for p in procs:
+            p.terminate()
+        sys.exit(f"receivers on ports {dead} exited at start (port in use?)")
     return procs, config
 
 
@@ -229,6 +236,9 @@ def bench_size(n, backends, workdir, skip_refs, full_push_max, wrk_seconds):
     finally:
         for p in receivers:
             p.terminate()
+        # Waited for, so that the next size's receivers find their ports free.
+        for p in receivers:
+            p.wait()
     if push_on and not full_push:
         t.lines.append("")
         t.lines.append(f"(at this size the three consumers took the first generation by file, "

@@ -59,7 +59,8 @@
 //!   current. `docs/generations.md`. One module per step of [`generation::export`]: the
 //!   plan and the candidates, their evaluation (on every core), the walk that streams the
 //!   snapshot, the transaction, the files. [`generation::files`]: documents streamed to a
-//!   temporary file, hashed as they go, synced, renamed to the generation's own file (with
+//!   temporary file, hashed as they go ([`digest`]: BLAKE3, named in the record), synced,
+//!   renamed to the generation's own file (with
 //!   its gzip twin), and linked to the stable name; [`generation::twin`] assembles the gzip
 //!   twin from one deflate segment per offer, so the next export copies the segments of
 //!   unchanged offers; [`generation::spill`] keeps the per-offer lists on disk, so memory
