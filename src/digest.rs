@@ -228,7 +228,10 @@ mod tests {
     proptest! {
         /// A digest reads back as itself, whatever its bytes and algorithm.
         #[test]
-        fn a_digest_reads_back_as_itself(bytes in proptest::collection::vec(any::<u8>(), 0..200), b3 in any::<bool>()) {
+        fn a_digest_reads_back_as_itself(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            b3 in any::<bool>(),
+        ) {
             let algorithm = if b3 { Algorithm::Blake3 } else { Algorithm::Sha256 };
             let d = DocumentDigest::of(algorithm, &bytes);
             prop_assert_eq!(d.to_string().parse::<DocumentDigest>().unwrap(), d);
@@ -245,7 +248,10 @@ mod tests {
 
         /// Hashing in pieces gives the one-call digest (the writer hashes 1 MiB chunks).
         #[test]
-        fn pieces_hash_as_the_whole(bytes in proptest::collection::vec(any::<u8>(), 0..5000), cut in 0usize..5000) {
+        fn pieces_hash_as_the_whole(
+            bytes in proptest::collection::vec(any::<u8>(), 0..5000),
+            cut in 0usize..5000,
+        ) {
             let cut = cut.min(bytes.len());
             let mut h = DocumentHasher::new(Algorithm::WRITTEN);
             h.update(&bytes[..cut]);

@@ -27,9 +27,9 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use crate::digest::{Algorithm, DocumentDigest, DocumentHasher};
 use anyhow::{Context, Result};
 
+use crate::digest::{Algorithm, DocumentDigest, DocumentHasher};
 use crate::generation::direct::{chunk_start, DirectFile, DirectReader, ALIGN};
 use crate::generation::twin;
 use crate::generation::unpack::{Buffers, Made, Recipe, Unpackers};
@@ -268,7 +268,8 @@ const IN_FLIGHT: usize = 8;
 pub struct Document {
     tmp: PathBuf,
     tx: Option<mpsc::SyncSender<Msg>>,
-    /// Emptied buffers coming back from the writing thread.
+    /// The chunks' buffers, shared with the pool and the writing thread (which empties
+    /// them and gives them back).
     buffers: Buffers,
     /// The unchanged offers of the chunk being gathered, still compressed.
     recipe: Recipe,
@@ -309,9 +310,10 @@ struct TwinFiles {
 }
 
 /// The hashing stage, between the producer and the writing thread: the document's digest
-/// (`crate::digest`) on a core of its own. In the same thread as the writes it was the critical path of a
-/// re-export that copies most offers (a 1 % change at a million sessions: 8 GB hashed and
-/// written, `docs/BENCHMARKS.md`); here it runs while the previous chunk is written.
+/// (`crate::digest`) on a core of its own. In the same thread as the writes it was the
+/// critical path of a re-export that copies most offers (a 1 % change at a million
+/// sessions: 8 GB hashed and written, `docs/BENCHMARKS.md`); here it runs while the
+/// previous chunk is written.
 fn hash_loop(rx: mpsc::Receiver<Msg>, tx: mpsc::SyncSender<Msg>, algorithm: Algorithm) {
     let mut hasher = Some(DocumentHasher::new(algorithm));
     for mut msg in rx {

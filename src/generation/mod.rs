@@ -16,8 +16,9 @@
 //! and `stream` (step 1), the guards (step 2, here), `commit` (the transaction of
 //! step 3) and `publish` (the files, before and after the commit). [`files`] and
 //! [`twin`] hold the mechanics of the documents (`direct` writes them past the page
-//! cache, `unpack` decompresses the unchanged offers on every core), [`spill`] the per-offer lists kept on disk, [`rejections`] the findings kept
-//! for the status page, `history` the reading of past generations (`diff`).
+//! cache, `unpack` decompresses the unchanged offers on every core), [`spill`] the
+//! per-offer lists kept on disk, [`rejections`] the findings kept for the status page,
+//! `history` the reading of past generations (`diff`).
 //!
 //! 1. **Read-only work.** It reads the last generation and the store revision, then walks,
 //!    in numeric `F-A` order, the union of the previously published offers and the
