@@ -13,7 +13,8 @@ binary, and prints as Markdown tables (also written to bench-out/results-N.md):
   the offers changed upstream (`scripts/edit_offers.py --every 100`, then `import`);
 - in the same run, on the exported file, the reference tools: `xmllint --stream --schema`
   validating it against the official XSD (the C reference reader of LHÉO), `openssl dgst
-  -sha256` over it (the hash's floor) and `cat` of it to /dev/null (the copy floor);
+  -sha256` over it (the floor of a SHA-256 document digest; documents are named by BLAKE3
+  since session 15, src/digest.rs) and `cat` of it to /dev/null (the copy floor);
 - with two sizes or more, issue 20's targets: each measure at the largest N against the
   smallest, per backend (also written to bench-out/targets.md);
 - when the binary has them: the push of the 1 % change to three local receivers (above
