@@ -797,6 +797,14 @@ fn ok(mut c: std::process::Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Imports the fixtures and exports them to `dir/lheo.xml` with `config`: the first
+/// generation, whose outbox rows the binary's pushers then take.
+fn publish_fixtures(db: &TestDb, config: &Path, dir: &Path) {
+    let out = dir.join("lheo.xml");
+    ok(bin(db, config, &["import", FIXTURES]));
+    ok(bin(db, config, &["export", "--out", out.to_str().unwrap()]));
+}
+
 async fn dead_letter_then_replay(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let r = Receiver::start(Fault::Refuse).await;
@@ -810,10 +818,7 @@ async fn dead_letter_then_replay(db: &TestDb) {
         ),
     )
     .unwrap();
-    let out = dir.path().join("lheo.xml");
-    let out = out.to_str().unwrap();
-    ok(bin(db, &config, &["import", FIXTURES]));
-    ok(bin(db, &config, &["export", "--out", out]));
+    publish_fixtures(db, &config, dir.path());
     let run = |args: &'static [&'static str]| {
         let c = bin(db, &config, args);
         async move { tokio::task::spawn_blocking(move || ok(c)).await.unwrap() }
@@ -864,13 +869,7 @@ async fn killed_pusher_resends_under_the_same_id(db: &TestDb) {
         ),
     )
     .unwrap();
-    let out = dir.path().join("lheo.xml");
-    ok(bin(db, &config, &["import", FIXTURES]));
-    ok(bin(
-        db,
-        &config,
-        &["export", "--out", out.to_str().unwrap()],
-    ));
+    publish_fixtures(db, &config, dir.path());
     // The long-running pusher; killed while the receiver holds a request.
     let mut child = bin(db, &config, &["push"])
         .stderr(std::process::Stdio::null())
@@ -1083,13 +1082,7 @@ async fn a_batch_waiting_for_its_retry_holds_back_push_once_without_spinning(db:
         ),
     )
     .unwrap();
-    let out = dir.path().join("lheo.xml");
-    ok(bin(db, &config, &["import", FIXTURES]));
-    ok(bin(
-        db,
-        &config,
-        &["export", "--out", out.to_str().unwrap()],
-    ));
+    publish_fixtures(db, &config, dir.path());
     let started = std::time::Instant::now();
     let c = bin(
         db,
