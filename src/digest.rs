@@ -60,6 +60,18 @@ impl DocumentDigest {
     pub fn hex(&self) -> String {
         hex::encode(self.bytes)
     }
+
+    /// The first 16 hex digits, as the snapshot's ETag carries them: written where it is
+    /// formatted, without a string of its own (the 304 path runs at 60 000 requests/s).
+    pub fn short(&self) -> impl fmt::Display + '_ {
+        struct Short<'a>(&'a [u8]);
+        impl fmt::Display for Short<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+        }
+        Short(&self.bytes[..8])
+    }
 }
 
 impl fmt::Display for DocumentDigest {
@@ -176,6 +188,13 @@ mod tests {
             DocumentDigest::of(Algorithm::Sha256, b"").to_string(),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn the_short_form_is_the_first_16_hex_digits() {
+        let d = DocumentDigest::of(Algorithm::Blake3, b"");
+        assert_eq!(d.short().to_string(), "af1349b9f5f9a1a6");
+        assert_eq!(d.short().to_string(), d.hex()[..16]);
     }
 
     #[test]

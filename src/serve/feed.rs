@@ -98,8 +98,7 @@ pub async fn snapshot(
         let twin = files::gzip_twin(&path);
         let gz = http::accepts_gzip(&headers);
         let last_modified = g.finished_at;
-        let digest = g.file_digest.hex();
-        let sha = &digest[..16];
+        let sha = g.file_digest.short();
         let outcome = if caller.scope.is_all() {
             // A stat: microseconds, cheaper here than through the blocking pool (this is
             // the 304 path of every partner that accepts gzip).
