@@ -17,6 +17,10 @@ binary, and prints as Markdown tables (also written to bench-out/results-N.md):
   since session 15, src/digest.rs) and `cat` of it to /dev/null (the copy floor);
 - with two sizes or more, issue 20's targets: each measure at the largest N against the
   smallest, per backend (also written to bench-out/targets.md);
+- the changes endpoint of the largest N measured again, in turns with the smallest N's
+  store served beside it (three `wrk` runs each, the ratio of the medians): the two sizes'
+  own figures are minutes apart, and this machine's speed moves by more than the 0.8
+  target's margin between them (docs/BENCHMARKS.md, session 16);
 - when the binary has them: the push of the 1 % change to three local receivers (above
   `--full-push-max`, the consumers first take the full snapshot by file, `deliveries
   baseline`, as a national consumer would at that size), and the
@@ -209,7 +213,12 @@ def head(url, headers):
             (l.split(":", 1) for l in out.splitlines() if ":" in l)}
 
 
-def bench_size(n, backends, workdir, skip_refs, full_push_max, wrk_seconds):
+def bench_size(n, backends, workdir, skip_refs, full_push_max, wrk_seconds, keep=False,
+               reference=None):
+    """Measures size `n` on each backend. With `keep`, each backend's store stays (for the
+    turns of a larger size's changes endpoint); returned, per backend, as its database URL,
+    a partner key and the cursor of its full snapshot. `reference` is such a dict from the
+    smallest size."""
     d = workdir / f"n{n}"
     d.mkdir(parents=True, exist_ok=True)
     data = d / "data.jsonl"
@@ -230,10 +239,12 @@ def bench_size(n, backends, workdir, skip_refs, full_push_max, wrk_seconds):
     serve_on = shutil.which("wrk") is not None and shutil.which("curl") is not None
     receivers, consumers = start_receivers(d) if push_on else ([], None)
     os.environ[SIGNING_ENV] = "bench-signing-key"
+    kept = {}
     try:
         for backend in backends:
-            one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push,
-                        serve_on, wrk_seconds)
+            kept[backend] = one_backend(t, n, backend, d, data, edit, skip_refs, consumers,
+                                        full_push, serve_on, wrk_seconds, keep,
+                                        (reference or {}).get(backend))
     finally:
         for p in receivers:
             p.terminate()
@@ -245,7 +256,38 @@ def bench_size(n, backends, workdir, skip_refs, full_push_max, wrk_seconds):
         t.lines.append(f"(at this size the three consumers took the first generation by file, "
                        f"`deliveries baseline`, instead of its push through HTTP batches; "
                        f"`--full-push-max {n}` to push it)")
-    return t
+    return t, kept
+
+
+def drop_store(n, backend, d):
+    """Removes what `one_backend` left of size `n`'s store on `backend`."""
+    if backend == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(d / "bench.sqlite") + suffix).unlink(missing_ok=True)
+    else:
+        env = dict(os.environ, PGOPTIONS="--client-min-messages=warning")
+        base = os.environ.get("LHEO_FEED_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+        subprocess.run(["psql", f"{base}/postgres", "-qc",
+                        f"DROP DATABASE IF EXISTS lheo_bench_{n} WITH (FORCE)"],
+                       env=env, stdout=subprocess.DEVNULL)
+
+
+def start_server(url, port):
+    """`lheo-feed serve` on `port`, once it answers /health."""
+    server = subprocess.Popen(lheo(url, "serve", "--listen", f"127.0.0.1:{port}",
+                                   "--rate-limit", "0"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port}/health"],
+                          stdout=subprocess.DEVNULL).returncode == 0:
+            break
+        time.sleep(0.1)
+    return server
+
+
+def median(values):
+    v = sorted(values)
+    return (v[len(v) // 2] + v[(len(v) - 1) // 2]) / 2
 
 
 NGINX_PORT = 18091
@@ -295,7 +337,7 @@ def nginx_download(out, d):
 
 
 def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, serve_on,
-                wrk_seconds):
+                wrk_seconds, keep, reference):
     if backend == "sqlite":
         db = d / "bench.sqlite"
         for suffix in ("", "-wal", "-shm"):
@@ -394,18 +436,12 @@ def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, s
               fmt(rss), f"`deliveries baseline`, {held} offers each", "")
 
     server = None
+    kept = None
     if serve_on:
         key = json.loads(subprocess.run(lheo(url, "partner", "add", f"bench-{backend}", "--json"),
                                         check=True, capture_output=True, text=True).stdout)["key"]
-        server = subprocess.Popen(lheo(url, "serve", "--listen", f"127.0.0.1:{SERVE_PORT}",
-                                       "--rate-limit", "0"),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = start_server(url, SERVE_PORT)
         base = f"http://127.0.0.1:{SERVE_PORT}"
-        for _ in range(100):
-            if subprocess.run(["curl", "-sf", f"{base}/health"],
-                              stdout=subprocess.DEVNULL).returncode == 0:
-                break
-            time.sleep(0.1)
         auth = f"Authorization: Bearer {key}"
         cursor = head(f"{base}/feed/lheo.xml", [auth]).get("lheo-feed-cursor", "")
     try:
@@ -430,6 +466,11 @@ def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, s
             t.keep(backend, "changes_rps", float(rps))
             t.row(backend, "feed: changes since the full export", "", "", "",
                   f"{rps} requests/s, p99 {p99} {bad}", "")
+            if keep:
+                kept = {"url": url, "auth": auth, "cursor": cursor}
+            if reference:
+                changes_in_turns(t, n, backend, f"{base}/feed/changes?cursor={cursor}", auth,
+                                 reference, wrk_seconds)
             size = out.stat().st_size
             with open(os.devnull, "w") as null:
                 w, c, r, _ = run_timed(["cat", out], stdout=null)
@@ -450,17 +491,34 @@ def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, s
         if server:
             server.terminate()
             server.wait()
-    # Disk: the next backend needs the room (a million sessions: ~20 GB per backend).
+    # Disk: the next backend needs the room (a million sessions: ~20 GB per backend). A
+    # kept store is the database alone: the changes endpoint reads nothing else.
     shutil.rmtree(out_dir, ignore_errors=True)
-    if backend == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(d / "bench.sqlite") + suffix).unlink(missing_ok=True)
-    else:
-        env = dict(os.environ, PGOPTIONS="--client-min-messages=warning")
-        base = os.environ.get("LHEO_FEED_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-        subprocess.run(["psql", f"{base}/postgres", "-qc",
-                        f"DROP DATABASE IF EXISTS lheo_bench_{n} WITH (FORCE)"],
-                       env=env, stdout=subprocess.DEVNULL)
+    if kept is None:
+        drop_store(n, backend, d)
+    return kept
+
+
+def changes_in_turns(t, n, backend, url, auth, reference, wrk_seconds, turns=3):
+    """The changes endpoint at this size and at the smallest size's kept store, served
+    beside it, measured in turns: the ratio of the medians compares the two sizes on the
+    same machine at the same minutes."""
+    other = start_server(reference["url"], SERVE_PORT + 1)
+    small_url = (f"http://127.0.0.1:{SERVE_PORT + 1}/feed/changes?"
+                 f"cursor={reference['cursor']}")
+    large, small = [], []
+    try:
+        for _ in range(turns):
+            large.append(float(wrk("changes", url, [auth], wrk_seconds)[0]))
+            small.append(float(wrk("changes", small_url, [reference["auth"]], wrk_seconds)[0]))
+    finally:
+        other.terminate()
+        other.wait()
+    ratio = median(large) / median(small)
+    t.keep(backend, "changes_turns", ratio)
+    t.row(backend, "feed: changes, in turns with the smallest N's store", "", "", "",
+          "requests/s here " + " / ".join(f"{x:.0f}" for x in large) + "; smallest N "
+          + " / ".join(f"{x:.0f}" for x in small), f"medians' ratio = {ratio:.2f}")
 
 
 def targets(small, large):
@@ -488,10 +546,12 @@ def targets(small, large):
             ("1 % change / full export", show(ratio(ma, "change", "full_export"), ".1%"),
              show(ratio(mb, "change", "full_export"), ".1%"),
              show(ratio(mb, "change", "full_export"), ".1%"), "≤ 12 %"),
-            ("changes endpoint requests/s, large ÷ small", show(ma.get("changes_rps"), ".0f"),
-             show(mb.get("changes_rps"), ".0f"),
+            ("changes endpoint requests/s, large ÷ small (each size's own run)",
+             show(ma.get("changes_rps"), ".0f"), show(mb.get("changes_rps"), ".0f"),
              show(mb["changes_rps"] / ma["changes_rps"]
                   if ma.get("changes_rps") and mb.get("changes_rps") else None, ".2f"), "≥ 0.8"),
+            ("changes endpoint, large ÷ small measured in turns (medians of 3)", "", "",
+             show(mb.get("changes_turns"), ".2f"), "≥ 0.8"),
             ("snapshot download rate / nginx `sendfile`",
              show(ma.get("download_vs_nginx"), ".2f"), show(mb.get("download_vs_nginx"), ".2f"),
              show(mb.get("download_vs_nginx"), ".2f"), "≥ 0.9"),
@@ -524,12 +584,22 @@ def main():
     header = f"Machine: {machine()}. Started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}."
     print(header)
     tables = []
-    for n in a.sizes:
-        t = bench_size(n, a.backends.split(","), workdir, a.skip_refs, a.full_push_max,
-                       a.wrk_seconds)
-        t.n = n
-        tables.append(t)
-        (workdir / f"results-{n}.md").write_text(header + "\n\n" + t.text())
+    backends = a.backends.split(",")
+    smallest = min(a.sizes)
+    reference = None
+    try:
+        for n in sorted(a.sizes):
+            t, kept = bench_size(n, backends, workdir, a.skip_refs, a.full_push_max,
+                                 a.wrk_seconds, keep=(n == smallest and len(a.sizes) > 1),
+                                 reference=None if n == smallest else reference)
+            if n == smallest:
+                reference = {b: k for b, k in kept.items() if k}
+            t.n = n
+            tables.append(t)
+            (workdir / f"results-{n}.md").write_text(header + "\n\n" + t.text())
+    finally:
+        for backend in reference or {}:
+            drop_store(smallest, backend, workdir / f"n{smallest}")
     if len(tables) > 1:
         small, large = min(tables, key=lambda t: t.n), max(tables, key=lambda t: t.n)
         text = targets(small, large)
