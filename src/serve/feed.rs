@@ -98,12 +98,12 @@ pub async fn snapshot(
         let twin = files::gzip_twin(&path);
         let gz = http::accepts_gzip(&headers);
         let last_modified = g.finished_at;
-        let sha = g.file_digest.short();
+        let file_digest = g.file_digest.short();
         let outcome = if caller.scope.is_all() {
             // A stat: microseconds, cheaper here than through the blocking pool (this is
             // the 304 path of every partner that accepts gzip).
             let use_twin = gz && std::fs::metadata(&twin).is_ok();
-            let etag = http::etag_for(&format!("g{}-{sha}", g.id), use_twin);
+            let etag = http::etag_for(&format!("g{}-{file_digest}", g.id), use_twin);
             if http::not_modified(&headers, &etag, last_modified) {
                 let mut r = http::not_modified_response(&etag, last_modified);
                 generation_headers(r.headers_mut(), g.id, key);
@@ -121,7 +121,10 @@ pub async fn snapshot(
                 Err(e) => Err(e),
             }
         } else {
-            let etag = http::etag_for(&format!("g{}-{sha}-s{}", g.id, caller.scope.digest()), gz);
+            let etag = http::etag_for(
+                &format!("g{}-{file_digest}-s{}", g.id, caller.scope.digest()),
+                gz,
+            );
             if http::not_modified(&headers, &etag, last_modified) {
                 let mut r = http::not_modified_response(&etag, last_modified);
                 generation_headers(r.headers_mut(), g.id, key);
