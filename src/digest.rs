@@ -265,7 +265,7 @@ mod tests {
             }
         }
 
-        /// Hashing in pieces gives the one-call digest (the writer hashes 1 MiB chunks).
+        /// Hashing in pieces gives the one-call digest (the writer hashes 4 MiB chunks).
         #[test]
         fn pieces_hash_as_the_whole(
             bytes in proptest::collection::vec(any::<u8>(), 0..5000),

@@ -127,7 +127,7 @@ impl DirectFile {
     /// When the bytes gathered and not yet written are fewer than [`ALIGN`] and, copied
     /// into the room just before `start`, begin at an aligned address ([`chunk_start`]),
     /// the whole is written from the buffer past the cache: no copy of the chunk. The
-    /// document's chunks are 1 MiB, 9 GB at a million sessions, and copying them into the
+    /// document's chunks are 4 MiB, 9 GB at a million sessions, and copying them into the
     /// block was most of the writing thread's CPU (`docs/BENCHMARKS.md`, session 15).
     /// Otherwise the bytes are gathered as by [`DirectFile::write_all`].
     pub fn write_with_room(&mut self, buffer: &mut [u8], start: usize) -> io::Result<()> {

@@ -254,9 +254,15 @@ enum Body {
 
 /// Bytes gathered before they go to the writing thread: large writes, and buffers that
 /// come back to be filled again, so that streaming a big document allocates nothing.
-const CHUNK: usize = 1 << 20;
-/// Chunks in flight between the producer and the writing thread.
-const IN_FLIGHT: usize = 8;
+/// 4 MiB: a 1 % change at a million sessions writes 10.9 GB (document and twin), and on a
+/// disk that bounds it, one 4 MiB write at a time went 35 % faster than 1 MiB ones (`fio`,
+/// `O_DIRECT`) and the change took 6.2–6.6 s instead of 6.8–8.2 s (`docs/BENCHMARKS.md`,
+/// session 17). Where the cores bound it instead, the size made no difference (session 16).
+const CHUNK: usize = 4 << 20;
+/// Chunks in flight between the producer and the writing thread: four of 4 MiB hold what
+/// eight of 1 MiB did not quite, for about 50 MB more peak memory (buffers are kept for
+/// the channels, the hashing stage and the pool).
+const IN_FLIGHT: usize = 4;
 
 /// A LHÉO document being written to a temporary file beside its target, by two threads of
 /// its own, one hashing and one writing, while the caller reads and evaluates the next
