@@ -1077,7 +1077,7 @@ async fn a_batch_waiting_for_its_retry_holds_back_push_once_without_spinning(db:
         &config,
         format!(
             "{}[[consumers]]\nname = \"ouiform\"\nurl = \"http://{closed}/lheo\"\n\
-             timeout = \"700ms\"\nmax_offres = 4\nretry_schedule = [\"0s\", \"20s\", \"20s\", \"20s\"]\n",
+             timeout = \"700ms\"\nmax_offres = 4\nretry_schedule = [\"0s\", \"1h\", \"1h\", \"1h\"]\n",
             push_header()
         ),
     )
@@ -1091,8 +1091,10 @@ async fn a_batch_waiting_for_its_retry_holds_back_push_once_without_spinning(db:
     );
     let said = tokio::task::spawn_blocking(move || ok(c)).await.unwrap();
     let took = started.elapsed();
-    // Once an attempt has failed, the retry is 20 s away, past --max-wait: nothing left
-    // to wait for.
+    // Once an attempt has failed, the retry is drawn between 0 and 1 h (full jitter,
+    // `push::retry`): past --max-wait but for one draw in 720, so nothing is left to wait
+    // for. (Steps of 20 s put one retry in four inside the 5 s window: the push then
+    // waited, failed again, and now and then took over 10 s and made a dead letter.)
     assert!(
         took < Duration::from_secs(10),
         "push --once took {took:?}: {said}"
