@@ -339,10 +339,8 @@ def nginx_download(out, d):
 def one_backend(t, n, backend, d, data, edit, skip_refs, consumers, full_push, serve_on,
                 wrk_seconds, keep, reference):
     if backend == "sqlite":
-        db = d / "bench.sqlite"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
-        url = f"sqlite://{db}"
+        drop_store(n, backend, d)  # what an interrupted run left
+        url = f"sqlite://{d / 'bench.sqlite'}"
     else:
         url = fresh_pg_db(f"lheo_bench_{n}")
     out_dir = d / backend

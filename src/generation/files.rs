@@ -259,9 +259,10 @@ enum Body {
 /// `O_DIRECT`) and the change took 6.2–6.6 s instead of 6.8–8.2 s (`docs/BENCHMARKS.md`,
 /// session 17). Where the cores bound it instead, the size made no difference (session 16).
 const CHUNK: usize = 4 << 20;
-/// Chunks in flight between the producer and the writing thread: four of 4 MiB hold what
-/// eight of 1 MiB did not quite, for about 50 MB more peak memory (buffers are kept for
-/// the channels, the hashing stage and the pool).
+/// Chunks in flight between the producer and the writing thread: 16 MiB at four (8 MiB
+/// before, eight of 1 MiB). The buffers kept for the channels, the hashing stage and the
+/// pool cost about 50 MB more peak memory than with 1 MiB chunks (219–234 MB for the
+/// change at a million sessions); 8 MiB chunks reached 300 MB.
 const IN_FLIGHT: usize = 4;
 
 /// A LHÉO document being written to a temporary file beside its target, by two threads of
